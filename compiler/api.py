@@ -1,0 +1,254 @@
+"""Public API: `grad`, `value_and_grad` and the gradient function they return.
+
+    dloss = grad(loss, wrt=("V1", "w"))   # or @grad, or grad(loss, wrt=2)
+    gV1, gw = dloss(x, y, V1, w)
+    print(dloss.source)                   # the generated adjoint, as Python source
+    print(dloss.ir)                       # its SSA graph (forward and backward sweeps)
+
+Guarantees: the source is read and checked when `grad` is called (unsupported syntax
+raises then); names are resolved and code generated on the first call for each
+combination of argument dtypes and ranks (a *specialisation*; shapes stay run-time
+values). Arguments are normalised before dispatch: `wrt` arguments and float data
+become float64 (arrays C-contiguous), integer and bool data stay int64/bool, so
+Python floats, ints and lists work and do not trigger recompiles.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .codegen import epoch_source, function_source, module_source
+from .diff import reverse
+from .errors import AdjointError, ArgumentError
+from .frontend import lower, parse_function
+from .ir.core import Graph, Type
+from .passes import run_pipeline
+
+
+@dataclass
+class Specialization:
+    """One compiled gradient: for arguments of the types in `key`."""
+
+    key: tuple
+    primal: Graph  # the user's computation graph
+    graph: Graph  # forward and backward sweeps, after passes
+    source: str  # the generated `def`
+    module_source: str
+    fn: object  # compiled (or plain Python) callable
+    jit: bool
+    compile_seconds: float | None = None  # first call: Numba compile or cache load
+    cache_hit: bool | None = None
+
+
+def _arg_type(a, as_float: bool):
+    """(normalised argument, Type)."""
+    if isinstance(a, np.ndarray):
+        if a.dtype == np.float64 and a.flags.c_contiguous:
+            return a, Type("float64", a.ndim)
+        if as_float or a.dtype.kind == "f":
+            return np.ascontiguousarray(a, dtype=np.float64), Type("float64", a.ndim)
+        if a.dtype.kind in "iu":
+            return np.ascontiguousarray(a, dtype=np.int64), Type("int64", a.ndim)
+        if a.dtype.kind == "b":
+            return np.ascontiguousarray(a), Type("bool", a.ndim)
+        raise TypeError(f"arrays of dtype {a.dtype} are not supported")
+    if isinstance(a, (bool, np.bool_)):
+        return (float(a), Type("float64", 0)) if as_float else (bool(a), Type("bool", 0))
+    if isinstance(a, (int, np.integer)):
+        return (float(a), Type("float64", 0)) if as_float else (int(a), Type("int64", 0))
+    if isinstance(a, (float, np.floating)):
+        return float(a), Type("float64", 0)
+    if isinstance(a, (list, tuple)):
+        return _arg_type(np.asarray(a), as_float)
+    raise TypeError(f"{type(a).__name__} is not an array or number")
+
+
+class GradFunction:
+    """The gradient (or value and gradient) of `fn` with respect to `wrt`.
+
+    Call it like `fn`. Returns the gradient with the shape and dtype (float64) of its
+    argument: one array/float for one `wrt` entry, a tuple in `wrt` order for several;
+    `(value, grads)` for `value_and_grad`. Raises `AdjointError` subclasses for
+    unsupported code (at the user's line) and `ArgumentError` for bad arguments."""
+
+    def __init__(self, fn, wrt=0, *, with_value=False, jit=True):
+        self.fn = fn
+        self.fs = parse_function(fn)
+        self.arg_names = tuple(self.fs.params)
+        self.single = isinstance(wrt, (int, str))
+        entries = (wrt,) if self.single else tuple(wrt)
+        if not entries:
+            raise ArgumentError("wrt is empty; name at least one argument")
+        self.wrt = tuple(self._index(w) for w in entries)
+        if len(set(self.wrt)) != len(self.wrt):
+            raise ArgumentError(f"wrt {entries!r} names an argument twice")
+        self.wrt_names = tuple(self.arg_names[i] for i in self.wrt)
+        self.with_value = with_value
+        self.jit = jit
+        self._specs: dict = {}
+        self._last: Specialization | None = None
+        functools.update_wrapper(self, fn)
+
+    def _index(self, w):
+        if isinstance(w, str):
+            if w not in self.arg_names:
+                raise ArgumentError(f"wrt={w!r}: {self.fs.node.name} has no argument {w!r} "
+                                    f"(its arguments: {', '.join(self.arg_names)})",
+                                    self.fs.loc(self.fs.node))
+            return self.arg_names.index(w)
+        if isinstance(w, int) and not isinstance(w, bool):
+            if not -len(self.arg_names) <= w < len(self.arg_names):
+                raise ArgumentError(f"wrt={w}: {self.fs.node.name} takes {len(self.arg_names)} "
+                                    "arguments", self.fs.loc(self.fs.node))
+            return w % len(self.arg_names)
+        raise ArgumentError(f"wrt entries are argument names or indices, not {w!r}")
+
+    # ---- calling -------------------------------------------------------------------
+    def normalize(self, args):
+        if len(args) != len(self.arg_names):
+            raise ArgumentError(f"{self.fs.node.name} takes {len(self.arg_names)} arguments "
+                                f"({', '.join(self.arg_names)}), got {len(args)}")
+        out, key = [], []
+        for i, a in enumerate(args):
+            try:
+                v, t = _arg_type(a, i in self.wrt)
+            except TypeError as e:
+                raise ArgumentError(f"argument {self.arg_names[i]!r}: {e}") from None
+            out.append(v)
+            key.append(t)
+        return out, tuple(key)
+
+    def __call__(self, *args):
+        normed, key = self.normalize(args)
+        spec = self._specs.get(key) or self._specialize(key)
+        if spec.compile_seconds is None:
+            out = self._first_call(spec, normed)
+        else:
+            out = spec.fn(*normed)
+        grads = out[1] if self.single else tuple(out[1:])
+        return (out[0], grads) if self.with_value else grads
+
+    def specialize(self, *args) -> Specialization:
+        """Generate (without calling) the gradient for arguments like `args`."""
+        _, key = self.normalize(args)
+        return self._specs.get(key) or self._specialize(key)
+
+    def _specialize(self, key) -> Specialization:
+        verify_each = bool(os.environ.get("ADJOINT_VERIFY"))
+        primal = run_pipeline(lower(self.fs, key), verify_each=verify_each)
+        graph = run_pipeline(reverse(primal, self.wrt), verify_each=verify_each)
+        name = f"{self.fs.node.name}_value_and_grad"
+        src, consts = function_source(graph, name)
+        modsrc = module_source([src], consts)
+        if "src" in os.environ.get("ADJOINT_DEBUG", "").split(","):
+            print(f"--- ADJOINT_DEBUG=src {name}\n{modsrc}", file=sys.stderr)
+        from . import jit as jitmod
+        mod = jitmod.load(modsrc, self.jit)
+        spec = Specialization(key, primal, graph, src, modsrc, getattr(mod, name), self.jit)
+        self._specs[key] = spec
+        self._last = spec
+        return spec
+
+    def _first_call(self, spec, args):
+        t0 = time.perf_counter()
+        try:
+            out = spec.fn(*args)
+        except Exception as e:
+            if not spec.jit or not _is_numba_error(e):
+                raise
+            loc = self.fs.loc(self.fs.node)
+            warnings.warn(f"{loc}: Numba could not compile the gradient of "
+                          f"{self.fs.node.name} ({str(e).splitlines()[0]}); running it as plain "
+                          "NumPy instead", RuntimeWarning, stacklevel=3)
+            from . import jit as jitmod
+            spec.fn = getattr(jitmod.load(spec.module_source, False), spec.fn.__name__)
+            spec.jit = False
+            out = spec.fn(*args)
+        spec.compile_seconds = time.perf_counter() - t0
+        if spec.jit:
+            spec.cache_hit = bool(sum(spec.fn.stats.cache_hits.values()))
+        return out
+
+    # ---- inspection ----------------------------------------------------------------
+    def _spec(self) -> Specialization:
+        if self._last is None:
+            raise AdjointError(
+                f"the gradient of {self.fs.node.name} is generated for the dtypes and ranks "
+                "of its arguments: call it once (or .specialize(*args)) before reading "
+                ".source or .ir")
+        return self._last
+
+    @property
+    def source(self) -> str:
+        """The generated adjoint function (last specialisation), as Python source."""
+        return self._spec().source
+
+    @property
+    def ir(self) -> Graph:
+        """The SSA graph of the forward and backward sweeps; `str()` prints it."""
+        return self._spec().graph
+
+    @property
+    def primal_ir(self) -> Graph:
+        """The user's computation graph alone (forward sweep)."""
+        return self._spec().primal
+
+    @property
+    def compile_info(self) -> dict:
+        s = self._spec()
+        return {"jit": s.jit, "compile_seconds": s.compile_seconds, "cache_hit": s.cache_hit}
+
+    # ---- training ------------------------------------------------------------------
+    def epoch_function(self, update_import: str, example_args):
+        """A compiled epoch loop for `runtime.train` (see codegen/epoch.py).
+
+        update_import: 'module:function' naming the optimiser's update kernel;
+        example_args: one example's arguments, to pick the specialisation."""
+        spec = self.specialize(*example_args)
+        name = f"{self.fs.node.name}_value_and_grad"
+        ep_name = f"{self.fs.node.name}_epoch"
+        ep = epoch_source(ep_name, name, self.arg_names, self.wrt_names, update_import)
+        graph_consts = function_source(spec.graph, name)[1]
+        modsrc = module_source([spec.source, ep], graph_consts)
+        from . import jit as jitmod
+        return getattr(jitmod.load(modsrc, spec.jit), ep_name)
+
+    def __repr__(self):
+        kind = "value_and_grad" if self.with_value else "grad"
+        return f"<{kind} of {self.fs.node.name} wrt {', '.join(self.wrt_names)}>"
+
+
+def _is_numba_error(e) -> bool:
+    try:
+        from numba.core.errors import NumbaError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(e, NumbaError)
+
+
+def grad(fn=None, wrt=0, *, jit=True):
+    """Gradient of the scalar loss `fn` with respect to argument(s) `wrt`.
+
+    fn: a Python function (defined in a file) returning a float64 scalar.
+    wrt: an argument name or index, or a tuple of them (default: the first argument).
+    jit: compile with Numba (default) or run the generated source as plain NumPy.
+    Returns a `GradFunction`; usable as a bare decorator (`@grad`) or with arguments
+    (`@grad(wrt="w")`). Raises `UnsupportedError`/`ArgumentError` (compiler.errors).
+    Method: reverse-mode differentiation of the computation graph (the lecture's
+    backpropagation: forward values f_i, backward values g_i = d loss / d f_i)."""
+    if fn is None:
+        return lambda f: GradFunction(f, wrt, jit=jit)
+    return GradFunction(fn, wrt, jit=jit)
+
+
+def value_and_grad(fn=None, wrt=0, *, jit=True):
+    """Like `grad`, but calling it returns `(loss value, gradient(s))`."""
+    if fn is None:
+        return lambda f: GradFunction(f, wrt, with_value=True, jit=jit)
+    return GradFunction(fn, wrt, with_value=True, jit=jit)

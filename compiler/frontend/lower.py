@@ -1,0 +1,423 @@
+"""AST -> SSA graph for straight-line code.
+
+Guarantees: `lower(fs, arg_types)` returns a `Graph` whose parameters are the user's
+arguments (typed as given), whose ops carry the user's source locations and variable
+names (a reassigned name yields a new SSA value with the same hint), and whose single
+result is the returned value. Names are resolved statically: locals first, then the
+function's closure, globals and builtins. NumPy functions are recognised by identity,
+whatever the module's import name. Calls to other user functions are inlined. Numbers
+and arrays found in globals or closures become constants. Anything else raises an
+`AdjointError` at the user's line before any code is generated.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import math
+import types
+
+import numpy as np
+
+from ..errors import NameResolutionError, ShapeError, UnsupportedError
+from ..ir.builder import Builder
+from ..ir.core import ConstArray, Graph, Value
+from .source import FunctionSource, parse_function
+
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
+           ast.MatMult: "matmul"}
+_CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq",
+           ast.NotEq: "ne"}
+_MAX_CONST_ELEMENTS = 10_000
+
+
+class Static:
+    """A compile-time Python object (a module, a function) met while resolving names."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+
+def _runtime_functions():
+    from runtime import functions as rf
+    return {rf.sigmoid: "sigmoid", rf.relu: "relu", rf.softplus: "softplus",
+            rf.logsumexp: "logsumexp"}
+
+
+def lower(fs: FunctionSource, arg_types) -> Graph:
+    """Lower the parsed function for arguments of the given `Type`s."""
+    b = Builder()
+    params = tuple(Value(t, name) for name, t in zip(fs.params, arg_types))
+    with b:
+        result = _Lowerer(fs, b, dict(zip(fs.params, params)), ()).body()
+    if isinstance(result, Value):
+        result = b.name(result, "loss")
+    if isinstance(result, tuple):
+        raise UnsupportedError(f"{fs.node.name} returns a tuple; a loss must be one scalar",
+                               fs.loc(fs.node.body[-1]), "return only the loss")
+    return Graph(fs.node.name, params, tuple(b.ops), (result,), ("loss",))
+
+
+class _Lowerer:
+    def __init__(self, fs: FunctionSource, b: Builder, env: dict, stack: tuple):
+        self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
+        self.closure = {}
+        fn = fs.fn
+        if getattr(fn, "__closure__", None):
+            for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+                try:
+                    self.closure[name] = cell.cell_contents
+                except ValueError:  # empty cell
+                    pass
+
+    # ---- statements ----------------------------------------------------------------
+    def body(self):
+        for stmt in self.fs.node.body:
+            with self.b.at(self.fs.loc(stmt)):
+                if isinstance(stmt, ast.Return):
+                    return self.expr(stmt.value)
+                self.stmt(stmt)
+        raise AssertionError("fence guarantees a final return")
+
+    def stmt(self, s):
+        if isinstance(s, ast.Assign):
+            value = self.expr(s.value)
+            for target in s.targets:
+                self.assign(target, value)
+        elif isinstance(s, ast.AugAssign):
+            if not isinstance(s.target, ast.Name):
+                raise UnsupportedError("augmented assignment to anything but a name",
+                                       self.fs.loc(s.target))
+            op = _BINOPS.get(type(s.op))
+            if op is None:
+                raise UnsupportedError(f"operator `{type(s.op).__name__}=`", self.fs.loc(s))
+            old = self.name(s.target)
+            self.assign(s.target, self.emit(s, op, old, self.expr(s.value)))
+        elif isinstance(s, ast.Expr):
+            if isinstance(s.value, ast.Constant):  # docstring
+                return
+            raise UnsupportedError("an expression statement has no effect on the loss",
+                                   self.fs.loc(s), "assign its value or remove it")
+        elif isinstance(s, ast.Pass):
+            return
+        else:  # pragma: no cover - the fence rejects everything else
+            raise UnsupportedError(f"statement {type(s).__name__}", self.fs.loc(s))
+
+    def assign(self, target, value):
+        if isinstance(target, ast.Name):
+            if isinstance(value, tuple):
+                raise UnsupportedError("assigning a tuple to one name", self.fs.loc(target),
+                                       "unpack it: `a, b = ...`")
+            if isinstance(value, Static):
+                raise UnsupportedError(f"`{target.id}` would hold a Python object, not an array",
+                                       self.fs.loc(target))
+            self.env[target.id] = self.b.name(value, target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            if not isinstance(value, tuple) or len(value) != len(target.elts):
+                n = len(value) if isinstance(value, tuple) else 1
+                raise UnsupportedError(f"cannot unpack {n} value(s) into {len(target.elts)} names",
+                                       self.fs.loc(target))
+            for t, v in zip(target.elts, value):
+                self.assign(t, v)
+        else:
+            raise UnsupportedError(f"assignment to `{ast.unparse(target)}`",
+                                   self.fs.loc(target), "assign to plain names")
+
+    # ---- expressions ---------------------------------------------------------------
+    def emit(self, node, prim, *args, **attrs) -> Value:
+        for a in args:
+            if isinstance(a, (tuple, Static)):
+                raise UnsupportedError(f"`{ast.unparse(node)}`: an operand is not an array or number",
+                                       self.fs.loc(node))
+        try:
+            return self.b.emit(prim, *args, **attrs)
+        except TypeError as e:
+            raise ShapeError(f"`{ast.unparse(node)}`: {e}", self.fs.loc(node)) from None
+
+    def expr(self, node):
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, (bool, int, float)):
+                return self.b.const(node.value)
+            raise UnsupportedError(f"constant {node.value!r} is not a number", self.fs.loc(node))
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.Tuple):
+            return tuple(self.expr(e) for e in node.elts)
+        if isinstance(node, ast.BinOp):
+            op = _BINOPS.get(type(node.op))
+            if op is None:
+                raise UnsupportedError(f"operator `{ast.unparse(node)}`", self.fs.loc(node),
+                                       "supported: + - * / ** @")
+            return self.emit(node, op, self.expr(node.left), self.expr(node.right))
+        if isinstance(node, ast.UnaryOp):
+            x = self.expr(node.operand)
+            if isinstance(node.op, ast.USub):
+                return self.emit(node, "neg", x)
+            if isinstance(node.op, ast.UAdd):
+                return x
+            raise UnsupportedError(f"operator `{ast.unparse(node)}`", self.fs.loc(node),
+                                   "use np.logical_not / np.where")
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1:
+                raise UnsupportedError("chained comparison", self.fs.loc(node),
+                                       "split it: (a < b) & (b < c) is not supported either; use np.where")
+            op = _CMPOPS.get(type(node.ops[0]))
+            if op is None:
+                raise UnsupportedError(f"comparison `{ast.unparse(node)}`", self.fs.loc(node))
+            return self.emit(node, op, self.expr(node.left), self.expr(node.comparators[0]))
+        if isinstance(node, ast.Attribute):
+            base = self.expr(node.value)
+            if isinstance(base, Static):
+                try:
+                    return self.static(getattr(base.obj, node.attr), node)
+                except AttributeError:
+                    raise NameResolutionError(f"`{ast.unparse(node)}` does not exist",
+                                              self.fs.loc(node)) from None
+            if isinstance(base, Value) and node.attr == "T":
+                return base if base.type.rank < 2 else self.emit(node, "transpose", base)
+            raise UnsupportedError(f"attribute `.{node.attr}`", self.fs.loc(node),
+                                   "supported on arrays: .T")
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise UnsupportedError(f"expression `{ast.unparse(node)}`", self.fs.loc(node))
+
+    def name(self, node: ast.Name):
+        if node.id in self.env:
+            return self.env[node.id]
+        for scope in (self.closure, self.fs.fn.__globals__, vars(builtins)):
+            if node.id in scope:
+                return self.static(scope[node.id], node)
+        raise NameResolutionError(f"name `{node.id}` is not defined", self.fs.loc(node))
+
+    def static(self, obj, node):
+        """A Python object found by name: numbers and arrays become constants."""
+        if isinstance(obj, (bool, int, float, np.number, np.bool_)) and not isinstance(obj, complex):
+            return self.b.const(obj.item() if isinstance(obj, np.generic) else obj)
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.kind not in "biuf":
+                raise UnsupportedError(f"constant array `{ast.unparse(node)}` of dtype {obj.dtype}",
+                                       self.fs.loc(node))
+            if obj.size > _MAX_CONST_ELEMENTS:
+                raise UnsupportedError(
+                    f"global array `{ast.unparse(node)}` has {obj.size} elements",
+                    self.fs.loc(node), "pass large arrays as arguments instead of globals")
+            return self.b.const(ConstArray.of(obj)) if obj.ndim else self.b.const(obj.item())
+        return Static(obj)
+
+    # ---- calls ---------------------------------------------------------------------
+    def call(self, node: ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            base = self.expr(func.value)
+            if isinstance(base, Value):
+                return self.method(node, base, func.attr)
+            target = self.expr(func)
+        else:
+            target = self.expr(func)
+        if not isinstance(target, Static):
+            raise UnsupportedError(f"`{ast.unparse(func)}` is not callable", self.fs.loc(node))
+        obj = target.obj
+        args = [self.expr(a) for a in node.args]
+        kwargs = {k.arg: k.value for k in node.keywords}
+        if None in kwargs:
+            raise UnsupportedError("`**kwargs` in a call", self.fs.loc(node))
+        rt = _runtime_functions()
+        handler = _NUMPY.get(_key(obj))
+        if handler is not None:
+            return handler(self, node, args, kwargs)
+        if _key(obj) in rt:
+            self.no_kwargs(node, kwargs)
+            return self.emit(node, rt[_key(obj)], *self.arity(node, args, 1))
+        if isinstance(obj, types.FunctionType):
+            return self.inline(node, obj, args, kwargs)
+        what = getattr(obj, "__qualname__", None) or type(obj).__name__
+        mod = getattr(obj, "__module__", None)
+        raise NameResolutionError(
+            f"call to unsupported function `{ast.unparse(func)}` ({mod + '.' if mod else ''}{what})",
+            self.fs.loc(node),
+            "use a supported NumPy function, a runtime.functions function, or a plain Python "
+            "function whose source adjoint can read")
+
+    def method(self, node, x: Value, name):
+        args = [self.expr(a) for a in node.args]
+        kwargs = {k.arg: k.value for k in node.keywords}
+        if name == "sum":
+            return _sum(self, node, [x] + args, kwargs)
+        if name == "mean":
+            return _mean(self, node, [x] + args, kwargs)
+        if name == "dot":
+            return _dot(self, node, [x] + args, kwargs)
+        if name == "transpose" and not args:
+            return x if x.type.rank < 2 else self.emit(node, "transpose", x)
+        raise UnsupportedError(f"array method `.{name}()`", self.fs.loc(node),
+                               "supported: .sum() .mean() .dot() .transpose() .T")
+
+    def inline(self, node, fn, args, kwargs):
+        if fn in self.stack:
+            raise UnsupportedError(f"recursive call to `{fn.__name__}`", self.fs.loc(node),
+                                   "rewrite the recursion as a loop")
+        callee = parse_function(fn)
+        names = callee.params
+        defaults = fn.__defaults__ or ()
+        bound = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names or k in bound:
+                raise UnsupportedError(f"bad keyword argument `{k}` for `{fn.__name__}`",
+                                       self.fs.loc(node))
+            bound[k] = self.expr(v)
+        for name, d in zip(names[len(names) - len(defaults):], defaults):
+            if name not in bound:
+                bound[name] = self.static(d, node)
+        missing = [n for n in names if n not in bound]
+        if missing or len(args) > len(names):
+            raise UnsupportedError(f"`{fn.__name__}` takes {len(names)} arguments", self.fs.loc(node))
+        for n, v in bound.items():
+            if not isinstance(v, Value):
+                raise UnsupportedError(f"argument `{n}` of `{fn.__name__}` is not an array or number",
+                                       self.fs.loc(node))
+        sub = _Lowerer(callee, self.b, dict(bound), self.stack)
+        return sub.body()
+
+    # helpers for handlers
+    def arity(self, node, args, n):
+        if len(args) != n:
+            raise UnsupportedError(f"`{ast.unparse(node.func)}` takes {n} positional argument(s) here",
+                                   self.fs.loc(node))
+        return args
+
+    def no_kwargs(self, node, kwargs):
+        if kwargs:
+            raise UnsupportedError(f"keyword argument(s) {', '.join(kwargs)} to "
+                                   f"`{ast.unparse(node.func)}`", self.fs.loc(node))
+
+    def int_attr(self, node, expr_node, what):
+        if expr_node is None or (isinstance(expr_node, ast.Constant) and expr_node.value is None):
+            return None
+        try:
+            v = ast.literal_eval(expr_node)
+        except ValueError:
+            v = None
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise UnsupportedError(f"`{what}` must be an integer literal or None",
+                                   self.fs.loc(expr_node))
+        return v
+
+
+def _key(obj):
+    try:
+        hash(obj)
+        return obj
+    except TypeError:
+        return None
+
+
+# ---- NumPy and math functions, by identity ------------------------------------------
+def _unary(prim):
+    def h(lw, node, args, kwargs):
+        lw.no_kwargs(node, kwargs)
+        return lw.emit(node, prim, *lw.arity(node, args, 1))
+    return h
+
+
+def _binary(prim):
+    def h(lw, node, args, kwargs):
+        lw.no_kwargs(node, kwargs)
+        return lw.emit(node, prim, *lw.arity(node, args, 2))
+    return h
+
+
+def _where(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    return lw.emit(node, "where", *lw.arity(node, args, 3))
+
+
+def _dot(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    a, b = lw.arity(node, args, 2)
+    if isinstance(a, Value) and isinstance(b, Value) and (a.type.rank == 0 or b.type.rank == 0):
+        return lw.emit(node, "mul", a, b)
+    return lw.emit(node, "matmul", a, b)
+
+
+def _axis(lw, node, args, kwargs, x):
+    if len(args) > 2:
+        raise UnsupportedError("too many arguments", lw.fs.loc(node))
+    ax_node = kwargs.pop("axis", None)
+    if len(args) == 2:
+        raise UnsupportedError("pass the axis as `axis=`", lw.fs.loc(node))
+    if kwargs:
+        raise UnsupportedError(f"keyword argument(s) {', '.join(kwargs)} are not supported yet",
+                               lw.fs.loc(node))
+    axis = lw.int_attr(node, ax_node, "axis")
+    if axis is not None:
+        r = x.type.rank
+        if not -r <= axis < r:
+            raise ShapeError(f"axis {axis} is out of bounds for an array of rank {r}",
+                             lw.fs.loc(node))
+        axis %= r
+        if r == 1:
+            axis = None
+    return axis
+
+
+def _sum(lw, node, args, kwargs):
+    x = args[0]
+    axis = _axis(lw, node, args, dict(kwargs), x)
+    if x.type.rank == 0:
+        return x
+    return lw.emit(node, "sum", x, axis=axis)
+
+
+def _mean(lw, node, args, kwargs):
+    x = args[0]
+    axis = _axis(lw, node, args, dict(kwargs), x)
+    if x.type.rank == 0:
+        return lw.emit(node, "cast", x) if x.type.dtype != "float64" else x
+    total = lw.emit(node, "sum", x, axis=axis)
+    n = lw.emit(node, "size", x) if axis is None else lw.emit(node, "dim", x, axis=axis)
+    return lw.emit(node, "div", total, n)
+
+
+def _transpose(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    return x if x.type.rank < 2 else lw.emit(node, "transpose", x)
+
+
+def _square(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    return lw.emit(node, "mul", x, x)
+
+
+def _float(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    if x.type.rank:
+        raise ShapeError("float() of an array", lw.fs.loc(node))
+    return lw.emit(node, "cast", x)
+
+
+def _max2(prim):
+    def h(lw, node, args, kwargs):
+        lw.no_kwargs(node, kwargs)
+        if len(args) != 2:
+            raise UnsupportedError(f"builtin `{ast.unparse(node.func)}` with other than two arguments",
+                                   lw.fs.loc(node), f"use np.{prim}(a, b)")
+        return lw.emit(node, prim, *args)
+    return h
+
+
+_NUMPY = {
+    np.exp: _unary("exp"), np.log: _unary("log"), np.tanh: _unary("tanh"),
+    np.sqrt: _unary("sqrt"), np.abs: _unary("abs"), np.sign: _unary("sign"),
+    np.negative: _unary("neg"), np.square: _square,
+    np.add: _binary("add"), np.subtract: _binary("sub"), np.multiply: _binary("mul"),
+    np.divide: _binary("div"), np.power: _binary("pow"),
+    np.maximum: _binary("maximum"), np.minimum: _binary("minimum"), np.where: _where,
+    np.dot: _dot, np.matmul: _binary("matmul"), np.outer: _binary("outer"),
+    np.transpose: _transpose, np.sum: _sum, np.mean: _mean,
+    math.exp: _unary("exp"), math.log: _unary("log"), math.tanh: _unary("tanh"),
+    math.sqrt: _unary("sqrt"), math.fabs: _unary("abs"),
+    builtins.abs: _unary("abs"), builtins.float: _float,
+    builtins.max: _max2("maximum"), builtins.min: _max2("minimum"),
+}

@@ -1,0 +1,96 @@
+"""Builds ops into a list, inferring each output's type from the primitive table.
+
+Guarantees: every op a builder emits has inputs that are `Value`s (Python numbers are
+turned into `const` ops first) and an output type given by the primitive's type rule.
+The builder in use is a context variable, so `Value` arithmetic (`a * b`) emits into it.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+
+from .core import BOOL, F64, I64, ConstArray, Loc, Op, Type, Value
+
+_current: contextvars.ContextVar = contextvars.ContextVar("adjoint_builder")
+
+
+def current() -> "Builder":
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("Value arithmetic needs an active Builder (use `with builder:`)") from None
+
+
+class Builder:
+    def __init__(self, phase: str = "primal"):
+        self.ops: list[Op] = []
+        self.phase = phase
+        self.loc: Loc | None = None
+
+    def __enter__(self):
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *exc):
+        _current.reset(self._token)
+
+    @contextlib.contextmanager
+    def at(self, loc: Loc | None, phase: str | None = None):
+        """Ops emitted inside carry this source location (and phase)."""
+        old = self.loc, self.phase
+        self.loc = loc
+        if phase:
+            self.phase = phase
+        try:
+            yield self
+        finally:
+            self.loc, self.phase = old
+
+    def const(self, value) -> Value:
+        if isinstance(value, ConstArray):
+            t = Type(value.dtype, len(value.shape))
+        elif isinstance(value, bool):
+            t = BOOL
+        elif isinstance(value, int):
+            t = I64
+        elif isinstance(value, float):
+            t = F64
+        else:
+            raise TypeError(f"not a constant: {value!r}")
+        return self._push("const", (), (("value", value),), t, "")
+
+    def as_value(self, x) -> Value:
+        if isinstance(x, Value):
+            return x
+        return self.const(x)
+
+    def emit(self, prim: str, *inputs, hint: str = "", **attrs) -> Value:
+        from ..primitives import PRIMS
+        p = PRIMS[prim]
+        ins = tuple(self.as_value(x) for x in inputs)
+        if p.arity is not None and len(ins) != p.arity:
+            raise TypeError(f"{prim} takes {p.arity} inputs, got {len(ins)}")
+        attrs_t = tuple(sorted(attrs.items()))
+        t = p.type_rule(*(v.type for v in ins), **attrs)
+        return self._push(prim, ins, attrs_t, t, hint)
+
+    def name(self, v: Value, hint: str) -> Value:
+        """Give the unnamed temporary `v` the user's name `hint` (returns the renamed
+        value). Values already named, parameters and values used since are returned as
+        they are: an assignment `y = x` makes `y` an alias of `x`."""
+        if v.hint:
+            return v
+        for i in range(len(self.ops) - 1, -1, -1):
+            op = self.ops[i]
+            if v in op.inputs:
+                return v
+            if op.outputs == (v,):
+                new = Value(v.type, hint)
+                self.ops[i] = Op(op.prim, op.inputs, (new,), op.attrs, op.loc, op.phase)
+                return new
+        return v
+
+    def _push(self, prim, ins, attrs, t, hint) -> Value:
+        out = Value(t, hint)
+        self.ops.append(Op(prim, ins, (out,), attrs, self.loc, self.phase))
+        return out

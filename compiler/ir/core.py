@@ -1,0 +1,157 @@
+"""The SSA computation graph: types, values, ops and graphs.
+
+Guarantees: every object here is immutable. A `Value` is defined exactly once (as a
+graph parameter or as the output of one `Op`) and is compared by identity. A `Graph`
+is the lecture's computation graph: a DAG whose root (the first result) is the loss
+and whose nodes are subexpressions. `str(graph)` prints a jaxpr-like text form.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+DTYPES = ("bool", "int64", "float64")  # ordered by promotion
+_SHORT = {"float64": "f64", "int64": "i64", "bool": "bool"}
+
+
+@dataclass(frozen=True)
+class Type:
+    """dtype plus rank; shapes are run-time values. rank 0 is a Python/NumPy scalar."""
+
+    dtype: str
+    rank: int
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}")
+
+    def __str__(self):
+        s = _SHORT[self.dtype]
+        return s if self.rank == 0 else f"{s}[{','.join('?' * self.rank)}]"
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype == "float64"
+
+
+F64 = Type("float64", 0)
+I64 = Type("int64", 0)
+BOOL = Type("bool", 0)
+
+
+def promote(*types: Type) -> str:
+    """NumPy's result dtype for a mix of bool/int64/float64 operands."""
+    return max((t.dtype for t in types), key=DTYPES.index)
+
+
+_ids = itertools.count()
+
+
+@dataclass(frozen=True, eq=False)
+class Value:
+    """An SSA value. `hint` is the user's variable name ('' for a temporary)."""
+
+    type: Type
+    hint: str = ""
+    id: int = field(default_factory=lambda: next(_ids))
+
+    def __repr__(self):
+        return f"%{self.hint or 't'}{self.id}:{self.type}"
+
+    # Arithmetic builds ops in the current builder; adjoint rules read as math.
+    def __add__(self, o): return _b().emit("add", self, o)
+    def __radd__(self, o): return _b().emit("add", o, self)
+    def __sub__(self, o): return _b().emit("sub", self, o)
+    def __rsub__(self, o): return _b().emit("sub", o, self)
+    def __mul__(self, o): return _b().emit("mul", self, o)
+    def __rmul__(self, o): return _b().emit("mul", o, self)
+    def __truediv__(self, o): return _b().emit("div", self, o)
+    def __rtruediv__(self, o): return _b().emit("div", o, self)
+    def __pow__(self, o): return _b().emit("pow", self, o)
+    def __matmul__(self, o): return _b().emit("matmul", self, o)
+    def __neg__(self): return _b().emit("neg", self)
+
+    @property
+    def T(self): return _b().emit("transpose", self)
+
+
+def _b():
+    from .builder import current
+    return current()
+
+
+@dataclass(frozen=True)
+class Loc:
+    """Where an op comes from in the user's source."""
+
+    file: str
+    line: int
+    col: int
+    text: str  # the user's source line, stripped
+
+    def __str__(self):
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One primitive application. `attrs` is a sorted tuple of (name, value) pairs so
+    that ops hash structurally for CSE. `phase` is 'primal' or 'adjoint'."""
+
+    prim: str
+    inputs: tuple
+    outputs: tuple
+    attrs: tuple = ()
+    loc: Loc | None = None
+    phase: str = "primal"
+
+    def attr(self, name, default=None):
+        for k, v in self.attrs:
+            if k == name:
+                return v
+        return default
+
+    @property
+    def out(self) -> Value:
+        return self.outputs[0]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A function in SSA form: parameters, ops in a valid (topological) order, results."""
+
+    name: str
+    params: tuple
+    ops: tuple
+    results: tuple
+    result_names: tuple = ()
+
+    def replace(self, **kw) -> "Graph":
+        d = dict(name=self.name, params=self.params, ops=self.ops, results=self.results,
+                 result_names=self.result_names)
+        d.update(kw)
+        return Graph(**d)
+
+    def __str__(self):
+        from .printer import format_graph
+        return format_graph(self)
+
+
+@dataclass(frozen=True)
+class ConstArray:
+    """A constant array captured from a global or closure, hashed by content."""
+
+    dtype: str
+    shape: tuple
+    data: tuple  # flattened values
+
+    @staticmethod
+    def of(arr) -> "ConstArray":
+        import numpy as np
+        a = np.asarray(arr)
+        dt = "bool" if a.dtype == bool else ("int64" if a.dtype.kind in "iu" else "float64")
+        a = a.astype(dt)
+        return ConstArray(dt, tuple(a.shape), tuple(a.ravel().tolist()))
+
+    def __str__(self):
+        return f"array{list(self.shape)}"

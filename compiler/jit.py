@@ -1,0 +1,102 @@
+"""Loading generated source as a module, compiled by Numba and cached across processes.
+
+Guarantees:
+- The source is written to `<cache dir>/adjoint_<sha256 prefix>.py`. The cache directory
+  is `ADJOINT_CACHE_DIR` or `$XDG_CACHE_HOME/adjoint` (default `~/.cache/adjoint`),
+  created with mode 0700; an existing one must be owned by the current user and not
+  writable by group or others, else `CacheError`.
+- Writes are atomic (a temporary file in the same directory, then `os.replace`), so two
+  processes compiling the same function never see a half-written file.
+- A cached file is imported only when its content hashes to its name; otherwise it is
+  rewritten first. The cache cannot be used to run code adjoint did not generate.
+- With `jit=True` each function of the module is replaced by `numba.njit(cache=True)`
+  of itself before anything calls it, so functions calling each other call compiled
+  code, and Numba's own cache (in `__pycache__` beside the file) is reused by later
+  processes. Numba's cache key ignores constants; naming the file by its content hash
+  makes constants part of the key.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import stat
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+from .errors import AdjointError
+
+
+class CacheError(AdjointError):
+    """The cache directory is unsafe or unusable."""
+
+
+def cache_dir() -> Path:
+    d = os.environ.get("ADJOINT_CACHE_DIR")
+    if d:
+        path = Path(d)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+        path = Path(base) / "adjoint"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise CacheError(f"cache directory {path} belongs to another user",
+                         hint="set ADJOINT_CACHE_DIR to a directory of your own")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        os.chmod(path, 0o700)
+    return path
+
+
+def digest(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+def write_source(source: str) -> Path:
+    """Write `source` to its content-addressed file (atomically) and return the path."""
+    d = cache_dir()
+    h = digest(source)
+    path = d / f"adjoint_{h}.py"
+    try:
+        if digest(path.read_text()) == h:
+            return path
+    except (OSError, UnicodeDecodeError):
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".py", dir=d)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(source)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(source: str, jit: bool) -> types.ModuleType:
+    """Import the generated module (compiled with Numba when `jit`)."""
+    path = write_source(source)
+    name = path.stem + ("" if jit else "_py")
+    mod = sys.modules.get(name)
+    if mod is not None:
+        return mod
+    if digest(path.read_text()) != path.stem[len("adjoint_"):]:  # changed since written
+        path = write_source(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    if jit:
+        import numba
+        for k, v in list(vars(mod).items()):
+            if isinstance(v, types.FunctionType) and v.__module__ == name:
+                setattr(mod, k, numba.njit(cache=True)(v))
+    return mod

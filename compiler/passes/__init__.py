@@ -1,0 +1,29 @@
+"""Graph -> Graph passes, run in the order of `PIPELINE`.
+
+Each pass lives in its own module and states in its docstring what holds before and
+after it. `run_pipeline` verifies the graph after each pass when `verify_each` is set
+(the tests set it) and dumps the IR after each pass when ADJOINT_DEBUG=ir.
+"""
+import os
+import sys
+
+from ..ir.verify import verify
+from .cse import cse
+from .dce import dce
+from .fold import fold
+
+PIPELINE = [("fold", fold), ("cse", cse), ("dce", dce)]
+
+
+def run_pipeline(graph, passes=PIPELINE, verify_each=False):
+    debug = "ir" in os.environ.get("ADJOINT_DEBUG", "").split(",")
+    for name, p in passes:
+        graph = p(graph)
+        if verify_each:
+            try:
+                verify(graph)
+            except AssertionError as e:
+                raise AssertionError(f"after pass {name!r}: {e}") from None
+        if debug:
+            print(f"--- ADJOINT_DEBUG=ir after {name}: {graph.name}\n{graph}", file=sys.stderr)
+    return graph

@@ -1,0 +1,102 @@
+"""Constant folding and algebraic canonicalisation.
+
+Before: any valid graph. After: scalar arithmetic on constants is folded; x*1, 1*x, x/1,
+x+0, 0+x, x-0, x**1, --x and (x.T).T are replaced by x when that keeps the value's type
+(so `2 * residual ** (2 - 1)` from the rule for `**` reads `2 * residual`); a product
+of two constants is folded even when one is nested: c1 * (c2 * x) -> (c1*c2) * x.
+Semantics are kept exactly (no rewriting that changes NaN or inf propagation, no
+reassociation of non-constant terms).
+"""
+import operator
+
+from ..ir.core import Graph, Op, Type, Value, promote
+from .subst import substitute
+
+_ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+          "div": operator.truediv, "pow": operator.pow}
+
+
+def fold(graph: Graph) -> Graph:
+    consts = {}  # Value -> python scalar
+    defs = {}
+    repl = {}
+    ops = []
+    for op in graph.ops:
+        op = substitute(op, repl)
+        new = _fold_op(op, consts, defs)
+        if isinstance(new, Value):
+            repl[op.out] = new
+            continue
+        for op in (new if isinstance(new, list) else [new]):
+            if op.prim == "const" and isinstance(op.attr("value"), (bool, int, float)):
+                consts[op.out] = op.attr("value")
+            defs[op.out] = op
+            ops.append(op)
+    return graph.replace(ops=tuple(ops), results=tuple(repl.get(r, r) for r in graph.results))
+
+
+def _const_op(op, value):
+    return Op("const", (), (op.out,), (("value", value),), op.loc, op.phase)
+
+
+def _fold_op(op, consts, defs):
+    """Return a replacement Value, a list of new ops, or op itself."""
+    p, ins = op.prim, op.inputs
+    t = op.out.type
+    if p in _ARITH and all(v in consts for v in ins):
+        a, b = (consts[v] for v in ins)
+        try:
+            r = _ARITH[p](a, b)
+        except (ZeroDivisionError, OverflowError):
+            return op
+        if isinstance(r, (int, float)) and not isinstance(r, complex):
+            r = float(r) if t.dtype == "float64" else int(r)
+            return _const_op(op, r)
+        return op
+    if p == "neg" and ins[0] in consts:
+        return _const_op(op, -consts[ins[0]])
+    c = [consts.get(v) for v in ins]
+    same = lambda v: v.type == t  # noqa: E731
+    if p == "mul":
+        if c[1] == 1 and same(ins[0]):
+            return ins[0]
+        if c[0] == 1 and same(ins[1]):
+            return ins[1]
+        # c1 * (c2 * x) -> (c1*c2) * x
+        for i in (0, 1):
+            inner = defs.get(ins[1 - i])
+            if c[i] is None or inner is None or inner.prim != "mul":
+                continue
+            for j in (0, 1):
+                cj = consts.get(inner.inputs[j])
+                if cj is None:
+                    continue
+                k = c[i] * cj
+                kt = Type("float64" if isinstance(k, float) else "int64", 0)
+                x = inner.inputs[1 - j]
+                if Type(promote(kt, x.type), x.type.rank) != t:
+                    continue
+                kv = Value(kt)
+                consts[kv] = k
+                return [Op("const", (), (kv,), (("value", k),), op.loc, op.phase),
+                        Op("mul", (kv, x), op.outputs, (), op.loc, op.phase)]
+    if p == "div" and c[1] == 1 and same(ins[0]):
+        return ins[0]
+    if p == "add":
+        if c[1] == 0 and same(ins[0]):
+            return ins[0]
+        if c[0] == 0 and same(ins[1]):
+            return ins[1]
+    if p == "sub" and c[1] == 0 and same(ins[0]):
+        return ins[0]
+    if p == "pow" and c[1] == 1 and same(ins[0]):
+        return ins[0]
+    if p == "neg":
+        d = defs.get(ins[0])
+        if d is not None and d.prim == "neg" and same(d.inputs[0]):
+            return d.inputs[0]
+    if p == "transpose":
+        d = defs.get(ins[0])
+        if d is not None and d.prim == "transpose":
+            return d.inputs[0]
+    return op
