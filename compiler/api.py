@@ -8,9 +8,10 @@
 Guarantees: the source is read and checked when `grad` is called (unsupported syntax
 raises then); names are resolved and code generated on the first call for each
 combination of argument dtypes and ranks (a *specialisation*; shapes stay run-time
-values). Arguments are normalised before dispatch: `wrt` arguments and float data
-become float64 (arrays C-contiguous), integer and bool data stay int64/bool, so
-Python floats, ints and lists work and do not trigger recompiles.
+values). Arguments are normalised before dispatch: scalars (Python or NumPy int,
+float, bool) become float64, as do `wrt` arrays and float arrays (C-contiguous); integer
+and bool arrays that are not differentiated stay int64/bool (labels, masks). So `2`,
+`2.0` and lists work and do not trigger recompiles.
 """
 from __future__ import annotations
 
@@ -58,12 +59,8 @@ def _arg_type(a, as_float: bool):
         if a.dtype.kind == "b":
             return np.ascontiguousarray(a), Type("bool", a.ndim)
         raise TypeError(f"arrays of dtype {a.dtype} are not supported")
-    if isinstance(a, (bool, np.bool_)):
-        return (float(a), Type("float64", 0)) if as_float else (bool(a), Type("bool", 0))
-    if isinstance(a, (int, np.integer)):
-        return (float(a), Type("float64", 0)) if as_float else (int(a), Type("int64", 0))
-    if isinstance(a, (float, np.floating)):
-        return float(a), Type("float64", 0)
+    if isinstance(a, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return float(a), Type("float64", 0)  # scalars: one specialisation for 2, 2.0, True
     if isinstance(a, (list, tuple)):
         return _arg_type(np.asarray(a), as_float)
     raise TypeError(f"{type(a).__name__} is not an array or number")

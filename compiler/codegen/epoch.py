@@ -32,4 +32,4 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
             f"        loss, {grads} = {vjp_name}({call_args})\n"
             f"        total += loss\n"
             f"{updates}\n"
-            f"    return total / n\n")
+            f"    return total / max(n, 1)\n")

@@ -10,6 +10,8 @@ one, with a numeric suffix for reassignments; t1, t2, ... for temporaries).
 """
 from __future__ import annotations
 
+import os
+
 from .core import ConstArray
 
 
@@ -50,7 +52,7 @@ def format_graph(graph) -> str:
         attrs = " ".join(f"{k}={v}" if not isinstance(v, ConstArray) else f"{k}={v}"
                          for k, v in op.attrs)
         rhs = " ".join(s for s in (op.prim, attrs, args) if s)
-        loc = f"  # {op.loc}" if op.loc else ""
+        loc = f"  # {os.path.basename(op.loc.file)}:{op.loc.line}" if op.loc else ""
         tag = "" if op.phase == "primal" else " [adj]"
         body.append((f"{outs} = {rhs}", f"{loc}{tag}"))
     width = max((len(a) for a, _ in body), default=0)

@@ -1,0 +1,28 @@
+# adjoint: `make demo` runs the main job, `make test` the tests; both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.examples: pyproject.toml | $(BIN)/python
+	$(PIP) -e ".[examples]"
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(PIP) -e ".[test,examples]"
+	touch $@
+
+demo: $(VENV)/.examples
+	$(BIN)/python examples/four_layer_regression.py
+	$(BIN)/python examples/hinge_classifier.py
+
+test: $(VENV)/.test
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,34 @@
+"""The lecture's models (shared/seed/backpropagation-lecture.md), shared by the tests."""
+import numpy as np
+
+from runtime.functions import sigmoid
+
+
+def squared(w, phi, y):
+    """(w . phi(x) - y)^2: the lecture's backpropagation example."""
+    return (w @ phi - y) ** 2
+
+
+def composition(a):
+    """b = a^2, c = b^2: dc/da = 4 a^3."""
+    b = a ** 2
+    c = b ** 2
+    return c
+
+
+def hinge(w, phi, y):
+    """max{1 - (w . phi(x)) y, 0}."""
+    return np.maximum(1 - (w @ phi) * y, 0.0)
+
+
+def two_layer(x, y, V, w):
+    h = sigmoid(V @ x)
+    return (w @ h - y) ** 2
+
+
+def four_layer(x, y, V1, V2, V3, w):
+    h1 = sigmoid(V1 @ x)
+    h2 = sigmoid(V2 @ h1)
+    h3 = sigmoid(V3 @ h2)
+    residual = w @ h3 - y
+    return residual ** 2

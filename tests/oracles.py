@@ -1,0 +1,56 @@
+"""The oracles every gradient test uses: autograd (an independent AD library, run on
+the same source) and central finite differences."""
+import types
+
+import numpy as np
+
+
+def autograd_twin(fn):
+    """The same function (same code object) with NumPy replaced by autograd.numpy and the
+    runtime functions by autograd-traceable ones: autograd differentiates our source."""
+    import autograd.numpy as anp
+    import autograd.scipy.special as asp
+
+    from runtime import functions as rf
+
+    def a_sigmoid(x):
+        return 0.5 * (anp.tanh(0.5 * x) + 1.0)
+
+    g = dict(fn.__globals__)
+    for k, v in fn.__globals__.items():
+        if v is np:
+            g[k] = anp
+        elif v is rf.sigmoid:
+            g[k] = a_sigmoid
+        elif v is rf.relu:
+            g[k] = lambda x: anp.maximum(x, 0.0)
+        elif v is rf.softplus:
+            g[k] = lambda x: anp.logaddexp(x, 0.0)
+        elif v is rf.logsumexp:
+            g[k] = asp.logsumexp
+        elif isinstance(v, types.FunctionType) and v is not fn and v.__module__ == fn.__module__:
+            g[k] = types.FunctionType(v.__code__, g, v.__name__, v.__defaults__, v.__closure__)
+    return types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def autograd_grads(fn, args, wrt):
+    import autograd
+    twin = autograd_twin(fn)
+    fargs = [np.asarray(a, dtype=float) if isinstance(a, (list, tuple)) else a for a in args]
+    return [autograd.grad(twin, i)(*fargs) for i in wrt]
+
+
+def assert_grads_match(fn, args, wrt, jit, rtol=1e-7, fd_tol=1e-7):
+    """Our gradient vs autograd (elementwise, to rtol) and vs central differences
+    (max |g - fd| / max(1, max |fd|) below fd_tol)."""
+    from compiler import grad
+    from runtime.check import numerical_grad
+    ours = grad(fn, wrt=tuple(wrt), jit=jit)(*args)
+    oracle = autograd_grads(fn, args, wrt)
+    for i, g, a in zip(wrt, ours, oracle):
+        assert np.shape(g) == np.shape(args[i]), (i, np.shape(g), np.shape(args[i]))
+        np.testing.assert_allclose(g, a, rtol=rtol, atol=1e-10, err_msg=f"autograd, arg {i}")
+        fd = numerical_grad(fn, args, i)
+        err = np.max(np.abs(np.asarray(g) - fd)) / max(1.0, float(np.max(np.abs(fd))))
+        assert err < fd_tol, f"finite differences, arg {i}: relative error {err:.2e}"
+    return ours

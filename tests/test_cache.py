@@ -1,0 +1,95 @@
+"""The JIT cache: content-addressed files, atomic writes, no foreign code, and a second
+process that loads the compiled gradient from Numba's cache instead of recompiling."""
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from compiler import jit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from models import four_layer as loss
+    from compiler import value_and_grad
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=5), 0.5, rng.normal(size=(4, 5)), rng.normal(size=(4, 4)),
+            rng.normal(size=(4, 4)), rng.normal(size=4))
+    vg = value_and_grad(loss, wrt=("V1", "V2", "V3", "w"))
+    value, grads = vg(*args)
+    info = vg.compile_info
+    info["value"] = value
+    print(json.dumps(info))
+""")
+
+
+def _run(cache):
+    env = dict(os.environ, ADJOINT_CACHE_DIR=str(cache))
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=str(ROOT / "tests"))],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_loads_from_cache_without_recompiling(tmp_path):
+    cold = _run(tmp_path / "cache")
+    warm = _run(tmp_path / "cache")
+    assert cold["cache_hit"] is False
+    assert warm["cache_hit"] is True
+    assert warm["value"] == cold["value"]
+    assert warm["compile_seconds"] < cold["compile_seconds"] / 3, (cold, warm)
+
+
+def test_cache_dir_is_private(tmp_path, monkeypatch):
+    d = tmp_path / "c"
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(d))
+    jit.write_source("x = 1\n")
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    os.chmod(d, 0o777)
+    jit.cache_dir()
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+
+
+def test_files_are_named_by_content_and_tampering_is_undone(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(tmp_path))
+    src = "VALUE = 41 + 1\n"
+    path = jit.write_source(src)
+    assert path.name == f"adjoint_{jit.digest(src)}.py"
+    path.write_text("import os\nVALUE = 'foreign code'\n")  # someone edits the cache
+    mod = jit.load(src, jit=False)
+    assert mod.VALUE == 42
+    assert path.read_text() == src
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp_")]
+
+
+def test_concurrent_writers_never_expose_partial_files(tmp_path):
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        os.environ["ADJOINT_CACHE_DIR"] = {str(tmp_path)!r}
+        from compiler import jit
+        src = "X = '" + "a" * 200_000 + "'\\n"
+        for _ in range(20):
+            p = jit.write_source(src)
+            assert p.read_text() == src
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")
+def test_cache_dir_of_another_user_is_refused(tmp_path, monkeypatch):
+    d = tmp_path / "other"
+    d.mkdir(mode=0o700)
+    os.chown(d, 12345, 12345)
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(d))
+    with pytest.raises(jit.CacheError, match="another user"):
+        jit.cache_dir()
