@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .ir.builder import current
-from .ir.core import BOOL, I64, Type, promote
+from .ir.core import I64, Type, promote
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import math
 import types
 
 import numpy as np
@@ -118,6 +117,11 @@ class _Lowerer:
                                        self.fs.loc(target))
             for t, v in zip(target.elts, value):
                 self.assign(t, v)
+        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            # x[i] = v is a functional update: x becomes a new SSA value
+            from .numpy_api import subscript_store
+            old = self.name(target.value)
+            self.env[target.value.id] = subscript_store(self, target, old, value)
         else:
             raise UnsupportedError(f"assignment to `{ast.unparse(target)}`",
                                    self.fs.loc(target), "assign to plain names")
@@ -172,12 +176,16 @@ class _Lowerer:
                 except AttributeError:
                     raise NameResolutionError(f"`{ast.unparse(node)}` does not exist",
                                               self.fs.loc(node)) from None
-            if isinstance(base, Value) and node.attr == "T":
-                return base if base.type.rank < 2 else self.emit(node, "transpose", base)
+            from .numpy_api import ATTRIBUTES
+            if isinstance(base, Value) and node.attr in ATTRIBUTES:
+                return ATTRIBUTES[node.attr](self, node, base)
             raise UnsupportedError(f"attribute `.{node.attr}`", self.fs.loc(node),
-                                   "supported on arrays: .T")
+                                   f"supported on arrays: {', '.join('.' + a for a in sorted(ATTRIBUTES))}")
         if isinstance(node, ast.Call):
             return self.call(node)
+        if isinstance(node, ast.Subscript):
+            from .numpy_api import subscript_load
+            return subscript_load(self, node, self.expr(node.value))
         raise UnsupportedError(f"expression `{ast.unparse(node)}`", self.fs.loc(node))
 
     def name(self, node: ast.Name):
@@ -220,13 +228,14 @@ class _Lowerer:
         kwargs = {k.arg: k.value for k in node.keywords}
         if None in kwargs:
             raise UnsupportedError("`**kwargs` in a call", self.fs.loc(node))
+        from .numpy_api import FUNCTIONS, key
         rt = _runtime_functions()
-        handler = _NUMPY.get(_key(obj))
+        handler = FUNCTIONS.get(key(obj))
         if handler is not None:
             return handler(self, node, args, kwargs)
-        if _key(obj) in rt:
+        if key(obj) in rt:
             self.no_kwargs(node, kwargs)
-            return self.emit(node, rt[_key(obj)], *self.arity(node, args, 1))
+            return self.emit(node, rt[key(obj)], *self.arity(node, args, 1))
         if isinstance(obj, types.FunctionType):
             return self.inline(node, obj, args, kwargs)
         what = getattr(obj, "__qualname__", None) or type(obj).__name__
@@ -238,18 +247,14 @@ class _Lowerer:
             "function whose source adjoint can read")
 
     def method(self, node, x: Value, name):
+        from .numpy_api import METHODS
         args = [self.expr(a) for a in node.args]
         kwargs = {k.arg: k.value for k in node.keywords}
-        if name == "sum":
-            return _sum(self, node, [x] + args, kwargs)
-        if name == "mean":
-            return _mean(self, node, [x] + args, kwargs)
-        if name == "dot":
-            return _dot(self, node, [x] + args, kwargs)
-        if name == "transpose" and not args:
-            return x if x.type.rank < 2 else self.emit(node, "transpose", x)
-        raise UnsupportedError(f"array method `.{name}()`", self.fs.loc(node),
-                               "supported: .sum() .mean() .dot() .transpose() .T")
+        handler = METHODS.get(name)
+        if handler is None:
+            raise UnsupportedError(f"array method `.{name}()`", self.fs.loc(node),
+                                   f"supported: {', '.join('.' + m + '()' for m in sorted(METHODS))}")
+        return handler(self, node, [x] + args, kwargs)
 
     def inline(self, node, fn, args, kwargs):
         if fn in self.stack:
@@ -300,124 +305,3 @@ class _Lowerer:
             raise UnsupportedError(f"`{what}` must be an integer literal or None",
                                    self.fs.loc(expr_node))
         return v
-
-
-def _key(obj):
-    try:
-        hash(obj)
-        return obj
-    except TypeError:
-        return None
-
-
-# ---- NumPy and math functions, by identity ------------------------------------------
-def _unary(prim):
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
-        return lw.emit(node, prim, *lw.arity(node, args, 1))
-    return h
-
-
-def _binary(prim):
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
-        return lw.emit(node, prim, *lw.arity(node, args, 2))
-    return h
-
-
-def _where(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    return lw.emit(node, "where", *lw.arity(node, args, 3))
-
-
-def _dot(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    a, b = lw.arity(node, args, 2)
-    if isinstance(a, Value) and isinstance(b, Value) and (a.type.rank == 0 or b.type.rank == 0):
-        return lw.emit(node, "mul", a, b)
-    return lw.emit(node, "matmul", a, b)
-
-
-def _axis(lw, node, args, kwargs, x):
-    if len(args) > 2:
-        raise UnsupportedError("too many arguments", lw.fs.loc(node))
-    ax_node = kwargs.pop("axis", None)
-    if len(args) == 2:
-        raise UnsupportedError("pass the axis as `axis=`", lw.fs.loc(node))
-    if kwargs:
-        raise UnsupportedError(f"keyword argument(s) {', '.join(kwargs)} are not supported yet",
-                               lw.fs.loc(node))
-    axis = lw.int_attr(node, ax_node, "axis")
-    if axis is not None:
-        r = x.type.rank
-        if not -r <= axis < r:
-            raise ShapeError(f"axis {axis} is out of bounds for an array of rank {r}",
-                             lw.fs.loc(node))
-        axis %= r
-        if r == 1:
-            axis = None
-    return axis
-
-
-def _sum(lw, node, args, kwargs):
-    x = args[0]
-    axis = _axis(lw, node, args, dict(kwargs), x)
-    if x.type.rank == 0:
-        return x
-    return lw.emit(node, "sum", x, axis=axis)
-
-
-def _mean(lw, node, args, kwargs):
-    x = args[0]
-    axis = _axis(lw, node, args, dict(kwargs), x)
-    if x.type.rank == 0:
-        return lw.emit(node, "cast", x) if x.type.dtype != "float64" else x
-    total = lw.emit(node, "sum", x, axis=axis)
-    n = lw.emit(node, "size", x) if axis is None else lw.emit(node, "dim", x, axis=axis)
-    return lw.emit(node, "div", total, n)
-
-
-def _transpose(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    return x if x.type.rank < 2 else lw.emit(node, "transpose", x)
-
-
-def _square(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    return lw.emit(node, "mul", x, x)
-
-
-def _float(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    if x.type.rank:
-        raise ShapeError("float() of an array", lw.fs.loc(node))
-    return lw.emit(node, "cast", x)
-
-
-def _max2(prim):
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
-        if len(args) != 2:
-            raise UnsupportedError(f"builtin `{ast.unparse(node.func)}` with other than two arguments",
-                                   lw.fs.loc(node), f"use np.{prim}(a, b)")
-        return lw.emit(node, prim, *args)
-    return h
-
-
-_NUMPY = {
-    np.exp: _unary("exp"), np.log: _unary("log"), np.tanh: _unary("tanh"),
-    np.sqrt: _unary("sqrt"), np.abs: _unary("abs"), np.sign: _unary("sign"),
-    np.negative: _unary("neg"), np.square: _square,
-    np.add: _binary("add"), np.subtract: _binary("sub"), np.multiply: _binary("mul"),
-    np.divide: _binary("div"), np.power: _binary("pow"),
-    np.maximum: _binary("maximum"), np.minimum: _binary("minimum"), np.where: _where,
-    np.dot: _dot, np.matmul: _binary("matmul"), np.outer: _binary("outer"),
-    np.transpose: _transpose, np.sum: _sum, np.mean: _mean,
-    math.exp: _unary("exp"), math.log: _unary("log"), math.tanh: _unary("tanh"),
-    math.sqrt: _unary("sqrt"), math.fabs: _unary("abs"),
-    builtins.abs: _unary("abs"), builtins.float: _float,
-    builtins.max: _max2("maximum"), builtins.min: _max2("minimum"),
-}
