@@ -22,7 +22,9 @@ from ..primitives import PRIMS
 from .shapes import ShapeClasses
 
 
-def reverse(graph: Graph, wrt: tuple[int, ...]) -> Graph:
+def reverse(graph: Graph, wrt: tuple[int, ...], cotangents: list | None = None) -> Graph:
+    """`cotangents`, if given, receives (primal value, its final cotangent) pairs, root
+    first, for every value that has one (used by compiler/interp.py for g_i)."""
     loss = graph.results[0]
     if loss.type.rank != 0:
         raise ArgumentError(f"{graph.name} returns an array of rank {loss.type.rank}; "
@@ -72,6 +74,8 @@ def reverse(graph: Graph, wrt: tuple[int, ...]) -> Graph:
                 grads.append(b.const(0.0) if x.type.rank == 0 else b.emit("zeros_like", x))
     ops, repl = _name_cotangents(b.ops, final)
     grads = [repl.get(v, v) for v in grads]
+    if cotangents is not None:
+        cotangents.extend((x, repl.get(c, c)) for x, c in final)
     names = ("loss",) + tuple("g_" + graph.params[i].hint for i in wrt)
     return graph.replace(ops=graph.ops + tuple(ops), results=(loss, *grads), result_names=names)
 
