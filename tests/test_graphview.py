@@ -1,0 +1,217 @@
+"""The graph view and the IR interpreter: the lecture's forward values f_i and backward
+values g_i = d loss / d f_i on each node, golden DOT files, SVG/PNG through Graphviz."""
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compiler import grad
+from compiler.graphview import GraphView, GraphvizNotFound, format_value, graph_view
+from compiler.interp import EvaluationError, evaluate, forward_backward
+from compiler.ir.printer import unique_names
+from models import composition, four_layer, hinge, squared, two_layer
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden"
+LECTURE = (np.array([3.0, 1.0]), np.array([1.0, 2.0]), 2.0)  # w, phi(x), y
+TWO_LAYER = (np.array([1.0, 2.0]), 1.0, np.array([[0.5, -1.0], [1.0, 0.5], [-0.5, 1.0]]),
+             np.array([1.0, -1.0, 0.5]))  # x, y, V, w
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
+                               reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
+
+
+def _dot_line(dot, node):
+    lines = [ln for ln in dot.splitlines() if ln.strip().startswith(f'"{node}" [')]
+    assert len(lines) == 1, dot
+    return lines[0]
+
+
+# ---- the lecture's numbers -----------------------------------------------------------
+def test_squared_loss_nodes_carry_the_lectures_forward_and_backward_values():
+    # Loss = (w . phi(x) - y)^2, w = [3, 1], phi(x) = [1, 2], y = 2: w . phi = 5,
+    # residual 3, loss 9; backward: g_loss = 1, g_residual = 2 * 3 = 6, g_w = 6 phi = [6, 12]
+    v = graph_view(squared, *LECTURE, wrt="w")
+    expect = {"w": ("[3, 1]", "[6, 12]"), "phi": ("[1, 2]", None), "y": ("2", None),
+              "t1": ("5", "6"), "t2": ("3", "6"), "loss": ("9", "1")}
+    assert {n.id: (n.f, n.g) for n in v.nodes} == expect
+    assert v.node("t1").expr == "w @ phi" and v.node("t2").expr == "t1 - y"
+    assert v.node("loss").expr == "t2 ** 2"  # the literal 2 is written into its user
+    assert v.node("w").kind == "wrt" and v.node("phi").kind == "param"
+    assert v.node("w").type == "f64[2]" and v.node("loss").type == "f64"
+    dot = v.dot
+    assert "f = 3" in _dot_line(dot, "t2") and "g = 6" in _dot_line(dot, "t2")
+    assert "f = [3, 1]" in _dot_line(dot, "w") and "g = [6, 12]" in _dot_line(dot, "w")
+    assert "penwidth" in _dot_line(dot, "w")  # wrt highlighted
+    assert "peripheries=2" in _dot_line(dot, "loss")  # the root
+    # edges from the inputs towards the loss, as in the lecture
+    for edge in ('"w" -> "t1"', '"phi" -> "t1"', '"t1" -> "t2"', '"y" -> "t2"', '"t2" -> "loss"'):
+        assert edge in dot
+    # the ops of one user line are boxed together under that line
+    assert 'label="models.py:9: return (w @ phi - y) ** 2"' in dot
+
+
+def test_composition_backward_values_are_2b_and_4a_cubed():
+    # b = a^2, c = b^2 at a = 2: b = 4, c = 16; g_b = 2b = 8, g_a = (2b)(2a) = 4a^3 = 32
+    v = graph_view(composition, 2.0)
+    assert {n.id: (n.f, n.g) for n in v.nodes} == {"a": ("2", "32"), "b": ("4", "8"),
+                                                  "c": ("16", "1")}
+    assert set(v.groups) == {"models.py:14: b = a ** 2", "models.py:15: c = b ** 2"}
+
+
+@pytest.mark.parametrize("w,y,expected", [([0.1, -0.2, 0.3], 1.0, [-1.0, -2.0, -1.0]),
+                                          ([2.0, 1.0, 1.0], 1.0, [0.0, 0.0, 0.0])])
+def test_hinge_backward_value_is_minus_phi_y_inside_the_margin_else_zero(w, y, expected):
+    phi = np.array([1.0, 2.0, 1.0])
+    f, g = _fb(hinge, "w", np.array(w), phi, y)
+    np.testing.assert_array_equal(g["w"], expected)
+    np.testing.assert_array_equal(g["loss"], 1.0)
+
+
+def _fb(fn, wrt, *args):
+    gf = grad(fn, wrt=wrt, jit=False)
+    spec = gf.specialize(*args)
+    f, g = forward_backward(spec.primal, gf.normalize(args)[0], gf.wrt)
+    names = unique_names(spec.primal)
+    return {names[v]: x for v, x in f.items()}, {names[v]: x for v, x in g.items()}
+
+
+def test_two_layer_backward_values_equal_the_lectures_closed_forms():
+    x, y, V, w = TWO_LAYER
+    f, g = _fb(two_layer, ("V", "w"), *TWO_LAYER)
+    h = 1 / (1 + np.exp(-V @ x))
+    residual = w @ h - y
+    np.testing.assert_allclose(f["h"], h, rtol=1e-15)
+    np.testing.assert_allclose(f["t3"], residual, rtol=1e-15)
+    np.testing.assert_allclose(g["t3"], 2 * residual, rtol=1e-15)          # g_residual
+    np.testing.assert_allclose(g["h"], 2 * residual * w, rtol=1e-15)
+    np.testing.assert_allclose(g["w"], 2 * residual * h, rtol=1e-14)       # lecture: 2 r h
+    np.testing.assert_allclose(g["V"], 2 * residual * np.outer(w * h * (1 - h), x), rtol=1e-14)
+    assert "x" not in g and "y" not in g  # not differentiated: no backward value
+
+
+def test_interpreting_the_adjoint_graph_gives_exactly_the_generated_codes_results():
+    rng = np.random.default_rng(3)
+    args = (rng.normal(size=3), 0.4, rng.normal(size=(4, 3)), rng.normal(size=(4, 4)),
+            rng.normal(size=(4, 4)), rng.normal(size=4))
+    gf = grad(four_layer, wrt=("V1", "V2", "V3", "w"), jit=False)
+    expected = gf(*args)
+    env = evaluate(gf.specialize(*args).graph, gf.normalize(args)[0])
+    got = [env[r] for r in gf.ir.results[1:]]
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_numpy_error_while_evaluating_names_the_user_line():
+    with pytest.raises(EvaluationError) as e:
+        graph_view(squared, np.ones(3), np.ones(2), 1.0)
+    msg = str(e.value)
+    assert "models.py:9:" in msg and "matmul" in msg and "(3,), (2,)" in msg and "^" in msg
+
+
+# ---- formatting and output formats -----------------------------------------------------
+def test_value_formatting():
+    assert format_value(3.0) == "3" and format_value(-0.25) == "-0.25"
+    assert format_value(np.array([6.0, 12.0])) == "[6, 12]"
+    assert format_value(np.array([[1.0, 0.5], [-1.0, 2.0]])) == "[[1, 0.5], [-1, 2]]"
+    assert format_value(1 / 3) == "0.3333" and format_value(2) == "2"
+    assert format_value(np.array([True, False])) == "[True, False]"
+    assert format_value(np.full((4, 3), 2.0)) == "shape (4, 3), norm 6.928"  # sqrt(12 * 4)
+    assert format_value(np.arange(7.0), max_elements=7) == "[0, 1, 2, 3, 4, 5, 6]"
+
+
+def test_large_values_are_summarised_by_shape_and_norm():
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=5), 0.5, rng.normal(size=(4, 5)), rng.normal(size=4))
+    v = graph_view(two_layer, *args, wrt=("V", "w"))
+    x, y, V, w = args
+    h = 1 / (1 + np.exp(-V @ x))
+    gV = 2 * (w @ h - y) * np.outer(w * h * (1 - h), x)
+    assert v.node("V").type == "f64[4,5]"
+    assert v.node("V").g == f"shape (4, 5), norm {float(np.linalg.norm(gV)):.4g}"
+    assert v.node("w").f == format_value(w) and w.size == 4 and v.node("w").f.startswith("[")
+
+
+def test_adjoint_view_shows_both_sweeps():
+    v = graph_view(squared, *LECTURE, wrt="w", adjoint=True)
+    assert v.node("g_w").f == "[6, 12]" and v.node("g_w").kind == "adjoint"
+    assert v.node("t2").f == "3" and v.node("t2").kind == "primal"
+    assert "grad of models.py:9: return (w @ phi - y) ** 2" in v.groups
+    dot = v.dot
+    assert "value = [6, 12]" in _dot_line(dot, "g_w")
+    assert any("style=dashed" in ln and '-> "g_w"' in ln for ln in dot.splitlines())
+
+
+def test_structure_only_view_has_no_values():
+    spec = grad(squared, wrt="w").specialize(*LECTURE)
+    v = GraphView(spec.primal)
+    assert all(n.f is None and n.g is None for n in v.nodes)
+    assert v.node("w").type == "f64[?]" and "f = " not in v.dot
+
+
+GOLDEN_CASES = {
+    "squared": (squared, "w", LECTURE),
+    "composition": (composition, 0, (2.0,)),
+    "hinge": (hinge, "w", (np.array([0.1, -0.2, 0.3]), np.array([1.0, 2.0, 1.0]), 1.0)),
+    "two_layer": (two_layer, ("V", "w"), TWO_LAYER),
+}
+
+
+@pytest.mark.parametrize("adjoint", [False, True], ids=["primal", "adjoint"])
+@pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
+def test_golden_dot(name, adjoint, regen):
+    fn, wrt, args = GOLDEN_CASES[name]
+    dot = graph_view(fn, *args, wrt=wrt, adjoint=adjoint).dot
+    path = GOLDEN / f"{name}{'_adjoint' if adjoint else ''}.dot"
+    if regen or not path.exists():
+        path.write_text(dot)
+    assert dot == path.read_text(), f"{path.name} changed: review, then --regen-golden"
+
+
+def test_without_graphviz_dot_still_works_and_svg_says_how_to_install(monkeypatch, tmp_path):
+    import compiler.graphview as gv
+    monkeypatch.setattr(gv.shutil, "which", lambda name: None)
+    v = graph_view(squared, *LECTURE, wrt="w")
+    with pytest.raises(GraphvizNotFound, match="apt-get install graphviz"):
+        v.svg()
+    with pytest.raises(GraphvizNotFound):
+        v.save(tmp_path / "x.png")
+    assert v._repr_svg_() is None and "install Graphviz" in repr(v)
+    v.save(tmp_path / "x.dot")
+    assert "g = [6, 12]" in (tmp_path / "x.dot").read_text()
+    with pytest.raises(ValueError, match="use .dot, .svg or .png"):
+        v.save(tmp_path / "x.jpg")
+
+
+@needs_dot
+def test_svg_is_valid_xml_with_one_element_per_node(tmp_path):
+    v = graph_view(two_layer, *TWO_LAYER, wrt=("V", "w"))
+    root = ET.fromstring(v.svg())
+    ns = "{http://www.w3.org/2000/svg}"
+    nodes = [g for g in root.iter(f"{ns}g") if g.get("class") == "node"]
+    titles = sorted(g.find(f"{ns}title").text for g in nodes)
+    assert titles == sorted(n.id for n in v.nodes) and len(nodes) == 9
+    texts = " ".join(t.text or "" for t in root.iter(f"{ns}text"))
+    assert "g = [-0.4705, -2.272, -2.109]" in texts  # g_w = 2 residual h
+    clusters = [g for g in root.iter(f"{ns}g") if g.get("class") == "cluster"]
+    assert len(clusters) == 2  # two user lines
+    assert v._repr_svg_().lstrip().startswith("<?xml")
+    png = v.save(tmp_path / "two_layer.png")
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_example_script_renders_the_lectures_graphs(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import computation_graph as ex
+    finally:
+        sys.path.pop(0)
+    written = ex.main(["--out-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert len(written) == 4 and all(Path(p).exists() for p in written)
+    sq = ex.views()["squared_loss"]
+    assert (sq.node("residual").f, sq.node("residual").g) == ("3", "6")
+    assert sq.node("w").g == "[6, 12]" and sq.node("loss").f == "9"
+    assert "residual  t1 - y           f64     3       6" in out
