@@ -202,19 +202,34 @@ class GradFunction:
         return {"jit": s.jit, "compile_seconds": s.compile_seconds, "cache_hit": s.cache_hit}
 
     # ---- training ------------------------------------------------------------------
-    def epoch_function(self, update_import: str, example_args):
-        """A compiled epoch loop for `runtime.train` (see codegen/epoch.py).
+    def epoch_function(self, update_import: str, example_args, batched: bool = False,
+                       jit: bool | None = None):
+        """The generated training loops for `runtime.train` (see codegen/epoch.py).
 
         update_import: 'module:function' naming the optimiser's update kernel;
-        example_args: one example's arguments, to pick the specialisation."""
+        example_args: the loss's arguments for one step (one example's rows, or a
+        minibatch's rows when `batched`), to pick the specialisation; jit: None follows
+        this gradient, False runs the loops as plain Python. Returns a namespace with
+        `epoch` and `evaluate` (compiled in the gradient's module, so Numba caches them
+        with it), `source` (their Python source) and `jit`."""
+        from types import SimpleNamespace
         spec = self.specialize(*example_args)
+        jit = spec.jit if jit is None else bool(jit)
+        memo = self.__dict__.setdefault("_epoch_loops", {})  # generating source costs ms
+        key = (spec.key, update_import, bool(batched), jit)
+        if key in memo:
+            return memo[key]
         name = f"{self.fs.node.name}_value_and_grad"
-        ep_name = f"{self.fs.node.name}_epoch"
-        ep = epoch_source(ep_name, name, self.arg_names, self.wrt_names, update_import)
         graph_consts = function_source(spec.graph, name)[1]
+        ep, ep_name, ev_name = epoch_source(self.fs.node.name, name, self.arg_names,
+                                            self.wrt_names, update_import, batched, jit,
+                                            module_globals=graph_consts)
         modsrc = module_source([spec.source, ep], graph_consts)
         from . import jit as jitmod
-        return getattr(jitmod.load(modsrc, spec.jit), ep_name)
+        mod = jitmod.load(modsrc, jit)
+        memo[key] = SimpleNamespace(epoch=getattr(mod, ep_name), evaluate=getattr(mod, ev_name),
+                                    source=ep, jit=jit)
+        return memo[key]
 
     def __repr__(self):
         kind = "value_and_grad" if self.with_value else "grad"

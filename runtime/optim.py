@@ -1,46 +1,344 @@
 """Optimisers whose update step runs inside compiled training loops.
 
 Protocol (what `runtime.train` and the generated epoch loop rely on): an optimiser has
-- `update`: 'module:function' naming a kernel `update(p, g, state, hyper, t)` that updates
-  the float64 array `p` in place from its gradient `g`; `state` is the parameter's own
-  state array of shape `(n_slots, *p.shape)`; `hyper` is a float64 vector of
-  hyper-parameters; `t` is the 0-based global step (int). The kernel is
-  `register_jitable`: plain Python from Python, compiled inside Numba code.
-- `init_state(p)`: a fresh state array for parameter `p`;
-- `hyper()`: the float64 hyper-parameter vector.
+- `update`: 'module:function' naming a kernel `update(p, g, state, hyper, t)` that
+  updates the float64 array `p` in place from its gradient `g`. The generated loop
+  passes flat views: `p` of shape (size,) (a view of the parameter), `g` of shape
+  (size,), `state` of shape (n_slots, size) (a view of the parameter's state array,
+  which `fit` keeps as (n_slots, *p.shape)); `hyper` is a float64 vector of
+  hyper-parameters; `t` is the 0-based global step (int). The kernel must be callable
+  from Numba code: a `numba.njit` dispatcher (whose `py_func` runs when jit=False) or
+  a `register_jitable` function.
+- `init_state(p)`: a fresh state array of shape (n_slots, *p.shape) for parameter `p`;
+- `hyper()`: the float64 hyper-parameter vector;
+- `clip_norm`: None, or the largest global gradient norm (clipping happens in the loop).
 
-SGD (the lecture's update): p <- p - eta * g.
+All built-in optimisers share one kernel, `runtime.optim:update`, which dispatches on
+`hyper[0]` (the optimiser's kind) and passes `hyper[1:] = [lr, weight_decay, ...]` to
+the optimiser's own kernel (each `register_jitable`, any shape, also callable from
+Python). So the generated epoch loop, which names its update kernel in its source, is
+the same module for every built-in optimiser: switching from SGD to Adam costs no
+recompile; and `update` itself is compiled once and cached on disk.
+
+Update rules (g is the gradient plus weight_decay * p, the L2 penalty's gradient,
+unless stated otherwise; all operations elementwise; t counts from 1 in the formulas):
+- SGD, the lecture's rule: p <- p - lr g.
+- Momentum (Polyak 1964; Sutskever, Martens, Dahl & Hinton 2013, eq. 1-2, in the
+  form PyTorch uses): v <- mu v + g; p <- p - lr v.
+  Nesterov (Sutskever et al. 2013, eq. 3-4, same form): v <- mu v + g;
+  p <- p - lr (g + mu v).
+- AdaGrad (Duchi, Hazan & Singer 2011; Goodfellow, Bengio & Courville, Deep Learning,
+  Algorithm 8.4): r <- r + g^2; p <- p - lr g / (delta + sqrt(r)).
+- RMSProp (Hinton, Coursera lecture 6e, 2012; Deep Learning, Algorithm 8.5):
+  r <- rho r + (1 - rho) g^2; p <- p - lr g / sqrt(delta + r).
+- Adam (Kingma & Ba 2015, Algorithm 1): m <- b1 m + (1 - b1) g;
+  v <- b2 v + (1 - b2) g^2; m^ = m / (1 - b1^t); v^ = v / (1 - b2^t);
+  p <- p - lr m^ / (sqrt(v^) + eps). With `decoupled_weight_decay=True` (AdamW,
+  Loshchilov & Hutter 2019, Algorithm 2, in PyTorch's form) g is the bare gradient
+  and p <- p - lr weight_decay p is applied before the Adam step.
+- Clipping by global norm (Pascanu, Mikolov & Bengio 2013, Algorithm 1): if
+  ||(g_1, ..., g_k)|| > c, every parameter's gradient is multiplied by
+  c / ||(g_1, ..., g_k)||, the norm taken over all parameters of the step together.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 from numba.extending import register_jitable
 
-__all__ = ["SGD", "sgd_update"]
+__all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "update",
+           "sgd_update", "momentum_update", "adagrad_update", "rmsprop_update",
+           "adam_update", "clip_by_global_norm"]
+
+SGD_KIND, MOMENTUM_KIND, ADAGRAD_KIND, RMSPROP_KIND, ADAM_KIND = 0, 1, 2, 3, 4
 
 
 @register_jitable
 def sgd_update(p, g, state, hyper, t):
-    """p <- p - eta g, in place. hyper = [eta]."""
-    p -= hyper[0] * g
+    """p <- p - lr (g + wd p), in place. p: C-contiguous float64 array, g: same shape;
+    hyper = [lr] or [lr, wd]; state unused (0 slots)."""
+    lr = hyper[0]
+    wd = hyper[1] if hyper.shape[0] > 1 else 0.0
+    pf = p.reshape(p.size)
+    gf = g.ravel()
+    if wd == 0.0:
+        for j in range(pf.shape[0]):
+            pf[j] -= lr * gf[j]
+    else:
+        for j in range(pf.shape[0]):
+            pf[j] -= lr * (gf[j] + wd * pf[j])
 
 
-class SGD:
-    """Stochastic gradient descent with a fixed step size `lr` (eta > 0, float)."""
+@register_jitable
+def momentum_update(p, g, state, hyper, t):
+    """Heavy-ball or Nesterov momentum, in place. hyper = [lr, wd, mu, nesterov (0/1)];
+    state[0] is the velocity v."""
+    lr, wd, mu, nesterov = hyper[0], hyper[1], hyper[2], hyper[3] != 0.0
+    pf = p.reshape(p.size)
+    gf = g.ravel()
+    v = state.reshape(state.shape[0], p.size)[0]
+    for j in range(pf.shape[0]):
+        gj = gf[j] + wd * pf[j]
+        v[j] = mu * v[j] + gj
+        if nesterov:
+            pf[j] -= lr * (gj + mu * v[j])
+        else:
+            pf[j] -= lr * v[j]
 
-    update = "runtime.optim:sgd_update"
 
-    def __init__(self, lr: float = 0.01):
-        lr = float(lr)
-        if not lr > 0 or not np.isfinite(lr):
-            raise ValueError(f"SGD step size must be a positive finite number, got {lr}")
-        self.lr = lr
+@register_jitable
+def adagrad_update(p, g, state, hyper, t):
+    """AdaGrad, in place. hyper = [lr, wd, delta]; state[0] is the sum of squared gradients."""
+    lr, wd, delta = hyper[0], hyper[1], hyper[2]
+    pf = p.reshape(p.size)
+    gf = g.ravel()
+    r = state.reshape(state.shape[0], p.size)[0]
+    for j in range(pf.shape[0]):
+        gj = gf[j] + wd * pf[j]
+        r[j] += gj * gj
+        pf[j] -= lr * gj / (delta + math.sqrt(r[j]))
+
+
+@register_jitable
+def rmsprop_update(p, g, state, hyper, t):
+    """RMSProp, in place. hyper = [lr, wd, rho, delta]; state[0] is the running mean square."""
+    lr, wd, rho, delta = hyper[0], hyper[1], hyper[2], hyper[3]
+    pf = p.reshape(p.size)
+    gf = g.ravel()
+    r = state.reshape(state.shape[0], p.size)[0]
+    for j in range(pf.shape[0]):
+        gj = gf[j] + wd * pf[j]
+        r[j] = rho * r[j] + (1.0 - rho) * gj * gj
+        pf[j] -= lr * gj / math.sqrt(delta + r[j])
+
+
+@register_jitable
+def adam_update(p, g, state, hyper, t):
+    """Adam (bias-corrected), in place. hyper = [lr, wd, b1, b2, eps, decoupled (0/1)];
+    state[0] = m, state[1] = v; t is 0-based (the paper's t is t + 1)."""
+    lr, wd, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    decoupled = hyper[5] != 0.0
+    pf = p.reshape(p.size)
+    gf = g.ravel()
+    st = state.reshape(state.shape[0], p.size)
+    m, v = st[0], st[1]
+    c1 = 1.0 - b1 ** (t + 1)
+    c2 = 1.0 - b2 ** (t + 1)
+    for j in range(pf.shape[0]):
+        if decoupled:
+            gj = gf[j]
+            pf[j] -= lr * wd * pf[j]
+        else:
+            gj = gf[j] + wd * pf[j]
+        m[j] = b1 * m[j] + (1.0 - b1) * gj
+        v[j] = b2 * v[j] + (1.0 - b2) * gj * gj
+        pf[j] -= lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + eps)
+
+
+@njit(cache=True)
+def update(p, g, state, hyper, t):
+    """The built-in optimisers' shared kernel: hyper = [kind, lr, wd, ...], dispatching on
+    kind (0 SGD, 1 momentum, 2 AdaGrad, 3 RMSProp, 4 Adam). Raises ValueError otherwise.
+
+    A cached Numba dispatcher (not register_jitable): every generated epoch loop links
+    the one compiled, disk-cached version instead of compiling the five kernels again;
+    the loops pass flat views, so one signature serves all parameters. `update.py_func`
+    is the plain-Python version (jit=False loops use it)."""
+    kind = int(hyper[0])
+    h = hyper[1:]
+    if kind == 0:
+        sgd_update(p, g, state, h, t)
+    elif kind == 1:
+        momentum_update(p, g, state, h, t)
+    elif kind == 2:
+        adagrad_update(p, g, state, h, t)
+    elif kind == 3:
+        rmsprop_update(p, g, state, h, t)
+    elif kind == 4:
+        adam_update(p, g, state, h, t)
+    else:
+        raise ValueError("unknown optimiser kind in hyper[0]")
+
+
+def clip_by_global_norm(grads, max_norm: float):
+    """(clipped gradients, global norm before clipping) for a list of float64 arrays.
+
+    The global norm is sqrt(sum of all squared entries of all gradients); when it exceeds
+    `max_norm` every gradient is scaled by max_norm / norm (Pascanu et al. 2013, Alg. 1).
+    The generated epoch loop does the same inside compiled code; this is the NumPy form."""
+    norm = math.sqrt(sum(float(np.sum(np.square(g))) for g in grads))
+    if max_norm is not None and norm > max_norm:
+        return [np.asarray(g) * (max_norm / norm) for g in grads], norm
+    return [np.asarray(g) for g in grads], norm
+
+
+def _positive(owner, name, value, allow_zero=False):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}") from None
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or not math.isfinite(value):
+        raise ValueError(f"{owner}: {name} must be a {'non-negative' if allow_zero else 'positive'}"
+                         f" finite number, got {value}")
+    return value
+
+
+def _unit(owner, name, value):
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{owner}: {name} must be in [0, 1), got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: a step size, optional L2 weight decay and global-norm clipping.
+
+    lr: step size eta > 0; weight_decay: lambda >= 0 (adds lambda p to the gradient, the
+    gradient of the penalty lambda/2 ||p||^2); clip_norm: None or c > 0, the largest
+    global gradient norm (see the module docstring). Raises ValueError for a negative,
+    zero or non-finite lr, a negative weight_decay or a non-positive clip_norm."""
+
+    update = "runtime.optim:update"
+    kind = -1
+    n_slots = 0
+
+    def __init__(self, lr, weight_decay=0.0, clip_norm=None):
+        name = type(self).__name__
+        self.lr = _positive(name, "step size lr", lr)
+        self.weight_decay = _positive(name, "weight_decay", weight_decay, allow_zero=True)
+        self.clip_norm = None if clip_norm is None else _positive(name, "clip_norm", clip_norm)
+
+    def _extra(self) -> list:
+        return []
 
     def init_state(self, p: np.ndarray) -> np.ndarray:
-        return np.zeros((0,) + np.shape(p))
+        """Zeroed state of shape (n_slots, *p.shape), float64."""
+        return np.zeros((self.n_slots,) + np.shape(p))
 
     def hyper(self) -> np.ndarray:
-        return np.array([self.lr])
+        """[kind, lr, weight_decay, optimiser-specific entries...] as float64."""
+        return np.array([self.kind, self.lr, self.weight_decay] + self._extra(), dtype=np.float64)
+
+    def step(self, params, grads, states, t: int) -> float:
+        """One update of every parameter, in Python (what the compiled loop does per step):
+        clip the gradients by global norm if `clip_norm`, then call the kernel for each.
+        params, states: lists of arrays updated in place; grads: list of arrays; t: 0-based
+        step. Returns the global gradient norm before clipping."""
+        grads, norm = clip_by_global_norm(grads, self.clip_norm)
+        h = self.hyper()
+        for p, g, s in zip(params, grads, states):
+            p, s = np.asarray(p), np.asarray(s)
+            if not (p.flags.c_contiguous and s.flags.c_contiguous and p.dtype == np.float64):
+                raise ValueError("parameters and states must be C-contiguous float64 arrays "
+                                 "(they are updated in place)")
+            update(p.reshape(p.size), np.ascontiguousarray(g, dtype=np.float64).ravel(),
+                   s.reshape((s.shape[0], p.size)), h, t)
+        return norm
+
+    def _args(self) -> str:
+        a = [f"lr={self.lr}"]
+        a += [f"{k}={v}" for k, v in self._repr_extra().items()]
+        if self.weight_decay:
+            a.append(f"weight_decay={self.weight_decay}")
+        if self.clip_norm is not None:
+            a.append(f"clip_norm={self.clip_norm}")
+        return ", ".join(a)
+
+    def _repr_extra(self) -> dict:
+        return {}
 
     def __repr__(self):
-        return f"SGD(lr={self.lr})"
+        return f"{type(self).__name__}({self._args()})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent (the lecture's rule p <- p - lr g), optionally with
+    momentum mu in [0, 1) (heavy ball, or Nesterov's with nesterov=True); see the module
+    docstring for the formulas. SGD(lr, momentum=mu) is the same optimiser as
+    Momentum(lr, mu). Raises ValueError for lr <= 0 and mu outside [0, 1)."""
+
+    kind = SGD_KIND
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.momentum = _unit(type(self).__name__, "momentum", momentum)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs a momentum > 0")
+        if self.momentum > 0.0:
+            self.kind, self.n_slots = MOMENTUM_KIND, 1
+
+    def _extra(self):
+        return [self.momentum, float(self.nesterov)] if self.kind == MOMENTUM_KIND else []
+
+    def _repr_extra(self):
+        d = {"momentum": self.momentum} if self.momentum else {}
+        return d | ({"nesterov": True} if self.nesterov else {})
+
+
+class Momentum(SGD):
+    """SGD with momentum mu (default 0.9) or Nesterov momentum: SGD(lr, momentum=mu)."""
+
+    def __init__(self, lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, momentum, nesterov, weight_decay, clip_norm)
+        if self.momentum == 0.0:
+            raise ValueError("Momentum: momentum must be in (0, 1); use SGD for none")
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: per-coordinate step lr / (delta + sqrt(sum of squared gradients))
+    (Duchi et al. 2011; Deep Learning Alg. 8.4, whose delta = 1e-7 is the default)."""
+
+    kind, n_slots = ADAGRAD_KIND, 1
+
+    def __init__(self, lr=0.01, delta=1e-7, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.delta = _positive("AdaGrad", "delta", delta)
+
+    def _extra(self):
+        return [self.delta]
+
+
+class RMSProp(Optimizer):
+    """RMSProp: step lr / sqrt(delta + running mean of squared gradients), decay rho
+    (Hinton 2012; Deep Learning Alg. 8.5; defaults rho = 0.9, delta = 1e-6)."""
+
+    kind, n_slots = RMSPROP_KIND, 1
+
+    def __init__(self, lr=0.001, rho=0.9, delta=1e-6, weight_decay=0.0, clip_norm=None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.rho = _unit("RMSProp", "rho", rho)
+        self.delta = _positive("RMSProp", "delta", delta)
+
+    def _extra(self):
+        return [self.rho, self.delta]
+
+    def _repr_extra(self):
+        return {"rho": self.rho}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (Kingma & Ba 2015, Algorithm 1); the paper's defaults
+    lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8. weight_decay is an L2 penalty
+    added to the gradient, or AdamW's decoupled decay with decoupled_weight_decay=True
+    (Loshchilov & Hutter 2019). Raises ValueError for betas outside [0, 1)."""
+
+    kind, n_slots = ADAM_KIND, 2
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, clip_norm=None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.beta1 = _unit("Adam", "beta1", beta1)
+        self.beta2 = _unit("Adam", "beta2", beta2)
+        self.eps = _positive("Adam", "eps", eps)
+        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+
+    def _extra(self):
+        return [self.beta1, self.beta2, self.eps, float(self.decoupled_weight_decay)]
+
+    def _repr_extra(self):
+        d = {"beta1": self.beta1, "beta2": self.beta2}
+        return d | ({"decoupled_weight_decay": True} if self.decoupled_weight_decay else {})

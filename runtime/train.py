@@ -1,18 +1,25 @@
-"""The compiled training loop: epochs of per-example SGD (and other optimisers) where the
-whole epoch — gradient and update for every example — runs inside Numba.
+"""The compiled training loop: `fit` runs epochs of per-example or minibatch training
+where the whole epoch (shuffled order, gradient, gradient norms, clipping and update for
+every step) runs inside Numba.
 
-Python regains control once per epoch only (for the progress bar and the history).
-The epoch loop itself is generated and compiled by the object passed as `vg` (a
-`compiler.value_and_grad` result): it must offer `arg_names`, `wrt_names`, `jit` and
-`epoch_function(update_import, example_args)`. runtime never imports compiler.
+Python regains control once per epoch only: for the progress bar, the validation loss,
+the history, the gradient-health check and callbacks. The loops themselves are
+generated and compiled by the object passed as `vg` (a `compiler.value_and_grad`
+result): it must offer `arg_names`, `wrt_names` and
+`epoch_function(update_import, example_args, batched, jit)` (see
+compiler/codegen/epoch.py). runtime never imports compiler.
 """
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checkpoint import save_params
+from .health import GradientHealth
 from .optim import SGD
 
 __all__ = ["fit", "FitResult"]
@@ -20,98 +27,266 @@ __all__ = ["fit", "FitResult"]
 
 @dataclass
 class FitResult:
-    params: dict  # name -> trained float64 array
-    loss: list = field(default_factory=list)  # mean training loss per epoch
+    """What `fit` returns: trained parameters and the per-epoch history.
+
+    params: {name: trained float64 array}; loss: mean training loss per epoch (running
+    mean over the epoch's steps, rows weighted); val_loss: mean validation loss after
+    each epoch (empty without validation data); grad_norm: {name: per-epoch RMS over
+    steps of ||g_name||_2}; grad_norm_max: {name: per-epoch largest step norm};
+    global_grad_norm: per-epoch RMS of the global norm ||(g_1, ..., g_k)||_2 (before
+    clipping); epoch_seconds: time of each compiled epoch call; train_seconds: wall
+    time of all epochs with their Python work (shuffling, validation, history, checks,
+    progress bar); fit_seconds: wall time of the whole `fit` (with code generation and
+    compile); compile_seconds: first compile of the loops (or cache load);
+    steps: optimiser steps taken; stopped: None, or why training stopped early;
+    warnings: gradient-health messages issued; states: the optimiser state arrays;
+    epoch_source: the generated loops' Python source."""
+
+    params: dict
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    grad_norm: dict = field(default_factory=dict)
+    grad_norm_max: dict = field(default_factory=dict)
+    global_grad_norm: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
-    compile_seconds: float = 0.0  # first compile of the epoch loop (or cache load)
+    train_seconds: float = 0.0
+    fit_seconds: float = 0.0
+    compile_seconds: float = 0.0
     cache_hit: bool | None = None
+    steps: int = 0
+    stopped: str | None = None
+    warnings: list = field(default_factory=list)
+    states: dict = field(default_factory=dict, repr=False)
+    epoch_source: str = field(default="", repr=False)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def history(self) -> dict:
+        """{'loss', 'val_loss', 'grad_norm', 'grad_norm_max', 'global_grad_norm'}."""
+        return {"loss": self.loss, "val_loss": self.val_loss, "grad_norm": self.grad_norm,
+                "grad_norm_max": self.grad_norm_max, "global_grad_norm": self.global_grad_norm}
+
+    def save(self, path) -> None:
+        """Save the trained parameters with np.savez (see runtime.checkpoint)."""
+        save_params(path, self.params)
 
 
-def _as_data(name, a):
+def _as_data(name, a, what="data"):
     a = np.asarray(a)
+    where = "" if what == "data" else f"{what}: "
     if a.dtype.kind == "f":
         a = np.ascontiguousarray(a, dtype=np.float64)
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"data argument {name!r} contains NaN or inf")
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ValueError(f"{where}data argument {name!r} contains NaN or inf (first at index "
+                             f"{tuple(int(i) for i in bad)}); remove or impute those rows")
     elif a.dtype.kind in "iub":
         a = np.ascontiguousarray(a, dtype=np.int64 if a.dtype.kind != "b" else bool)
     else:
-        raise ValueError(f"data argument {name!r} has unsupported dtype {a.dtype}")
+        raise ValueError(f"{where}data argument {name!r} has unsupported dtype {a.dtype}")
     if a.ndim == 0:
-        raise ValueError(f"data argument {name!r} must have one row per example")
+        raise ValueError(f"{where}data argument {name!r} must have one row per example")
     return a
 
 
-def fit(vg, params, data, optimizer=None, epochs: int = 10, shuffle: bool = True,
-        seed: int = 0, verbose: bool = True, desc: str | None = None) -> FitResult:
-    """Train the parameters of `vg`'s loss by per-example updates over `data`.
-
-    vg: `value_and_grad(loss, wrt=(names of the trained parameters))`.
-    params: dict {name: array} (or a tuple in `wrt` order) of initial float64 arrays
-        (rank >= 1); they are copied, never modified.
-    data: tuple with one array per remaining loss argument, in the loss's argument
-        order; axis 0 indexes examples (row i of each is example i).
-    optimizer: an optimiser from runtime.optim (default SGD(lr=0.01)).
-    epochs: number of passes over the data; shuffle: visit examples in a random order
-        each epoch, drawn from numpy.random.default_rng(seed).
-    Returns a FitResult. Raises ValueError for mismatched data lengths, parameter names
-    that do not match the loss, non-array parameters or data with NaN."""
-    optimizer = optimizer or SGD(0.01)
-    wrt = list(vg.wrt_names)
-    if isinstance(params, dict):
-        if set(params) != set(wrt):
-            raise ValueError(f"params {sorted(params)} do not match the differentiated "
-                             f"arguments {wrt} of the loss")
-        params = [params[k] for k in wrt]
-    params = [np.array(p, dtype=np.float64, order="C") for p in params]
-    if len(params) != len(wrt):
-        raise ValueError(f"expected {len(wrt)} parameters ({', '.join(wrt)}), got {len(params)}")
-    for name, p in zip(wrt, params):
-        if p.ndim == 0:
-            raise ValueError(f"parameter {name!r} is a scalar; training updates arrays in "
-                             f"place: pass np.array([{name}]) and index it in the loss")
-    data_names = [a for a in vg.arg_names if a not in wrt]
+def _check_data(data, data_names, what):
     if not isinstance(data, (tuple, list)):
         data = (data,)
     if len(data) != len(data_names):
-        raise ValueError(f"the loss takes {len(data_names)} data argument(s) "
+        raise ValueError(f"{what}: the loss takes {len(data_names)} data argument(s) "
                          f"({', '.join(data_names)}), got {len(data)}")
-    data = [_as_data(n, a) for n, a in zip(data_names, data)]
+    data = [_as_data(n, a, what) for n, a in zip(data_names, data)]
     n = data[0].shape[0]
     for name, a in zip(data_names, data):
         if a.shape[0] != n:
-            raise ValueError(f"data argument {name!r} has {a.shape[0]} examples, "
-                             f"{data_names[0]!r} has {n}")
+            raise ValueError(f"{what}: data argument {name!r} has {a.shape[0]} examples, "
+                             f"{data_names[0]!r} has {n}; each needs one row per example")
+    if n == 0:
+        raise ValueError(f"{what}: no examples (the data has 0 rows)")
+    return data, n
+
+
+def _check_params(params, wrt, arg_names):
+    if isinstance(params, dict):
+        if set(params) != set(wrt):
+            extra = sorted(set(params) - set(arg_names))
+            hint = (f"; {', '.join(map(repr, extra))} is not an argument of the loss "
+                    f"({', '.join(arg_names)})" if extra else "")
+            raise ValueError(f"params {sorted(params)} do not match the differentiated "
+                             f"arguments {list(wrt)} of the loss{hint}")
+        params = [params[k] for k in wrt]
+    params = list(params)
+    if len(params) != len(wrt):
+        raise ValueError(f"expected {len(wrt)} parameters ({', '.join(wrt)}), got {len(params)}")
+    out = []
+    for name, p in zip(wrt, params):
+        try:
+            p = np.array(p, dtype=np.float64, order="C")
+        except (TypeError, ValueError):
+            raise ValueError(f"parameter {name!r} is not a numeric array") from None
+        if p.ndim == 0:
+            raise ValueError(f"parameter {name!r} is a scalar; training updates arrays in "
+                             f"place: pass np.array([{name}]) and index it in the loss")
+        if not np.all(np.isfinite(p)):
+            raise ValueError(f"parameter {name!r} contains NaN or inf")
+        out.append(p)
+    return out
+
+
+def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | None = None,
+        shuffle: bool = True, seed: int = 0, val_data=None, verbose: bool = True,
+        desc: str | None = None, grad_health: GradientHealth | bool = True,
+        callbacks=()) -> FitResult:
+    """Train the parameters of `vg`'s loss over `data`, one compiled call per epoch.
+
+    vg: `value_and_grad(loss, wrt=(names of the trained parameters))`.
+    params: dict {name: array} (or a sequence in `wrt` order) of initial float arrays
+        (rank >= 1); they are copied, never modified.
+    data: tuple with one array per remaining loss argument, in the loss's argument
+        order; axis 0 indexes examples (row i of each is example i).
+    optimizer: SGD, Momentum, AdaGrad, RMSProp or Adam from runtime.optim (default
+        SGD(lr=0.01)); its clip_norm, if set, clips each step's gradients by their
+        global norm.
+    epochs: passes over the data (>= 0).
+    batch_size: None (default): per-example updates, the loss gets one row of each
+        data argument (x of shape (d,), y a float). An int b >= 1: minibatch updates,
+        the loss gets b rows (X of shape (b, d), y of shape (b,); the epoch's last
+        batch may be smaller) and should be a mean over them, e.g.
+        `np.mean((X @ w - y) ** 2)`; the epoch's loss weights each step by its rows.
+    shuffle: visit examples in an order drawn from numpy.random.default_rng(seed) each
+        epoch (else in data order).
+    val_data: optional tuple like `data`; its mean loss after each epoch goes to
+        `val_loss`.
+    verbose: tqdm progress bar over epochs showing the losses (if tqdm is installed).
+    grad_health: thresholds for the vanishing/exploding warnings (runtime.health), or
+        False for none.
+    callbacks: functions `cb(epoch, result)` called after each epoch (1-based epoch,
+        the FitResult so far); one returning True stops training.
+    Returns a FitResult (history per epoch). Training stops early, with an
+    ExplodingGradientWarning, before the first step whose loss or gradient is NaN or
+    infinite; the parameters are then those before that step.
+    Raises ValueError for mismatched example counts, params that do not match the
+    loss's differentiated arguments, NaN/inf in data or params, a bad batch_size or
+    epochs; TypeError for an object that is not an optimiser."""
+    t_fit = time.perf_counter()
+    optimizer = SGD(0.01) if optimizer is None else optimizer
+    if not all(hasattr(optimizer, a) for a in ("update", "init_state", "hyper")):
+        raise TypeError(f"optimizer must be an optimiser from runtime.optim (e.g. SGD(0.01), "
+                        f"Adam()), got {optimizer!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    batched = batch_size is not None
+    if batched and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                    or batch_size < 1):
+        raise ValueError(f"batch_size must be None (per-example) or an int >= 1, got {batch_size!r}")
+    batch = int(batch_size) if batched else 1
+
+    wrt = list(vg.wrt_names)
+    arg_names = list(vg.arg_names)
+    params = _check_params(params, wrt, arg_names)
+    data_names = [a for a in arg_names if a not in wrt]
+    if not data_names:
+        raise ValueError(f"the loss has no data arguments (all of {', '.join(arg_names)} are "
+                         "trained): fit needs examples to iterate over")
+    data, n = _check_data(data, data_names, "data")
+    val = _check_data(val_data, data_names, "val_data")[0] if val_data is not None else None
+
     by_name = dict(zip(wrt, params)) | dict(zip(data_names, data))
-    example = [by_name[a][0] if a in data_names else by_name[a] for a in vg.arg_names]
-    epoch = vg.epoch_function(optimizer.update, example)
-    states = [optimizer.init_state(p) for p in params]
-    hyper = optimizer.hyper()
-    args = [by_name[a] for a in vg.arg_names] + states + [hyper]
+    example = [by_name[a][:batch] if batched and a in data_names
+               else by_name[a][0] if a in data_names else by_name[a] for a in arg_names]
+    loops = vg.epoch_function(optimizer.update, example, batched)
+    states = [np.ascontiguousarray(optimizer.init_state(p), dtype=np.float64) for p in params]
+    hyper = np.asarray(optimizer.hyper(), dtype=np.float64)
+    clip = float(getattr(optimizer, "clip_norm", None) or 0.0)
+    stats = np.zeros((len(params), 3))
+    train_args = [by_name[a] for a in arg_names] + states
 
-    result = FitResult(dict(zip(wrt, params)))
+    result = FitResult(dict(zip(wrt, params)), states=dict(zip(wrt, states)),
+                       epoch_source=loops.source)
+    result.grad_norm = {k: [] for k in wrt}
+    result.grad_norm_max = {k: [] for k in wrt}
     t0 = time.perf_counter()
-    epoch(*args, np.empty(0, dtype=np.int64), 0)  # compile (or load from cache)
+    loops = _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip,
+                     stats)
     result.compile_seconds = time.perf_counter() - t0
-    stats = getattr(epoch, "stats", None)
-    result.cache_hit = bool(sum(stats.cache_hits.values())) if stats is not None else None
+    stats_obj = getattr(loops.epoch, "stats", None)
+    result.cache_hit = bool(sum(stats_obj.cache_hits.values())) if stats_obj is not None else None
+    val_args = None
+    if val is not None:
+        vb = dict(zip(data_names, val))
+        val_args = [vb[a] if a in vb else by_name[a] for a in arg_names]
 
+    health = None
+    if grad_health is not False:
+        health = grad_health if isinstance(grad_health, GradientHealth) else GradientHealth()
+        health.reset()
+    callbacks = [callbacks] if callable(callbacks) else list(callbacks)
+    lr = getattr(optimizer, "lr", None)
     rng = np.random.default_rng(seed)
     bar = _progress(range(epochs), verbose, desc or "epochs")
-    step = 0
-    for _ in bar:
+    t_train = time.perf_counter()
+    for epoch in bar:
         order = rng.permutation(n) if shuffle else np.arange(n)
+        stats[:] = 0.0
         t = time.perf_counter()
-        loss = epoch(*args, order.astype(np.int64), step)
+        total, done, last = loops.epoch(*train_args, hyper, order.astype(np.int64),
+                                        result.steps, batch, clip, stats)
         result.epoch_seconds.append(time.perf_counter() - t)
-        step += n
-        result.loss.append(float(loss))
+        steps = -(-done // batch)
+        result.steps += steps
+        loss = float(total) / done if done else math.nan
+        result.loss.append(loss)
+        k = max(steps, 1)
+        rms = {name: math.sqrt(stats[j, 0] / k) for j, name in enumerate(wrt)}
+        peak = {name: math.sqrt(stats[j, 1]) for j, name in enumerate(wrt)}
+        for name in wrt:
+            result.grad_norm[name].append(rms[name])
+            result.grad_norm_max[name].append(peak[name])
+        result.global_grad_norm.append(math.sqrt(float(np.sum(stats[:, 0])) / k))
+        nonfinite = None
+        if done < n:
+            nonfinite = [name for j, name in enumerate(wrt) if not np.isfinite(stats[j, 2])]
+            nonfinite = nonfinite or [None]
+            result.stopped = (f"diverged: the loss ({last}) or a gradient was NaN or infinite at "
+                              f"step {steps + 1} of epoch {epoch + 1}; parameters are those "
+                              "before that step")
+        if val_args is not None:
+            result.val_loss.append(float(loops.evaluate(*val_args, batch)))
+        if health is not None:
+            result.warnings += health.check(epoch + 1, rms, peak, loss, nonfinite, lr)
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss} at epoch {len(result.loss)}; "
-                                     "lower the step size")
+            post = {"loss": f"{loss:.4g}"}
+            if result.val_loss:
+                post["val"] = f"{result.val_loss[-1]:.4g}"
+            bar.set_postfix(post, refresh=False)
+        if result.stopped is None and any(cb(epoch + 1, result) for cb in callbacks):
+            result.stopped = f"stopped by a callback after epoch {epoch + 1}"
+        if result.stopped is not None:
+            break
+    result.train_seconds = time.perf_counter() - t_train
+    if hasattr(bar, "close"):
+        bar.close()
+    result.fit_seconds = time.perf_counter() - t_fit
     return result
+
+
+def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip, stats):
+    """Call the epoch loop once on no rows (compiling it, or loading Numba's cache; the
+    evaluation loop compiles on first use). If Numba cannot compile it, warn and fall
+    back to the same loops as plain Python."""
+    empty = np.empty(0, dtype=np.int64)
+    try:
+        loops.epoch(*train_args, hyper, empty, 0, batch, clip, stats)
+    except Exception as e:  # noqa: BLE001 - Numba's errors have no common public base
+        if not loops.jit or not type(e).__module__.startswith("numba"):
+            raise
+        warnings.warn(f"Numba could not compile the training loop ({str(e).splitlines()[0]}); "
+                      "running it as plain Python instead", RuntimeWarning, stacklevel=3)
+        loops = vg.epoch_function(optimizer.update, example, batched, jit=False)
+        loops.epoch(*train_args, hyper, empty, 0, batch, clip, stats)
+    return loops
 
 
 def _progress(it, verbose, desc):

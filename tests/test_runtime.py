@@ -1,14 +1,13 @@
-"""runtime: stable functions, kernels, SGD, check_grad and the compiled training loop."""
+"""runtime: stable functions, kernels, the SGD kernel and check_grad."""
 import numpy as np
 import pytest
 
-from compiler import grad, value_and_grad
-from models import four_layer, hinge, squared
+from compiler import grad
+from models import squared
 from runtime.check import check_grad, numerical_grad
 from runtime.functions import logsumexp, relu, sigmoid, softplus
 from runtime.kernels import broadcast_like, tie_weight, unbroadcast
 from runtime.optim import SGD, sgd_update
-from runtime.train import fit
 
 
 def test_sigmoid_is_stable_at_extremes():
@@ -72,64 +71,4 @@ def test_check_grad_reports_tiny_errors_for_adjoint_and_large_for_a_wrong_gradie
     np.testing.assert_allclose(numerical_grad(squared, args, 0), [6.0, 12.0], rtol=1e-8)
 
 
-def _data(n=64, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    return X, np.tanh(X @ np.array([1.0, -2.0, 0.5]))
-
-
-def _params(d=3, k=4, seed=1):
-    rng = np.random.default_rng(seed)
-    return dict(V1=rng.normal(size=(k, d)), V2=rng.normal(size=(k, k)) * 0.5,
-                V3=rng.normal(size=(k, k)) * 0.5, w=rng.normal(size=k))
-
-
-def test_compiled_and_plain_training_agree_to_1e12():
-    X, y = _data()
-    a = fit(value_and_grad(four_layer, wrt=("V1", "V2", "V3", "w")), _params(), (X, y),
-            SGD(0.05), epochs=1, seed=3, verbose=False)
-    b = fit(value_and_grad(four_layer, wrt=("V1", "V2", "V3", "w"), jit=False), _params(),
-            (X, y), SGD(0.05), epochs=1, seed=3, verbose=False)
-    for k in a.params:
-        np.testing.assert_allclose(a.params[k], b.params[k], rtol=0, atol=1e-12)
-    assert a.loss == pytest.approx(b.loss, rel=1e-12)
-
-
-def test_training_matches_a_python_loop_of_sgd_steps():
-    X, y = _data(n=16)
-    p0 = _params()
-    got = fit(value_and_grad(four_layer, wrt=("V1", "V2", "V3", "w")), p0, (X, y), SGD(0.1),
-              epochs=2, shuffle=False, verbose=False).params
-    g = grad(four_layer, wrt=("V1", "V2", "V3", "w"), jit=False)
-    p = {k: v.copy() for k, v in p0.items()}
-    for _ in range(2):
-        for i in range(len(y)):
-            for k, gk in zip(p, g(X[i], y[i], *p.values())):
-                p[k] -= 0.1 * gk
-    for k in p:
-        np.testing.assert_allclose(got[k], p[k], rtol=1e-12)
-
-
-def test_training_reduces_the_loss():
-    X, y = _data(n=200)
-    r = fit(value_and_grad(four_layer, wrt=("V1", "V2", "V3", "w")), _params(), (X, y),
-            SGD(0.05), epochs=30, verbose=False)
-    assert r.loss[-1] < 0.1 * r.loss[0]
-    assert r.compile_seconds > 0 and len(r.epoch_seconds) == 30
-
-
-def test_fit_rejects_bad_input():
-    X, y = _data()
-    vg = value_and_grad(four_layer, wrt=("V1", "V2", "V3", "w"))
-    with pytest.raises(ValueError, match="examples"):
-        fit(vg, _params(), (X, y[:-1]), verbose=False)
-    with pytest.raises(ValueError, match="do not match"):
-        fit(vg, {"V1": 1}, (X, y), verbose=False)
-    Xn = X.copy()
-    Xn[3, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        fit(vg, _params(), (Xn, y), verbose=False)
-    with pytest.raises(ValueError, match="data argument"):
-        fit(vg, _params(), (X,), verbose=False)
-    with pytest.raises(ValueError, match="scalar"):
-        fit(value_and_grad(hinge, wrt="y"), {"y": 1.0}, (X, X), verbose=False)
+# Training tests (fit) live in tests/test_train.py, optimiser tests in tests/test_optim.py.

@@ -1,0 +1,208 @@
+"""Optimiser updates against hand-computed values and NumPy references of the published
+formulas (runtime/optim.py cites each), compiled and as plain Python."""
+import math
+
+import numpy as np
+import pytest
+
+from runtime.optim import (SGD, AdaGrad, Adam, Momentum, RMSProp, adagrad_update,
+                           adam_update, clip_by_global_norm, momentum_update,
+                           rmsprop_update, sgd_update, update)
+
+
+def _steps(opt, p0, grads, compiled=True):
+    """Run opt's kernel on a parameter over the gradient sequence; returns the iterates."""
+    p = np.array(p0, dtype=np.float64)
+    s = opt.init_state(p)
+    h = opt.hyper()
+    kernel = update if compiled else update.py_func
+    out = []
+    for t, g in enumerate(grads):
+        kernel(p.reshape(p.size), np.asarray(g, dtype=np.float64).ravel(),
+               s.reshape((s.shape[0], p.size)), h, t)
+        out.append(p.copy())
+    return out
+
+
+# ---- hand-computed values --------------------------------------------------------------
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_sgd_two_steps_by_hand(compiled):
+    # p <- p - lr g: 1 - 0.1 * 0.5 = 0.95; 0.95 - 0.1 * (-1) = 1.05
+    p1, p2 = _steps(SGD(0.1), [1.0], [[0.5], [-1.0]], compiled)
+    assert p1[0] == pytest.approx(0.95, rel=1e-15) and p2[0] == pytest.approx(1.05, rel=1e-15)
+    # with weight decay 0.1: 1 - 0.1 (0.5 + 0.1 * 1) = 0.94
+    assert _steps(SGD(0.1, weight_decay=0.1), [1.0], [[0.5]], compiled)[0][0] == \
+        pytest.approx(0.94, rel=1e-15)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_momentum_and_nesterov_two_steps_by_hand(compiled):
+    # v <- 0.9 v + g; p <- p - 0.1 v:  v = 0.5, p = 0.95;  v = 0.45 - 1 = -0.55, p = 1.005
+    p1, p2 = _steps(Momentum(0.1, 0.9), [1.0], [[0.5], [-1.0]], compiled)
+    assert p1[0] == pytest.approx(0.95, rel=1e-15) and p2[0] == pytest.approx(1.005, rel=1e-15)
+    # Nesterov p <- p - 0.1 (g + 0.9 v): p = 1 - 0.1 (0.5 + 0.45) = 0.905;
+    # v = -0.55, p = 0.905 - 0.1 (-1 - 0.495) = 1.0545
+    p1, p2 = _steps(SGD(0.1, momentum=0.9, nesterov=True), [1.0], [[0.5], [-1.0]], compiled)
+    assert p1[0] == pytest.approx(0.905, rel=1e-15) and p2[0] == pytest.approx(1.0545, rel=1e-15)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_adam_two_steps_by_hand(compiled):
+    # Kingma & Ba Alg. 1, lr 0.1, b1 0.9, b2 0.999, eps 1e-8, p = 1, g = 0.5 then -1:
+    # t=1: m = 0.05, v = 0.00025, m^ = 0.5, v^ = 0.25, p = 1 - 0.1 * 0.5 / (0.5 + 1e-8)
+    #      = 0.900000002
+    # t=2: m = 0.045 - 0.1 = -0.055, v = 0.00024975 + 0.001 = 0.00124975,
+    #      m^ = -0.055 / 0.19 = -0.28947368421, v^ = 0.00124975 / 0.001999 = 0.62518759380,
+    #      p = 0.900000002 + 0.1 * 0.28947368421 / (0.79068868.. + 1e-8) = 0.93661035424
+    p1, p2 = _steps(Adam(0.1), [1.0], [[0.5], [-1.0]], compiled)
+    assert p1[0] == pytest.approx(0.900000002, rel=1e-12)
+    assert p2[0] == pytest.approx(0.93661035424, rel=1e-11)
+
+
+def test_legacy_sgd_kernel_call_keeps_working():
+    p = np.array([[1.0, 2.0]])
+    sgd_update(p, np.array([[0.5, -1.0]]), np.zeros((0, 1, 2)), np.array([0.1]), 0)
+    np.testing.assert_allclose(p, [[0.95, 2.1]], rtol=1e-15)
+
+
+# ---- NumPy references of the published formulas, several steps, any shape ------------
+
+def ref_sgd(p, gs, lr, wd=0.0):
+    for g in gs:
+        p = p - lr * (g + wd * p)
+    return p
+
+
+def ref_momentum(p, gs, lr, mu, nesterov, wd=0.0):
+    v = np.zeros_like(p)
+    for g in gs:
+        g = g + wd * p
+        v = mu * v + g
+        p = p - lr * (g + mu * v if nesterov else v)
+    return p
+
+
+def ref_adagrad(p, gs, lr, delta, wd=0.0):
+    r = np.zeros_like(p)
+    for g in gs:
+        g = g + wd * p
+        r = r + g * g
+        p = p - lr / (delta + np.sqrt(r)) * g
+    return p
+
+
+def ref_rmsprop(p, gs, lr, rho, delta, wd=0.0):
+    r = np.zeros_like(p)
+    for g in gs:
+        g = g + wd * p
+        r = rho * r + (1 - rho) * g * g
+        p = p - lr / np.sqrt(delta + r) * g
+    return p
+
+
+def ref_adam(p, gs, lr, b1, b2, eps, wd=0.0, decoupled=False):
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    for t, g in enumerate(gs, start=1):
+        if decoupled:
+            p = p - lr * wd * p
+        else:
+            g = g + wd * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    return p
+
+
+CASES = [
+    (SGD(0.05), lambda p, gs: ref_sgd(p, gs, 0.05)),
+    (SGD(0.05, weight_decay=0.01), lambda p, gs: ref_sgd(p, gs, 0.05, 0.01)),
+    (Momentum(0.05, 0.8), lambda p, gs: ref_momentum(p, gs, 0.05, 0.8, False)),
+    (Momentum(0.05, 0.8, nesterov=True, weight_decay=0.02),
+     lambda p, gs: ref_momentum(p, gs, 0.05, 0.8, True, 0.02)),
+    (AdaGrad(0.3), lambda p, gs: ref_adagrad(p, gs, 0.3, 1e-7)),
+    (RMSProp(0.01, rho=0.95), lambda p, gs: ref_rmsprop(p, gs, 0.01, 0.95, 1e-6)),
+    (Adam(), lambda p, gs: ref_adam(p, gs, 0.001, 0.9, 0.999, 1e-8)),
+    (Adam(0.02, 0.8, 0.99, 1e-6, weight_decay=0.1),
+     lambda p, gs: ref_adam(p, gs, 0.02, 0.8, 0.99, 1e-6, 0.1)),
+    (Adam(0.02, weight_decay=0.1, decoupled_weight_decay=True),
+     lambda p, gs: ref_adam(p, gs, 0.02, 0.9, 0.999, 1e-8, 0.1, True)),
+]
+
+
+@pytest.mark.parametrize("opt,ref", CASES, ids=[repr(c[0]) for c in CASES])
+def test_update_matches_numpy_reference_over_five_steps(opt, ref):
+    rng = np.random.default_rng(0)
+    p0 = rng.normal(size=(3, 2))
+    gs = [rng.normal(size=(3, 2)) for _ in range(5)]
+    want = ref(p0, gs)
+    assert np.max(np.abs(want - p0)) > 1e-4  # the steps moved p
+    for compiled in (True, False):
+        np.testing.assert_allclose(_steps(opt, p0, gs, compiled)[-1], want, rtol=1e-13, atol=1e-15)
+    # Optimizer.step (Python, list of parameters) and a transposed (F-ordered) gradient
+    p, s = p0.copy(), opt.init_state(p0)
+    for t, g in enumerate(gs):
+        opt.step([p], [np.asfortranarray(g)], [s], t)
+    np.testing.assert_allclose(p, want, rtol=1e-13, atol=1e-15)
+
+
+def test_each_kernel_runs_on_any_shape_from_python():
+    p = np.ones((2, 2))
+    for kernel, h, slots in [(momentum_update, [0.1, 0.0, 0.9, 0.0], 1),
+                             (adagrad_update, [0.1, 0.0, 1e-7], 1),
+                             (rmsprop_update, [0.1, 0.0, 0.9, 1e-6], 1),
+                             (adam_update, [0.1, 0.0, 0.9, 0.999, 1e-8, 0.0], 2)]:
+        q = p.copy()
+        kernel(q, np.full((2, 2), 0.5), np.zeros((slots, 2, 2)), np.array(h), 0)
+        assert np.all(q < 1.0), kernel.__name__
+
+
+def test_clip_by_global_norm():
+    grads = [np.array([3.0, 0.0]), np.array([[0.0, 4.0]])]
+    clipped, norm = clip_by_global_norm(grads, 1.0)
+    assert norm == 5.0
+    np.testing.assert_allclose(clipped[0], [0.6, 0.0], rtol=1e-15)
+    np.testing.assert_allclose(clipped[1], [[0.0, 0.8]], rtol=1e-15)
+    same, norm = clip_by_global_norm(grads, 10.0)
+    assert norm == 5.0 and np.array_equal(same[0], grads[0]) and np.array_equal(same[1], grads[1])
+    # Optimizer.step clips all parameters together before updating any
+    p1, p2 = np.zeros(2), np.zeros((1, 2))
+    assert SGD(1.0, clip_norm=1.0).step([p1, p2], grads, [np.zeros((0, 2)), np.zeros((0, 1, 2))], 0) == 5.0
+    np.testing.assert_allclose(p1, [-0.6, 0.0])
+    np.testing.assert_allclose(p2, [[0.0, -0.8]])
+
+
+def test_hyper_vectors_and_state_shapes():
+    np.testing.assert_array_equal(SGD(0.1).hyper(), [0, 0.1, 0.0])
+    np.testing.assert_array_equal(Adam().hyper(), [4, 0.001, 0.0, 0.9, 0.999, 1e-8, 0.0])
+    assert Adam().init_state(np.ones((3, 2))).shape == (2, 3, 2)
+    assert Momentum().init_state(np.ones(4)).shape == (1, 4)
+    assert SGD().init_state(np.ones(4)).shape == (0, 4)
+    assert repr(SGD(0.1, momentum=0.9, nesterov=True)) == "SGD(lr=0.1, momentum=0.9, nesterov=True)"
+    with pytest.raises(ValueError, match="unknown optimiser kind"):
+        update.py_func(np.ones(1), np.ones(1), np.zeros((0, 1)), np.array([9.0, 0.1]), 0)
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(-0.1), lambda: Momentum(lr=-1), lambda: AdaGrad(-0.01),
+                                  lambda: RMSProp(-0.001), lambda: Adam(lr=-0.001),
+                                  lambda: Adam(lr=0.0), lambda: SGD(float("nan"))])
+def test_negative_or_zero_step_size_is_rejected(make):
+    with pytest.raises(ValueError, match="step size lr must be a positive finite number"):
+        make()
+
+
+def test_other_bad_hyper_parameters_are_rejected():
+    with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\)"):
+        Adam(beta1=1.0)
+    with pytest.raises(ValueError, match="momentum must be in"):
+        SGD(0.1, momentum=-0.5)
+    with pytest.raises(ValueError, match="nesterov=True needs a momentum"):
+        SGD(0.1, nesterov=True)
+    with pytest.raises(ValueError, match="clip_norm must be a positive"):
+        Adam(clip_norm=0.0)
+    with pytest.raises(ValueError, match="weight_decay must be a non-negative"):
+        SGD(0.1, weight_decay=-1.0)
+    with pytest.raises(TypeError, match="must be a number"):
+        SGD("fast")
+    assert math.isclose(AdaGrad().delta, 1e-7) and RMSProp().rho == 0.9

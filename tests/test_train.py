@@ -1,0 +1,360 @@
+"""runtime.train.fit and its companions: compiled epochs (per example and minibatch)
+against plain-Python loops of the same steps, history, gradient-health warnings, bad
+input, initialisation, saving and plots.
+
+Compile budget: two compiled models (the lecture's four-layer network per example, a
+linear model per minibatch); every optimiser shares one compiled update kernel, so
+switching optimisers recompiles nothing. Other cases run with jit=False.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+from compiler import grad, value_and_grad
+from compiler.codegen.epoch import epoch_source
+from models import four_layer, hinge
+from runtime import init
+from runtime.checkpoint import load_params, save_params
+from runtime.functions import sigmoid
+from runtime.health import (ExplodingGradientWarning, GradientHealth, GradientWarning,
+                            VanishingGradientWarning)
+from runtime.optim import SGD, AdaGrad, Adam, Momentum, RMSProp
+from runtime.train import fit
+
+WRT = ("V1", "V2", "V3", "w")
+VG = value_and_grad(four_layer, wrt=WRT)  # shared: one compile for the whole file
+VG_PY = value_and_grad(four_layer, wrt=WRT, jit=False)
+
+
+def _data(n=64, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, np.tanh(X @ np.array([1.0, -2.0, 0.5]))
+
+
+def _params(d=3, k=4, seed=1):
+    rng = np.random.default_rng(seed)
+    return dict(V1=rng.normal(size=(k, d)), V2=rng.normal(size=(k, k)) * 0.5,
+                V3=rng.normal(size=(k, k)) * 0.5, w=rng.normal(size=k))
+
+
+def lin_batch(X, y, w, b):
+    """Mean squared error of a linear model over a minibatch X (b, d), y (b,)."""
+    return np.mean((X @ w + b - y) ** 2)
+
+
+def deep(x, y, W1, W2, W3, W4, W5, W6, w):
+    """A deep sigmoid stack: six sigmoid layers, then a linear read-out."""
+    h = sigmoid(W1 @ x)
+    h = sigmoid(W2 @ h)
+    h = sigmoid(W3 @ h)
+    h = sigmoid(W4 @ h)
+    h = sigmoid(W5 @ h)
+    h = sigmoid(W6 @ h)
+    return (w @ h - y) ** 2
+
+
+def _gradient_warnings(record):
+    return [w for w in record if issubclass(w.category, GradientWarning)]
+
+
+# ---- compiled = plain Python = a hand-written loop of the same steps --------------------
+
+OPTS = [SGD(0.05), Momentum(0.05, 0.9, nesterov=True), AdaGrad(0.1), RMSProp(0.005),
+        Adam(0.01, clip_norm=0.5, weight_decay=1e-3)]
+
+
+@pytest.mark.parametrize("opt", OPTS, ids=repr)
+def test_compiled_and_plain_training_agree_to_1e12(opt):
+    X, y = _data()
+    a = fit(VG, _params(), (X, y), opt, epochs=1, seed=3, verbose=False)
+    b = fit(VG_PY, _params(), (X, y), opt, epochs=1, seed=3, verbose=False)
+    for k in a.params:
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=0, atol=1e-12)
+        assert not np.array_equal(a.params[k], _params()[k])  # it trained
+    assert a.loss == pytest.approx(b.loss, rel=1e-12)
+    assert a.grad_norm["V1"] == pytest.approx(b.grad_norm["V1"], rel=1e-12)
+
+
+def test_training_matches_a_python_loop_of_sgd_steps():
+    X, y = _data(n=16)
+    p0 = _params()
+    got = fit(VG, p0, (X, y), SGD(0.1), epochs=2, shuffle=False, verbose=False).params
+    g = grad(four_layer, wrt=WRT, jit=False)
+    p = {k: v.copy() for k, v in p0.items()}
+    for _ in range(2):
+        for i in range(len(y)):
+            for k, gk in zip(p, g(X[i], y[i], *p.values())):
+                p[k] -= 0.1 * gk
+    for k in p:
+        np.testing.assert_allclose(got[k], p[k], rtol=1e-12)
+
+
+def test_clipped_adam_and_the_gradient_norm_history_match_a_python_loop():
+    X, y = _data(n=24)
+    p0 = _params()
+    opt = Adam(0.02, clip_norm=0.3)
+    r = fit(VG, p0, (X, y), opt, epochs=2, seed=5, verbose=False)
+    vg = value_and_grad(four_layer, wrt=WRT, jit=False)
+    p = [v.copy() for v in p0.values()]
+    s = [opt.init_state(v) for v in p]
+    rng, t, clipped = np.random.default_rng(5), 0, 0
+    for epoch in range(2):
+        sq = np.zeros(4)
+        peak = np.zeros(4)
+        for i in rng.permutation(len(y)):
+            _, g = vg(X[i], y[i], *p)
+            n2 = np.array([np.sum(gk ** 2) for gk in g])
+            sq += n2
+            peak = np.maximum(peak, n2)
+            clipped += opt.step(p, list(g), s, t) > 0.3
+            t += 1
+        for j, k in enumerate(WRT):
+            assert r.grad_norm[k][epoch] == pytest.approx(np.sqrt(sq[j] / len(y)), rel=1e-12)
+            assert r.grad_norm_max[k][epoch] == pytest.approx(np.sqrt(peak[j]), rel=1e-12)
+        assert r.global_grad_norm[epoch] == pytest.approx(np.sqrt(sq.sum() / len(y)), rel=1e-12)
+    assert clipped > 10  # the threshold really clipped most steps
+    for k, v in zip(WRT, p):
+        np.testing.assert_allclose(r.params[k], v, rtol=1e-11, atol=1e-14)
+    assert r.steps == 48 and r.states["V1"].shape == (2, 4, 3)
+
+
+def test_training_reduces_the_loss_below_a_threshold_without_warnings():
+    X, y = _data(n=200)
+    Xv, yv = _data(n=50, seed=5)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        r = fit(VG, _params(), (X, y), SGD(0.05), epochs=30, verbose=False, val_data=(Xv, yv))
+    assert r.loss[-1] < 0.1 * r.loss[0]
+    assert r.loss[-1] < 0.01 and r.val_loss[-1] < 0.01  # from 0.68: the net fits tanh(x.a)
+    assert r.compile_seconds > 0 and len(r.epoch_seconds) == 30
+    assert _gradient_warnings(record) == [] and r.warnings == [] and r.stopped is None
+    # the validation loss is the mean loss over the validation rows at the final params
+    mean = np.mean([four_layer(Xv[i], yv[i], *r.params.values()) for i in range(len(yv))])
+    assert r.val_loss[-1] == pytest.approx(mean, rel=1e-12)
+    assert len(r.val_loss) == len(r.grad_norm["w"]) == len(r.global_grad_norm) == 30
+
+
+# ---- minibatches ---------------------------------------------------------------------
+
+def test_minibatch_training_matches_a_python_loop_and_plain_mode():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 3))
+    y = X @ np.array([0.5, -1.0, 2.0]) + 0.3
+    p0 = {"w": np.zeros(3), "b": np.zeros(1)}
+    vg = value_and_grad(lin_batch, wrt=("w", "b"))
+    r = fit(vg, p0, (X, y), SGD(0.1, momentum=0.5), epochs=3, batch_size=8, seed=4,
+            verbose=False)
+    rp = fit(value_and_grad(lin_batch, wrt=("w", "b"), jit=False), p0, (X, y),
+             SGD(0.1, momentum=0.5), epochs=3, batch_size=8, seed=4, verbose=False)
+    # by hand: batches of 8 rows in the shuffled order, the last one of 2 rows
+    w, b, vw, vb = np.zeros(3), np.zeros(1), np.zeros(3), np.zeros(1)
+    order_rng = np.random.default_rng(4)
+    losses = []
+    for _ in range(3):
+        order, total = order_rng.permutation(50), 0.0
+        for lo in range(0, 50, 8):
+            idx = order[lo:lo + 8]
+            res = X[idx] @ w + b - y[idx]
+            total += np.mean(res ** 2) * len(idx)
+            gw, gb = 2 * X[idx].T @ res / len(idx), np.array([2 * np.mean(res)])
+            vw, vb = 0.5 * vw + gw, 0.5 * vb + gb
+            w, b = w - 0.1 * vw, b - 0.1 * vb
+        losses.append(total / 50)
+    np.testing.assert_allclose(r.params["w"], w, rtol=1e-12)
+    np.testing.assert_allclose(r.params["b"], b, rtol=1e-12)
+    assert r.loss == pytest.approx(losses, rel=1e-12) and r.steps == 3 * 7
+    for k in ("w", "b"):
+        np.testing.assert_allclose(r.params[k], rp.params[k], rtol=0, atol=1e-12)
+    # more epochs reach the exact linear fit (noise-free data): loss below 1e-8
+    r = fit(vg, p0, (X, y), Adam(0.05), epochs=300, batch_size=10, verbose=False,
+            val_data=(X[:7], y[:7]))
+    assert r.loss[-1] < 1e-8 and r.val_loss[-1] < 1e-8
+    np.testing.assert_allclose(r.params["w"], [0.5, -1.0, 2.0], atol=1e-4)
+
+
+def test_huge_step_size_warns_exploding_and_stops_before_nan():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 3))
+    y = X @ np.array([0.5, -1.0, 2.0])
+    vg = value_and_grad(lin_batch, wrt=("w", "b"))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        r = fit(vg, {"w": np.zeros(3), "b": np.zeros(1)}, (X, y), SGD(50.0), epochs=20,
+                batch_size=5, verbose=False)
+    assert r.stopped.startswith("diverged") and r.epochs < 20
+    assert all(np.all(np.isfinite(v)) for v in r.params.values())
+    msgs = [str(w.message) for w in _gradient_warnings(record)]
+    assert all(w.category is ExplodingGradientWarning for w in _gradient_warnings(record))
+    assert any(m.startswith("exploding gradient: the gradient of 'w' became NaN or infinite")
+               for m in msgs)
+    assert all("lower the step size" in m and "(lr=50)" in m for m in msgs)
+    assert r.warnings == msgs
+    # full-batch GD with lr 1.4 > 2 / (largest Hessian eigenvalue 2.35): the gradient
+    # grows up to 2.3x per step, past 1000x its first-epoch norm, still finite
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        r = fit(vg, {"w": np.zeros(3), "b": np.zeros(1)}, (X, y), SGD(1.4), epochs=20,
+                batch_size=50, shuffle=False, verbose=False)
+    msgs = [str(w.message) for w in _gradient_warnings(record)]
+    assert any("times its first-epoch RMS norm" in m and "'w'" in m for m in msgs)
+    assert any("'b' reached 160 in epoch 9, 1.07e+03 times" in m for m in msgs)
+    assert r.stopped is None and np.isfinite(r.loss[-1]) and r.loss[-1] > 1e3 * r.loss[0]
+
+
+def test_deep_sigmoid_stack_with_tiny_weights_warns_vanishing():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 4))
+    y = np.sin(X[:, 0])
+    tiny = {f"W{k}": init.normal((4, 4), std=0.01, rng=rng) for k in range(1, 7)}
+    tiny["w"] = init.normal(4, std=0.01, rng=rng)
+    vg = value_and_grad(deep, wrt=tuple(tiny), jit=False)
+    with pytest.warns(VanishingGradientWarning) as record:
+        r = fit(vg, tiny, (X, y), SGD(0.1), epochs=4, verbose=False)
+    msgs = [str(w.message) for w in _gradient_warnings(record)]
+    assert any(m.startswith("vanishing gradient: the RMS gradient norm of 'W1'") for m in msgs)
+    assert not any("'w'" in m for m in msgs)  # the read-out layer still learns
+    assert "initialise carefully" in msgs[0] and "Adam" in msgs[0]
+    assert r.grad_norm["W1"][-1] < 1e-9 * r.grad_norm["w"][-1]
+    # the same stack initialised with Glorot's scale does not warn
+    good = init.init_params({**{f"W{k}": (4, 4) for k in range(1, 7)}, "w": (4,)}, rng=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fit(vg, good, (X, y), SGD(0.1), epochs=4, verbose=False)
+    assert _gradient_warnings(record) == []
+    with pytest.raises(ValueError, match="patience"):
+        GradientHealth(patience=0)
+
+
+# ---- bad input -----------------------------------------------------------------------
+
+def test_fit_rejects_bad_input():
+    X, y = _data()
+    vg = VG
+    with pytest.raises(ValueError, match="examples"):
+        fit(vg, _params(), (X, y[:-1]), verbose=False)
+    with pytest.raises(ValueError, match="do not match"):
+        fit(vg, {"V1": 1}, (X, y), verbose=False)
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit(vg, _params(), (Xn, y), verbose=False)
+    with pytest.raises(ValueError, match="data argument"):
+        fit(vg, _params(), (X,), verbose=False)
+    with pytest.raises(ValueError, match="scalar"):
+        fit(value_and_grad(hinge, wrt="y"), {"y": 1.0}, (X, X), verbose=False)
+
+
+def test_fit_error_messages_name_the_problem():
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"data argument 'y' has 63 examples, 'x' has 64"):
+        fit(VG, _params(), (X, y[:-1]), verbose=False)
+    p = _params()
+    p["W"] = p.pop("V1")
+    with pytest.raises(ValueError, match=r"'W' is not an argument of the loss \(x, y, V1, V2, V3, w\)"):
+        fit(VG, p, (X, y), verbose=False)
+    with pytest.raises(ValueError, match="expected 4 parameters"):
+        fit(VG, list(_params().values())[:3], (X, y), verbose=False)
+    with pytest.raises(ValueError, match=r"contains NaN or inf \(first at index \(3, 1\)\)"):
+        Xn = X.copy()
+        Xn[3, 1] = np.inf
+        fit(VG, _params(), (Xn, y), verbose=False)
+    with pytest.raises(ValueError, match="val_data: data argument 'y' contains NaN"):
+        fit(VG, _params(), (X, y), val_data=(X[:3], np.array([0.0, np.nan, 1.0])), verbose=False)
+    with pytest.raises(ValueError, match="step size lr must be a positive"):
+        fit(VG, _params(), (X, y), SGD(-0.1), verbose=False)
+    with pytest.raises(ValueError, match="batch_size must be None"):
+        fit(VG, _params(), (X, y), batch_size=0, verbose=False)
+    with pytest.raises(ValueError, match="epochs must be a non-negative int"):
+        fit(VG, _params(), (X, y), epochs=-1, verbose=False)
+    with pytest.raises(TypeError, match="optimizer must be an optimiser"):
+        fit(VG, _params(), (X, y), "adam", verbose=False)
+    with pytest.raises(ValueError, match="no examples"):
+        fit(VG, _params(), (X[:0], y[:0]), verbose=False)
+
+
+# ---- history, callbacks, saving --------------------------------------------------------
+
+def test_callbacks_history_and_save_load(tmp_path):
+    X, y = _data(n=32)
+    seen = []
+    r = fit(VG, _params(), (X, y), AdaGrad(0.05), epochs=10, verbose=False,
+            callbacks=[lambda e, res: seen.append((e, res.loss[-1])) or e == 3])
+    assert [e for e, _ in seen] == [1, 2, 3] and r.epochs == 3
+    assert r.stopped == "stopped by a callback after epoch 3" and r.steps == 96
+    assert seen[-1][1] == r.loss[-1]
+    h = r.history()
+    assert set(h) == {"loss", "val_loss", "grad_norm", "grad_norm_max", "global_grad_norm"}
+    assert all(len(v) == 3 for v in h["grad_norm"].values()) and h["val_loss"] == []
+    r.save(tmp_path / "params.npz")
+    back = load_params(tmp_path / "params.npz")
+    assert list(back) == list(WRT)
+    for k in WRT:
+        np.testing.assert_array_equal(back[k], r.params[k])
+    # the loaded parameters continue training where they stopped
+    assert fit(VG, back, (X, y), AdaGrad(0.05), epochs=1, verbose=False).loss[0] < r.loss[0]
+    with pytest.raises(ValueError, match="not a Python identifier"):
+        save_params(tmp_path / "bad.npz", {"a b": np.ones(2)})
+    with pytest.raises(ValueError, match="cannot load parameters"):
+        (tmp_path / "junk.npz").write_text("junk")
+        load_params(tmp_path / "junk.npz")
+
+
+def test_progress_bar_shows_the_loss(capsys):
+    pytest.importorskip("tqdm")
+    X, y = _data(n=16)
+    fit(VG, _params(), (X, y), epochs=2, verbose=True, desc="demo run")
+    err = capsys.readouterr().err
+    assert "demo run" in err and "loss=" in err
+    fit(VG, _params(), (X, y), epochs=2, verbose=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_plots_are_png_files(tmp_path):
+    pytest.importorskip("matplotlib")
+    from runtime.plot import plot_comparison, plot_history
+    X, y = _data(n=16)
+    r = fit(VG, _params(), (X, y), epochs=3, verbose=False, val_data=(X, y))
+    out = plot_history(r, tmp_path / "sub" / "h.png", title="four-layer")
+    assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    out = plot_comparison({"SGD": r, "SGD again": r.history()}, tmp_path / "c.png")
+    assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(TypeError, match="history"):
+        plot_history([1, 2], tmp_path / "x.png")
+
+
+# ---- the generated loop's names; initialisation --------------------------------------
+
+def test_epoch_source_renames_arguments_that_would_shadow_its_names():
+    src, ep, ev = epoch_source("f", "f_value_and_grad", ("max", "_order", "w"), ("w",),
+                               "runtime.optim:update", batched=True)
+    compile(src, "<epoch>", "exec")
+    assert "def f_epoch(max_, order_arg, w, _state_w, _hyper, _order," in src
+    assert "f_value_and_grad(max_[_idx], order_arg[_idx], w)" in src
+    assert (ep, ev) == ("f_epoch", "f_evaluate")
+    assert "py_func" in epoch_source("f", "g", ("x", "w"), ("w",), "m:u", jit=False)[0]
+
+
+def test_initialisers_have_the_published_scales():
+    big = (400, 600)  # fan_out 400, fan_in 600
+    assert init.fans(big) == (600, 400) and init.fans((7,)) == (7, 1)
+    assert init.fans((3, 4, 5)) == (20, 3)
+    for f, std in [(init.glorot_normal, np.sqrt(2 / 1000)), (init.he_normal, np.sqrt(2 / 600)),
+                   (init.glorot_uniform, np.sqrt(6 / 1000) / np.sqrt(3)),
+                   (init.he_uniform, np.sqrt(6 / 600) / np.sqrt(3))]:
+        a = f(big, rng=0)
+        assert a.shape == big and a.dtype == np.float64
+        assert abs(a.mean()) < 0.01 * std * 10 and np.std(a) == pytest.approx(std, rel=0.01)
+    assert np.max(np.abs(init.glorot_uniform(big, rng=1))) <= np.sqrt(6 / 1000)
+    np.testing.assert_array_equal(init.he_normal((3, 2), rng=5), init.he_normal((3, 2), rng=5))
+    g = np.random.default_rng(5)
+    assert not np.array_equal(init.normal(3, rng=g), init.normal(3, rng=g))  # one stream
+    p = init.init_params({"W": (4, 3), "b": (4,)}, {"W": "he_uniform", "b": "zeros"}, rng=0)
+    assert np.all(p["b"] == 0) and np.max(np.abs(p["W"])) <= np.sqrt(6 / 3)
+    with pytest.raises(ValueError, match="unknown initialisation scheme 'lecun'"):
+        init.init_params({"W": (2, 2)}, "lecun")
+    with pytest.raises(ValueError, match="positive ints"):
+        init.he_normal((3, 0))
+    with pytest.raises(TypeError, match="Generator"):
+        init.he_normal((3, 2), rng="seed")
