@@ -16,6 +16,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 
 from compiler import value_and_grad
+from runtime import init
 from runtime.functions import sigmoid
 from runtime.optim import SGD
 from runtime.train import fit
@@ -47,10 +48,12 @@ def load_data(seed=0):
 
 
 def init_params(d, width, seed=0):
+    """Glorot-normal weights for the sigmoid layers (the lecture: careful initialisation),
+    N(0, 1/width) for the linear read-out w; all drawn from one seeded Generator."""
     rng = np.random.default_rng(seed)
-    glorot = lambda m, n: rng.normal(0.0, np.sqrt(2.0 / (m + n)), size=(m, n))  # noqa: E731
-    return dict(V1=glorot(width, d), V2=glorot(width, width), V3=glorot(width, width),
-                w=rng.normal(0.0, np.sqrt(1.0 / width), size=width))
+    return dict(V1=init.glorot_normal((width, d), rng), V2=init.glorot_normal((width, width), rng),
+                V3=init.glorot_normal((width, width), rng),
+                w=init.normal(width, std=np.sqrt(1.0 / width), rng=rng))
 
 
 def main(argv=None):

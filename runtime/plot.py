@@ -52,17 +52,18 @@ def _save(fig, path):
     return path
 
 
-def plot_history(result, path, title: str | None = None) -> str:
+def plot_history(result, path, title: str | None = None, val_label: str = "validation") -> str:
     """Draw `result`'s loss curves and per-parameter gradient-norm curves into the PNG
-    file `path` (directories created); returns the path. Raises ImportError without
-    matplotlib, TypeError for something that is not a history."""
+    file `path` (directories created); returns the path. val_label names the validation
+    curve. Raises ImportError without matplotlib, TypeError for something that is not a
+    history."""
     h = _history(result)
     fig, (ax_loss, ax_norm) = _figure(2)
     epochs = range(1, len(h["loss"]) + 1)
     ax_loss.plot(epochs, _positive(h["loss"]), label="training (mean over the epoch)")
     if h.get("val_loss"):
         ax_loss.plot(range(1, len(h["val_loss"]) + 1), _positive(h["val_loss"]),
-                     label="validation (after the epoch)")
+                     label=f"{val_label} (after the epoch)")
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
     ax_loss.legend()
     for name, norms in h.get("grad_norm", {}).items():
@@ -76,9 +77,11 @@ def plot_history(result, path, title: str | None = None) -> str:
     return _save(fig, path)
 
 
-def plot_comparison(results: dict, path, title: str | None = None) -> str:
-    """Draw several runs ({label: FitResult or history}) into one PNG: validation loss
-    (training loss where a run has none) and global gradient norm per epoch."""
+def plot_comparison(results: dict, path, title: str | None = None,
+                    val_label: str = "validation") -> str:
+    """Draw several runs ({label: FitResult or history}) into one PNG: training loss
+    (dotted), validation loss (solid, named val_label) and global gradient norm per
+    epoch. Raises ValueError for no runs, ImportError without matplotlib."""
     if not results:
         raise ValueError("plot_comparison needs at least one run")
     fig, (ax_loss, ax_norm) = _figure(2)
@@ -89,7 +92,7 @@ def plot_comparison(results: dict, path, title: str | None = None) -> str:
                      linestyle=":", label=f"{label} (train)")
         if h.get("val_loss"):
             ax_loss.plot(range(1, len(h["val_loss"]) + 1), _positive(h["val_loss"]),
-                         color=colour, label=f"{label} (validation)")
+                         color=colour, label=f"{label} ({val_label})")
         g = h.get("global_grad_norm") or []
         ax_norm.plot(range(1, len(g) + 1), _positive(g), color=colour, label=label)
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")

@@ -358,3 +358,36 @@ def test_initialisers_have_the_published_scales():
         init.he_normal((3, 0))
     with pytest.raises(TypeError, match="Generator"):
         init.he_normal((3, 2), rng="seed")
+
+
+# ---- the examples ----------------------------------------------------------------------
+
+def _examples():
+    import sys
+    from pathlib import Path
+    path = str(Path(__file__).resolve().parents[1] / "examples")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+def test_example_optimizer_comparison(tmp_path, capsys):
+    _examples()
+    import optimizer_comparison as ex
+    table = ex.main(["--quiet", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "epochs to train MSE <= 0.5" in out and "AdaGrad" in out
+    assert (tmp_path / "optimizer_comparison.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(table) >= {"SGD", "AdaGrad", "Adam"}
+    assert all(row["test_mse"] < 0.7 for row in table.values())  # predicting the mean: 0.84
+    # the adaptive step sizes reach the training target in fewer epochs than plain SGD
+    assert table["Adam"]["epochs_to_target"] < table["AdaGrad"]["epochs_to_target"] \
+        < table["SGD"]["epochs_to_target"] <= 40
+
+
+def test_example_digits_mlp_reaches_95_percent(tmp_path, capsys):
+    _examples()
+    import digits_mlp as ex
+    assert ex.main(["--quiet", "--out", str(tmp_path)]) >= 0.95
+    assert "accuracy: train" in capsys.readouterr().out
+    assert (tmp_path / "digits_mlp.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(load_params(tmp_path / "digits_mlp.npz")) == {"W1", "b1", "W2", "b2"}
