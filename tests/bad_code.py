@@ -54,3 +54,11 @@ def if_statement(x):
     if x > 0:  # line 54
         return x
     return -x
+
+
+def for_else(x):
+    for i in range(3):
+        x = x * 2.0
+    else:
+        x = x + 1.0  # line 63
+    return x

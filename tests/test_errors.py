@@ -70,10 +70,10 @@ def test_recursion():
     _check(e, 50, "recursive")
 
 
-def test_if_is_not_yet_supported():
+def test_for_else_is_not_supported():
     with pytest.raises(UnsupportedError) as e:
-        grad(bad_code.if_statement)
-    _check(e, 54, "`if`")
+        grad(bad_code.for_else)(1.0)
+    _check(e, 63, "for ... else")
 
 
 def test_bad_wrt_and_bad_arguments():

@@ -21,10 +21,10 @@ import astor
 
 from ..ir.core import ConstArray, Graph
 from ..ir.printer import unique_names
-from ..primitives import PRIMS
+from ..primitives import PRIMS, RUNTIME_IMPORTS
 
 RUNTIME_NAMES = ("sigmoid", "relu", "softplus", "logsumexp", "unbroadcast", "broadcast_like",
-                 "tie_weight")
+                 "tie_weight", "trip_count", "push", "row_scatter", "row_add")
 RESERVED = set(RUNTIME_NAMES) | {"np", "numba"} | set(keyword.kwlist) | {
     "float", "int", "range", "len", "abs", "min", "max", "sum", "print", "bool", "tuple"}
 
@@ -34,7 +34,11 @@ import numpy as np
 
 from runtime.functions import logsumexp, relu, sigmoid, softplus
 from runtime.kernels import broadcast_like, tie_weight, unbroadcast
+from runtime.stacks import push, row_add, row_scatter, trip_count
 '''
+# the runtime names the primitive table's templates call (compiler/primitives.py)
+MODULE_HEADER += "".join(f"from {m} import {', '.join(ns)}\n" for m, ns in RUNTIME_IMPORTS.items())
+RESERVED |= {n for ns in RUNTIME_IMPORTS.values() for n in ns}
 
 
 class _Subst(ast.NodeTransformer):
@@ -63,49 +67,173 @@ def _text(e) -> str:
 
 def function_source(graph: Graph, name: str):
     """Return (source of `def name(...)`, {global name: ConstArray})."""
-    names = unique_names(graph, RESERVED)
-    uses = {}
-    for op in graph.ops:
-        for v in op.inputs:
-            uses.setdefault(v, []).append(op)
-    results = set(graph.results)
-    consts = {}
-    const_names = {}
-    inline = set()
-    for op in graph.ops:
-        v = op.out
-        if op.prim == "const":
-            if isinstance(op.attr("value"), ConstArray):
-                const_names[v] = f"_c{len(consts)}"
-                consts[const_names[v]] = op.attr("value")
-            inline.add(v)
-        elif (not v.hint and v not in results and len(uses.get(v, ())) == 1
-              and uses[v][0].phase == op.phase):
-            inline.add(v)
-    exprs = {p: ast.Name(names[p], ast.Load()) for p in graph.params}
+    gen = _Gen(graph)
     lines = []
-    group = None
-    for op in graph.ops:
-        e = _expr(op, [exprs[v] for v in op.inputs], const_names)
-        if op.out in inline:
-            exprs[op.out] = e
-            continue
-        exprs[op.out] = ast.Name(names[op.out], ast.Load())
+    gen.block(graph.ops, lines, "top", top=True)
+    lines.append("return " + ", ".join(_text(gen.expr(r)) for r in graph.results))
+    params = ", ".join(gen.names[p] for p in graph.params)
+    body = "\n".join("    " + ln for ln in lines)
+    return f"def {name}({params}):\n{body}\n", gen.consts
+
+
+class _Gen:
+    """Names, inlining decisions and statement emission for one graph."""
+
+    def __init__(self, graph: Graph):
+        self.names = unique_names(graph, RESERVED)
+        self.uses: dict = {}  # value -> [block id of each use]
+        self.block_of: dict = {}  # value -> block id of its definition
+        self.const_values: set = set()
+        self._scan(graph.ops, graph.results, "top")
+        for p in graph.params:
+            self.block_of[p] = "top"
+        self.consts: dict = {}
+        self.const_names: dict = {}
+        self.exprs: dict = {p: ast.Name(self.names[p], ast.Load()) for p in graph.params}
+        self.results = set(graph.results)
+        self._share_loop_names(graph.ops)
+
+    def _scan(self, ops, results, block):
+        for op in ops:
+            if op.prim == "const":
+                self.const_values.add(op.out)
+            for v in op.inputs:
+                # a stack allocation reads only the shape of its template, before the loop
+                if op.prim != "stack_alloc" or v is op.inputs[0]:
+                    self.uses.setdefault(v, []).append(block)
+            for k, r in enumerate(op.regions):
+                rb = (id(op), k)
+                for p in r.params:
+                    self.block_of[p] = rb
+                self._scan(r.ops, r.results, rb)
+            for v in op.outputs:
+                self.block_of[v] = block
+        for v in results:
+            self.uses.setdefault(v, []).append(block)
+
+    def _share_loop_names(self, ops):
+        """A loop's carried variable, its block parameters and its output share one
+        Python name: the initial value's when the loop is its only use (`for ...: x = x * x`)."""
+        for op in ops:
+            for r in op.regions:
+                self._share_loop_names(r.ops)
+            if op.prim not in ("for", "while"):
+                continue
+            inits = op.inputs[3:] if op.prim == "for" else op.inputs
+            for j, (x, out) in enumerate(zip(inits, op.outputs)):
+                own = (len(self.uses.get(x, ())) == 1 and x.hint and not self._is_const(x)
+                       and x not in self.results)
+                var = self.names[x] if own else self.names[out]
+                self.names[out] = var
+                for r in op.regions:
+                    params = r.params[1:] if op.prim == "for" else r.params
+                    self.names[params[j]] = var
+
+    def _is_const(self, v):
+        return v in self.const_values
+
+    def expr(self, v) -> ast.expr:
+        return self.exprs[v]
+
+    def _inlinable(self, op, block) -> bool:
+        v = op.out
+        u = self.uses.get(v, ())
+        return (not v.hint and v not in self.results and len(u) == 1 and u[0] == block
+                and op.prim not in ("stack_push", "row_add"))
+
+    def block(self, ops, lines, block, top=False):
+        group = None
+        for op in ops:
+            if op.regions:
+                group = self._comment(op, lines, group, block == "top")
+                self._control(op, lines, block)
+                continue
+            if op.prim == "const" and isinstance(op.attr("value"), ConstArray):
+                nm = f"_c{len(self.consts)}"
+                self.const_names[op.out] = nm
+                self.consts[nm] = op.attr("value")
+            e = _expr(op, [self.exprs[v] for v in op.inputs], self.const_names)
+            if op.prim == "const":
+                self.exprs[op.out] = e
+                continue
+            if self._inlinable(op, block):
+                self.exprs[op.out] = e
+                continue
+            self.exprs[op.out] = ast.Name(self.names[op.out], ast.Load())
+            group = self._comment(op, lines, group, top)
+            stmt = ast.Assign([ast.Name(self.names[op.out], ast.Store())], e, lineno=0)
+            lines.append(astor.to_source(stmt).rstrip())
+
+    def _comment(self, op, lines, group, top):
         key = (op.phase, op.loc)
-        if key != group:
-            if group is None or group[0] != op.phase:
-                lines.append("# forward sweep: f_i, leaves to root" if op.phase == "primal"
-                             else "# backward sweep: g_i = d loss / d f_i, root to leaves")
-            group = key
-            if op.loc:
-                where = f"{os.path.basename(op.loc.file)}:{op.loc.line}"
-                lines.append(f"# {'grad of ' if op.phase == 'adjoint' else ''}{where}: {op.loc.text}")
-        stmt = ast.Assign([ast.Name(names[op.out], ast.Store())], e, lineno=0)
-        lines.append(astor.to_source(stmt).rstrip())
-    lines.append("return " + ", ".join(_text(exprs[r]) for r in graph.results))
-    params = ", ".join(names[p] for p in graph.params)
-    body = "\n".join("    " + ln for ln in "\n".join(lines).splitlines())
-    return f"def {name}({params}):\n{body}\n", consts
+        if key == group:
+            return group
+        if top and (not hasattr(self, "_phase") or self._phase != op.phase):
+            self._phase = op.phase
+            lines.append("# forward sweep: f_i, leaves to root" if op.phase == "primal"
+                         else "# backward sweep: g_i = d loss / d f_i, root to leaves")
+        if op.loc:
+            where = f"{os.path.basename(op.loc.file)}:{op.loc.line}"
+            lines.append(f"# {'grad of ' if op.phase == 'adjoint' else ''}{where}: {op.loc.text}")
+        return key
+
+    def _assign(self, targets, values, lines):
+        """targets = values, skipping no-op pairs; a tuple assignment when several."""
+        pairs = [(t, v) for t, v in zip(targets, values) if _text(v) != t]
+        if not pairs:
+            return
+        lhs = ", ".join(t for t, _ in pairs)
+        rhs = ", ".join(_text(v) for _, v in pairs)
+        lines.append(f"{lhs} = {rhs}")
+
+    def _control(self, op, lines, block):
+        ind = lambda ls: ["    " + ln for ln in ls]  # noqa: E731
+        if op.prim == "if":
+            cond = _text(self.exprs[op.inputs[0]])
+            outs = [self.names[v] for v in op.outputs]
+            for k, r in enumerate(op.regions):
+                body = []
+                self.block(r.ops, body, (id(op), k))
+                self._assign(outs, [self.exprs[v] for v in r.results], body)
+                lines.append(f"if {cond}:" if k == 0 else "else:")
+                lines.extend(ind(body or ["pass"]))
+        elif op.prim == "for":
+            body_r = op.regions[0]
+            carried = [self.names[p] for p in body_r.params[1:]]
+            self._assign(carried, [self.exprs[v] for v in op.inputs[3:]], lines)
+            start, stop, step = (_text(self.exprs[v]) for v in op.inputs[:3])
+            args = (stop if start == "0" and step == "1" else
+                    f"{start}, {stop}" if step == "1" else f"{start}, {stop}, {step}")
+            i = body_r.params[0]
+            self.exprs[i] = ast.Name(self.names[i], ast.Load())
+            for p in body_r.params[1:]:
+                self.exprs[p] = ast.Name(self.names[p], ast.Load())
+            body = []
+            self.block(body_r.ops, body, (id(op), 0))
+            self._assign(carried, [self.exprs[v] for v in body_r.results], body)
+            lines.append(f"for {self.names[i]} in range({args}):")
+            lines.extend(ind(body or ["pass"]))
+        else:  # while
+            cond_r, body_r = op.regions
+            carried = [self.names[p] for p in body_r.params]
+            self._assign(carried, [self.exprs[v] for v in op.inputs], lines)
+            for r in (cond_r, body_r):
+                for p in r.params:
+                    self.exprs[p] = ast.Name(self.names[p], ast.Load())
+            head = []
+            self.block(cond_r.ops, head, (id(op), 0))
+            c = _text(self.exprs[cond_r.results[0]])
+            body = []
+            self.block(body_r.ops, body, (id(op), 1))
+            self._assign(carried, [self.exprs[v] for v in body_r.results], body)
+            if head:
+                lines.append("while True:")
+                lines.extend(ind(head + [f"if not ({c}):", "    break"] + body))
+            else:
+                lines.append(f"while {c}:")
+                lines.extend(ind(body or ["pass"]))
+        for v in op.outputs:
+            self.exprs[v] = ast.Name(self.names[v], ast.Load())
 
 
 def consts_source(consts: dict) -> str:

@@ -1,23 +1,36 @@
 """Reverse mode: primal graph -> adjoint graph (the lecture's backpropagation).
 
-Forward sweep: the primal ops, unchanged, computing each f_i (leaves to root).
-Backward sweep: ops appended in reverse order computing g_i = d loss / d f_i (root to
-leaves): g_loss = 1; for each op, each active float input x gets the contribution
-VJP(g_out) from the primitive table, summed back to x's shape when NumPy broadcast it
+Forward sweep: the primal ops, computing each f_i (leaves to root). Loops that carry
+values the gradient depends on are *augmented*: on entry to each iteration they push
+their carried values onto a stack (preallocated from the trip count for `for`, doubling
+for `while`) and count their trips.
+
+Backward sweep: ops in reverse order computing g_i = d loss / d f_i (root to leaves):
+g_loss = 1; for each op, each active float input x gets the contribution VJP(g_out)
+from the primitive table, summed back to x's shape where NumPy broadcast it
 (unbroadcast), and added to what x already has (a value used twice gets its
-cotangents summed).
+cotangents summed). Control flow is mirrored:
+- `if`: the condition is a residual; the backward branch taken is the mirror of the
+  forward one: it recomputes the branch's primal values, then runs their adjoints.
+- `for`/`while`: a backward loop runs the recorded trip count in reverse; iteration k
+  reads the carried values of forward iteration k from the stacks, recomputes the body
+  (nested loops augmented in turn) and runs its adjoint. Cotangents of values the body
+  reads from outside are carried by the backward loop and summed over iterations.
+Recomputing a body instead of storing every intermediate keeps one stack per carried
+value (memory: trip count x carried size) and costs one extra forward pass of the body.
 
 Guarantees: the result graph has the primal's parameters and results
 `(loss, g_<wrt_1>, ..., g_<wrt_k>)`; each gradient has its parameter's shape (a zero of
 that shape when the loss does not depend on it); the final cotangent of a user-named
 value is named `g_<name>`. Only values that depend on a `wrt` parameter (activity
-analysis) get cotangents.
+analysis, a fixpoint over loops) get cotangents, and only active loops keep stacks.
 """
 from __future__ import annotations
 
 from ..errors import ArgumentError
 from ..ir.builder import Builder
-from ..ir.core import Graph, Op, Value
+from ..ir.core import I64, Graph, Op, Region, Type, Value
+from ..ir.walk import free_values
 from ..primitives import PRIMS
 from .shapes import ShapeClasses
 
@@ -31,82 +44,348 @@ def reverse(graph: Graph, wrt: tuple[int, ...], cotangents: list | None = None) 
                             "a gradient needs a scalar loss",
                             graph.ops[-1].loc if graph.ops else None,
                             "reduce it first, e.g. np.sum(...) or np.mean(...)")
-    shapes = ShapeClasses(graph)
-    active = _activity(graph, {graph.params[i] for i in wrt})
+    active = set(v for v in (graph.params[i] for i in wrt) if v.type.is_float)
+    _activity(graph.ops, active)
+    rv = _Reverse(ShapeClasses(graph), active)
+    fwd = Builder(phase="primal")
+    with fwd:
+        forward_ops, tapes = rv.augment(graph.ops, fwd, {}, copy=False)
     b = Builder(phase="adjoint")
     ct: dict = {}
-    final: list = []  # (primal value, its final cotangent), root first
-
-    def accumulate(x, c):
-        ct[x] = c if x not in ct else ct[x] + c
-
     ret_loc = graph.ops[-1].loc if graph.ops else None
     with b, b.at(ret_loc, "adjoint"):
         if loss in active:
             ct[loss] = b.const(1.0)
-        for op in reversed(graph.ops):
-            g = ct.get(op.out)
-            if g is None:
-                continue
-            final.append((op.out, g))
-            p = PRIMS[op.prim]
-            if p.vjp is None:
-                continue
-            with b.at(op.loc, "adjoint"):
-                for i, x in enumerate(op.inputs):
-                    rule = p.vjp[i]
-                    if rule is None or x not in active:
-                        continue
-                    c = rule(g, op.out, *op.inputs, **dict(op.attrs))
-                    if c is None:
-                        continue
-                    if p.broadcasts and not shapes.same(x, op.out):
-                        c = (b.emit("sum", c) if x.type.rank == 0
-                             else b.emit("unbroadcast", c, x))
-                    accumulate(x, c)
+        rv.adjoint(graph.ops, tapes, ct, b)
         grads = []
         for i in wrt:
             x = graph.params[i]
             if x in ct:
-                final.append((x, ct[x]))
+                rv.final.append((x, ct[x]))
                 grads.append(ct[x])
             else:
-                grads.append(b.const(0.0) if x.type.rank == 0 else b.emit("zeros_like", x))
-    ops, repl = _name_cotangents(b.ops, final)
+                grads.append(_zeros(b, x))
+    ops, repl = _name_cotangents(list(forward_ops) + b.ops, rv.final)
     grads = [repl.get(v, v) for v in grads]
     if cotangents is not None:
-        cotangents.extend((x, repl.get(c, c)) for x, c in final)
+        cotangents.extend((x, repl.get(c, c)) for x, c in rv.final if x in _top(graph))
     names = ("loss",) + tuple("g_" + graph.params[i].hint for i in wrt)
-    return graph.replace(ops=graph.ops + tuple(ops), results=(loss, *grads), result_names=names)
+    return graph.replace(ops=tuple(ops), results=(loss, *grads), result_names=names)
 
 
-def _activity(graph: Graph, seeds: set) -> set:
-    """Values that depend on a seed through differentiable, float-valued ops."""
-    active = set(v for v in seeds if v.type.is_float)
-    for op in graph.ops:
+def _top(graph):
+    return set(graph.params) | {v for op in graph.ops for v in op.outputs}
+
+
+def _zeros(b, x):
+    return b.const(0.0) if x.type.rank == 0 else b.emit("zeros_like", x)
+
+
+# ---- activity ------------------------------------------------------------------------
+def _activity(ops, active: set):
+    """Add to `active` every value that depends on an active value through
+    differentiable, float-valued ops, at any depth (a fixpoint over loop-carried values)."""
+    for op in ops:
+        if op.prim == "if":
+            for r in op.regions:
+                _activity(r.ops, active)
+            for j, out in enumerate(op.outputs):
+                if out.type.is_float and any(r.results[j] in active for r in op.regions):
+                    active.add(out)
+        elif op.prim in ("for", "while"):
+            body = op.regions[-1]
+            params = body.params[1:] if op.prim == "for" else body.params
+            inits = op.inputs[3:] if op.prim == "for" else op.inputs
+            for p, x in zip(params, inits):
+                if x in active and p.type.is_float:
+                    active.add(p)
+            while True:
+                before = len(active)
+                _activity(body.ops, active)
+                for p, r in zip(params, body.results):
+                    if r in active and p.type.is_float:
+                        active.add(p)
+                if len(active) == before:
+                    break
+            if op.prim == "while":
+                for p, q in zip(op.regions[0].params, params):
+                    if q in active:
+                        active.add(p)
+            for out, p in zip(op.outputs, params):
+                if p in active:
+                    active.add(out)
+        elif PRIMS[op.prim].vjp is not None and any(v in active for v in op.inputs):
+            active.update(v for v in op.outputs if v.type.is_float)
+
+
+def _carried(op):
+    """(block params of the body that are carried, the loop's initial values)."""
+    body = op.regions[-1]
+    if op.prim == "for":
+        return body.params[1:], op.inputs[3:]
+    return body.params, op.inputs
+
+
+class _Tape:
+    """What an augmented loop recorded: its trip count and one stack per carried value."""
+
+    def __init__(self, count, stacks):
+        self.count, self.stacks = count, stacks
+
+
+class _Reverse:
+    def __init__(self, shapes: ShapeClasses, active: set):
+        self.shapes, self.active = shapes, active
+        self.final: list = []  # (primal value, final cotangent), root first
+
+    # ---- forward sweep: copy ops, augmenting active loops ---------------------------
+    def augment(self, ops, b: Builder, subst: dict, copy: bool = True):
+        """Emit `ops` into b: copies with fresh values recorded in `subst` (copy=True,
+        for recomputation), or the original ops themselves (copy=False, the top-level
+        forward sweep). Active loops are augmented. Returns (the emitted ops, {original
+        loop op: _Tape})."""
+        tapes = {}
+        start = len(b.ops)
+        for op in ops:
+            with b.at(op.loc, b.phase):
+                if op.prim in ("for", "while") and any(v in self.active for v in op.outputs):
+                    tapes[op] = self._augment_loop(op, b, subst, copy)
+                elif copy:
+                    self._copy(op, b, subst)
+                else:
+                    b.ops.append(op)
+        return b.ops[start:], tapes
+
+    def _copy(self, op, b, subst):
+        """Append a copy of op with fresh outputs (recorded in subst)."""
+        from ..ir.walk import substitute
+        new_outs = tuple(Value(v.type, v.hint) for v in op.outputs)
+        for o, n in zip(op.outputs, new_outs):
+            self.shapes.alias(n, o)
+            if o in self.active:
+                self.active.add(n)
+        copied = substitute(op, subst).with_(outputs=new_outs)
+        if op.regions:
+            copied = copied.with_(regions=tuple(self._fresh_region(r, subst) for r in op.regions))
+        subst.update(zip(op.outputs, new_outs))
+        b.ops.append(copied)
+
+    def _fresh_region(self, r: Region, subst: dict) -> Region:
+        """A copy of region r with fresh values throughout (SSA: each defined once)."""
+        child = Builder(phase="primal")
+        params = tuple(Value(p.type, p.hint) for p in r.params)
+        subst.update(zip(r.params, params))
+        for p, n in zip(r.params, params):
+            if p in self.active:
+                self.active.add(n)
+        for op in r.ops:
+            self._copy(op, child, subst)
+        return Region(params, tuple(child.ops), tuple(subst.get(v, v) for v in r.results))
+
+    def _augment_loop(self, op, b, subst, copy) -> _Tape:
+        s = lambda v: subst.get(v, v)  # noqa: E731
+        params, inits = _carried(op)
+        body = op.regions[-1]
+        if op.prim == "for":
+            n = b.emit("trip_count", *(s(v) for v in op.inputs[:3]))
+        else:
+            n = b.const(16)
+        stacks0 = [b.name(b.emit("stack_alloc", n, s(x)), "stack_" + (p.hint or "t"))
+                   for p, x in zip(params, inits)]
+        k0 = b.const(0)
+        # new body: push carried values, then the body, then count
+        inner = Builder(phase="primal")
+        new_params = [Value(p.type, p.hint) for p in body.params]
+        k = Value(I64, "k")
+        st_params = [Value(st.type, st.hint) for st in stacks0]
+        bsub = dict(subst)
+        bsub.update(zip(body.params, new_params))
+        for p, q in zip(body.params, new_params):
+            if p in self.active:
+                self.active.add(q)
+        with inner, inner.at(op.loc):
+            carried_new = new_params[1:] if op.prim == "for" else new_params
+            pushed = [inner.emit("stack_push", st, k, c) for st, c in zip(st_params, carried_new)]
+        for bop in body.ops:  # nested loops run plainly here; recomputation augments them
+            with inner.at(bop.loc):
+                self._copy(bop, inner, bsub)
+        with inner, inner.at(op.loc):
+            k1 = inner.emit("add", k, 1)
+        results = [bsub.get(v, v) for v in body.results] + [k1] + pushed
+        new_body = Region(tuple(new_params) + (k,) + tuple(st_params), tuple(inner.ops),
+                          tuple(results))
+        regions = (new_body,)
+        if op.prim == "while":
+            cond = op.regions[0]
+            csub = dict(subst)
+            cparams = [Value(p.type, p.hint) for p in cond.params]
+            csub.update(zip(cond.params, cparams))
+            cb = Builder(phase="primal")
+            for cop in cond.ops:
+                self._copy(cop, cb, csub)
+            extra = [Value(I64, "k")] + [Value(st.type, st.hint) for st in stacks0]
+            regions = (Region(tuple(cparams) + tuple(extra), tuple(cb.ops),
+                              tuple(csub.get(v, v) for v in cond.results)), new_body)
+        outs = tuple(Value(o.type, o.hint) for o in op.outputs) if copy else op.outputs
+        if copy:
+            subst.update(zip(op.outputs, outs))
+            for o, n2 in zip(op.outputs, outs):
+                if o in self.active:
+                    self.active.add(n2)
+        extra_outs = (Value(I64, "trips"),) + tuple(Value(st.type, st.hint) for st in stacks0)
+        ins = tuple(s(v) for v in op.inputs) + (k0,) + tuple(stacks0)
+        b.ops.append(Op(op.prim, ins, outs + extra_outs, op.attrs, op.loc, b.phase, regions))
+        return _Tape(extra_outs[0], list(extra_outs[1:]))
+
+    # ---- backward sweep ------------------------------------------------------------
+    def adjoint(self, ops, tapes, ct, b: Builder, subst=None):
+        """Emit the adjoints of `ops` (originals; `subst` maps them to the values of their
+        recomputed copies) in reverse order, accumulating into ct (keyed by emitted value)."""
+        subst = subst if subst is not None else {}
+        s = lambda v: subst.get(v, v)  # noqa: E731
+        for op in reversed(ops):
+            outs = [s(v) for v in op.outputs]
+            if not any(o in ct for o in outs):
+                continue
+            for o in outs:
+                if o in ct:
+                    self.final.append((o, ct[o]))
+            with b.at(op.loc, "adjoint"):
+                if op.prim == "if":
+                    self._adjoint_if(op, ct, b, subst)
+                elif op.prim in ("for", "while"):
+                    self._adjoint_loop(op, tapes[op], ct, b, subst)
+                else:
+                    self._adjoint_op(op, ct, b, s)
+
+    def _accumulate(self, ct, x, c, b):
+        ct[x] = c if x not in ct else b.emit("add", ct[x], c)
+
+    def _adjoint_op(self, op, ct, b, s):
         p = PRIMS[op.prim]
         if p.vjp is None:
-            continue
-        if any(v in active for v in op.inputs):
-            active.update(v for v in op.outputs if v.type.is_float)
-    return active
+            return
+        g = ct[s(op.out)]
+        ins = [s(v) for v in op.inputs]
+        for i, x in enumerate(ins):
+            rule = p.vjp[i]
+            if rule is None or x not in self.active or not x.type.is_float:
+                continue
+            c = rule(g, s(op.out), *ins, **dict(op.attrs))
+            if c is None:
+                continue
+            if p.broadcasts and not self.shapes.same(x, s(op.out)):
+                c = b.emit("sum", c) if x.type.rank == 0 else b.emit("unbroadcast", c, x)
+            self._accumulate(ct, x, c, b)
+
+    def _free_active(self, regions, s):
+        seen = {}
+        for r in regions:
+            for v in free_values(r):
+                v = s(v)
+                if v in self.active and v.type.is_float:
+                    seen.setdefault(v, None)
+        return list(seen)
+
+    def _adjoint_if(self, op, ct, b, subst):
+        s = lambda v: subst.get(v, v)  # noqa: E731
+        free = self._free_active(op.regions, s)
+        if not free:
+            return
+        seeds = [ct.get(s(o)) for o in op.outputs]
+        branches = []
+        for r in op.regions:
+            child = b.child()
+            with child:
+                base = dict(subst)
+                _, tapes = self.augment(r.ops, child, base)
+                local = {}
+                for res, g in zip(r.results, seeds):
+                    res = base.get(res, res)
+                    if g is not None and res in self.active and res.type.is_float:
+                        self._accumulate(local, res, g, child)
+                self.adjoint(r.ops, tapes, local, child, base)
+                results = [local[v] if v in local else _zeros(child, v) for v in free]
+            branches.append(Region((), tuple(child.ops), tuple(results)))
+        outs = b.emit_control("if", [s(op.inputs[0])], branches, [v.type for v in free],
+                              ["" for _ in free])
+        for v, g in zip(free, outs):
+            self._accumulate(ct, v, g, b)
+
+    def _adjoint_loop(self, op, tape, ct, b, subst):
+        s = lambda v: subst.get(v, v)  # noqa: E731
+        params, inits = _carried(op)
+        body = op.regions[-1]
+        act = [j for j, p in enumerate(params) if p in self.active]
+        free = self._free_active([body], s)
+        g_carry0 = [ct[s(op.outputs[j])] if s(op.outputs[j]) in ct else _zeros(b, s(op.outputs[j]))
+                    for j in act]
+        g_free0 = [_zeros(b, v) for v in free]
+        start = b.emit("sub", tape.count, 1)
+        kk = Value(I64, "k")
+        gc_params = [Value(Type("float64", params[j].type.rank), "g_" + (params[j].hint or "t"))
+                     for j in act]
+        gf_params = [Value(Type("float64", v.type.rank), "g_" + (v.hint or "t")) for v in free]
+        child = b.child()
+        with child:
+            base = dict(subst)
+            vals = [child.emit("stack_read", st, kk) for st in tape.stacks]
+            for p, v in zip(params, vals):
+                base[p] = v
+                self.shapes.alias(v, p)
+                if p in self.active:
+                    self.active.add(v)
+            if op.prim == "for":
+                lo, _, step = (s(v) for v in op.inputs[:3])
+                base[body.params[0]] = child.name(child.emit("add", lo, child.emit("mul", kk, step)),
+                                                  body.params[0].hint or "i")
+            _, tapes = self.augment(body.ops, child, base)
+            local = dict(zip(free, gf_params))
+            for j, g in zip(act, gc_params):
+                res = base.get(body.results[j], body.results[j])
+                if res in self.active:
+                    self._accumulate(local, res, g, child)
+            self.adjoint(body.ops, tapes, local, child, base)
+            new_gc = [local[vals[j]] if vals[j] in local else _zeros(child, vals[j]) for j in act]
+            new_gf = [local[v] for v in free]
+        region = Region((kk,) + tuple(gc_params) + tuple(gf_params), tuple(child.ops),
+                        tuple(new_gc) + tuple(new_gf))
+        outs = b.emit_control("for", [start, b.const(-1), b.const(-1), *g_carry0, *g_free0],
+                              [region], [v.type for v in gc_params + gf_params],
+                              [v.hint for v in gc_params + gf_params])
+        for j, g in zip(act, outs[:len(act)]):
+            x = s(inits[j])
+            if x in self.active and x.type.is_float:
+                self._accumulate(ct, x, g, b)
+        for v, g in zip(free, outs[len(act):]):
+            self._accumulate(ct, v, g, b)
 
 
 def _name_cotangents(ops, final):
-    """Rename each final cotangent of a named value x to g_x (first, root-most wins)."""
-    defined = {op.out: op for op in ops}
+    """Rename each final cotangent of a named value x to g_x (first, root-most wins),
+    at any depth."""
     hints = {}
+    defined = {v for op in _walk(ops) for v in op.outputs}
     for x, c in final:
         if x.hint and c in defined and not c.hint and c not in hints:
             hints[c] = "g_" + x.hint
-    repl = {}
+    repl = {c: Value(c.type, h) for c, h in hints.items()}
+    return _rebuild(ops, repl), repl
+
+
+def _walk(ops):
+    for op in ops:
+        yield op
+        for r in op.regions:
+            yield from _walk(r.ops)
+
+
+def _rebuild(ops, repl):
     out = []
     for op in ops:
         ins = tuple(repl.get(v, v) for v in op.inputs)
-        outs = op.outputs
-        if op.out in hints:
-            new = Value(op.out.type, hints[op.out])
-            repl[op.out] = new
-            outs = (new,)
-        out.append(Op(op.prim, ins, outs, op.attrs, op.loc, op.phase))
-    return out, repl
+        outs = tuple(repl.get(v, v) for v in op.outputs)
+        regions = tuple(Region(r.params, tuple(_rebuild(r.ops, repl)),
+                               tuple(repl.get(v, v) for v in r.results)) for r in op.regions)
+        out.append(op.with_(inputs=ins, outputs=outs, regions=regions))
+    return out

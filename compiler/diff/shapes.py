@@ -14,8 +14,15 @@ import itertools
 from ..primitives import PRIMS
 
 _SAME_SHAPE = {"neg", "exp", "log", "tanh", "sqrt", "abs", "sign", "cast", "sigmoid",
-               "relu", "softplus", "transpose"}
+               "relu", "softplus", "transpose",
+               "expm1", "log1p", "sin", "cos", "tan", "sinh", "cosh", "arctan", "log_sigmoid",
+               "softmax", "log_softmax", "stop_gradient", "to_int", "logical_not",
+               "custom_call", "prod_others", "cross_entropy_grad", "set_index", "full_like",
+               "eye_like"}
 _ELEMENTWISE = {"gt", "ge", "lt", "le", "eq", "ne", "where", "tie_weight"}
+_LIKE_SECOND = {"fill_like", "broadcast_like", "unbroadcast", "reshape_like", "zeros_with",
+                "take_add", "take_pairs_add"}
+_REDUCE = {"max", "min", "prod", "logsumexp"}
 
 
 class ShapeClasses:
@@ -26,8 +33,23 @@ class ShapeClasses:
         for _ in range(2):  # a second sweep sees equalities found later in the graph
             for p in graph.params:
                 self._dims.setdefault(p, self._new(p.type.rank))
-            for op in graph.ops:
+            self._ops(graph.ops)
+
+    def _ops(self, ops):
+        for op in ops:
+            for r in op.regions:  # carried values may change shape: fresh symbols
+                for p in r.params:
+                    self._dims.setdefault(p, self._new(p.type.rank))
+                self._ops(r.ops)
+            if op.regions:
+                for v in op.outputs:
+                    self._dims.setdefault(v, self._new(v.type.rank))
+            else:
                 self._op(op)
+
+    def alias(self, new, old):
+        """`new` (a recomputed copy of `old`) has old's shape."""
+        self._dims[new] = self.dims(old)
 
     def _new(self, rank):
         return tuple(next(self._fresh) for _ in range(rank))
@@ -43,7 +65,9 @@ class ShapeClasses:
             self._parent[max(a, b)] = min(a, b)
 
     def dims(self, v):
-        return tuple(self._find(d) for d in self._dims.get(v, self._new(v.type.rank)))
+        if v not in self._dims:
+            self._dims[v] = self._new(v.type.rank)
+        return tuple(self._find(d) for d in self._dims[v])
 
     def same(self, a, b) -> bool:
         return a.type.rank == b.type.rank and self.dims(a) == self.dims(b)
@@ -54,7 +78,7 @@ class ShapeClasses:
         if p in _SAME_SHAPE:
             d = self.dims(ins[0])
             res = d[::-1] if p == "transpose" else d
-        elif PRIMS[p].broadcasts or p in _ELEMENTWISE:
+        elif PRIMS[p].broadcasts or PRIMS[p].elementwise or p in _ELEMENTWISE:
             res = []
             for k in range(r):
                 cands = {self.dims(v)[k - (r - v.type.rank)] for v in ins
@@ -71,7 +95,25 @@ class ShapeClasses:
             ax = op.attr("axis")
             d = self.dims(ins[0])
             res = () if ax is None else d[:ax] + d[ax + 1:]
-        elif p in ("fill_like", "broadcast_like", "unbroadcast"):
+        elif p in _REDUCE:
+            ax = op.attr("axis")
+            d = self.dims(ins[0])
+            gone = range(len(d)) if ax is None else (ax,) if isinstance(ax, int) else ax
+            res = tuple(s for k, s in enumerate(d) if k not in gone)
+        elif p == "permute":
+            d = self.dims(ins[0])
+            res = tuple(d[a] for a in op.attr("axes"))
+        elif p == "expand_dims":
+            d = self.dims(ins[0])
+            ax = op.attr("axis")
+            res = d[:ax] + (next(self._fresh),) + d[ax:]
+        elif p == "take":
+            d, ax = self.dims(ins[0]), op.attr("axis")
+            res = d[:ax] + self.dims(ins[1]) + d[ax + 1:]
+        elif p == "take_pairs":
+            d, ax = self.dims(ins[0]), op.attr("axis")
+            res = d[:ax] + self.dims(ins[1]) + d[ax + 2:]
+        elif p in _LIKE_SECOND:
             res = self.dims(ins[1])
         elif p == "zeros_like":
             res = self.dims(ins[0])

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import NameResolutionError, ShapeError, UnsupportedError
 from ..ir.builder import Builder
 from ..ir.core import ConstArray, Graph, Value
+from . import control
 from .source import FunctionSource, parse_function
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
@@ -59,6 +60,7 @@ def lower(fs: FunctionSource, arg_types) -> Graph:
 class _Lowerer:
     def __init__(self, fs: FunctionSource, b: Builder, env: dict, stack: tuple):
         self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
+        self.maybe_undefined: set = set()
         self.closure = {}
         fn = fs.fn
         if getattr(fn, "__closure__", None):
@@ -70,26 +72,34 @@ class _Lowerer:
 
     # ---- statements ----------------------------------------------------------------
     def body(self):
-        for stmt in self.fs.node.body:
-            with self.b.at(self.fs.loc(stmt)):
-                if isinstance(stmt, ast.Return):
-                    return self.expr(stmt.value)
-                self.stmt(stmt)
-        raise AssertionError("fence guarantees a final return")
+        stmts = self.fs.node.body
+        if control.has_early_return(stmts):
+            self.env[control.RET] = self.b.const(False)
+            self.env[control.RETVAL] = self.b.const(0.0)
+            control.block(self, stmts)
+            return self.env[control.RETVAL]
+        control.block(self, stmts[:-1])
+        with self.b.at(self.fs.loc(stmts[-1])):
+            return self.expr(stmts[-1].value)
 
     def stmt(self, s):
+        if control.lower_stmt(self, s):
+            return
         if isinstance(s, ast.Assign):
             value = self.expr(s.value)
             for target in s.targets:
                 self.assign(target, value)
         elif isinstance(s, ast.AugAssign):
-            if not isinstance(s.target, ast.Name):
-                raise UnsupportedError("augmented assignment to anything but a name",
-                                       self.fs.loc(s.target))
             op = _BINOPS.get(type(s.op))
             if op is None:
                 raise UnsupportedError(f"operator `{type(s.op).__name__}=`", self.fs.loc(s))
-            old = self.name(s.target)
+            if not isinstance(s.target, (ast.Name, ast.Subscript)):
+                raise UnsupportedError("augmented assignment to anything but a name or an "
+                                       "element", self.fs.loc(s.target))
+            load = ast.copy_location(
+                type(s.target)(**{**{f: getattr(s.target, f) for f in s.target._fields},
+                                  "ctx": ast.Load()}), s.target)
+            old = self.expr(load)
             self.assign(s.target, self.emit(s, op, old, self.expr(s.value)))
         elif isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant):  # docstring
@@ -144,7 +154,7 @@ class _Lowerer:
             raise UnsupportedError(f"constant {node.value!r} is not a number", self.fs.loc(node))
         if isinstance(node, ast.Name):
             return self.name(node)
-        if isinstance(node, ast.Tuple):
+        if isinstance(node, (ast.Tuple, ast.List)):  # a list literal reads as a tuple
             return tuple(self.expr(e) for e in node.elts)
         if isinstance(node, ast.BinOp):
             op = _BINOPS.get(type(node.op))
@@ -152,8 +162,18 @@ class _Lowerer:
                 raise UnsupportedError(f"operator `{ast.unparse(node)}`", self.fs.loc(node),
                                        "supported: + - * / ** @")
             return self.emit(node, op, self.expr(node.left), self.expr(node.right))
+        if isinstance(node, ast.IfExp):
+            return control.lower_ifexp(self, node)
+        if isinstance(node, ast.BoolOp):
+            vals = [control.truth(self, v, self.expr(v)) for v in node.values]
+            out = vals[0]
+            for v in vals[1:]:
+                out = self.emit(node, "and" if isinstance(node.op, ast.And) else "or", out, v)
+            return out
         if isinstance(node, ast.UnaryOp):
             x = self.expr(node.operand)
+            if isinstance(node.op, ast.Not):
+                return self.emit(node, "not", control.truth(self, node.operand, x))
             if isinstance(node.op, ast.USub):
                 return self.emit(node, "neg", x)
             if isinstance(node.op, ast.UAdd):
@@ -194,6 +214,10 @@ class _Lowerer:
         for scope in (self.closure, self.fs.fn.__globals__, vars(builtins)):
             if node.id in scope:
                 return self.static(scope[node.id], node)
+        if node.id in self.maybe_undefined:
+            raise NameResolutionError(
+                f"`{node.id}` is assigned only on some paths (in a branch or loop body)",
+                self.fs.loc(node), f"assign `{node.id}` before the branch or loop")
         raise NameResolutionError(f"name `{node.id}` is not defined", self.fs.loc(node))
 
     def static(self, obj, node):

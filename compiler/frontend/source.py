@@ -37,9 +37,6 @@ class FunctionSource:
 
 
 _STATEMENT_HINTS = {
-    ast.If: "`if` statements are not supported yet (control flow is a later feature)",
-    ast.For: "`for` loops are not supported yet (control flow is a later feature)",
-    ast.While: "`while` loops are not supported yet (control flow is a later feature)",
     ast.With: "`with` statements cannot be differentiated; move the block out of the loss",
     ast.Try: "`try` statements cannot be differentiated; validate inputs before the call",
     ast.Raise: "`raise` cannot appear in a differentiated function",
@@ -63,16 +60,12 @@ _EXPR_HINTS = {
     ast.Await: "`await` cannot be differentiated",
     ast.Dict: "dicts are not supported; pass arrays",
     ast.Set: "sets are not supported",
-    ast.List: "lists are not supported inside a differentiated function; use np.array or arguments",
     ast.JoinedStr: "f-strings are not supported",
     ast.NamedExpr: "`:=` is not supported",
     ast.Starred: "`*args` unpacking is not supported",
-    ast.IfExp: "conditional expressions are not supported yet (control flow is a later feature)",
-    ast.BoolOp: "`and`/`or` are not supported; use np.logical_and / np.where",
-    ast.Subscript: "indexing is not supported yet (a later feature)",
-    ast.Slice: "slices are not supported yet (a later feature)",
 }
-_STATEMENTS = (ast.Assign, ast.AugAssign, ast.Return, ast.Expr, ast.Pass)
+_STATEMENTS = (ast.Assign, ast.AugAssign, ast.Return, ast.Expr, ast.Pass, ast.If, ast.For,
+               ast.While, ast.Break, ast.Continue)
 
 
 def construct_name(node) -> str:
@@ -114,20 +107,48 @@ def _fence(fs: FunctionSource):
     if a.kwonlyargs or a.posonlyargs:
         raise UnsupportedError("keyword-only and positional-only parameters are not supported",
                                fs.loc(fs.node), "use plain positional parameters")
-    for stmt in fs.node.body:
+    _fence_block(fs, fs.node.body)
+    if not _always_returns(fs.node.body):
+        last = fs.node.body[-1]
+        raise UnsupportedError(f"{fs.node.name} can end without returning a value", fs.loc(last),
+                               "end the function with `return <loss>`")
+
+
+def _fence_block(fs, stmts):
+    for stmt in stmts:
         if not isinstance(stmt, _STATEMENTS):
             hint = _STATEMENT_HINTS.get(type(stmt), "rewrite it with assignments and NumPy calls")
             raise UnsupportedError(f"unsupported construct `{construct_name(stmt)}`",
                                    fs.loc(stmt), hint)
+        if isinstance(stmt, (ast.If, ast.For, ast.While)):
+            header = stmt.test if not isinstance(stmt, ast.For) else stmt.iter
+            for sub in ast.walk(header):
+                _fence_expr(fs, sub)
+            if isinstance(stmt, ast.For):
+                for sub in ast.walk(stmt.target):
+                    _fence_expr(fs, sub)
+            _fence_block(fs, stmt.body)
+            _fence_block(fs, stmt.orelse)
+            continue
+        if isinstance(stmt, ast.Return) and stmt.value is None:
+            raise UnsupportedError("`return` without a value", fs.loc(stmt),
+                                   "return the loss")
         for sub in ast.walk(stmt):
-            if type(sub) in _EXPR_HINTS:
-                raise UnsupportedError(f"unsupported construct `{construct_name(sub)}`",
-                                       fs.loc(sub), _EXPR_HINTS[type(sub)])
-    last = fs.node.body[-1]
-    for stmt in fs.node.body[:-1]:
-        if isinstance(stmt, ast.Return):
-            raise UnsupportedError("early `return` is not supported yet", fs.loc(stmt),
-                                   "return once, at the end of the function")
-    if not isinstance(last, ast.Return) or last.value is None:
-        raise UnsupportedError(f"{fs.node.name} must end with `return <loss>`", fs.loc(last),
-                               "return the scalar loss on the last line")
+            _fence_expr(fs, sub)
+
+
+def _fence_expr(fs, sub):
+    if type(sub) in _EXPR_HINTS:
+        raise UnsupportedError(f"unsupported construct `{construct_name(sub)}`",
+                               fs.loc(sub), _EXPR_HINTS[type(sub)])
+
+
+def _always_returns(stmts) -> bool:
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, ast.Return):
+        return True
+    if isinstance(last, ast.If):
+        return _always_returns(last.body) and _always_returns(last.orelse)
+    return False

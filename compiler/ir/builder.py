@@ -74,6 +74,20 @@ class Builder:
         t = p.type_rule(*(v.type for v in ins), **attrs)
         return self._push(prim, ins, attrs_t, t, hint)
 
+    def child(self) -> "Builder":
+        """A builder for a nested region, at the same location and phase."""
+        c = Builder(self.phase)
+        c.loc = self.loc
+        return c
+
+    def emit_control(self, prim: str, inputs, regions, out_types, hints, **attrs) -> tuple:
+        """Append a structured control-flow op ('if', 'for', 'while'); returns its outputs."""
+        outs = tuple(Value(t, h) for t, h in zip(out_types, hints))
+        ins = tuple(self.as_value(x) for x in inputs)
+        self.ops.append(Op(prim, ins, outs, tuple(sorted(attrs.items())), self.loc, self.phase,
+                           tuple(regions)))
+        return outs
+
     def name(self, v: Value, hint: str) -> Value:
         """Give the unnamed temporary `v` the user's name `hint` (returns the renamed
         value). Values already named, parameters and values used since are returned as
@@ -84,9 +98,9 @@ class Builder:
             op = self.ops[i]
             if v in op.inputs:
                 return v
-            if op.outputs == (v,):
+            if op.outputs == (v,) and not op.regions:
                 new = Value(v.type, hint)
-                self.ops[i] = Op(op.prim, op.inputs, (new,), op.attrs, op.loc, op.phase)
+                self.ops[i] = op.with_(outputs=(new,))
                 return new
         return v
 

@@ -94,9 +94,25 @@ class Loc:
 
 
 @dataclass(frozen=True, eq=False)
+class Region:
+    """A block of ops with block arguments (`params`, playing the role of phi nodes) and
+    `results`. Ops in a region may use values of enclosing regions (lexical scope)."""
+
+    params: tuple
+    ops: tuple
+    results: tuple
+
+    def replace(self, **kw) -> "Region":
+        d = dict(params=self.params, ops=self.ops, results=self.results)
+        d.update(kw)
+        return Region(**d)
+
+
+@dataclass(frozen=True, eq=False)
 class Op:
     """One primitive application. `attrs` is a sorted tuple of (name, value) pairs so
-    that ops hash structurally for CSE. `phase` is 'primal' or 'adjoint'."""
+    that ops hash structurally for CSE. `phase` is 'primal' or 'adjoint'. Structured
+    control flow ops ('if', 'for', 'while') carry `regions` (see compiler/ir/control.py)."""
 
     prim: str
     inputs: tuple
@@ -104,6 +120,13 @@ class Op:
     attrs: tuple = ()
     loc: Loc | None = None
     phase: str = "primal"
+    regions: tuple = ()
+
+    def with_(self, **kw) -> "Op":
+        d = dict(prim=self.prim, inputs=self.inputs, outputs=self.outputs, attrs=self.attrs,
+                 loc=self.loc, phase=self.phase, regions=self.regions)
+        d.update(kw)
+        return Op(**d)
 
     def attr(self, name, default=None):
         for k, v in self.attrs:

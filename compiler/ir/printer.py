@@ -35,9 +35,16 @@ def unique_names(graph, reserved=()) -> dict:
 
     for p in graph.params:
         names[p] = fresh(p.hint)
-    for op in graph.ops:
-        for v in op.outputs:
-            names[v] = fresh(v.hint)
+
+    def visit(ops):
+        for op in ops:
+            for r in op.regions:
+                for p in r.params:
+                    names[p] = fresh(p.hint)
+                visit(r.ops)
+            for v in op.outputs:
+                names[v] = fresh(v.hint)
+    visit(graph.ops)
     return names
 
 
@@ -46,17 +53,31 @@ def format_graph(graph) -> str:
     params = " ".join(f"{names[p]}:{p.type}" for p in graph.params)
     lines = [f"{{ lambda {params} ."]
     body = []
-    for op in graph.ops:
-        outs = " ".join(f"{names[v]}:{v.type}" for v in op.outputs)
-        args = " ".join(names[v] for v in op.inputs)
-        attrs = " ".join(f"{k}={v}" if not isinstance(v, ConstArray) else f"{k}={v}"
-                         for k, v in op.attrs)
-        rhs = " ".join(s for s in (op.prim, attrs, args) if s)
-        loc = f"  # {os.path.basename(op.loc.file)}:{op.loc.line}" if op.loc else ""
-        tag = "" if op.phase == "primal" else " [adj]"
-        body.append((f"{outs} = {rhs}", f"{loc}{tag}"))
+    _format_ops(graph.ops, names, body, 0)
     width = max((len(a) for a, _ in body), default=0)
     for i, (a, c) in enumerate(body):
         lines.append(("  let " if i == 0 else "      ") + a.ljust(width) + c)
     lines.append(f"  in ({', '.join(names[v] for v in graph.results)}) }}")
     return "\n".join(lines)
+
+
+def _format_ops(ops, names, body, depth):
+    pad = "  " * depth
+    for op in ops:
+        outs = " ".join(f"{names[v]}:{v.type}" for v in op.outputs)
+        args = " ".join(names[v] for v in op.inputs)
+        attrs = " ".join(f"{k}={v}" for k, v in op.attrs)
+        rhs = " ".join(s for s in (op.prim, attrs, args) if s)
+        loc = f"  # {os.path.basename(op.loc.file)}:{op.loc.line}" if op.loc else ""
+        tag = "" if op.phase == "primal" else " [adj]"
+        lhs = f"{outs} = " if outs else ""
+        body.append((f"{pad}{lhs}{rhs}" + (" {" if op.regions else ""), f"{loc}{tag}"))
+        for k, r in enumerate(op.regions):
+            if k:
+                body.append((f"{pad}}} {{", ""))
+            ps = " ".join(f"{names[p]}:{p.type}" for p in r.params)
+            body.append((f"{pad}  ({ps}) ->" if ps else f"{pad}  () ->", ""))
+            _format_ops(r.ops, names, body, depth + 2)
+            body.append((f"{pad}    yield ({', '.join(names[v] for v in r.results)})", ""))
+        if op.regions:
+            body.append((f"{pad}}}", ""))

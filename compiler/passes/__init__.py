@@ -12,7 +12,7 @@ from .cse import cse
 from .dce import dce
 from .fold import fold
 
-PIPELINE = [("fold", fold), ("cse", cse), ("dce", dce)]
+PIPELINE = [("fold", fold), ("cse", cse), ("dce", dce), ("fold", fold), ("dce", dce)]
 
 
 def run_pipeline(graph, passes=PIPELINE, verify_each=False):

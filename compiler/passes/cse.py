@@ -1,25 +1,36 @@
 """Common-subexpression elimination.
 
-Before: any valid graph. After: no two ops have the same primitive, inputs, attributes
-and output type; later duplicates are replaced by the first (the user-named one wins
-when a duplicate carries a name and the first does not is not attempted: the first
-definition keeps its name).
+Before: any valid graph. After: no two ops (outside control ops) have the same
+primitive, inputs, attributes and output type where the first dominates the second;
+later duplicates are replaced by the first. Inside a region, an op may be replaced by
+an equal op of an enclosing region (which dominates it), never the other way.
 """
 from ..ir.core import Graph
-from .subst import substitute
+from ..ir.walk import substitute
 
 
 def cse(graph: Graph) -> Graph:
-    seen = {}
     repl = {}
-    ops = []
-    for op in graph.ops:
+    ops = _cse(graph.ops, {}, repl)
+    return graph.replace(ops=ops, results=tuple(repl.get(r, r) for r in graph.results))
+
+
+def _cse(ops, seen, repl):
+    out = []
+    for op in ops:
         op = substitute(op, repl)
+        if op.regions:
+            regions = []
+            for r in op.regions:
+                inner = _cse(r.ops, dict(seen), repl)
+                regions.append(r.replace(ops=inner, results=tuple(repl.get(v, v) for v in r.results)))
+            out.append(op.with_(regions=tuple(regions)))
+            continue
         attrs = tuple((k, type(v), v) for k, v in op.attrs)
         key = (op.prim, tuple(v.id for v in op.inputs), attrs, op.out.type)
         if key in seen:
             repl[op.out] = seen[key]
             continue
         seen[key] = op.out
-        ops.append(op)
-    return graph.replace(ops=tuple(ops), results=tuple(repl.get(r, r) for r in graph.results))
+        out.append(op)
+    return tuple(out)

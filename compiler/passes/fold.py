@@ -4,6 +4,9 @@ Before: any valid graph. After: scalar arithmetic on constants is folded; x*1, 1
 x+0, 0+x, x-0, x**1, --x and (x.T).T are replaced by x when that keeps the value's type
 (so `2 * residual ** (2 - 1)` from the rule for `**` reads `2 * residual`); a product
 of two constants is folded even when one is nested: c1 * (c2 * x) -> (c1*c2) * x.
+Boolean `not`/`and`/`or` with constant operands fold, and an `if` whose condition is
+a constant is replaced by the ops of the branch taken (flags of early return make many);
+an `if` whose branches yield the same outer values is replaced by them.
 Semantics are kept exactly (no rewriting that changes NaN or inf propagation, no
 reassociation of non-constant terms).
 """
@@ -17,12 +20,35 @@ _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
 
 
 def fold(graph: Graph) -> Graph:
-    consts = {}  # Value -> python scalar
-    defs = {}
     repl = {}
+    ops = _fold(graph.ops, {}, {}, repl)
+    return graph.replace(ops=ops, results=tuple(repl.get(r, r) for r in graph.results))
+
+
+def _fold(ops_in, consts, defs, repl):
+    """consts: Value -> python scalar; defs: Value -> defining op (enclosing scopes too)."""
     ops = []
-    for op in graph.ops:
+    for op in ops_in:
         op = substitute(op, repl)
+        if op.prim == "if" and isinstance(consts.get(op.inputs[0]), bool):
+            taken = op.regions[0 if consts[op.inputs[0]] else 1]
+            inner = _fold(taken.ops, consts, defs, repl)  # inline the branch taken
+            ops.extend(inner)
+            for out, res in zip(op.outputs, taken.results):
+                repl[out] = repl.get(res, res)
+            continue
+        if op.regions:
+            regions = []
+            for r in op.regions:
+                inner = _fold(r.ops, dict(consts), dict(defs), repl)
+                regions.append(r.replace(ops=inner, results=tuple(repl.get(v, v) for v in r.results)))
+            if op.prim == "if" and regions[0].results == regions[1].results and all(
+                    not _defined_in(v, regions) for v in regions[0].results):
+                # both branches yield the same outer values: the if is those values
+                repl.update(zip(op.outputs, regions[0].results))
+                continue
+            ops.append(op.with_(regions=tuple(regions)))
+            continue
         new = _fold_op(op, consts, defs)
         if isinstance(new, Value):
             repl[op.out] = new
@@ -32,7 +58,12 @@ def fold(graph: Graph) -> Graph:
                 consts[op.out] = op.attr("value")
             defs[op.out] = op
             ops.append(op)
-    return graph.replace(ops=tuple(ops), results=tuple(repl.get(r, r) for r in graph.results))
+    return tuple(ops)
+
+
+def _defined_in(v, regions):
+    return any(v in op.outputs for r in regions for op in r.ops) or any(
+        v in r.params for r in regions)
 
 
 def _const_op(op, value):
@@ -55,6 +86,17 @@ def _fold_op(op, consts, defs):
         return op
     if p == "neg" and ins[0] in consts:
         return _const_op(op, -consts[ins[0]])
+    if p == "not" and ins[0] in consts:
+        return _const_op(op, not consts[ins[0]])
+    if p in ("and", "or"):
+        a, b = (consts.get(v) for v in ins)
+        absorbing, neutral = (False, True) if p == "and" else (True, False)
+        if absorbing in (a, b) and (a is absorbing or b is absorbing):
+            return _const_op(op, absorbing)
+        if a is neutral:
+            return ins[1]
+        if b is neutral:
+            return ins[0]
     c = [consts.get(v) for v in ins]
     same = lambda v: v.type == t  # noqa: E731
     if p == "mul":

@@ -1,0 +1,51 @@
+"""Primitives of structured control flow and of the stacks reverse mode keeps for loops.
+
+The control ops themselves ('if', 'for', 'while') have regions and are typed by
+`compiler/ir/verify.py`, emitted by `compiler/codegen/pyemit.py` and differentiated by
+`compiler/diff/reverse.py`; they are registered here so the table knows every name.
+
+Stacks (reverse mode of loops, DESIGN sec. 2): a `for` over `range` knows its trip
+count at entry, so the carried values the backward sweep needs go into a preallocated
+array `(n, *shape)` (`stack_alloc`); a `while` starts small and doubles
+(`runtime.stacks.push`). The backward loop reads them back in reverse (`stack_read`).
+"""
+from __future__ import annotations
+
+from .ir.core import BOOL, I64, Type
+from .primitives import E, prim
+
+
+def _no_rule(*_, **__):
+    raise AssertionError("control ops are typed by verify, not by a type rule")
+
+
+for _name in ("if", "for", "while"):
+    prim(_name, None, _no_rule, None, doc="structured control flow with regions")
+
+
+def _emit_alloc(op):
+    like = op.inputs[1].type
+    dt = {"float64": "np.float64", "int64": "np.int64", "bool": "np.bool_"}[like.dtype]
+    if like.rank == 0:
+        return f"np.empty({{0}}, dtype={dt})"
+    return f"np.empty(({{0}},) + {{1}}.shape, dtype={dt})"
+
+
+prim("trip_count", 3, lambda *_, **__: I64, "trip_count({0}, {1}, {2})",
+     doc="len(range(start, stop, step))")
+prim("stack_alloc", 2, lambda n, like, **_: Type(like.dtype, like.rank + 1), _emit_alloc,
+     doc="an empty stack of {0} entries shaped like {1}")
+prim("stack_push", 3, lambda s, k, v, **_: s, "push({0}, {1}, {2})",
+     doc="stack {0} with entry {1} set to {2} (in place; doubles the capacity if full)")
+prim("stack_read", 2, lambda s, k, **_: Type(s.dtype, s.rank - 1), "{0}[{1}]",
+     doc="entry {1} of stack {0}")
+prim("not", 1, lambda x, **_: BOOL, "not {0}")
+prim("and", 2, lambda a, b, **_: BOOL, "{0} and {1}")
+prim("or", 2, lambda a, b, **_: BOOL, "{0} or {1}")
+prim("row", 2, lambda x, i, **_: Type(x.dtype, x.rank - 1), "{0}[{1}]",
+     vjp=(lambda g, ans, x, i: E("row_scatter", g, x, i), None),
+     doc="row {1} of array {0} (for row in X)")
+prim("row_scatter", 3, lambda g, x, i, **_: Type("float64", x.rank),
+     "row_scatter({0}, {1}, {2})", doc="zeros shaped like {1} with row {2} set to {0}")
+prim("row_add", 3, lambda acc, i, g, **_: acc, "row_add({0}, {1}, {2})",
+     doc="{0} with {2} added to row {1}, in place (an exclusively owned cotangent)")
