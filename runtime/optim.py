@@ -137,7 +137,7 @@ def adam_update(p, g, state, hyper, t):
         pf[j] -= lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def update(p, g, state, hyper, t):
     """The built-in optimisers' shared kernel: hyper = [kind, lr, wd, ...], dispatching on
     kind (0 SGD, 1 momentum, 2 AdaGrad, 3 RMSProp, 4 Adam). Raises ValueError otherwise.
@@ -145,7 +145,9 @@ def update(p, g, state, hyper, t):
     A cached Numba dispatcher (not register_jitable): every generated epoch loop links
     the one compiled, disk-cached version instead of compiling the five kernels again;
     the loops pass flat views, so one signature serves all parameters. `update.py_func`
-    is the plain-Python version (jit=False loops use it)."""
+    is the plain-Python version (jit=False loops use it). error_model="numpy" drops
+    Numba's per-division zero check, which blocks SIMD (AdaGrad, RMSProp and Adam run
+    about 4x faster); every denominator here is positive for valid hyper-parameters."""
     kind = int(hyper[0])
     h = hyper[1:]
     if kind == 0:

@@ -28,7 +28,24 @@ of them (or a module global the loop uses) is renamed in the loop's signature.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import keyword
+
+
+@functools.lru_cache(maxsize=None)
+def _module_digest(module: str) -> str:
+    """sha256 prefix of a module's source file ('unknown' if it has none). It goes into
+    the generated source, so editing the update kernel's module changes the generated
+    file's name and recompiles: Numba's cache does not notice changes to functions that
+    cached code calls from other files."""
+    try:
+        origin = importlib.util.find_spec(module).origin
+        with open(origin, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:16]
+    except (ImportError, AttributeError, TypeError, ValueError, OSError):
+        return "unknown"
 
 
 def _safe_names(arg_names, taken):
@@ -93,7 +110,8 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     for p in pv:
         step.append(f"_update(_p_{p}, _f_{p}, _s_{p}, _hyper, _step0 + _k)")
 
-    lines = [f"from {mod} import {fn} as _update"]
+    lines = [f"# update kernel {update_import}, module source sha256 {_module_digest(mod)}",
+             f"from {mod} import {fn} as _update"]
     if not jit:
         lines.append("_update = getattr(_update, 'py_func', _update)  # plain Python")
     lines += ["", "",
