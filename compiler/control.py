@@ -12,7 +12,7 @@ array `(n, *shape)` (`stack_alloc`); a `while` starts small and doubles
 from __future__ import annotations
 
 from .ir.core import BOOL, I64, Type
-from .primitives import E, prim
+from .primitives import E, prim, t_arith
 
 
 def _no_rule(*_, **__):
@@ -39,6 +39,13 @@ prim("stack_push", 3, lambda s, k, v, **_: s, "push({0}, {1}, {2})",
      doc="stack {0} with entry {1} set to {2} (in place; doubles the capacity if full)")
 prim("stack_read", 2, lambda s, k, **_: Type(s.dtype, s.rank - 1), "{0}[{1}]",
      doc="entry {1} of stack {0}")
+# integer arithmetic for indices and counters (also defined for floats, as in NumPy)
+prim("floordiv", 2, t_arith, "{0} // {1}", broadcasts=True, vjp=(lambda g, ans, a, b: None,
+                                                                  lambda g, ans, a, b: None),
+     doc="a // b: piecewise constant, zero gradient")
+prim("mod", 2, t_arith, "{0} % {1}", broadcasts=True,
+     vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -(g * E("floordiv", a, b))),
+     doc="a % b = a - b * floor(a / b)")
 prim("not", 1, lambda x, **_: BOOL, "not {0}")
 prim("and", 2, lambda a, b, **_: BOOL, "{0} and {1}")
 prim("or", 2, lambda a, b, **_: BOOL, "{0} or {1}")

@@ -27,7 +27,7 @@ _HINTS = {RET: "returned", RETVAL: "return_value", BRK: "broke", CONT: "skip", K
 
 
 def hint(name: str) -> str:
-    return _HINTS.get(name, name)
+    return "k" if name.startswith(K) else _HINTS.get(name, name)
 
 
 # ---- what a block assigns and whether it may leave early -----------------------------
@@ -355,18 +355,19 @@ def lower_while(lw, s: ast.While):
 def _lower_counted_while(lw, s, start, stop, step, bind):
     """`for` with break/return: k = 0; while k < n and not flags: i = start + k*step; k += 1."""
     n = lw.b.emit("trip_count", start, stop, step)
-    lw.env[K] = lw.b.const(0)
+    kname = K + str(sum(1 for name in lw.env if name.startswith(K)))  # nested loops
+    lw.env[kname] = lw.b.const(0)
     target_names = _names_of(s.target)
     saved = {t: lw.env[t] for t in target_names if t in lw.env}
 
     def prologue(lw):
-        k = lw.env[K]
+        k = lw.env[kname]
         i = lw.b.emit("add", start, lw.b.emit("mul", k, step))
-        lw.env[K] = lw.b.emit("add", k, 1)
+        lw.env[kname] = lw.b.emit("add", k, 1)
         bind(lw, lw.b.name(i, s.target.id if isinstance(s.target, ast.Name) else "i"))
 
-    _lower_while(lw, s, None, s.body, (n, prologue), exclude=target_names)
-    lw.env.pop(K, None)
+    _lower_while(lw, s, None, s.body, (n, prologue, kname), exclude=target_names)
+    lw.env.pop(kname, None)
     for t in target_names:
         lw.env.pop(t, None)
     lw.env.update(saved)
@@ -376,7 +377,7 @@ def _lower_while(lw, s, test, body, counted, exclude=()):
     body_names = assigned(body)
     if BRK in body_names:
         lw.env[BRK] = lw.b.const(False)
-    names = body_names | ({K} if counted else set())
+    names = body_names | ({counted[2]} if counted else set())
     carried = sorted(n for n in names if isinstance(lw.env.get(n), Value)
                      and n != CONT and n not in exclude)
     types = [lw.env[n].type for n in carried]
@@ -386,7 +387,7 @@ def _lower_while(lw, s, test, body, counted, exclude=()):
         cenv.update(zip(carried, cparams))
         with _Region(lw, cenv, cparams) as cr:
             if counted:
-                cond = lw.b.emit("lt", lw.env[K], counted[0])
+                cond = lw.b.emit("lt", lw.env[counted[2]], counted[0])
             else:
                 cond = truth(lw, test, lw.expr(test))
             for f in (BRK, RET):

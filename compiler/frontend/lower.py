@@ -24,7 +24,7 @@ from . import control
 from .source import FunctionSource, parse_function
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
-           ast.MatMult: "matmul"}
+           ast.MatMult: "matmul", ast.Mod: "mod", ast.FloorDiv: "floordiv"}
 _CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq",
            ast.NotEq: "ne"}
 _MAX_CONST_ELEMENTS = 10_000
@@ -160,7 +160,7 @@ class _Lowerer:
             op = _BINOPS.get(type(node.op))
             if op is None:
                 raise UnsupportedError(f"operator `{ast.unparse(node)}`", self.fs.loc(node),
-                                       "supported: + - * / ** @")
+                                       "supported: + - * / ** @ // %")
             return self.emit(node, op, self.expr(node.left), self.expr(node.right))
         if isinstance(node, ast.IfExp):
             return control.lower_ifexp(self, node)
