@@ -72,7 +72,7 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     Numba dispatcher; module_globals: other global names of the module, which
     arguments must not shadow."""
     mod, fn = update_import.split(":")
-    taken = {"np", "max", "min", "range", "_update", vjp_name, f"{name}_epoch",
+    taken = {"np", "max", "min", "range", "_update", "_sq_norm", vjp_name, f"{name}_epoch",
              f"{name}_evaluate"}
     taken |= set(module_globals)
     safe = dict(zip(arg_names, _safe_names(arg_names, taken)))
@@ -94,7 +94,7 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     step = [f"_loss, {grads} = {vjp_name}({call})"]
     for p in pv:
         step.append(f"_f_{p} = _g_{p}.ravel()")
-        step.append(f"_n_{p} = np.dot(_f_{p}, _f_{p})")
+        step.append(f"_n_{p} = _sq_norm(_f_{p})")
     step.append("_gn2 = " + " + ".join(f"_n_{p}" for p in pv))
     for j, p in enumerate(pv):
         step.append(f"_stats[{j}, 2] = _n_{p}")
@@ -110,8 +110,10 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     for p in pv:
         step.append(f"_update(_p_{p}, _f_{p}, _s_{p}, _hyper, _step0 + _k)")
 
-    lines = [f"# update kernel {update_import}, module source sha256 {_module_digest(mod)}",
-             f"from {mod} import {fn} as _update"]
+    digests = ", ".join(f"{m} {_module_digest(m)}" for m in dict.fromkeys([mod, "runtime.optim"]))
+    lines = [f"# kernels' module sources (sha256; an edit recompiles): {digests}",
+             f"from {mod} import {fn} as _update",
+             "from runtime.optim import sq_norm as _sq_norm"]
     if not jit:
         lines.append("_update = getattr(_update, 'py_func', _update)  # plain Python")
     lines += ["", "",
