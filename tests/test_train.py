@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from numba.extending import register_jitable
 
 from compiler import grad, value_and_grad
 from compiler.codegen.epoch import epoch_source
@@ -225,6 +226,40 @@ def test_deep_sigmoid_stack_with_tiny_weights_warns_vanishing():
     assert _gradient_warnings(record) == []
     with pytest.raises(ValueError, match="patience"):
         GradientHealth(patience=0)
+
+
+@register_jitable
+def sign_update(p, g, state, hyper, t):
+    """signSGD (Bernstein et al. 2018): p <- p - lr sign(g); state[0] counts the steps."""
+    for j in range(p.shape[0]):
+        p[j] -= hyper[0] * np.sign(g[j])
+        state[0, j] += 1.0
+
+
+class SignSGD:
+    """A user-defined optimiser: the protocol of runtime.optim, no base class."""
+    update = "test_train:sign_update"
+    clip_norm = None
+
+    def init_state(self, p):
+        return np.zeros((1,) + p.shape)
+
+    def hyper(self):
+        return np.array([0.01])
+
+
+def test_a_user_defined_optimiser_follows_the_protocol():
+    X, y = _data(n=8)
+    r = fit(VG_PY, _params(), (X, y), SignSGD(), epochs=2, shuffle=False, verbose=False)
+    g = grad(four_layer, wrt=WRT, jit=False)
+    p = {k: v.copy() for k, v in _params().items()}
+    for _ in range(2):
+        for i in range(8):
+            for k, gk in zip(p, g(X[i], y[i], *p.values())):
+                p[k] -= 0.01 * np.sign(gk)
+    for k in p:
+        np.testing.assert_allclose(r.params[k], p[k], rtol=1e-14)
+        assert np.all(r.states[k] == 16.0)  # (1, *shape) state seen as flat views
 
 
 # ---- bad input -----------------------------------------------------------------------
