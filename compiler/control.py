@@ -35,8 +35,18 @@ prim("trip_count", 3, lambda *_, **__: I64, "trip_count({0}, {1}, {2})",
      doc="len(range(start, stop, step))")
 prim("stack_alloc", 2, lambda n, like, **_: Type(like.dtype, like.rank + 1), _emit_alloc,
      doc="an empty stack of {0} entries shaped like {1}")
-prim("stack_push", 3, lambda s, k, v, **_: s, "push({0}, {1}, {2})",
-     doc="stack {0} with entry {1} set to {2} (in place; doubles the capacity if full)")
+prim("stack_push", 4, lambda s, k, v, cap, **_: s, "push({0}, {1}, {2}, {3})",
+     doc="stack {0} with entry {1} set to {2} (in place; grows to max({3}, 2x) if full)")
+
+
+def _emit_empty(op):
+    t = op.out.type
+    dt = {"float64": "np.float64", "int64": "np.int64", "bool": "np.bool_"}[t.dtype]
+    return f"np.empty(({'0, ' * t.rank}), dtype={dt})"
+
+
+prim("stack_empty", 0, lambda dtype, rank, **_: Type(dtype, rank), _emit_empty,
+     doc="an empty stack of the given dtype and rank (it grows on its first push)")
 prim("stack_read", 2, lambda s, k, **_: Type(s.dtype, s.rank - 1), "{0}[{1}]",
      doc="entry {1} of stack {0}")
 # integer arithmetic for indices and counters (also defined for floats, as in NumPy)

@@ -20,12 +20,16 @@ def trip_count(start, stop, step):
 
 
 @register_jitable
-def push(stack, k, value):
-    """Set stack[k] = value in place and return the stack; when k is past the end,
-    return a copy with twice the capacity (amortised O(1) pushes, for `while`)."""
+def push(stack, k, value, capacity):
+    """Set stack[k] = value in place and return the stack. When k is past the end, return
+    a copy with room for max(capacity, twice the old size) entries shaped like value:
+    a `for` passes its trip count (one allocation), a `while` 0 (doubling, amortised
+    O(1) pushes). A stack may start empty, `np.empty((0,) * rank)`."""
     if k >= stack.shape[0]:
-        bigger = np.empty((max(2 * stack.shape[0], k + 1),) + stack.shape[1:], dtype=stack.dtype)
-        bigger[:stack.shape[0]] = stack
+        n = max(capacity, 2 * stack.shape[0], k + 1)
+        bigger = np.empty((n,) + np.shape(value), dtype=stack.dtype)
+        if stack.shape[0] > 0:
+            bigger[:stack.shape[0]] = stack
         stack = bigger
     stack[k] = value
     return stack
