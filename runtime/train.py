@@ -207,16 +207,16 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
                        epoch_source=loops.source)
     result.grad_norm = {k: [] for k in wrt}
     result.grad_norm_max = {k: [] for k in wrt}
-    t0 = time.perf_counter()
-    loops = _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip,
-                     stats)
-    result.compile_seconds = time.perf_counter() - t0
-    stats_obj = getattr(loops.epoch, "stats", None)
-    result.cache_hit = bool(sum(stats_obj.cache_hits.values())) if stats_obj is not None else None
     val_args = None
     if val is not None:
         vb = dict(zip(data_names, val))
         val_args = [vb[a] if a in vb else by_name[a] for a in arg_names]
+    t0 = time.perf_counter()
+    loops = _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip,
+                     stats, val_args, data_names, arg_names)
+    result.compile_seconds = time.perf_counter() - t0
+    stats_obj = getattr(loops.epoch, "stats", None)
+    result.cache_hit = bool(sum(stats_obj.cache_hits.values())) if stats_obj is not None else None
 
     health = None
     if grad_health is not False:
@@ -272,20 +272,27 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     return result
 
 
-def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip, stats):
-    """Call the epoch loop once on no rows (compiling it, or loading Numba's cache; the
-    evaluation loop compiles on first use). If Numba cannot compile it, warn and fall
-    back to the same loops as plain Python."""
+def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip, stats,
+             val_args, data_names, arg_names):
+    """Call the loops once on no rows (compiling them, or loading Numba's cache). If Numba
+    cannot compile them, warn and fall back to the same loops as plain Python."""
     empty = np.empty(0, dtype=np.int64)
-    try:
+
+    def warm(loops):
         loops.epoch(*train_args, hyper, empty, 0, batch, clip, stats)
+        if val_args is not None:  # zero rows: compiles the evaluation loop, runs no loss
+            loops.evaluate(*[v[:0] if a in data_names else v
+                             for a, v in zip(arg_names, val_args)], batch)
+
+    try:
+        warm(loops)
     except Exception as e:  # noqa: BLE001 - Numba's errors have no common public base
         if not loops.jit or not type(e).__module__.startswith("numba"):
             raise
         warnings.warn(f"Numba could not compile the training loop ({str(e).splitlines()[0]}); "
                       "running it as plain Python instead", RuntimeWarning, stacklevel=3)
         loops = vg.epoch_function(optimizer.update, example, batched, jit=False)
-        loops.epoch(*train_args, hyper, empty, 0, batch, clip, stats)
+        warm(loops)
     return loops
 
 
