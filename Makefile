@@ -13,6 +13,10 @@ $(VENV)/.examples: pyproject.toml | $(BIN)/python
 	$(PIP) -e ".[examples]"
 	touch $@
 
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(PIP) -e ".[bench]"
+	touch $@
+
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(PIP) -e ".[test,examples]"
 	touch $@
@@ -23,6 +27,12 @@ demo: $(VENV)/.examples
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
+
+# make bench: all workloads (a few minutes) -> benchmarks/results.md and results.png;
+# make bench BENCH_ARGS=--quick: about a minute, -> results/bench-quick.md
+BENCH_ARGS ?=
+bench: $(VENV)/.bench
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,165 @@
+"""Workload 5: time to the first gradient in a fresh process, ours vs `jax.jit`.
+
+Each case runs `python -m benchmarks.compile_latency --child LIB MODEL` in a new
+process with the pinned thread settings and its own cache directories:
+
+- ours, cold: empty ADJOINT_CACHE_DIR and empty NUMBA_CACHE_DIR, so Numba compiles the
+  runtime's kernels (sigmoid, tanh's rule, stacks, ...) as well as the generated gradient;
+- ours, cold gradient: a new empty ADJOINT_CACHE_DIR but the NUMBA_CACHE_DIR the cold run
+  filled: the runtime kernels load from the cache, the generated gradient compiles
+  (the usual first use of a new loss after installation);
+- ours, warm: the same directories again: everything loads from the cache;
+- JAX: `jax.jit(jax.value_and_grad(loss))`, first call (trace and XLA compile), without
+  and with JAX's persistent compilation cache (its second process is the warm one).
+
+The child reports: `import` (numpy, numba and adjoint, or jax), `first call` (code
+generation + compile or cache load, the time a user waits at the first gradient),
+for ours its split into code generation and Numba (`compile_info`), and the steady
+call after it. `process` is the parent's wall time of the whole child (interpreter
+start and the data set-up included).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __name__ == "__main__":  # the child: one thread, before numpy loads
+    from benchmarks import threads
+    threads.pin()
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _data(model):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    if model == "four_layer":
+        return (rng.normal(size=11), 0.5, rng.normal(size=(16, 11)) * 0.3,
+                rng.normal(size=(16, 16)) * 0.25, rng.normal(size=(16, 16)) * 0.25,
+                rng.normal(size=16) * 0.25), (2, 3, 4, 5)
+    W = rng.normal(0.0, 0.9 / 4.0, (16, 16))
+    return (W, rng.normal(0.0, 0.35, (16, 8)), np.zeros(16), rng.normal(size=(1000, 8))), (0, 1)
+
+
+def _child(lib: str, model: str) -> dict:
+    """Runs in the fresh process: imports, then the first and a second gradient."""
+    t0 = time.perf_counter()
+    if lib == "ours":
+        import numpy  # noqa: F401
+        import numba  # noqa: F401
+
+        import compiler
+        from benchmarks import losses
+        t1 = time.perf_counter()
+        args, wrt = _data(model)
+        fn = losses.four_layer if model == "four_layer" else losses.rnn_loss
+        t2 = time.perf_counter()
+        vg = compiler.value_and_grad(fn, wrt=wrt)
+        vg(*args)
+        t3 = time.perf_counter()
+        info = vg.compile_info
+        out = dict(import_s=t1 - t0, first_s=t3 - t2, numba_s=info["compile_seconds"],
+                   codegen_s=(t3 - t2) - info["compile_seconds"], cache_hit=info["cache_hit"])
+        t4 = time.perf_counter()
+        vg(*args)
+        out["steady_s"] = time.perf_counter() - t4
+        return out
+    import numpy  # noqa: F401, F811
+
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    cache = os.environ.get("BENCH_JAX_CACHE")
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    import jax.numpy as jnp
+    from jax import lax
+    t1 = time.perf_counter()
+    args, wrt = _data(model)
+
+    def four_layer(x, y, V1, V2, V3, w):
+        s = jax.nn.sigmoid
+        return (w @ s(V3 @ s(V2 @ s(V1 @ x))) - y) ** 2
+
+    def rnn(W, U, h0, xs):
+        h, _ = lax.scan(lambda h, x: (jnp.tanh(W @ h + U @ x), None), h0, xs)
+        return jnp.sum(h * h)
+    jargs = [jnp.asarray(a) for a in args]
+    t2 = time.perf_counter()
+    f = jax.jit(jax.value_and_grad(four_layer if model == "four_layer" else rnn, argnums=wrt))
+    jax.block_until_ready(f(*jargs))
+    t3 = time.perf_counter()
+    jax.block_until_ready(f(*jargs))
+    return dict(import_s=t1 - t0, first_s=t3 - t2, steady_s=time.perf_counter() - t3)
+
+
+def _run_child(lib, model, env) -> dict:
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "benchmarks.compile_latency", "--child", lib, model],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        return {"error": (p.stderr.strip().splitlines() or ["?"])[-1], "process_s": wall}
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res["process_s"] = wall
+    return res
+
+
+def cases(models=("four_layer", "rnn"), with_jax=True, log=print) -> list:
+    """[(model, case label, result dict)] for every case, run in order (see module doc)."""
+    rows = []
+    base = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="adjoint-bench-") as tmp:
+        for model in models:
+            numba_dir = os.path.join(tmp, model, "numba")
+            a1, a2 = os.path.join(tmp, model, "a1"), os.path.join(tmp, model, "a2")
+            for label, adj in (("ours, cold (empty caches)", a1),
+                               ("ours, cold gradient (runtime kernels cached)", a2),
+                               ("ours, warm cache", a2)):
+                env = base | {"ADJOINT_CACHE_DIR": adj, "NUMBA_CACHE_DIR": numba_dir}
+                log(f"  {model}: {label} ...")
+                rows.append((model, label, _run_child("ours", model, env)))
+            if with_jax:
+                jdir = os.path.join(tmp, model, "jax")
+                for label, env in (("jax.jit, no persistent cache", base),
+                                   ("jax.jit, persistent cache warm", None)):
+                    if env is None:  # fill the cache, then measure a second process
+                        env = base | {"BENCH_JAX_CACHE": jdir}
+                        _run_child("jax", model, env)
+                    log(f"  {model}: {label} ...")
+                    rows.append((model, label, _run_child("jax", model, env)))
+    return rows
+
+
+def markdown(rows) -> str:
+    from benchmarks.harness import fmt_time
+    lines = ["### Compile latency: first gradient in a fresh process", "",
+             "| model | case | first call | of which Numba | import | process | steady call |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for model, label, r in rows:
+        if "error" in r:
+            lines.append(f"| {model} | {label} | failed: {r['error']} | | | | |")
+            continue
+        numba = fmt_time(r["numba_s"]) if "numba_s" in r else "–"
+        lines.append(f"| {model} | {label} | {fmt_time(r['first_s'])} | {numba} | "
+                     f"{fmt_time(r['import_s'])} | {fmt_time(r['process_s'])} | "
+                     f"{fmt_time(r['steady_s'])} |")
+    lines += ["", "- first call: from `value_and_grad(...)` (ours: code generation too) or "
+              "`jax.jit(...)` to the first gradient returned; import: numpy, numba and "
+              "adjoint (or jax) in the fresh process; process: the child's whole wall time",
+              "- four_layer: width 16, 11 inputs; rnn: 1,000 steps, width 16"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        print(json.dumps(_child(sys.argv[2], sys.argv[3])))
+    else:
+        print(markdown(cases()))

@@ -1,0 +1,170 @@
+"""Per-example workloads (a loss of one example's x and y): two tables each.
+
+- gradient per call from Python: loss and gradients of one example, cycling through the
+  data set's rows; every library gets its own array type, made before timing (NumPy
+  arrays for ours, NumPy, Numba and autograd; tensors for PyTorch; device arrays for JAX).
+- one epoch of per-example SGD (p <- p - lr g for every example, in a given order):
+  ours through `runtime.train.fit` (the compiled epoch call alone, `epoch_seconds`),
+  the hand-written loops, the Python loops of the tape libraries, and JAX's epoch as one
+  jitted `lax.scan`. Verification: parameters after one epoch from the same start in
+  the same order.
+
+A `Model` gives the pieces; `call_table` and `epoch_table` build the `Table`s.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from benchmarks import calls, libs
+from benchmarks.harness import Impl, Table
+from compiler import value_and_grad
+from runtime.optim import SGD
+from runtime.train import fit
+
+SEED = 7  # the epoch order used for verification: default_rng(SEED).permutation(n)
+HAND_NUMPY, HAND_NUMBA = calls.HAND_NUMPY, calls.HAND_NUMBA
+
+
+@dataclass
+class Model:
+    """A per-example loss `loss(x, y, *params)` in every implementation.
+
+    grad_numpy / grad_numba: (x, y, *params) -> (loss, *grads in wrt order);
+    epoch_numba: njit (X, y, *params, lr, order) -> mean loss, updating params in place;
+    more_epochs: [(label, njit epoch like epoch_numba)];
+    ag_loss(x, y, *params) with autograd.numpy; torch_loss(torch, x, y, *params);
+    jax_loss(jnp, x, y, *params)."""
+
+    title: str
+    key: str
+    loss: Callable
+    wrt: tuple
+    X: np.ndarray
+    y: np.ndarray
+    params: dict
+    lr: float
+    grad_numpy: Callable
+    grad_numba: Callable
+    epoch_numba: Callable
+    ag_loss: Callable
+    torch_loss: Callable
+    jax_loss: Callable
+    more_epochs: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def p0(self) -> list:
+        return [np.array(self.params[k], dtype=np.float64) for k in self.wrt]
+
+
+def call_table(m: Model) -> Table:
+    """Gradient of one example per call, cycling through the data set's rows."""
+    ps = m.p0()
+    argsets = [(np.ascontiguousarray(m.X[i]), float(m.y[i]), *ps) for i in range(len(m.y))]
+    return calls.call_table(calls.CallSpec(
+        m.title, m.key, m.loss, m.wrt, argsets, m.grad_numpy, m.grad_numba, m.ag_loss,
+        m.torch_loss, m.jax_loss, notes=list(m.notes)))
+
+
+def _py_epoch(step, X, y, ps, lr, order):
+    """A Python loop of per-example SGD; step(x, y, *ps) -> (loss, [grads])."""
+    total = 0.0
+    for i in order:
+        loss, grads = step(X[i], y[i], *ps)
+        for p, g in zip(ps, grads):
+            p -= lr * g
+        total += loss
+    return total / len(order)
+
+
+def epoch_table(m: Model) -> Table:
+    n = len(m.y)
+    orders = [np.random.default_rng(s).permutation(n).astype(np.int64) for s in range(4)]
+    check_order = np.random.default_rng(SEED).permutation(n).astype(np.int64)
+    impls = []
+
+    def persistent(label, epoch, note="", convert=None):
+        """An epoch function (X, y, ps, order) updating ps in place."""
+        state = {"ps": m.p0()}
+
+        def run(n_epochs):
+            for k in range(n_epochs):
+                epoch(m.X, m.y, state["ps"], orders[k % len(orders)])
+
+        def check():
+            ps = m.p0()
+            epoch(m.X, m.y, ps, check_order)
+            return ps
+        impls.append(Impl(label, run, check, note))
+
+    for label, jit in (("ours, compiled (fit)", True), ("ours, jit=False (fit)", False)):
+        vg = value_and_grad(m.loss, wrt=m.wrt, jit=jit)
+
+        def run(n_epochs, vg=vg, r=[0]):
+            r[0] += 1
+            res = fit(vg, dict(zip(m.wrt, m.p0())), (m.X, m.y), SGD(m.lr), epochs=n_epochs,
+                      seed=100 + r[0], verbose=False, grad_health=False)
+            return sum(res.epoch_seconds)
+
+        def check(vg=vg):
+            res = fit(vg, dict(zip(m.wrt, m.p0())), (m.X, m.y), SGD(m.lr), epochs=1,
+                      seed=SEED, verbose=False, grad_health=False)
+            return [res.params[k] for k in m.wrt]
+        impls.append(Impl(label, run, check, "compiled epoch call" if jit else ""))
+
+    def np_step(x, y, *ps):
+        out = m.grad_numpy(x, y, *ps)
+        return out[0], out[1:]
+    persistent(HAND_NUMPY, lambda X, y, ps, o: _py_epoch(np_step, X, y, ps, m.lr, o),
+               "Python loop")
+    for label, ep in [(HAND_NUMBA, m.epoch_numba)] + list(m.more_epochs):
+        persistent(label, lambda X, y, ps, o, ep=ep: ep(X, y, *ps, m.lr, o))
+    ag = libs.autograd()
+    if ag is not None:
+        agvg = ag.value_and_grad(m.ag_loss, tuple(range(2, 2 + len(m.wrt))))
+        persistent("autograd", lambda X, y, ps, o: _py_epoch(agvg, X, y, ps, m.lr, o),
+                   "Python loop")
+    t = libs.torch()
+    if t is not None:
+        Xt, yt = t.from_numpy(m.X), t.from_numpy(m.y)
+
+        def t_epoch(X, y, ps, order):
+            tps = [t.from_numpy(p).requires_grad_(True) for p in ps]  # shares memory
+            for i in order:
+                loss = m.torch_loss(t, Xt[i], yt[i], *tps)
+                gs = t.autograd.grad(loss, tps)
+                with t.no_grad():
+                    for p, g in zip(tps, gs):
+                        p.sub_(m.lr * g)
+        persistent("PyTorch eager", t_epoch, "1 thread, Python loop")
+    jx = libs.jax()
+    if jx is not None:
+        jnp, lax, jax = jx.jnp, jx.lax, jx.jax
+        vg_j = jax.value_and_grad(lambda x, y, *p: m.jax_loss(jnp, x, y, *p),
+                                  argnums=tuple(range(2, 2 + len(m.wrt))))
+
+        @jax.jit
+        def j_epoch(ps, X, y, order):
+            def step(p, i):
+                loss, g = vg_j(X[i], y[i], *p)
+                return tuple(a - m.lr * b for a, b in zip(p, g)), loss
+            ps, losses = lax.scan(step, ps, order)
+            return ps, jnp.mean(losses)
+        Xj, yj = jnp.asarray(m.X), jnp.asarray(m.y)
+        jorders = [jnp.asarray(o) for o in orders]
+        state = {"ps": tuple(jnp.asarray(p) for p in m.p0())}
+
+        def j_run(n_epochs):
+            for k in range(n_epochs):
+                state["ps"], loss = j_epoch(state["ps"], Xj, yj, jorders[k % len(jorders)])
+            jax.block_until_ready(state["ps"])
+
+        def j_check():
+            ps, _ = j_epoch(tuple(jnp.asarray(p) for p in m.p0()), Xj, yj,
+                            jnp.asarray(check_order))
+            return [np.asarray(p) for p in ps]
+        impls.append(Impl("JAX epoch, jit(lax.scan)", j_run, j_check))
+    return Table(f"{m.title}: one epoch of per-example SGD ({n} examples)", "epoch", impls,
+                 HAND_NUMBA, HAND_NUMPY, list(m.notes), key=f"{m.key}_epoch")
