@@ -65,6 +65,25 @@ def _arg_type(a, as_float: bool):
         return _arg_type(np.asarray(a), as_float)
     raise TypeError(f"{type(a).__name__} is not an array or number")
 
+_NDARRAY, _F64, _NP_F64 = np.ndarray, np.dtype(np.float64), np.float64
+
+
+def _fast_key(args):
+    """A cheap key for arguments that `_arg_type` passes through unchanged: a float64
+    C-contiguous ndarray gives its rank, a float (Python or np.float64) -1; None when any
+    argument is something else. The per-call fast path of `GradFunction.__call__` (about
+    0.5 µs for six arguments instead of several µs for `normalize`)."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is _NDARRAY and a.dtype is _F64 and a.flags.c_contiguous:
+            key.append(a.ndim)
+        elif t is float or t is _NP_F64:
+            key.append(-1)
+        else:
+            return None
+    return tuple(key)
+
 
 class GradFunction:
     """The gradient (or value and gradient) of `fn` with respect to `wrt`.
@@ -89,6 +108,7 @@ class GradFunction:
         self.with_value = with_value
         self.jit = jit
         self._specs: dict = {}
+        self._fast: dict = {}  # _fast_key(args) -> compiled Specialization (see __call__)
         self._last: Specialization | None = None
         functools.update_wrapper(self, fn)
 
@@ -122,12 +142,22 @@ class GradFunction:
         return out, tuple(key)
 
     def __call__(self, *args):
-        normed, key = self.normalize(args)
-        spec = self._specs.get(key) or self._specialize(key)
-        if spec.compile_seconds is None:
-            out = self._first_call(spec, normed)
+        fast = _fast_key(args)
+        spec = self._fast.get(fast) if fast is not None else None
+        if spec is not None:  # already normalised (float64 C arrays, floats): skip normalize
+            out = spec.fn(*args)
         else:
-            out = spec.fn(*normed)
+            normed, key = self.normalize(args)
+            spec = self._specs.get(key) or self._specialize(key)
+            if spec.compile_seconds is None:
+                out = self._first_call(spec, normed)
+            else:
+                out = spec.fn(*normed)
+            # Compiled code types a float and np.float64 alike, so these arguments may go
+            # to spec.fn as they are next time (plain Python keeps normalize's floats).
+            if fast is not None and spec.jit and key == tuple(
+                    Type("float64", max(c, 0)) for c in fast):
+                self._fast[fast] = spec
         grads = out[1] if self.single else tuple(out[1:])
         return (out[0], grads) if self.with_value else grads
 

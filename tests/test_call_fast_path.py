@@ -1,0 +1,63 @@
+"""The per-call fast path of GradFunction.__call__ (arguments that are already float64
+C-contiguous arrays or floats skip `normalize`) changes nothing but the time a call takes:
+same results, same errors, and no new Numba specialisation for other layouts or dtypes."""
+import numpy as np
+import pytest
+
+from compiler import grad, value_and_grad
+from compiler.errors import ArgumentError
+
+
+def affine_loss(x, y, W, b):
+    r = W @ x + b - y
+    return np.sum(r * r)
+
+
+def _args(rng):
+    return (rng.normal(size=3), 0.5, rng.normal(size=(2, 3)), rng.normal(size=2))
+
+
+def _expected(x, y, W, b):
+    r = W @ x + b - y
+    return np.sum(r * r), (2 * np.outer(r, x), 2 * r)
+
+
+def test_fast_path_gives_the_same_gradients_and_no_new_specialisation():
+    rng = np.random.default_rng(0)
+    x, y, W, b = _args(rng)
+    vg = value_and_grad(affine_loss, wrt=("W", "b"))
+    first = vg(x, y, W, b)
+    assert len(vg._fast) == 1  # registered after the first (normalised) call
+    spec = next(iter(vg._fast.values()))
+    for args in [(x, y, W, b), (x, np.float64(y), W, b), (list(x), y, W, b),
+                 (x, y, np.asfortranarray(W), b), (x.astype(np.float32), y, W, b),
+                 (x, np.float32(y), W[:, :], b), (x, True, W, b)]:
+        v, (gW, gb) = vg(*args)
+        xe = np.asarray(args[0], dtype=np.float64)
+        ev, (eW, eb) = _expected(xe, float(args[1]), W, b)
+        assert gW.dtype == np.float64 and gb.dtype == np.float64
+        np.testing.assert_allclose(v, ev, rtol=1e-6)
+        np.testing.assert_allclose(gW, eW, rtol=1e-6)
+        np.testing.assert_allclose(gb, eb, rtol=1e-6)
+    np.testing.assert_array_equal(first[1][0], vg(x, y, W, b)[1][0])
+    # F order, float32, lists, np.float64 and bool: normalised as before, not recompiled
+    assert len(spec.fn.overloads) == 1, list(spec.fn.overloads)
+
+
+def test_fast_path_keeps_argument_errors():
+    rng = np.random.default_rng(1)
+    x, y, W, b = _args(rng)
+    g = grad(affine_loss, wrt="b")
+    g(x, y, W, b)
+    with pytest.raises(ArgumentError, match="takes 4 arguments"):
+        g(x, y, W)
+    with pytest.raises(ArgumentError, match="argument 'y'"):
+        g(x, "a", W, b)
+
+
+def test_plain_python_gradients_never_take_the_fast_path():
+    rng = np.random.default_rng(2)
+    x, y, W, b = _args(rng)
+    g = grad(affine_loss, wrt="W", jit=False)
+    np.testing.assert_allclose(g(x, y, W, b), _expected(x, y, W, b)[1][0])
+    assert not g._fast
