@@ -65,6 +65,7 @@ def _arg_type(a, as_float: bool):
         return _arg_type(np.asarray(a), as_float)
     raise TypeError(f"{type(a).__name__} is not an array or number")
 
+
 _NDARRAY, _F64, _NP_F64 = np.ndarray, np.dtype(np.float64), np.float64
 
 
