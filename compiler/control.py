@@ -64,5 +64,12 @@ prim("row", 2, lambda x, i, **_: Type(x.dtype, x.rank - 1), "{0}[{1}]",
      doc="row {1} of array {0} (for row in X)")
 prim("row_scatter", 3, lambda g, x, i, **_: Type("float64", x.rank),
      "row_scatter({0}, {1}, {2})", doc="zeros shaped like {1} with row {2} set to {0}")
+def _emit_index_add(op):
+    from .primitives import _index_tuple
+    return "index_add({1}, " + _index_tuple(op.attr("spec"), 2) + ", {0})"
+
+
+prim("index_add", None, lambda g, acc, *vals, spec: acc, _emit_index_add,
+     doc="{1} with {0} added at an index, in place (an exclusively owned cotangent)")
 prim("row_add", 3, lambda acc, i, g, **_: acc, "row_add({0}, {1}, {2})",
      doc="{0} with {2} added to row {1}, in place (an exclusively owned cotangent)")

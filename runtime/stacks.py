@@ -6,7 +6,7 @@ Numba code. A stack is an array whose first axis indexes iterations.
 import numpy as np
 from numba.extending import register_jitable
 
-__all__ = ["trip_count", "push", "row_scatter", "row_add"]
+__all__ = ["trip_count", "push", "row_scatter", "row_add", "index_add"]
 
 
 @register_jitable
@@ -47,4 +47,12 @@ def row_scatter(g, x, i):
 def row_add(acc, i, g):
     """acc[i] += g in place; returns acc."""
     acc[i] += g
+    return acc
+
+
+@register_jitable
+def index_add(acc, idx, g):
+    """acc[idx] += g in place (basic indexing: ints, slices, None); returns acc. The
+    in-place form of adding zeros_with(acc, idx, g), for an exclusively owned cotangent."""
+    acc[idx] += g
     return acc

@@ -140,6 +140,8 @@ class _Reverse:
     def __init__(self, shapes: ShapeClasses, active: set):
         self.shapes, self.active = shapes, active
         self.final: list = []  # (primal value, final cotangent), root first
+        self.claims: dict = {}  # cotangent value -> number of slots holding it
+        self.fresh: set = set()  # adjoint arrays nobody else can see (in-place allowed)
 
     # ---- forward sweep: copy ops, augmenting active loops ---------------------------
     def augment(self, ops, b: Builder, subst: dict, copy: bool = True):
@@ -265,7 +267,28 @@ class _Reverse:
                     self._adjoint_op(op, ct, b, s)
 
     def _accumulate(self, ct, x, c, b):
-        ct[x] = c if x not in ct else b.emit("add", ct[x], c)
+        """ct[x] += c. When c scatters g into zeros at an index (the adjoint of x[i] or of
+        a loop over x's rows) and ct[x] is an array only this slot holds, add g at the
+        index in place instead: O(size of g), not O(size of x), per read."""
+        if x in ct and self._owned(ct[x]) and b.ops and b.ops[-1].out is c and \
+                b.ops[-1].prim in ("zeros_with", "row_scatter"):
+            sc = b.ops.pop()
+            if sc.prim == "row_scatter":
+                new = b.emit("row_add", ct[x], sc.inputs[2], sc.inputs[0])
+            else:
+                new = b.emit("index_add", sc.inputs[0], ct[x], *sc.inputs[2:],
+                             spec=sc.attr("spec"))
+        elif x in ct:
+            new = b.emit("add", ct[x], c)
+        else:
+            new = c
+        if new is not c or b.ops and b.ops[-1].out is c and b.ops[-1].prim in _FRESH:
+            self.fresh.add(new)
+        self.claims[new] = self.claims.get(new, 0) + 1
+        ct[x] = new
+
+    def _owned(self, v) -> bool:
+        return v.type.rank > 0 and v in self.fresh and self.claims.get(v, 0) == 1
 
     def _adjoint_op(self, op, ct, b, s):
         p = PRIMS[op.prim]
@@ -325,7 +348,6 @@ class _Reverse:
         onto a stack by the forward loop and read back here. The recomputation becomes
         dead code. Returns the new (ops, carried cotangent results, free results)."""
         from ..ir.walk import free_values, substitute
-        emitted = {o.out for o in ops if len(o.outputs) == 1}
         fwd_ops = [o for o in ops if len(o.outputs) == 1 and o.out in recomputed]
         adj_ops = [o for o in ops if o not in fwd_ops]
         used = set()
@@ -341,7 +363,7 @@ class _Reverse:
                 continue
             seen.add(v)
             orig, rop = recomputed[v]
-            if rop.prim in _CHEAP or rop.out.type.rank == 0 and rop.prim != "sigmoid":
+            if rop.prim in _CHEAP:
                 work.extend(x for x in rop.inputs if x in recomputed)
             else:
                 store.append(v)
@@ -382,7 +404,6 @@ class _Reverse:
             for v, st in zip(sorted(store, key=lambda v: v.id), outs):
                 reads[v] = rb.emit("stack_read", st, kk)
         new_ops = list(rb.ops) + [substitute(o, reads) for o in ops]
-        del emitted
         return (new_ops, tuple(reads.get(v, v) for v in new_gc),
                 tuple(reads.get(v, v) for v in new_gf))
 
@@ -417,6 +438,9 @@ class _Reverse:
             recomputed = {bop_out: (orig, bop) for orig, bop in _pairs(body.ops, recomputed, base)
                           for bop_out in [bop.out]}
             local = dict(zip(free, gf_params))
+            for g in gf_params:
+                self.fresh.add(g)
+                self.claims[g] = 1
             for j, g in zip(act, gc_params):
                 res = base.get(body.results[j], body.results[j])
                 if res in self.active:
@@ -439,6 +463,8 @@ class _Reverse:
             self._accumulate(ct, v, g, b)
 
 
+_FRESH = {"zeros_with", "row_scatter", "zeros_like", "add", "sub", "mul", "outer", "matmul",
+          "fill_like", "broadcast_like", "take_add", "take_pairs_add", "row_add", "index_add"}
 _CHEAP = {"const", "stack_read", "row", "dim", "size", "transpose", "cast", "getitem",
           "index", "slice", "add", "sub", "neg", "not", "and", "or", "gt", "ge", "lt", "le",
           "eq", "ne", "mul", "floordiv", "mod"}

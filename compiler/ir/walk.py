@@ -62,3 +62,40 @@ def free_values(region: Region) -> list:
 
 def _defs(ops) -> set:
     return {v for op in ops for v in op.outputs}
+
+
+# ops that update their array argument in place (and return it): argument position
+IN_PLACE = {"stack_push": 0, "row_add": 0, "index_add": 1}
+
+
+def mutated_values(ops) -> set:
+    """Values some op updates in place, and the values those ops return (the same
+    arrays). Passes must neither merge (CSE) nor alias (folding) them."""
+    out = set()
+    for op in walk(ops):
+        if op.prim in IN_PLACE:
+            out.add(op.inputs[IN_PLACE[op.prim]])
+            out.add(op.out)
+    # a loop-carried or branch-merged array is one array under several SSA names
+    groups = []
+    for op in walk(ops):
+        if op.prim in ("for", "while"):
+            inits = op.inputs[3:] if op.prim == "for" else op.inputs
+            for j, init in enumerate(inits):
+                g = {init, op.outputs[j]}
+                for r in op.regions:
+                    params = r.params[1:] if op.prim == "for" else r.params
+                    g.add(params[j])
+                g.add(op.regions[-1].results[j])
+                groups.append(g)
+        elif op.prim == "if":
+            for j, o in enumerate(op.outputs):
+                groups.append({o} | {r.results[j] for r in op.regions})
+    changed = True
+    while changed:
+        changed = False
+        for g in groups:
+            if g & out and not g <= out:
+                out |= g
+                changed = True
+    return out

@@ -2,29 +2,33 @@
 
 Before: any valid graph. After: no two ops (outside control ops) have the same
 primitive, inputs, attributes and output type where the first dominates the second;
-later duplicates are replaced by the first. Inside a region, an op may be replaced by
+later duplicates are replaced by the first. Arrays updated in place (stacks,
+accumulated cotangents) are never merged. Inside a region, an op may be replaced by
 an equal op of an enclosing region (which dominates it), never the other way.
 """
 from ..ir.core import Graph
-from ..ir.walk import substitute
+from ..ir.walk import mutated_values, substitute
 
 
 def cse(graph: Graph) -> Graph:
     repl = {}
-    ops = _cse(graph.ops, {}, repl)
+    ops = _cse(graph.ops, {}, repl, mutated_values(graph.ops))
     return graph.replace(ops=ops, results=tuple(repl.get(r, r) for r in graph.results))
 
 
-def _cse(ops, seen, repl):
+def _cse(ops, seen, repl, mutated):
     out = []
     for op in ops:
         op = substitute(op, repl)
         if op.regions:
             regions = []
             for r in op.regions:
-                inner = _cse(r.ops, dict(seen), repl)
+                inner = _cse(r.ops, dict(seen), repl, mutated)
                 regions.append(r.replace(ops=inner, results=tuple(repl.get(v, v) for v in r.results)))
             out.append(op.with_(regions=tuple(regions)))
+            continue
+        if op.out in mutated:  # an array updated in place is never shared
+            out.append(op)
             continue
         attrs = tuple((k, type(v), v) for k, v in op.attrs)
         key = (op.prim, tuple(v.id for v in op.inputs), attrs, op.out.type)

@@ -7,12 +7,13 @@ of two constants is folded even when one is nested: c1 * (c2 * x) -> (c1*c2) * x
 Boolean `not`/`and`/`or` with constant operands fold, and an `if` whose condition is
 a constant is replaced by the ops of the branch taken (flags of early return make many);
 an `if` whose branches yield the same outer values is replaced by them.
-Semantics are kept exactly (no rewriting that changes NaN or inf propagation, no
+An array updated in place later is never replaced by another value. Semantics are kept exactly (no rewriting that changes NaN or inf propagation, no
 reassociation of non-constant terms).
 """
 import operator
 
 from ..ir.core import Graph, Op, Type, Value, promote
+from ..ir.walk import mutated_values
 from .subst import substitute
 
 _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
@@ -21,18 +22,18 @@ _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
 
 def fold(graph: Graph) -> Graph:
     repl = {}
-    ops = _fold(graph.ops, {}, {}, repl)
+    ops = _fold(graph.ops, {}, {}, repl, mutated_values(graph.ops))
     return graph.replace(ops=ops, results=tuple(repl.get(r, r) for r in graph.results))
 
 
-def _fold(ops_in, consts, defs, repl):
+def _fold(ops_in, consts, defs, repl, mutated):
     """consts: Value -> python scalar; defs: Value -> defining op (enclosing scopes too)."""
     ops = []
     for op in ops_in:
         op = substitute(op, repl)
         if op.prim == "if" and isinstance(consts.get(op.inputs[0]), bool):
             taken = op.regions[0 if consts[op.inputs[0]] else 1]
-            inner = _fold(taken.ops, consts, defs, repl)  # inline the branch taken
+            inner = _fold(taken.ops, consts, defs, repl, mutated)  # inline the branch taken
             ops.extend(inner)
             for out, res in zip(op.outputs, taken.results):
                 repl[out] = repl.get(res, res)
@@ -40,7 +41,7 @@ def _fold(ops_in, consts, defs, repl):
         if op.regions:
             regions = []
             for r in op.regions:
-                inner = _fold(r.ops, dict(consts), dict(defs), repl)
+                inner = _fold(r.ops, dict(consts), dict(defs), repl, mutated)
                 regions.append(r.replace(ops=inner, results=tuple(repl.get(v, v) for v in r.results)))
             if op.prim == "if" and regions[0].results == regions[1].results and all(
                     not _defined_in(v, regions) for v in regions[0].results):
@@ -49,7 +50,7 @@ def _fold(ops_in, consts, defs, repl):
                 continue
             ops.append(op.with_(regions=tuple(regions)))
             continue
-        new = _fold_op(op, consts, defs)
+        new = op if op.out in mutated else _fold_op(op, consts, defs)
         if isinstance(new, Value):
             repl[op.out] = new
             continue
