@@ -244,8 +244,28 @@ def consts_source(consts: dict) -> str:
     return "\n".join(out)
 
 
+def runtime_digest() -> str:
+    """A hash of the runtime package's sources. Generated modules carry it, so editing a
+    runtime kernel gives new module files (Numba's cache does not see into the kernels
+    a cached function calls)."""
+    global _RUNTIME_DIGEST
+    if _RUNTIME_DIGEST is None:
+        import hashlib
+        from pathlib import Path
+
+        import runtime
+        h = hashlib.sha256()
+        for f in sorted(Path(runtime.__file__).parent.glob("*.py")):
+            h.update(f.name.encode() + f.read_bytes())
+        _RUNTIME_DIGEST = h.hexdigest()[:16]
+    return _RUNTIME_DIGEST
+
+
+_RUNTIME_DIGEST = None
+
+
 def module_source(functions: list[str], consts: dict) -> str:
-    parts = [MODULE_HEADER]
+    parts = [MODULE_HEADER + f"# runtime {runtime_digest()}\n"]
     if consts:
         parts.append(consts_source(consts) + "\n")
     parts.extend("\n" + f for f in functions)
