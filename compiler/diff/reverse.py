@@ -30,7 +30,7 @@ from __future__ import annotations
 from ..errors import ArgumentError
 from ..ir.builder import Builder
 from ..ir.core import I64, Graph, Op, Region, Type, Value
-from ..ir.walk import free_values
+from ..ir.walk import free_values, substitute
 from ..passes.dce import dce
 from ..passes.fold import fold
 from ..primitives import PRIMS
@@ -165,7 +165,6 @@ class _Reverse:
 
     def _copy(self, op, b, subst):
         """Append a copy of op with fresh outputs (recorded in subst)."""
-        from ..ir.walk import substitute
         new_outs = tuple(Value(v.type, v.hint) for v in op.outputs)
         for o, n in zip(op.outputs, new_outs):
             self.shapes.alias(n, o)
@@ -349,7 +348,6 @@ class _Reverse:
         is expensive to recompute (a matmul, a transcendental function, ...) is pushed
         onto a stack by the forward loop and read back here. The recomputation becomes
         dead code. Returns the new (ops, carried cotangent results, free results)."""
-        from ..ir.walk import free_values, substitute
         fwd_ops = [o for o in ops if len(o.outputs) == 1 and o.out in recomputed]
         adj_ops = [o for o in ops if o not in fwd_ops]
         used = set()
@@ -473,7 +471,6 @@ class _Reverse:
 def _drop_dead_stacks(tape, body_ops, results):
     """Stop pushing carried values the backward body never reads (loop counters, flags
     the recomputation does not need): remove their stacks from the augmented loop."""
-    from ..ir.walk import free_values
     used = set(results)
     for o in reversed(body_ops):
         if any(v in used for v in o.outputs):

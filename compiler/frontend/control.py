@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 
 from ..errors import ShapeError, UnsupportedError
-from ..ir.core import BOOL, I64, Region, Type, Value, promote
+from ..ir.core import I64, Region, Type, Value, promote
 
 RET, RETVAL, BRK, CONT, K = "@ret", "@retval", "@brk", "@cont", "@k"
 _HINTS = {RET: "returned", RETVAL: "return_value", BRK: "broke", CONT: "skip", K: "k"}
@@ -415,4 +415,4 @@ def _lower_while(lw, s, test, body, counted, exclude=()):
     return outs
 
 
-__all__ = ["BOOL", "block", "has_early_return", "lower_ifexp", "lower_stmt", "truth"]
+__all__ = ["block", "has_early_return", "lower_ifexp", "lower_stmt", "truth"]
