@@ -32,6 +32,8 @@ class Impl:
         (e.g. `fit`'s compiled epoch time), else the harness times the call.
     check(): the arrays to compare with the reference (gradients, or parameters after
         one epoch from the same start and order); None to skip verification.
+    single: too slow to repeat: one call, which is both the first call and the only
+        sample (no warm-up, not interleaved).
     """
 
     label: str
@@ -43,6 +45,7 @@ class Impl:
     n: int = 1
     samples: list = field(default_factory=list)
     error: str = ""
+    single: bool = False
 
     @property
     def ok(self) -> bool:
@@ -101,6 +104,9 @@ def measure(table: Table, reps: int, target_s: float, warmup: int = 3,
     for impl in table.impls:
         try:
             impl.first_s = _timed(impl, 1)
+            if impl.single:
+                impl.samples = [impl.first_s]
+                continue
             for _ in range(warmup):
                 _timed(impl, 1)
         except Exception as e:  # noqa: BLE001

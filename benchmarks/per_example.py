@@ -79,7 +79,9 @@ def _py_epoch(step, X, y, ps, lr, order):
     return total / len(order)
 
 
-def epoch_table(m: Model) -> Table:
+def epoch_table(m: Model, slow_python: bool = False) -> Table:
+    """slow_python: run ours with jit=False only once (its optimiser kernel's element
+    loops are plain Python: seconds per epoch at width 256)."""
     n = len(m.y)
     orders = [np.random.default_rng(s).permutation(n).astype(np.int64) for s in range(4)]
     check_order = np.random.default_rng(SEED).permutation(n).astype(np.int64)
@@ -112,7 +114,10 @@ def epoch_table(m: Model) -> Table:
             res = fit(vg, dict(zip(m.wrt, m.p0())), (m.X, m.y), SGD(m.lr), epochs=1,
                       seed=SEED, verbose=False, grad_health=False)
             return [res.params[k] for k in m.wrt]
-        impls.append(Impl(label, run, check, "compiled epoch call" if jit else ""))
+        if jit or not slow_python:
+            impls.append(Impl(label, run, check, "compiled epoch call" if jit else ""))
+        else:  # seconds per epoch: measured once, verified at the small width
+            impls.append(Impl(label, run, None, "one epoch, not repeated", single=True))
 
     def np_step(x, y, *ps):
         out = m.grad_numpy(x, y, *ps)

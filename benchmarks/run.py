@@ -38,8 +38,9 @@ def build(name: str, quick: bool) -> list:
     from benchmarks import per_example
     if name.startswith("four_layer_"):
         from benchmarks import models
-        m = models.four_layer(int(name.rsplit("_", 1)[1]))
-        return [per_example.call_table(m), per_example.epoch_table(m)]
+        width = int(name.rsplit("_", 1)[1])
+        m = models.four_layer(width)
+        return [per_example.call_table(m), per_example.epoch_table(m, slow_python=width > 64)]
     if name == "hinge":
         from benchmarks import models
         m = models.hinge()
