@@ -8,10 +8,12 @@
 Guarantees: the source is read and checked when `grad` is called (unsupported syntax
 raises then); names are resolved and code generated on the first call for each
 combination of argument dtypes and ranks (a *specialisation*; shapes stay run-time
-values). Arguments are normalised before dispatch: scalars (Python or NumPy int,
-float, bool) become float64, as do `wrt` arrays and float arrays (C-contiguous); integer
-and bool arrays that are not differentiated stay int64/bool (labels, masks). So `2`,
-`2.0` and lists work and do not trigger recompiles.
+values). Arguments are normalised before dispatch: float and bool scalars become
+float64, as do `wrt` arguments (an int included) and float arrays (C-contiguous);
+integers that are not differentiated stay integers: int scalars become int64 (a label,
+an index, a count), integer arrays int64, bool arrays stay bool (masks). So `2.0`,
+`np.float32(2)` and lists of floats share one specialisation; `2` for an argument not
+in `wrt` is an int64 one.
 """
 from __future__ import annotations
 
@@ -59,8 +61,10 @@ def _arg_type(a, as_float: bool):
         if a.dtype.kind == "b":
             return np.ascontiguousarray(a), Type("bool", a.ndim)
         raise TypeError(f"arrays of dtype {a.dtype} are not supported")
+    if isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) and not as_float:
+        return int(a), Type("int64", 0)  # a label, an index, a count: stays an integer
     if isinstance(a, (bool, int, float, np.bool_, np.integer, np.floating)):
-        return float(a), Type("float64", 0)  # scalars: one specialisation for 2, 2.0, True
+        return float(a), Type("float64", 0)  # floats, bools, differentiated ints
     if isinstance(a, (list, tuple)):
         return _arg_type(np.asarray(a), as_float)
     raise TypeError(f"{type(a).__name__} is not an array or number")

@@ -9,20 +9,38 @@ cotangent in the output's shape; reverse mode sums it back to the input's shape
 standard calculus; matrix rules from Giles, "An extended collection of matrix derivative
 results for forward and reverse mode AD" (2008).
 
-Non-differentiable points, one policy: ties in maximum/minimum split the cotangent
-evenly; `where` sends it to the selected branch only; abs'(0) = 0; relu'(0) = 0.
+Non-differentiable points, one policy whatever the spelling: ties in max/maximum/min/
+minimum (and so clip) split the cotangent evenly among the tied entries; `where` (and a
+boolean-mask write) sends it to the selected branch only; abs'(0) = 0, relu'(0) = 0,
+norm'(0) = 0; sign, comparisons, integer values and indices have no gradient.
+
+NaN safety under selections: a cotangent that a selection sends nowhere is an exact
+zero there, and stays one through the elementwise rules above it. The rule of every
+elementwise primitive is *mask-aware*: when its incoming cotangent is
+`where(c, h, 0)`, it applies the rule to `h` and re-applies the mask,
+`where(c, rule(h), 0)`, so a NaN or inf that a masked-out branch computes (sqrt'(0),
+log(-1)) never meets a zero cotangent in a product. Hence d/dx where(x > 0, sqrt(x), 0)
+at x = 0 is 0, not 0 * inf = NaN. The mask travels through elementwise ops; it stops at
+reductions, matmul, reshapes and at a value whose cotangents are summed from several uses.
 
 Adding a primitive is one `prim(...)` call. `emit` is a Python expression template
 over `{0}`, `{1}`, ... (inputs) and `{name}` (attributes), or a function of the op that
-returns one; codegen parses it, so it must be valid Python that Numba compiles.
+returns one; codegen parses it, so it must be valid Python that Numba compiles. Names it
+calls from `runtime` are listed in `RUNTIME_IMPORTS` (imported by every generated module).
+`python -m compiler.primitive_list --readme` writes the table's list into README.md.
 """
 from __future__ import annotations
 
+import functools
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
 from .ir.builder import current
-from .ir.core import I64, Type, promote
+from .ir.core import BOOL, I64, Type, promote
+
+
+OTHERS = "registered by other modules (compiler/control.py: control flow)"
 
 
 @dataclass(frozen=True)
@@ -31,21 +49,107 @@ class Primitive:
     arity: int | None
     type_rule: Callable
     emit: object  # str template or callable(op) -> str
-    vjp: tuple | None = None  # one rule per input; None: not differentiable (zero)
+    vjp: object = None  # one rule per input (indexable); None: not differentiable (zero)
     broadcasts: bool = False  # elementwise with NumPy broadcasting: unbroadcast adjoints
     doc: str = ""
+    elementwise: bool = False  # output has the (broadcast) shape of the inputs
+    group: str = OTHERS
 
 
 PRIMS: dict[str, Primitive] = {}
+_GROUP = [OTHERS]
+
+# what the templates call from runtime/: every generated module imports these names
+RUNTIME_IMPORTS = {
+    "runtime.functions": ("cross_entropy", "log_sigmoid", "log_softmax", "logsumexp", "relu",
+                          "sigmoid", "softmax", "softplus"),
+    "runtime.kernels": ("broadcast_like", "cross_entropy_grad", "max_along", "min_along",
+                        "prod_along", "prod_others", "reshape", "set_index", "sum_along", "take_add",
+                        "take_pairs", "take_pairs_add", "tie_weight", "unbroadcast", "xlogy",
+                        "zeros_with"),
+}
 
 
-def prim(name, arity, type_rule, emit, vjp=None, broadcasts=False, doc=""):
-    PRIMS[name] = Primitive(name, arity, type_rule, emit, vjp, broadcasts, doc)
+def prim(name, arity, type_rule, emit, vjp=None, broadcasts=False, doc="", elementwise=False,
+         group=None):
+    elementwise = elementwise or broadcasts
+    if vjp is not None and elementwise:
+        vjp = tuple(None if r is None else _mask_aware(r) for r in vjp)
+    PRIMS[name] = Primitive(name, arity, type_rule, emit, vjp, broadcasts, doc, elementwise,
+                            group or _GROUP[0])
 
 
 def E(name, *inputs, **attrs):
     """Emit primitive `name` into the current builder (used inside rules)."""
     return current().emit(name, *inputs, **attrs)
+
+
+# ---- masks: NaN-safe rules under `where` ------------------------------------------------
+_DEFS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def defining_op(v):
+    """The op of the current builder that defines v (None: a parameter, a value of an
+    enclosing builder, or not yet emitted)."""
+    b = current()
+    seen, defs = _DEFS.get(b, (0, {}))
+    if seen > len(b.ops):
+        seen, defs = 0, {}
+    for op in b.ops[seen:]:
+        for o in op.outputs:
+            defs[o] = op
+    _DEFS[b] = (len(b.ops), defs)
+    return defs.get(v)
+
+
+def _is_zero(v) -> bool:
+    op = defining_op(v)
+    return (op is not None and op.prim == "const" and isinstance(op.attr("value"), (int, float))
+            and op.attr("value") == 0)
+
+
+def _peel(g):
+    """g = where(c1, where(c2, h, 0), 0) -> ([(c1, True), (c2, True)], h); a mask
+    `where(c, 0, h)` is recorded as (c, False)."""
+    masks = []
+    while True:
+        op = defining_op(g)
+        if op is None or op.prim != "where":
+            return masks, g
+        c, x, y = op.inputs
+        if _is_zero(y):
+            masks.append((c, True))
+            g = x
+        elif _is_zero(x):
+            masks.append((c, False))
+            g = y
+        else:
+            return masks, g
+
+
+def _mask_aware(rule):
+    @functools.wraps(rule)
+    def masked(g, ans, *inputs, **attrs):
+        masks, h = _peel(g)
+        if not masks:
+            return rule(g, ans, *inputs, **attrs)
+        c = rule(h, ans, *inputs, **attrs)
+        if c is None or c is h:
+            return None if c is None else g
+        for cond, selected in reversed(masks):
+            c = E("where", cond, c, 0.0) if selected else E("where", cond, 0.0, c)
+        return c
+    return masked
+
+
+class _PerInput:
+    """vjp for a variable number of inputs: rule(i, g, ans, *inputs, **attrs)."""
+
+    def __init__(self, rule, first=0):
+        self.rule, self.first = rule, first
+
+    def __getitem__(self, i):
+        return None if i < self.first else functools.partial(self.rule, i)
 
 
 # ---- type rules --------------------------------------------------------------------
@@ -87,12 +191,22 @@ def t_outer(a, b, **_):
     return Type(t_arith(a, b).dtype, 2)
 
 
+def _axes(axis):
+    return () if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+
+
 def t_reduce(x, axis=None, **_):
+    d = "int64" if x.dtype == "bool" else x.dtype
     if axis is None:
-        return Type("int64" if x.dtype == "bool" else x.dtype, 0)
-    if not 0 <= axis < x.rank:
-        raise TypeError(f"axis {axis} is out of bounds for an array of rank {x.rank}")
-    return Type("int64" if x.dtype == "bool" else x.dtype, x.rank - 1)
+        return Type(d, 0)
+    for a in _axes(axis):
+        if not 0 <= a < x.rank:
+            raise TypeError(f"axis {a} is out of bounds for an array of rank {x.rank}")
+    return Type(d, x.rank - len(_axes(axis)))
+
+
+def t_reduce_float(x, axis=None, **_):
+    return Type("float64", t_reduce(x, axis).rank)
 
 
 def t_expand(x, axis, **_):
@@ -111,6 +225,84 @@ def t_const(**_):  # never called: Builder.const types constants itself
     raise AssertionError
 
 
+def t_scalar(*_, **__):
+    return Type("float64", 0)
+
+
+def t_float_like(x, *_, **__):
+    return Type("float64", x.rank)
+
+
+def _need_int(*ts):
+    for t in ts:
+        if t.dtype == "float64":
+            raise TypeError("indices and sizes must be integers, not floats")
+
+
+def _nvals(e):  # index values an index-spec entry consumes
+    return 1 if e in ("i", "a") else e[1:].count("1") if e[0] == "s" else 0
+
+
+def t_getitem(x, *vals, spec):
+    _need_int(*vals)
+    used = sum(1 for e in spec if e != "n")
+    if used > x.rank:
+        raise TypeError(f"too many indices ({used}) for an array of rank {x.rank}")
+    return Type(x.dtype, x.rank - sum(e == "i" for e in spec) + sum(e == "n" for e in spec))
+
+
+def t_take(x, a, axis, **_):
+    _need_int(a)
+    if a.dtype == "bool":
+        raise TypeError("index arrays must be integers")
+    return Type(x.dtype, x.rank - 1 + a.rank)
+
+
+def t_take_pairs(x, a, b, axis, **_):
+    _need_int(a, b)
+    if a.rank != 1 or b.rank != 1:
+        raise TypeError("two index arrays must both be 1-D")
+    return Type(x.dtype, x.rank - 1)
+
+
+def t_reshape(x, *dims, **_):
+    _need_int(*dims)
+    return Type(x.dtype, len(dims))
+
+
+def t_dims(*dims, dtype="float64", **_):
+    _need_int(*dims)
+    return Type(dtype, len(dims))
+
+
+def t_full(v, *dims, **_):
+    _need_int(*dims)
+    return Type(v.dtype, len(dims))
+
+
+def t_arange(*ts, **_):
+    return Type("float64" if any(t.dtype == "float64" for t in ts) else "int64", 1)
+
+
+def t_concat(*ts, axis, **_):
+    if len({t.rank for t in ts}) != 1 or ts[0].rank == 0 or axis >= ts[0].rank:
+        raise TypeError("concatenate needs arrays of one rank >= 1 and an axis below it")
+    return Type(t_arith(*ts).dtype, ts[0].rank)
+
+
+def t_stack(*ts, axis, **_):
+    if len({t.rank for t in ts}) != 1 or axis > ts[0].rank:
+        raise TypeError("stack needs arrays of one rank and an axis up to it")
+    return Type(t_arith(*ts).dtype, ts[0].rank + 1)
+
+
+def t_pack(*ts, **_):
+    if any(t.rank for t in ts):
+        raise TypeError("np.array of a list takes scalars here")
+    return Type(t_arith(*ts).dtype, 1)
+
+
+# ---- emission helpers -------------------------------------------------------------------
 def _emit_const(op):
     from .ir.core import ConstArray
     v = op.attr("value")
@@ -123,22 +315,260 @@ def _emit_const(op):
     return f"({v!r})" if v < 0 else repr(v)
 
 
-def _emit_sum(op):
+def _emit_sum(op):  # Numba's own np.sum(x, axis=k) takes seconds to compile: a kernel
     ax = op.attr("axis")
-    return "np.sum({0})" if ax is None else f"np.sum({{0}}, axis={ax})"
+    return "np.sum({0})" if ax is None else f"sum_along({{0}}, {ax})"
 
 
 def _emit_where(op):
     return "np.where({0}, {1}, {2})" if op.out.type.rank else "({1} if {0} else {2})"
 
 
+def _emit_along(kernel, np_name):
+    def emit(op):
+        ax = op.attr("axis")
+        if ax is None:
+            return f"np.{np_name}({{0}})"
+        s = "{0}"
+        for a in sorted(_axes(ax), reverse=True):
+            s = f"{kernel}({s}, {a})"
+        return s
+    return emit
+
+
+def _index_parts(spec, first):
+    """(entries as subscript text, entries as tuple-element text) for an index spec."""
+    k = first
+    sub, tup = [], []
+    for e in spec:
+        if e == "n":
+            sub.append("None")
+            tup.append("None")
+        elif e in ("i", "a"):
+            sub.append(f"{{{k}}}")
+            tup.append(f"{{{k}}}")
+            k += 1
+        else:
+            parts = []
+            for bit in e[1:]:
+                parts.append(f"{{{k}}}" if bit == "1" else "")
+                k += bit == "1"
+            start, stop, step = parts
+            sub.append(f"{start}:{stop}" + (f":{step}" if step else ""))
+            tup.append(f"slice({start or 'None'}, {stop or 'None'}, {step or 'None'})")
+    return sub, tup
+
+
+def _index_tuple(spec, first):
+    tup = _index_parts(spec, first)[1]
+    return tup[0] if len(tup) == 1 else "(" + ", ".join(tup) + ")"
+
+
+def _emit_getitem(op):
+    return "{0}[" + ", ".join(_index_parts(op.attr("spec"), 1)[0]) + "]"
+
+
+def _emit_set_index(op):
+    return "set_index({0}, " + _index_tuple(op.attr("spec"), 2) + ", {1})"
+
+
+def _emit_zeros_with(op):
+    return "zeros_with({1}, " + _index_tuple(op.attr("spec"), 2) + ", {0})"
+
+
+def _emit_take(op):
+    return "{0}[" + ":, " * op.attr("axis") + "{1}]"
+
+
+def _shape_text(n, first):
+    dims = [f"{{{first + i}}}" for i in range(n)]
+    return "(" + ", ".join(dims) + ("," if n == 1 else "") + ")"
+
+
+def _emit_reshape(op):
+    return "reshape({0}, " + _shape_text(len(op.inputs) - 1, 1) + ")"
+
+
+def _emit_dims(fn):
+    def emit(op):
+        n = len(op.inputs)
+        dt = op.attr("dtype", "float64")
+        tail = "" if dt == "float64" else ", dtype=np.int64" if dt == "int64" else ", dtype=np.bool_"
+        return f"np.{fn}(" + ("{0}" if n == 1 else _shape_text(n, 0)) + tail + ")"
+    return emit
+
+
+def _emit_seq(fn):
+    def emit(op):
+        items = ", ".join(f"{{{i}}}" for i in range(len(op.inputs)))
+        tail = "" if fn == "np.array" else f", axis={op.attr('axis')}"
+        return f"{fn}([{items}]{tail})" if fn == "np.array" else f"{fn}(({items},){tail})"
+    return emit
+
+
+def _emit_cast(op):
+    return "{0}.astype(np.float64)" if op.inputs[0].type.rank else "np.float64({0})"
+
+
+def _emit_to_int(op):
+    return "{0}.astype(np.int64)" if op.inputs[0].type.rank else "int({0})"
+
+
+def _emit_expand(op):
+    return "np.full(1, {0})" if op.inputs[0].type.rank == 0 else "np.expand_dims({0}, {axis})"
+
+
+def _emit_axis_fn(fn):
+    def emit(op):
+        ax = op.attr("axis")
+        return f"{fn}({{0}})" if ax is None else f"{fn}({{0}}, {ax})"
+    return emit
+
+
+# ---- rule helpers ---------------------------------------------------------------------
+def _sum_keep(v, axes, rank):
+    """sum of v over `axes` (of an array of `rank`), keeping them as size-1 axes (a
+    scalar when all axes are summed: it broadcasts the same way)."""
+    if v.type.rank == 0:
+        return v
+    if len(axes) == rank:
+        return E("sum", v)  # a scalar broadcasts like the all-ones shape
+    s = v
+    for a in sorted(axes, reverse=True):
+        s = E("sum", s, axis=a)
+    for a in sorted(axes):
+        s = E("expand_dims", s, axis=a)
+    return s
+
+
+def _expand(v, axes):
+    for a in sorted(axes):
+        v = E("expand_dims", v, axis=a)
+    return v
+
+
+def fit(c, x):
+    """Cotangent c brought to x's shape: summed where broadcast, broadcast where reduced."""
+    if c is None:
+        return None
+    if x.type.rank == 0:
+        return c if c.type.rank == 0 else E("sum", c)
+    if c.type.rank < x.type.rank:
+        return E("broadcast_like", c, x)
+    return E("unbroadcast", c, x)
+
+
+def index_read(x, spec, vals, emit=None):
+    """Emit x[spec] (spec: 'i' int, 'n' None, 'a' int array, 's<bits>' slice; vals: the
+    index Values in order) through `emit` (default: E). Basic entries become one
+    `getitem`; one index array a `take`, two adjacent ones a `take_pairs` (NumPy puts
+    their axis where they stand)."""
+    emit = emit or E
+    basic, bvals, arrays, pos, at = [], [], [], 0, None
+    it = iter(vals)
+    for e in spec:
+        vs = [next(it) for _ in range(_nvals(e))]
+        if e == "a":
+            basic.append("s000")
+            arrays.append(vs[0])
+            at = pos if at is None else at
+            pos += 1
+        else:
+            basic.append(e)
+            bvals.extend(vs)
+            pos += e != "i"
+    while basic and basic[-1] == "s000":
+        basic.pop()
+    y = emit("getitem", x, *bvals, spec=tuple(basic)) if basic else x
+    if not arrays:
+        return y
+    if len(arrays) == 1:
+        return emit("take", y, arrays[0], axis=at)
+    return emit("take_pairs", y, arrays[0], arrays[1], axis=at)
+
+
+def _extreme_vjp(g, ans, x, axis=None):
+    """Ties split evenly: g * [x == max] / (number of maxima), over the reduced axes."""
+    if x.type.rank == 0:
+        return g
+    if axis is None:
+        hit = E("cast", E("eq", x, ans))
+        return g * hit / E("sum", hit)
+    hit = E("cast", E("eq", x, _expand(ans, axis)))
+    return _expand(g, axis) * hit / _sum_keep(hit, axis, x.type.rank)
+
+
+def _sum_vjp(g, ans, x, axis=None):
+    if x.type.rank == 0:
+        return g
+    if axis is None:
+        return E("fill_like", x, g)
+    return E("broadcast_like", E("expand_dims", g, axis=axis), x)
+
+
+def _prod_vjp(g, ans, x, axis=None):
+    if x.type.rank == 0:
+        return g
+    return _expand(g, _axes(axis)) * E("prod_others", x, axis=axis)
+
+
+def _lse_vjp(g, ans, x, axis=None):  # softmax(x), not exp(x - ans): exact at |x| ~ 1000
+    return _expand(g, _axes(axis)) * E("softmax", x, axis=axis)
+
+
+def _softmax_vjp(g, ans, x, axis=None):
+    ax = tuple(range(x.type.rank)) if axis is None else (axis,)
+    return ans * (g - _sum_keep(g * ans, ax, x.type.rank))
+
+
+def _log_softmax_vjp(g, ans, x, axis=None):
+    ax = tuple(range(x.type.rank)) if axis is None else (axis,)
+    return g - E("exp", ans) * _sum_keep(g, ax, x.type.rank)
+
+
+def _concat_vjp(i, g, ans, *xs, axis):
+    start = None
+    for x in xs[:i]:
+        d = E("dim", x, axis=axis)
+        start = d if start is None else start + d
+    d = E("dim", xs[i], axis=axis)
+    stop = d if start is None else start + d
+    bits = "s110" if start is not None else "s010"
+    vals = (start, stop) if start is not None else (stop,)
+    return E("getitem", g, *vals, spec=("s000",) * axis + (bits,))
+
+
+def _stack_vjp(i, g, ans, *xs, axis):
+    return E("getitem", g, i, spec=("s000",) * axis + ("i",))
+
+
+def _pack_vjp(i, g, ans, *xs):
+    return E("getitem", g, i, spec=("i",))
+
+
+def _set_index_vjp(i, g, ans, x, v, *vals, spec):
+    if i == 0:
+        return E("set_index", g, 0.0, *vals, spec=spec)
+    return fit(index_read(g, spec, vals), v)
+
+
+def _inverse(axes):
+    inv = [0] * len(axes)
+    for k, a in enumerate(axes):
+        inv[a] = k
+    return tuple(inv)
+
+
 # ---- the table ---------------------------------------------------------------------
-# constants and structure
+_GROUP[0] = "constants and structure"
 prim("const", 0, t_const, _emit_const, doc="a literal scalar or captured constant array")
 prim("size", 1, t_int, "{0}.size", doc="number of elements, an int (not differentiable)")
 prim("dim", 1, t_int, "{0}.shape[{axis}]", doc="length of one axis, an int")
+prim("cast", 1, t_float_like, _emit_cast, vjp=(lambda g, ans, x: g,), doc="to float64")
+prim("to_int", 1, lambda x, **_: Type("int64", x.rank), _emit_to_int, doc="to int64 (int())")
+prim("stop_gradient", 1, t_same, "{0}", doc="the value, with a zero cotangent")
 
-# elementwise arithmetic (the lecture's building blocks: a+b, a-b, a*b)
+_GROUP[0] = "elementwise arithmetic (NumPy broadcasting)"
 prim("add", 2, t_arith, "{0} + {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: g))
 prim("sub", 2, t_arith, "{0} - {1}", broadcasts=True,
@@ -149,41 +579,84 @@ prim("div", 2, t_float, "{0} / {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g / b, lambda g, ans, a, b: -(g * ans / b)))
 prim("pow", 2, t_arith, "{0} ** {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g * b * a ** (b - 1),
-          lambda g, ans, a, b: g * ans * E("log", a)))
-prim("neg", 1, t_same, "-{0}", vjp=(lambda g, ans, a: -g,))
+          lambda g, ans, a, b: g * E("xlogy", ans, a)))
+prim("neg", 1, t_same, "-{0}", vjp=(lambda g, ans, a: -g,), elementwise=True)
 prim("maximum", 2, t_arith, "np.maximum({0}, {1})", broadcasts=True,
      vjp=(lambda g, ans, a, b: g * E("tie_weight", a, b),
           lambda g, ans, a, b: g * E("tie_weight", b, a)))
 prim("minimum", 2, t_arith, "np.minimum({0}, {1})", broadcasts=True,
      vjp=(lambda g, ans, a, b: g * E("tie_weight", b, a),
           lambda g, ans, a, b: g * E("tie_weight", a, b)))
+prim("logaddexp", 2, t_float, "np.logaddexp({0}, {1})", broadcasts=True,
+     vjp=(lambda g, ans, a, b: g * E("exp", a - ans), lambda g, ans, a, b: g * E("exp", b - ans)))
 prim("where", 3, t_where, _emit_where, broadcasts=True,
      vjp=(None,
           lambda g, ans, c, x, y: E("where", c, g, 0.0),
           lambda g, ans, c, x, y: E("where", c, 0.0, g)))
 
-# comparisons: boolean, not differentiable
+_GROUP[0] = "comparisons and logic (boolean, not differentiable)"
 for _name, _sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("eq", "=="),
                     ("ne", "!=")):
-    prim(_name, 2, t_bool, "{0} %s {1}" % _sym)
+    prim(_name, 2, t_bool, "{0} %s {1}" % _sym, elementwise=True)
+prim("logical_and", 2, t_bool, "np.logical_and({0}, {1})", elementwise=True)
+prim("logical_or", 2, t_bool, "np.logical_or({0}, {1})", elementwise=True)
+prim("logical_not", 1, t_bool, "np.logical_not({0})", elementwise=True)
+prim("sign", 1, t_same, "np.sign({0})", elementwise=True, doc="zero gradient")
 
-# unary elementwise functions; `ans` is the primal output f_i
-prim("exp", 1, t_float, "np.exp({0})", vjp=(lambda g, ans, x: g * ans,))
-prim("log", 1, t_float, "np.log({0})", vjp=(lambda g, ans, x: g / x,))
-prim("tanh", 1, t_float, "np.tanh({0})", vjp=(lambda g, ans, x: g * (1.0 - ans * ans),))
-prim("sqrt", 1, t_float, "np.sqrt({0})", vjp=(lambda g, ans, x: g / (2.0 * ans),))
-prim("abs", 1, t_same, "np.abs({0})", vjp=(lambda g, ans, x: g * E("sign", x),))
-prim("sign", 1, t_same, "np.sign({0})")
-prim("cast", 1, t_float, "np.float64({0})", vjp=(lambda g, ans, x: g,))
-# stable runtime functions (runtime/functions.py)
-prim("sigmoid", 1, t_float, "sigmoid({0})", vjp=(lambda g, ans, x: g * ans * (1.0 - ans),))
-prim("relu", 1, t_float, "relu({0})", vjp=(lambda g, ans, x: E("where", E("gt", x, 0.0), g, 0.0),))
-prim("softplus", 1, t_float, "softplus({0})", vjp=(lambda g, ans, x: g * E("sigmoid", x),))
-prim("logsumexp", 1, lambda x, **_: Type("float64", 0), "logsumexp({0})",
-     vjp=(lambda g, ans, x: g * E("exp", x - ans),))
+_GROUP[0] = "elementwise functions"
+# `ans` is the primal output f_i
+for _name, _np, _rule in (
+        ("exp", "np.exp", lambda g, ans, x: g * ans),
+        ("expm1", "np.expm1", lambda g, ans, x: g * (ans + 1.0)),
+        ("log", "np.log", lambda g, ans, x: g / x),
+        ("log1p", "np.log1p", lambda g, ans, x: g / (1.0 + x)),
+        ("sqrt", "np.sqrt", lambda g, ans, x: g / (2.0 * ans)),
+        ("sin", "np.sin", lambda g, ans, x: g * E("cos", x)),
+        ("cos", "np.cos", lambda g, ans, x: -(g * E("sin", x))),
+        ("tan", "np.tan", lambda g, ans, x: g * (1.0 + ans * ans)),
+        ("tanh", "np.tanh", lambda g, ans, x: g * (1.0 - ans * ans)),
+        ("sinh", "np.sinh", lambda g, ans, x: g * E("cosh", x)),
+        ("cosh", "np.cosh", lambda g, ans, x: g * E("sinh", x)),
+        ("arctan", "np.arctan", lambda g, ans, x: g / (1.0 + x * x))):
+    prim(_name, 1, t_float, _np + "({0})", vjp=(_rule,), elementwise=True)
+prim("abs", 1, t_same, "np.abs({0})", vjp=(lambda g, ans, x: g * E("sign", x),),
+     elementwise=True, doc="abs'(0) = 0")
 
-# linear algebra (Giles 2008, sec. 2.2: C = AB gives A' = C' B^T, B' = A^T C')
-def _matmul_vjp_a(g, ans, a, b):
+_GROUP[0] = "stable functions (runtime.functions)"
+prim("sigmoid", 1, t_float, "sigmoid({0})", vjp=(lambda g, ans, x: g * ans * (1.0 - ans),),
+     elementwise=True)
+prim("log_sigmoid", 1, t_float, "log_sigmoid({0})",
+     vjp=(lambda g, ans, x: g * E("sigmoid", -x),), elementwise=True)
+prim("relu", 1, t_float, "relu({0})",
+     vjp=(lambda g, ans, x: E("where", E("gt", x, 0.0), g, 0.0),), elementwise=True,
+     doc="relu'(0) = 0")
+prim("softplus", 1, t_float, "softplus({0})", vjp=(lambda g, ans, x: g * E("sigmoid", x),),
+     elementwise=True)
+prim("logsumexp", 1, t_reduce_float, _emit_axis_fn("logsumexp"), vjp=(_lse_vjp,),
+     doc="axis: None or an int")
+prim("softmax", 1, t_float_like, "softmax({0}, {axis})", vjp=(_softmax_vjp,),
+     doc="axis: None (all elements) or an int")
+prim("log_softmax", 1, t_float_like, "log_softmax({0}, {axis})", vjp=(_log_softmax_vjp,))
+prim("cross_entropy", 2, t_scalar, "cross_entropy({0}, {1})",
+     vjp=(lambda g, ans, z, y: g * E("cross_entropy_grad", z, y), None),
+     doc="mean over rows of logsumexp(z_i) - z_i[y_i]; labels are not differentiable")
+
+_GROUP[0] = "reductions"
+prim("sum", 1, t_reduce, _emit_sum, vjp=(_sum_vjp,), doc="axis: None or an int")
+prim("max", 1, t_reduce, _emit_along("max_along", "max"), vjp=(_extreme_vjp,),
+     doc="axis: None or a tuple; ties split evenly")
+prim("min", 1, t_reduce, _emit_along("min_along", "min"), vjp=(_extreme_vjp,),
+     doc="axis: None or a tuple; ties split evenly")
+prim("prod", 1, t_reduce, _emit_along("prod_along", "prod"), vjp=(_prod_vjp,),
+     doc="axis: None or an int; exact at zeros")
+prim("norm", 1, t_scalar, "np.linalg.norm({0})",
+     vjp=(lambda g, ans, x: g * x / E("where", E("gt", ans, 0.0), ans, 1.0),),
+     doc="2-norm of a vector, Frobenius norm of a matrix; norm'(0) = 0")
+
+_GROUP[0] = "linear algebra"
+
+
+def _matmul_vjp_a(g, ans, a, b):  # Giles 2008, sec. 2.2: C = AB gives A' = C' B^T, B' = A^T C'
     return {(1, 1): lambda: g * b, (2, 1): lambda: E("outer", g, b),
             (1, 2): lambda: b @ g, (2, 2): lambda: g @ b.T}[(a.type.rank, b.type.rank)]()
 
@@ -196,27 +669,85 @@ def _matmul_vjp_b(g, ans, a, b):
 prim("matmul", 2, t_matmul, "{0} @ {1}", vjp=(_matmul_vjp_a, _matmul_vjp_b))
 prim("outer", 2, t_outer, "np.outer({0}, {1})",
      vjp=(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g))
-prim("transpose", 1, t_same, "{0}.T", vjp=(lambda g, ans, x: g.T,))
+prim("trace", 1, lambda x, **_: Type(x.dtype, 0), "np.trace({0})",
+     vjp=(lambda g, ans, x: g * E("eye_like", x),))
+
+_GROUP[0] = "shapes"
+prim("transpose", 1, t_same, "{0}.T", vjp=(lambda g, ans, x: g.T,), doc="all axes reversed")
+prim("permute", 1, t_same, "np.transpose({0}, {axes})",
+     vjp=(lambda g, ans, x, axes: E("permute", g, axes=_inverse(axes)),))
+prim("reshape", None, t_reshape, _emit_reshape,
+     vjp=_PerInput(lambda i, g, ans, x, *dims: E("reshape_like", g, x) if i == 0 else None))
+prim("reshape_like", 2, lambda x, like, **_: Type(x.dtype, like.rank), "reshape({0}, {1}.shape)",
+     vjp=(lambda g, ans, x, like: E("reshape_like", g, x), None))
+prim("expand_dims", 1, t_expand, _emit_expand,
+     vjp=(lambda g, ans, x, axis: E("sum", g) if x.type.rank == 0 else E("reshape_like", g, x),))
+prim("concatenate", None, t_concat, _emit_seq("np.concatenate"), vjp=_PerInput(_concat_vjp))
+prim("stack", None, t_stack, _emit_seq("np.stack"), vjp=_PerInput(_stack_vjp))
+prim("pack", None, t_pack, _emit_seq("np.array"), vjp=_PerInput(_pack_vjp),
+     doc="a 1-D array of scalars: np.array([a, b, c])")
+
+_GROUP[0] = "indexing (reads, and writes as functional updates)"
+def _getitem_vjp(i, g, ans, x, *vals, spec):
+    if i:
+        return None
+    if all(e in ("n", "s000") for e in spec):  # only new axes: a reshape
+        return E("reshape_like", g, x)
+    return E("zeros_with", g, x, *vals, spec=spec)
 
 
-# reductions
-def _sum_vjp(g, ans, x, axis=None):
-    if x.type.rank == 0:
-        return g
-    if axis is None:
-        return E("fill_like", x, g)
-    return E("broadcast_like", E("expand_dims", g, axis=axis), x)
+prim("getitem", None, t_getitem, _emit_getitem, vjp=_PerInput(_getitem_vjp),
+     doc="x[ints, slices with steps, None]")
+prim("take", 2, t_take, _emit_take,
+     vjp=(lambda g, ans, x, a, axis: E("take_add", g, x, a, axis=axis), None),
+     doc="x[..., a, ...] with one int array a at `axis`")
+prim("take_pairs", 3, t_take_pairs, "take_pairs({0}, {1}, {2}, {axis})",
+     vjp=(lambda g, ans, x, a, b, axis: E("take_pairs_add", g, x, a, b, axis=axis), None, None),
+     doc="x[..., a, b, ...]: two 1-D int arrays at axes `axis`, `axis`+1 (X[np.arange(n), y])")
+prim("set_index", None, lambda x, v, *vals, spec: (t_getitem(x, *vals, spec=spec), x)[1],
+     _emit_set_index, vjp=_PerInput(_set_index_vjp),
+     doc="a copy of x with x[index] = v (x[i] = v in user code)")
+prim("nonzero_flat", 1, lambda m, **_: Type("int64", 1), "np.flatnonzero({0})",
+     doc="flat indices of the True entries of a mask")
 
+_GROUP[0] = "constructors (not differentiable in their shape arguments)"
+prim("zeros", None, t_dims, _emit_dims("zeros"))
+prim("ones", None, t_dims, _emit_dims("ones"))
+prim("full", None, t_full, lambda op: "np.full(" + _shape_text(len(op.inputs) - 1, 1) + ", {0})",
+     vjp=_PerInput(lambda i, g, ans, v, *dims: E("sum", g) if i == 0 else None))
+prim("full_like", 2, lambda x, v, **_: Type(v.dtype, x.rank), "np.full({0}.shape, {1})",
+     vjp=(None, lambda g, ans, x, v: E("sum", g)))
+prim("eye", None, lambda *ts, **_: (_need_int(*ts), Type("float64", 2))[1],
+     lambda op: "np.eye(" + ", ".join(f"{{{i}}}" for i in range(len(op.inputs))) + ")")
+prim("arange", None, t_arange,
+     lambda op: "np.arange(" + ", ".join(f"{{{i}}}" for i in range(len(op.inputs))) + ")")
 
-prim("sum", 1, t_reduce, _emit_sum, vjp=(_sum_vjp,))
+_GROUP[0] = "custom rules (compiler.custom_vjp)"
+prim("custom_call", None, lambda r, *ins, **_: r, "{0}",
+     vjp=_PerInput(lambda i, g, ans, r, *ins, rule: rule.cotangent(i - 1, g, ans, ins), first=1),
+     doc="the inlined primal {0}, differentiated by the user's rule for inputs {1}, ...")
 
-# adjoint helpers: appear in generated backward sweeps (runtime/kernels.py)
-prim("tie_weight", 2, t_float, "tie_weight({0}, {1})",
+_GROUP[0] = "adjoint helpers (in generated backward sweeps)"
+prim("tie_weight", 2, t_float, "tie_weight({0}, {1})", elementwise=True,
      doc="1 where a > b, 0.5 where a == b, 0 elsewhere: the tie policy of max/min")
-prim("fill_like", 2, t_like, "np.full({0}.shape, {1})", doc="scalar {1} in the shape of {0}")
-prim("expand_dims", 1, t_expand, "np.expand_dims({0}, {axis})")
+prim("xlogy", 2, t_float, "xlogy({0}, {1})", elementwise=True,
+     doc="{0} * log({1}), 0 where {0} == 0")
+prim("fill_like", 2, lambda x, g, **_: Type("float64", x.rank), "np.full({0}.shape, {1})",
+     doc="scalar {1} in the shape of {0}")
 prim("broadcast_like", 2, t_like, "broadcast_like({0}, {1})",
      doc="{0} broadcast to the shape of {1}, as a new C-contiguous array")
 prim("unbroadcast", 2, t_like, "unbroadcast({0}, {1})",
      doc="sum {0} back to the shape of {1}: the adjoint of NumPy broadcasting")
 prim("zeros_like", 1, lambda x, **_: Type("float64", x.rank), "np.zeros({0}.shape)")
+prim("eye_like", 1, lambda x, **_: Type("float64", 2), "np.eye({0}.shape[0], {0}.shape[1])")
+prim("zeros_with", None, lambda g, x, *vals, spec: Type("float64", x.rank), _emit_zeros_with,
+     doc="zeros shaped like {1} with {0} at an index (adjoint of getitem)")
+prim("take_add", 3, lambda g, x, a, axis: Type("float64", x.rank),
+     "take_add({0}, {1}, {2}, {axis})", doc="adjoint of take: a scatter-add (np.add.at)")
+prim("take_pairs_add", 4, lambda g, x, a, b, axis: Type("float64", x.rank),
+     "take_pairs_add({0}, {1}, {2}, {3}, {axis})", doc="adjoint of take_pairs")
+prim("prod_others", 1, t_float_like, "prod_others({0}, {axis})",
+     doc="product of the other elements along axis (adjoint of prod)")
+prim("cross_entropy_grad", 2, lambda z, y, **_: Type("float64", z.rank),
+     "cross_entropy_grad({0}, {1})", doc="(softmax(z) - onehot(y)) / n")
+_GROUP[0] = OTHERS

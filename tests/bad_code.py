@@ -14,7 +14,7 @@ def uses_lambda(x):
 
 
 def calls_unknown(x):
-    return np.linalg.slogdet(x)[1]  # line 17 (indexing: rejected by the fence)
+    return np.linalg.slogdet(x)[1]  # line 17 (no adjoint rule for slogdet)
 
 
 def calls_print(x):

@@ -16,6 +16,20 @@ def autograd_twin(fn):
     def a_sigmoid(x):
         return 0.5 * (anp.tanh(0.5 * x) + 1.0)
 
+    def a_log_softmax(x, axis=-1):
+        return x - asp.logsumexp(x, axis=axis, keepdims=True)
+
+    def a_cross_entropy(z, y):
+        lp = a_log_softmax(z)
+        return -lp[y] if anp.ndim(z) == 1 else -anp.mean(lp[anp.arange(len(y)), y])
+
+    from autograd.tracer import getval
+
+    import compiler
+    twins = {rf.log_sigmoid: lambda x: -anp.logaddexp(0.0, -x),
+             rf.softmax: lambda x, axis=-1: anp.exp(a_log_softmax(x, axis)),
+             rf.log_softmax: a_log_softmax, rf.cross_entropy: a_cross_entropy,
+             compiler.stop_gradient: getval}
     g = dict(fn.__globals__)
     for k, v in fn.__globals__.items():
         if v is np:
@@ -30,6 +44,11 @@ def autograd_twin(fn):
             g[k] = asp.logsumexp
         elif isinstance(v, types.FunctionType) and v is not fn and v.__module__ == fn.__module__:
             g[k] = types.FunctionType(v.__code__, g, v.__name__, v.__defaults__, v.__closure__)
+        elif isinstance(v, compiler.CustomVJP):  # autograd differentiates the primal
+            p = v.fn
+            g[k] = types.FunctionType(p.__code__, g, p.__name__, p.__defaults__, p.__closure__)
+        elif any(v is t for t in twins):
+            g[k] = twins[v]
     return types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
 
 

@@ -75,12 +75,18 @@ def test_numpy_alias_does_not_matter():
 
 
 def test_inputs_are_normalised_without_recompiling():
+    from compiler.ir.core import F64, I64
     g = grad(lambda_free, wrt="a")
-    assert g(3, 2) == 12.0          # ints
+    assert g(3, 2.0) == 12.0        # a differentiated int is a float
     assert g(3.0, 2.0) == 12.0      # floats: same specialisation
-    assert len(g._specs) == 1
+    assert g(np.float32(3), np.float64(2)) == 12.0
+    assert g(3.0, True) == 6.0      # a bool is a float
+    assert list(g._specs) == [(F64, F64)]
+    assert g(3.0, 2) == 12.0        # an int not differentiated stays an int (label, index)
+    assert g(3, np.int32(2)) == 12.0
+    assert list(g._specs) == [(F64, F64), (F64, I64)]
     h = grad(sum_sq, wrt="a")
-    np.testing.assert_allclose(h([1, 2], 2), [4.0, 8.0])   # a list becomes a float64 array
+    np.testing.assert_allclose(h([1, 2], 2.0), [4.0, 8.0])   # a list becomes a float64 array
     np.testing.assert_allclose(h(np.arange(2, dtype=np.int32), 2.0), [0.0, 4.0])
     np.testing.assert_allclose(h(np.arange(4.0)[::2], 2.0), [0.0, 8.0])  # non-contiguous
     assert len(h._specs) == 1

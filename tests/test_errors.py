@@ -40,10 +40,10 @@ def test_undefined_name():
     _check(e, 26, "undefined_thing")
 
 
-def test_indexing_is_rejected_for_now():
-    with pytest.raises(UnsupportedError) as e:
-        grad(bad_code.calls_unknown)
-    _check(e, 17, "indexing")
+def test_call_without_a_rule_names_the_function_and_how_to_register_one():
+    with pytest.raises(NameResolutionError) as e:
+        grad(bad_code.calls_unknown)(np.eye(2))
+    _check(e, 17, "np.linalg.slogdet", "numpy.linalg.slogdet", "no rule", "custom_vjp")
 
 
 def test_non_scalar_loss():

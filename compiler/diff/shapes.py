@@ -2,10 +2,14 @@
 
 Each axis of each value gets a dimension symbol; symbols are merged (union-find) when
 NumPy semantics force equality: the contracted axes of `@`, an elementwise op's output
-axis where all operands share the symbol, unary functions. Reverse mode asks
-`same(x, out)` to skip `unbroadcast` where no broadcast can happen, so the lecture's
-models get no unbroadcast calls. Unknown cases get fresh symbols (the safe answer:
-emit the unbroadcast).
+axis where all operands share the symbol, unary functions. An axis produced by
+broadcasting operands with different symbols is the *set* of those symbols (its length
+is the broadcast of theirs); broadcasting is idempotent and associative, so two axes
+with the same set are equal: `(a + b) - (a * b)` has the shape of `a + b`. Reverse mode
+asks `same(x, out)` to skip `unbroadcast` where no broadcast can happen, so the
+lecture's models get no unbroadcast calls, and broadcasting code gets one where an
+operand meets a broadcast. Unknown cases get fresh symbols (the safe answer: emit the
+unbroadcast).
 """
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ class ShapeClasses:
         self._dims[new] = self.dims(old)
 
     def _new(self, rank):
-        return tuple(next(self._fresh) for _ in range(rank))
+        return tuple(frozenset((next(self._fresh),)) for _ in range(rank))
 
     def _find(self, d):
         while self._parent.get(d, d) != d:
@@ -60,14 +64,17 @@ class ShapeClasses:
         return d
 
     def _union(self, a, b):
-        a, b = self._find(a), self._find(b)
+        """Axes a and b (symbol sets) are equal: merge them when both are plain symbols."""
+        if len(a) != 1 or len(b) != 1:
+            return
+        a, b = self._find(next(iter(a))), self._find(next(iter(b)))
         if a != b:
             self._parent[max(a, b)] = min(a, b)
 
     def dims(self, v):
         if v not in self._dims:
             self._dims[v] = self._new(v.type.rank)
-        return tuple(self._find(d) for d in self._dims[v])
+        return tuple(frozenset(self._find(s) for s in d) for d in self._dims[v])
 
     def same(self, a, b) -> bool:
         return a.type.rank == b.type.rank and self.dims(a) == self.dims(b)
@@ -83,7 +90,7 @@ class ShapeClasses:
             for k in range(r):
                 cands = {self.dims(v)[k - (r - v.type.rank)] for v in ins
                          if v.type.rank >= r - k}
-                res.append(cands.pop() if len(cands) == 1 else next(self._fresh))
+                res.append(frozenset().union(*cands) if cands else frozenset((next(self._fresh),)))
             res = tuple(res)
         elif p == "matmul":
             a, b = self.dims(ins[0]), self.dims(ins[1])
@@ -106,7 +113,7 @@ class ShapeClasses:
         elif p == "expand_dims":
             d = self.dims(ins[0])
             ax = op.attr("axis")
-            res = d[:ax] + (next(self._fresh),) + d[ax:]
+            res = d[:ax] + self._new(1) + d[ax:]
         elif p == "take":
             d, ax = self.dims(ins[0]), op.attr("axis")
             res = d[:ax] + self.dims(ins[1]) + d[ax + 1:]

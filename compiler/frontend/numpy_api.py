@@ -1,21 +1,32 @@
-"""The NumPy (and math/builtins) API as the frontend understands it: functions by
-identity (`FUNCTIONS`), array methods (`METHODS`) and attributes (`ATTRIBUTES`).
+"""The NumPy (and math/builtins/runtime.functions) API as the frontend understands it:
+functions by identity (`FUNCTIONS`), array methods (`METHODS`) and attributes
+(`ATTRIBUTES`), plus the subscript hooks (compiler/frontend/indexing.py).
 
 Each handler is `handler(lw, node, args, kwargs) -> Value` (attributes:
 `handler(lw, node, x)`), where `lw` is the lowering context (compiler/frontend/lower.py:
-`lw.emit(node, prim, *inputs, **attrs)`, `lw.arity`, `lw.no_kwargs`, `lw.int_attr`),
-`args` are lowered positional arguments and `kwargs` maps keyword names to *AST nodes*
-(attributes such as `axis=` must be literals). Handlers lower a NumPy call to primitives
-of compiler/primitives.py; adding a NumPy function is one handler and one table entry.
+`lw.emit(node, prim, *inputs, **attrs)`, `lw.expr`, `lw.b`), `args` are lowered
+positional arguments and `kwargs` maps keyword names to *AST nodes*. Handlers lower a
+call to primitives of compiler/primitives.py; adding a NumPy function is one handler
+and one table entry. Arguments NumPy takes as Python values (`axis`, `keepdims`,
+`ddof`, `dtype`, an index) must be constants here (literals, or globals); shapes may be
+run-time ints (`x.shape[0]`, `len(x)`, int arguments).
+
+A call to a callable with neither a handler nor readable source (a C function, a
+Numba dispatcher, an exec-created function) raises `NameResolutionError` at the call,
+naming the function and saying how to give it a rule (compiler.custom_vjp).
 """
 import ast
 import builtins
+import inspect
 import math
+import types
 
 import numpy as np
 
-from ..errors import ShapeError, UnsupportedError
-from ..ir.core import Value
+from ..errors import NameResolutionError, ShapeError, UnsupportedError
+from ..ir.core import ConstArray, Value
+
+_NO = object()
 
 
 def key(obj):
@@ -26,11 +37,156 @@ def key(obj):
         return None
 
 
-# ---- NumPy and math functions, by identity ------------------------------------------
+# ---- argument helpers -----------------------------------------------------------------
+def _callee(node):
+    return ast.unparse(node.func)
+
+
+def const_value(lw, v):
+    """The Python value of a scalar constant Value (a literal, a captured number, or a
+    negated one: `-1` lowers to neg(1)), else _NO."""
+    if not isinstance(v, Value):
+        return _NO
+    for op in reversed(lw.b.ops):
+        if v in op.outputs:
+            if op.prim == "const" and not isinstance(op.attr("value"), ConstArray):
+                return op.attr("value")
+            if op.prim == "neg":
+                c = const_value(lw, op.inputs[0])
+                return _NO if c is _NO else -c
+            return _NO
+    return _NO
+
+
+def bind(lw, node, args, kwargs, *params):
+    """Match arguments to `params` (names, or (name, default) pairs) like Python does;
+    keyword values are lowered here (`None` stays None). Returns {name: value}."""
+    names = [p if isinstance(p, str) else p[0] for p in params]
+    if len(args) > len(names):
+        raise UnsupportedError(f"`{_callee(node)}` takes at most {len(names)} argument(s) here",
+                               lw.fs.loc(node))
+    out = dict(zip(names, args))
+    for k, vnode in kwargs.items():
+        if k not in names:
+            raise UnsupportedError(f"keyword argument `{k}` to `{_callee(node)}` is not supported",
+                                   lw.fs.loc(node), f"supported: {', '.join(names)}")
+        if k in out:
+            raise UnsupportedError(f"`{_callee(node)}` got `{k}` twice", lw.fs.loc(node))
+        out[k] = None if isinstance(vnode, ast.Constant) and vnode.value is None else lw.expr(vnode)
+    for p in params:
+        name = p if isinstance(p, str) else p[0]
+        if name not in out:
+            if isinstance(p, str):
+                raise UnsupportedError(f"`{_callee(node)}` needs the argument `{name}`",
+                                       lw.fs.loc(node))
+            out[name] = p[1]
+    return out
+
+
+def literal(lw, node, v, what):
+    """A constant argument's Python value: numbers, None, tuples of them, Python objects
+    such as `float` (dtype). Raises UnsupportedError for a run-time value."""
+    from .lower import Static
+    if v is None or isinstance(v, (bool, int, float)):
+        return v
+    if isinstance(v, tuple):
+        return tuple(literal(lw, node, e, what) for e in v)
+    if isinstance(v, Static):
+        return v.obj
+    c = const_value(lw, v)
+    if c is _NO:
+        raise UnsupportedError(f"`{what}` of `{_callee(node)}` must be a constant",
+                               lw.fs.loc(node), f"write `{what}` as a literal")
+    return c
+
+
+def array(lw, node, v, what="argument"):
+    if not isinstance(v, Value):
+        raise UnsupportedError(f"{what} of `{_callee(node)}` is not an array or number",
+                               lw.fs.loc(node))
+    return v
+
+
+def axes_arg(lw, node, x, v, extra=0):
+    """`axis` as None or a sorted tuple of distinct non-negative ints below the rank
+    (plus `extra`, for expand_dims)."""
+    ax = literal(lw, node, v, "axis")
+    if ax is None:
+        return None
+    r = x.type.rank + extra
+    out = []
+    for a in (ax if isinstance(ax, tuple) else (ax,)):
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise UnsupportedError("`axis` must be an int, a tuple of ints or None", lw.fs.loc(node))
+        if not -r <= a < r:
+            raise ShapeError(f"axis {a} is out of bounds for an array of rank {r}", lw.fs.loc(node))
+        out.append(a % r)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"repeated axis in {ax}", lw.fs.loc(node))
+    return tuple(sorted(out))
+
+
+def _flag(lw, node, v, what):
+    f = literal(lw, node, v, what)
+    if not isinstance(f, (bool, int)):
+        raise UnsupportedError(f"`{what}` must be True or False", lw.fs.loc(node))
+    return bool(f)
+
+
+def shape_arg(lw, node, v):
+    """A shape (int, or tuple/list of ints, constant or run-time) as a list of int Values."""
+    from .lower import Static
+    if isinstance(v, Static) and isinstance(v.obj, tuple):
+        v = tuple(lw.b.const(int(d)) for d in v.obj)
+    dims = list(v) if isinstance(v, tuple) else [v]
+    for d in dims:
+        if not isinstance(d, Value) or d.type.rank or d.type.dtype != "int64":
+            raise ShapeError(f"`{_callee(node)}`: a shape is an int or a tuple of ints",
+                             lw.fs.loc(node))
+    return dims
+
+
+def _dtype(lw, node, v):
+    """dtype= as 'float64', 'int64', 'bool' or None."""
+    d = literal(lw, node, v, "dtype")
+    if d is None:
+        return None
+    try:
+        kind = np.dtype(d).kind
+    except TypeError:
+        kind = None
+    if kind not in ("f", "i", "u", "b"):
+        raise UnsupportedError(f"dtype {d!r} is not supported", lw.fs.loc(node),
+                               "use float, int or bool")
+    return {"f": "float64", "i": "int64", "u": "int64", "b": "bool"}[kind]
+
+
+def convert(lw, node, x, dtype):
+    if dtype is None or x.type.dtype == dtype:
+        return x
+    if dtype == "float64":
+        return lw.emit(node, "cast", x)
+    if dtype == "int64":
+        return lw.emit(node, "to_int", x)
+    return lw.emit(node, "ne", x, 0)
+
+
+# ---- elementwise functions ----------------------------------------------------------
 def _unary(prim):
     def h(lw, node, args, kwargs):
         lw.no_kwargs(node, kwargs)
         return lw.emit(node, prim, *lw.arity(node, args, 1))
+    return h
+
+
+def _math(prim):  # math.* functions: scalars only, as in Python
+    def h(lw, node, args, kwargs):
+        lw.no_kwargs(node, kwargs)
+        (x,) = lw.arity(node, args, 1)
+        if isinstance(x, Value) and x.type.rank:
+            raise ShapeError(f"`{_callee(node)}` of an array", lw.fs.loc(node),
+                             f"use np.{prim} for arrays")
+        return lw.emit(node, prim, x)
     return h
 
 
@@ -41,62 +197,20 @@ def _binary(prim):
     return h
 
 
+def _log_base(base):
+    def h(lw, node, args, kwargs):
+        lw.no_kwargs(node, kwargs)
+        (x,) = lw.arity(node, args, 1)
+        return lw.emit(node, "div", lw.emit(node, "log", x), math.log(base))
+    return h
+
+
 def _where(lw, node, args, kwargs):
     lw.no_kwargs(node, kwargs)
-    return lw.emit(node, "where", *lw.arity(node, args, 3))
-
-
-def _dot(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    a, b = lw.arity(node, args, 2)
-    if isinstance(a, Value) and isinstance(b, Value) and (a.type.rank == 0 or b.type.rank == 0):
-        return lw.emit(node, "mul", a, b)
-    return lw.emit(node, "matmul", a, b)
-
-
-def _axis(lw, node, args, kwargs, x):
-    if len(args) > 2:
-        raise UnsupportedError("too many arguments", lw.fs.loc(node))
-    ax_node = kwargs.pop("axis", None)
-    if len(args) == 2:
-        raise UnsupportedError("pass the axis as `axis=`", lw.fs.loc(node))
-    if kwargs:
-        raise UnsupportedError(f"keyword argument(s) {', '.join(kwargs)} are not supported yet",
-                               lw.fs.loc(node))
-    axis = lw.int_attr(node, ax_node, "axis")
-    if axis is not None:
-        r = x.type.rank
-        if not -r <= axis < r:
-            raise ShapeError(f"axis {axis} is out of bounds for an array of rank {r}",
-                             lw.fs.loc(node))
-        axis %= r
-        if r == 1:
-            axis = None
-    return axis
-
-
-def _sum(lw, node, args, kwargs):
-    x = args[0]
-    axis = _axis(lw, node, args, dict(kwargs), x)
-    if x.type.rank == 0:
-        return x
-    return lw.emit(node, "sum", x, axis=axis)
-
-
-def _mean(lw, node, args, kwargs):
-    x = args[0]
-    axis = _axis(lw, node, args, dict(kwargs), x)
-    if x.type.rank == 0:
-        return lw.emit(node, "cast", x) if x.type.dtype != "float64" else x
-    total = lw.emit(node, "sum", x, axis=axis)
-    n = lw.emit(node, "size", x) if axis is None else lw.emit(node, "dim", x, axis=axis)
-    return lw.emit(node, "div", total, n)
-
-
-def _transpose(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    return x if x.type.rank < 2 else lw.emit(node, "transpose", x)
+    if len(args) != 3:
+        raise UnsupportedError("np.where with one argument (indices) is not supported",
+                               lw.fs.loc(node), "use np.where(condition, x, y)")
+    return lw.emit(node, "where", *args)
 
 
 def _square(lw, node, args, kwargs):
@@ -105,45 +219,563 @@ def _square(lw, node, args, kwargs):
     return lw.emit(node, "mul", x, x)
 
 
+def _reciprocal(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    return lw.emit(node, "div", 1.0, x)
+
+
+def _clip(lw, node, args, kwargs):
+    names = ("min", "max") if "min" in kwargs or "max" in kwargs else ("a_min", "a_max")
+    a = bind(lw, node, args, kwargs, "a", (names[0], None), (names[1], None))
+    a["a_min"], a["a_max"] = a[names[0]], a[names[1]]
+    x = array(lw, node, a["a"])
+    if a["a_min"] is None and a["a_max"] is None:
+        raise UnsupportedError("np.clip needs a lower or an upper bound", lw.fs.loc(node))
+    if a["a_min"] is not None:
+        x = lw.emit(node, "maximum", x, a["a_min"])
+    if a["a_max"] is not None:
+        x = lw.emit(node, "minimum", x, a["a_max"])
+    return x
+
+
 def _float(lw, node, args, kwargs):
     lw.no_kwargs(node, kwargs)
     (x,) = lw.arity(node, args, 1)
-    if x.type.rank:
-        raise ShapeError("float() of an array", lw.fs.loc(node))
+    if isinstance(x, Value) and x.type.rank:
+        raise ShapeError("float() of an array", lw.fs.loc(node), "use np.sum(x) or x[i]")
     return lw.emit(node, "cast", x)
+
+
+def _int(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    if isinstance(x, Value) and x.type.rank:
+        raise ShapeError("int() of an array", lw.fs.loc(node), "use x.astype(int)")
+    return x if x.type.dtype == "int64" else lw.emit(node, "to_int", x)
+
+
+def _np_float(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    return lw.emit(node, "cast", x)
+
+
+def _len(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    if isinstance(x, tuple):
+        return lw.b.const(len(x))
+    if not isinstance(x, Value) or x.type.rank == 0:
+        raise ShapeError("len() of a scalar", lw.fs.loc(node))
+    return lw.emit(node, "dim", x, axis=0)
 
 
 def _max2(prim):
     def h(lw, node, args, kwargs):
         lw.no_kwargs(node, kwargs)
         if len(args) != 2:
-            raise UnsupportedError(f"builtin `{ast.unparse(node.func)}` with other than two arguments",
-                                   lw.fs.loc(node), f"use np.{prim}(a, b)")
+            raise UnsupportedError(f"builtin `{_callee(node)}` with other than two arguments",
+                                   lw.fs.loc(node), f"use np.{prim}(a, b) or np.{prim[:3]}(x)")
         return lw.emit(node, prim, *args)
     return h
 
 
-FUNCTIONS = {
-    np.exp: _unary("exp"), np.log: _unary("log"), np.tanh: _unary("tanh"),
-    np.sqrt: _unary("sqrt"), np.abs: _unary("abs"), np.sign: _unary("sign"),
-    np.negative: _unary("neg"), np.square: _square,
+def _logical(prim, n):
+    def h(lw, node, args, kwargs):
+        lw.no_kwargs(node, kwargs)
+        return lw.emit(node, prim, *lw.arity(node, args, n))
+    return h
+
+
+# ---- reductions -------------------------------------------------------------------------
+def count(lw, node, x, axes):
+    """Number of elements over `axes` (None: all) as an int Value."""
+    if axes is None or len(axes) == x.type.rank:
+        return lw.emit(node, "size", x)
+    n = None
+    for a in axes:
+        d = lw.emit(node, "dim", x, axis=a)
+        n = d if n is None else lw.emit(node, "mul", n, d)
+    return n
+
+
+def reduce(lw, node, kind, x, axes, keepdims=False):
+    """sum/mean/max/min/prod of x over axes (None: all), keeping them as size-1 axes."""
+    r = x.type.rank
+    if r == 0:
+        return lw.emit(node, "cast", x) if kind == "mean" and x.type.dtype != "float64" else x
+    full = axes is None or len(axes) == r
+    if kind in ("sum", "prod", "mean"):
+        prim = "prod" if kind == "prod" else "sum"
+        if full:
+            out = lw.emit(node, prim, x)
+        else:
+            out = x
+            for a in sorted(axes, reverse=True):
+                out = lw.emit(node, prim, out, axis=a)
+        if kind == "mean":
+            out = lw.emit(node, "div", out, count(lw, node, x, axes))
+    else:
+        out = lw.emit(node, kind, x, axis=None if full else axes)
+    if keepdims:
+        for a in (range(r) if full else axes):
+            out = lw.emit(node, "expand_dims", out, axis=a)
+    return out
+
+
+def _reduction(kind):
+    def h(lw, node, args, kwargs):
+        a = bind(lw, node, args, kwargs, "a", ("axis", None), ("keepdims", False))
+        x = array(lw, node, a["a"])
+        return reduce(lw, node, kind, x, axes_arg(lw, node, x, a["axis"]),
+                      _flag(lw, node, a["keepdims"], "keepdims"))
+    return h
+
+
+def _variance(std):
+    def h(lw, node, args, kwargs):
+        a = bind(lw, node, args, kwargs, "a", ("axis", None), ("ddof", 0), ("keepdims", False))
+        x = array(lw, node, a["a"])
+        if x.type.rank == 0:
+            return lw.b.const(0.0)
+        axes = axes_arg(lw, node, x, a["axis"])
+        keep = _flag(lw, node, a["keepdims"], "keepdims")
+        ddof = literal(lw, node, a["ddof"], "ddof")
+        d = lw.emit(node, "sub", x, reduce(lw, node, "mean", x, axes, keepdims=True))
+        s = reduce(lw, node, "sum", lw.emit(node, "mul", d, d), axes, keep)
+        n = count(lw, node, x, axes)
+        if ddof:
+            n = lw.emit(node, "sub", n, ddof)
+        v = lw.emit(node, "div", s, n)
+        return lw.emit(node, "sqrt", v) if std else v
+    return h
+
+
+def _norm(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "x", ("ord", None), ("axis", None), ("keepdims", False))
+    x = array(lw, node, a["x"])
+    if literal(lw, node, a["ord"], "ord") not in (None, 2, "fro") or a["axis"] is not None \
+            or _flag(lw, node, a["keepdims"], "keepdims"):
+        raise UnsupportedError("np.linalg.norm with `ord`, `axis` or `keepdims`", lw.fs.loc(node),
+                               "write it out, e.g. np.sqrt(np.sum(x * x, axis=1))")
+    if x.type.rank == 0:
+        return lw.emit(node, "abs", x)
+    if x.type.rank > 2:
+        raise ShapeError("np.linalg.norm of an array of rank > 2", lw.fs.loc(node),
+                         "use np.linalg.norm(x.ravel())")
+    return lw.emit(node, "norm", convert(lw, node, x, "float64"))
+
+
+# ---- linear algebra -------------------------------------------------------------------
+def _dot(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    a, b = lw.arity(node, args, 2)
+    if isinstance(a, Value) and isinstance(b, Value) and (a.type.rank == 0 or b.type.rank == 0):
+        return lw.emit(node, "mul", a, b)
+    return lw.emit(node, "matmul", a, b)
+
+
+def _inner(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    a, b = (array(lw, node, v) for v in lw.arity(node, args, 2))
+    if a.type.rank == 0 or b.type.rank == 0:
+        return lw.emit(node, "mul", a, b)
+    if a.type.rank == 1 or b.type.rank == 1:
+        return lw.emit(node, "matmul", b, a) if a.type.rank == 1 and b.type.rank == 2 else \
+            lw.emit(node, "matmul", a, b)
+    return lw.emit(node, "matmul", a, lw.emit(node, "transpose", b))
+
+
+def _outer(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    a, b = (array(lw, node, v) for v in lw.arity(node, args, 2))
+    if a.type.rank != 1 or b.type.rank != 1:
+        raise ShapeError("np.outer of arrays that are not 1-D", lw.fs.loc(node),
+                         "use np.outer(a.ravel(), b.ravel())")
+    return lw.emit(node, "outer", a, b)
+
+
+def _trace(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    if array(lw, node, x).type.rank != 2:
+        raise ShapeError("np.trace of an array that is not 2-D", lw.fs.loc(node))
+    return lw.emit(node, "trace", x)
+
+
+# ---- shapes ------------------------------------------------------------------------------
+def _transpose(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "a", ("axes", None))
+    return transpose(lw, node, array(lw, node, a["a"]), literal(lw, node, a["axes"], "axes"))
+
+
+def transpose(lw, node, x, axes):
+    r = x.type.rank
+    if axes is None or tuple(axes) == tuple(range(r - 1, -1, -1)):
+        return x if r < 2 else lw.emit(node, "transpose", x)
+    axes = tuple(a % r if isinstance(a, int) and -r <= a < r else -1 for a in axes)
+    if sorted(axes) != list(range(r)):
+        raise ShapeError(f"axes {axes} are not a permutation of range({r})", lw.fs.loc(node))
+    return x if axes == tuple(range(r)) else lw.emit(node, "permute", x, axes=axes)
+
+
+def reshape(lw, node, x, dims):
+    if x.type.rank == 0:
+        raise ShapeError("reshape of a scalar", lw.fs.loc(node), "use np.array([x]) or np.full")
+    if not dims:
+        raise ShapeError("reshape to a scalar", lw.fs.loc(node), "use x[0] or np.sum(x)")
+    if sum(const_value(lw, d) == -1 for d in dims) > 1:
+        raise ShapeError("reshape with more than one -1", lw.fs.loc(node))
+    if len(dims) == 1 and x.type.rank == 1 and const_value(lw, dims[0]) == -1:
+        return x
+    return lw.emit(node, "reshape", x, *dims)
+
+
+def _reshape(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "a", "newshape")
+    return reshape(lw, node, array(lw, node, a["a"]), shape_arg(lw, node, a["newshape"]))
+
+
+def _ravel(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    return reshape(lw, node, array(lw, node, x), [lw.b.const(-1)])
+
+
+def _expand_dims(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "a", "axis")
+    x = array(lw, node, a["a"])
+    ax = literal(lw, node, a["axis"], "axis")
+    axes = axes_arg(lw, node, x, a["axis"], extra=len(ax) if isinstance(ax, tuple) else 1)
+    for k in axes:
+        x = lw.emit(node, "expand_dims", x, axis=k)
+    return x
+
+
+def squeeze(lw, node, x, axis_v):
+    if axis_v is None:
+        raise UnsupportedError("np.squeeze without `axis`: the result's rank would depend on "
+                               "the run-time shape", lw.fs.loc(node), "pass axis=")
+    axes = axes_arg(lw, node, x, axis_v)
+    keep = [k for k in range(x.type.rank) if k not in axes]
+    if not keep:
+        return lw.emit(node, "getitem", x, *[lw.b.const(0)] * x.type.rank,
+                       spec=("i",) * x.type.rank)
+    return lw.emit(node, "reshape", x, *[lw.emit(node, "dim", x, axis=k) for k in keep])
+
+
+def _squeeze(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "a", ("axis", None))
+    return squeeze(lw, node, array(lw, node, a["a"]), a["axis"])
+
+
+def _seq(lw, node, v):
+    if isinstance(v, Value):
+        raise UnsupportedError(f"`{_callee(node)}` of one array", lw.fs.loc(node),
+                               "pass a tuple or list of arrays: np.concatenate((a, b))")
+    if not isinstance(v, tuple) or not v or not all(isinstance(e, Value) for e in v):
+        raise UnsupportedError(f"`{_callee(node)}` takes a tuple or list of arrays",
+                               lw.fs.loc(node))
+    d = "float64" if any(e.type.dtype == "float64" for e in v) else None
+    return [convert(lw, node, e, d) for e in v]
+
+
+def concatenate(lw, node, xs, axis):
+    if len({x.type.rank for x in xs}) != 1 or xs[0].type.rank == 0:
+        raise ShapeError("concatenate needs arrays of one rank >= 1", lw.fs.loc(node))
+    ax = axes_arg(lw, node, xs[0], lw.b.const(axis))[0]
+    return xs[0] if len(xs) == 1 else lw.emit(node, "concatenate", *xs, axis=ax)
+
+
+def stack(lw, node, xs, axis):
+    if len({x.type.rank for x in xs}) != 1:
+        raise ShapeError("stack needs arrays of one rank", lw.fs.loc(node))
+    if xs[0].type.rank == 0 and axis in (0, -1):
+        return lw.emit(node, "pack", *xs)
+    ax = axes_arg(lw, node, xs[0], lw.b.const(axis), extra=1)[0]
+    return lw.emit(node, "stack", *xs, axis=ax)
+
+
+def _concatenate(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "arrays", ("axis", 0))
+    axis = literal(lw, node, a["axis"], "axis")
+    if axis is None:
+        raise UnsupportedError("concatenate with axis=None", lw.fs.loc(node),
+                               "ravel the arrays first")
+    return concatenate(lw, node, _seq(lw, node, a["arrays"]), axis)
+
+
+def _stack(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "arrays", ("axis", 0))
+    return stack(lw, node, _seq(lw, node, a["arrays"]), literal(lw, node, a["axis"], "axis"))
+
+
+def _hstack(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    xs = _seq(lw, node, lw.arity(node, args, 1)[0])
+    ranks = {x.type.rank for x in xs}
+    if ranks == {0}:
+        return lw.emit(node, "pack", *xs)
+    if len(ranks) != 1:
+        raise ShapeError("np.hstack of arrays of different ranks", lw.fs.loc(node))
+    return concatenate(lw, node, xs, 0 if ranks == {1} else 1)
+
+
+def _vstack(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    xs = _seq(lw, node, lw.arity(node, args, 1)[0])
+    if any(x.type.rank > 2 for x in xs) or any(x.type.rank == 0 for x in xs):
+        raise ShapeError("np.vstack takes 1-D and 2-D arrays here", lw.fs.loc(node))
+    if all(x.type.rank == 1 for x in xs):
+        return lw.emit(node, "stack", *xs, axis=0)
+    xs = [lw.emit(node, "expand_dims", x, axis=0) if x.type.rank == 1 else x for x in xs]
+    return concatenate(lw, node, xs, 0)
+
+
+# ---- constructors -----------------------------------------------------------------------
+def _filled(prim):
+    def h(lw, node, args, kwargs):
+        a = bind(lw, node, args, kwargs, "shape", ("dtype", None))
+        dims = shape_arg(lw, node, a["shape"])
+        if not dims:
+            raise ShapeError(f"`{_callee(node)}` of shape ()", lw.fs.loc(node), "use a number")
+        d = _dtype(lw, node, a["dtype"]) or "float64"
+        return lw.emit(node, prim, *dims, **({} if d == "float64" else {"dtype": d}))
+    return h
+
+
+def _full(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "shape", "fill_value", ("dtype", None))
+    dims = shape_arg(lw, node, a["shape"])
+    v = array(lw, node, a["fill_value"])
+    if not dims or v.type.rank:
+        raise ShapeError("np.full takes a non-empty shape and a scalar", lw.fs.loc(node))
+    return lw.emit(node, "full", convert(lw, node, v, _dtype(lw, node, a["dtype"])), *dims)
+
+
+def _full_like_of(value):
+    def h(lw, node, args, kwargs):
+        params = ("a",) + (("fill_value",) if value is None else ()) + (("dtype", None),)
+        a = bind(lw, node, args, kwargs, *params)
+        x = array(lw, node, a["a"])
+        d = _dtype(lw, node, a["dtype"]) or ("int64" if x.type.dtype == "bool" else x.type.dtype)
+        v = (array(lw, node, a["fill_value"]) if value is None else
+             lw.b.const({"float64": float, "int64": int, "bool": bool}[d](value)))
+        if v.type.rank:
+            raise ShapeError("the fill value must be a scalar", lw.fs.loc(node))
+        if x.type.rank == 0:
+            return convert(lw, node, v, d)
+        if d == "float64" and value == 0:
+            return lw.emit(node, "zeros_like", x)
+        return lw.emit(node, "full_like", x, convert(lw, node, v, d))
+    return h
+
+
+def _eye(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "N", ("M", None))
+    dims = [a["N"]] + ([] if a["M"] is None else [a["M"]])
+    return lw.emit(node, "eye", *shape_arg(lw, node, tuple(dims)))
+
+
+def _arange(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    if not 1 <= len(args) <= 3 or not all(isinstance(v, Value) and not v.type.rank for v in args):
+        raise UnsupportedError("np.arange takes 1 to 3 numbers", lw.fs.loc(node))
+    return lw.emit(node, "arange", *args)
+
+
+def _array(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "object", ("dtype", None))
+    d = _dtype(lw, node, a["dtype"])
+    obj = a["object"]
+    if isinstance(obj, tuple):
+        obj = _nested(lw, node, obj)
+    return convert(lw, node, array(lw, node, obj), d)
+
+
+def _nested(lw, node, items):
+    consts = [const_value(lw, e) for e in items]
+    if items and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in consts):
+        return lw.b.const(ConstArray.of(np.array(consts)))  # a constant array: a global
+    xs = [_nested(lw, node, e) if isinstance(e, tuple) else array(lw, node, e) for e in items]
+    if not xs:
+        raise ShapeError("np.array of an empty list", lw.fs.loc(node))
+    d = "float64" if any(x.type.dtype == "float64" for x in xs) else None
+    return stack(lw, node, [convert(lw, node, x, d) for x in xs], 0)
+
+
+# ---- runtime.functions ------------------------------------------------------------------
+def _runtime_axis(prim, default):
+    def h(lw, node, args, kwargs):
+        params = ("x", ("axis", default)) + ((("keepdims", False),) if prim == "logsumexp" else ())
+        a = bind(lw, node, args, kwargs, *params)
+        x = convert(lw, node, array(lw, node, a["x"]), "float64")
+        if x.type.rank == 0:
+            if prim == "logsumexp":
+                return x
+            raise ShapeError(f"`{_callee(node)}` of a scalar", lw.fs.loc(node))
+        axes = axes_arg(lw, node, x, a["axis"])
+        full = axes is None or len(axes) == x.type.rank
+        if prim != "logsumexp":
+            if axes is not None and len(axes) > 1 and not full:
+                raise UnsupportedError(f"`{_callee(node)}` over several axes", lw.fs.loc(node))
+            return lw.emit(node, prim, x, axis=None if full else axes[0])
+        if axes is not None and len(axes) > 1 and not full:
+            raise UnsupportedError("logsumexp over several (but not all) axes", lw.fs.loc(node),
+                                   "reshape first")
+        out = lw.emit(node, prim, x, axis=None if full else axes[0])
+        if _flag(lw, node, a.get("keepdims", False), "keepdims"):
+            for k in (range(x.type.rank) if full else axes):
+                out = lw.emit(node, "expand_dims", out, axis=k)
+        return out
+    return h
+
+
+def _cross_entropy(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "logits", "labels")
+    z = convert(lw, node, array(lw, node, a["logits"]), "float64")
+    y = array(lw, node, a["labels"])
+    if y.type.dtype != "int64":
+        raise ShapeError("cross_entropy labels must be integers (class indices)", lw.fs.loc(node),
+                         "pass an int array; for soft targets write -np.sum(p * log_softmax(z))")
+    if (z.type.rank, y.type.rank) not in ((2, 1), (1, 0)):
+        raise ShapeError("cross_entropy takes logits (n, k) with labels (n,), or logits (k,) "
+                         "with one label", lw.fs.loc(node))
+    return lw.emit(node, "cross_entropy", z, y)
+
+
+def _runtime_handlers():
+    from runtime import functions as rf
+    return {rf.sigmoid: _unary("sigmoid"), rf.relu: _unary("relu"),
+            rf.softplus: _unary("softplus"), rf.log_sigmoid: _unary("log_sigmoid"),
+            rf.logsumexp: _runtime_axis("logsumexp", None),
+            rf.softmax: _runtime_axis("softmax", -1),
+            rf.log_softmax: _runtime_axis("log_softmax", -1),
+            rf.cross_entropy: _cross_entropy}
+
+
+# ---- the tables ------------------------------------------------------------------------
+_BASE = {
+    np.exp: _unary("exp"), np.expm1: _unary("expm1"), np.log: _unary("log"),
+    np.log1p: _unary("log1p"), np.log2: _log_base(2.0), np.log10: _log_base(10.0),
+    np.sqrt: _unary("sqrt"), np.sin: _unary("sin"), np.cos: _unary("cos"),
+    np.tan: _unary("tan"), np.tanh: _unary("tanh"), np.sinh: _unary("sinh"),
+    np.cosh: _unary("cosh"), np.arctan: _unary("arctan"), np.abs: _unary("abs"),
+    np.fabs: _unary("abs"), np.sign: _unary("sign"), np.negative: _unary("neg"),
+    np.square: _square, np.reciprocal: _reciprocal,
     np.add: _binary("add"), np.subtract: _binary("sub"), np.multiply: _binary("mul"),
-    np.divide: _binary("div"), np.power: _binary("pow"),
-    np.maximum: _binary("maximum"), np.minimum: _binary("minimum"), np.where: _where,
-    np.dot: _dot, np.matmul: _binary("matmul"), np.outer: _binary("outer"),
-    np.transpose: _transpose, np.sum: _sum, np.mean: _mean,
-    math.exp: _unary("exp"), math.log: _unary("log"), math.tanh: _unary("tanh"),
-    math.sqrt: _unary("sqrt"), math.fabs: _unary("abs"),
-    builtins.abs: _unary("abs"), builtins.float: _float,
-    builtins.max: _max2("maximum"), builtins.min: _max2("minimum"),
+    np.divide: _binary("div"), np.power: _binary("pow"), np.float_power: _binary("pow"),
+    np.maximum: _binary("maximum"), np.minimum: _binary("minimum"),
+    np.logaddexp: _binary("logaddexp"), np.where: _where, np.clip: _clip,
+    np.greater: _binary("gt"), np.greater_equal: _binary("ge"), np.less: _binary("lt"),
+    np.less_equal: _binary("le"), np.equal: _binary("eq"), np.not_equal: _binary("ne"),
+    np.logical_and: _logical("logical_and", 2), np.logical_or: _logical("logical_or", 2),
+    np.logical_not: _logical("logical_not", 1),
+    np.sum: _reduction("sum"), np.mean: _reduction("mean"), np.max: _reduction("max"),
+    np.min: _reduction("min"), np.amax: _reduction("max"), np.amin: _reduction("min"),
+    np.prod: _reduction("prod"), np.var: _variance(False), np.std: _variance(True),
+    np.linalg.norm: _norm,
+    np.dot: _dot, np.matmul: _binary("matmul"), np.outer: _outer, np.inner: _inner,
+    np.trace: _trace,
+    np.transpose: _transpose, np.reshape: _reshape, np.ravel: _ravel,
+    np.expand_dims: _expand_dims, np.squeeze: _squeeze, np.concatenate: _concatenate,
+    np.stack: _stack, np.hstack: _hstack, np.vstack: _vstack,
+    np.zeros: _filled("zeros"), np.ones: _filled("ones"), np.full: _full,
+    np.zeros_like: _full_like_of(0), np.ones_like: _full_like_of(1),
+    np.full_like: _full_like_of(None), np.eye: _eye, np.identity: _eye, np.arange: _arange,
+    np.array: _array, np.asarray: _array, np.float64: _np_float,
+    math.exp: _math("exp"), math.log: _math("log"), math.tanh: _math("tanh"),
+    math.sqrt: _math("sqrt"), math.fabs: _math("abs"), math.sin: _math("sin"),
+    math.cos: _math("cos"), math.tan: _math("tan"), math.sinh: _math("sinh"),
+    math.cosh: _math("cosh"), math.atan: _math("arctan"), math.expm1: _math("expm1"),
+    math.log1p: _math("log1p"),
+    builtins.abs: _unary("abs"), builtins.float: _float, builtins.int: _int,
+    builtins.max: _max2("maximum"), builtins.min: _max2("minimum"), builtins.len: _len,
 }
 
 
+class _Functions(dict):
+    """Handlers by identity. `get` also answers for callables adjoint cannot lower (no
+    handler and no readable source) with a handler that raises the missing-rule error
+    at the call, so that message lives next to the table it is about."""
+
+    def __init__(self, base):
+        super().__init__(base)
+        self._runtime = False
+
+    def register(self, obj, handler):
+        self[obj] = handler
+
+    def get(self, obj, default=None):
+        if not self._runtime:
+            self._runtime = True
+            for k, v in _runtime_handlers().items():
+                self.setdefault(k, v)
+        h = super().get(obj)
+        if h is not None or obj is None:
+            return h if h is not None else default
+        if isinstance(obj, types.FunctionType):
+            try:
+                inspect.getsourcelines(obj)
+                return default
+            except (OSError, TypeError):
+                return _missing_rule(obj, "its source cannot be read")
+        if callable(obj):
+            return _missing_rule(obj, "adjoint has no rule for it")
+        return default
+
+
+def _missing_rule(obj, why):
+    mod = getattr(obj, "__module__", None)
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
+    full = f"{mod}.{name}" if mod and mod != "builtins" else name
+
+    def h(lw, node, args, kwargs):
+        raise NameResolutionError(
+            f"call to `{_callee(node)}` ({full}): {why}", lw.fs.loc(node),
+            "use the supported NumPy functions (README), or give your own function a rule: "
+            "`f = compiler.custom_vjp(f)` then `@f.defvjp` on `def f_vjp(g, ans, x): ...` "
+            "(the rule and f are inlined, so both must use supported functions)")
+    return h
+
+
+FUNCTIONS = _Functions(_BASE)
+
+
+def _m_reshape(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    x, rest = args[0], args[1:]
+    if len(rest) == 1 and isinstance(rest[0], tuple):
+        rest = rest[0]
+    return reshape(lw, node, x, shape_arg(lw, node, tuple(rest)))
+
+
+def _m_transpose(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    x, rest = args[0], args[1:]
+    if len(rest) == 1 and isinstance(rest[0], tuple):
+        rest = rest[0]
+    axes = literal(lw, node, tuple(rest), "axes") if rest else None
+    return transpose(lw, node, x, axes)
+
+
+def _m_copy(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    return lw.arity(node, args, 1)[0]  # values are immutable in the graph
+
+
+def _m_astype(lw, node, args, kwargs):
+    a = bind(lw, node, args, kwargs, "x", "dtype")
+    return convert(lw, node, a["x"], _dtype(lw, node, a["dtype"]))
+
+
 METHODS = {
-    "sum": _sum,
-    "mean": _mean,
-    "dot": _dot,
-    "transpose": _transpose,
+    "sum": _reduction("sum"), "mean": _reduction("mean"), "max": _reduction("max"),
+    "min": _reduction("min"), "prod": _reduction("prod"), "var": _variance(False),
+    "std": _variance(True), "dot": _dot, "transpose": _m_transpose, "reshape": _m_reshape,
+    "ravel": _ravel, "flatten": _ravel, "squeeze": _squeeze, "clip": _clip, "copy": _m_copy,
+    "astype": _m_astype,
 }
 
 
@@ -151,15 +783,25 @@ def _attr_T(lw, node, x):
     return x if x.type.rank < 2 else lw.emit(node, "transpose", x)
 
 
-ATTRIBUTES = {"T": _attr_T}
+def _attr_shape(lw, node, x):
+    return tuple(lw.emit(node, "dim", x, axis=k) for k in range(x.type.rank))
+
+
+ATTRIBUTES = {
+    "T": _attr_T,
+    "shape": _attr_shape,
+    "ndim": lambda lw, node, x: lw.b.const(x.type.rank),
+    "size": lambda lw, node, x: lw.emit(node, "size", x) if x.type.rank else lw.b.const(1),
+}
 
 
 def subscript_load(lw, node: ast.Subscript, x):
     """x[...] for a lowered x (a Value): ints, slices, None/np.newaxis, int/bool arrays."""
-    raise UnsupportedError("indexing is not supported yet", lw.fs.loc(node))
+    from .indexing import load
+    return load(lw, node, x)
 
 
 def subscript_store(lw, target: ast.Subscript, old: Value, value) -> Value:
     """`x[...] = value` as a functional update: returns the new SSA value of x."""
-    raise UnsupportedError("assignment to an element or slice is not supported yet",
-                           lw.fs.loc(target))
+    from .indexing import store
+    return store(lw, target, old, value)

@@ -1,0 +1,222 @@
+"""Subscripts: `x[...]` reads and `x[...] = v` writes, lowered to primitives.
+
+Guarantees:
+- Reads accept ints, slices (any start/stop/step, constant or run-time ints), None /
+  np.newaxis, `...`, integer index arrays and boolean masks, with NumPy's result shape.
+  Basic entries become one `getitem`; one index array a `take` (its axes go where it
+  stands); two adjacent 1-D index arrays a `take_pairs` (`X[np.arange(n), y]`); a
+  1-D mask is the index array of its True entries; a mask of x's full shape selects
+  from the flattened array.
+- Writes are functional updates: `x[idx] = v` makes `x` a new SSA value, a copy of the
+  old one with `[idx] = v` (`set_index`); its adjoint sends the cotangent at idx to v
+  (summed where v was broadcast) and the rest to the old x. A write through a boolean
+  mask of x's full shape with a scalar is `np.where(mask, v, x)`: the selection policy.
+- Integer writes keep x's dtype (a float written into an int array is truncated, as
+  NumPy does). Indexing a tuple (`x.shape[0]`, `x.shape[1:]`) needs constant indices.
+- Combinations NumPy reorders or Numba cannot compile raise UnsupportedError at the
+  subscript: index arrays separated by a slice, an int and an index array separated by
+  a slice, index arrays with None, more than two index arrays, writes through two.
+"""
+from __future__ import annotations
+
+import ast
+
+from ..errors import ShapeError, UnsupportedError
+from ..ir.core import Value
+from ..primitives import index_read
+from .numpy_api import _NO, const_value
+
+
+def _static():
+    from .lower import Static
+    return Static
+
+
+def _entries(lw, node, x):
+    """[(kind, [values])]: kind 'i' int, 'n' None, 'a' int array, 'm' bool mask,
+    's<bits>' slice, '...' ellipsis."""
+    sl = node.slice
+    elts = sl.elts if isinstance(sl, ast.Tuple) else [sl]
+    out = []
+    for e in elts:
+        if isinstance(e, ast.Slice):
+            bits, vals = "s", []
+            for part in (e.lower, e.upper, e.step):
+                if part is None or isinstance(part, ast.Constant) and part.value is None:
+                    bits += "0"
+                    continue
+                v = lw.expr(part)
+                if not isinstance(v, Value) or v.type.rank or v.type.dtype != "int64":
+                    raise ShapeError(f"slice bound `{ast.unparse(part)}` is not an int",
+                                     lw.fs.loc(part), "use int(...) for a computed bound")
+                bits += "1"
+                vals.append(v)
+            out.append((bits, vals))
+            continue
+        if isinstance(e, ast.Constant) and e.value is Ellipsis:
+            out.append(("...", []))
+            continue
+        if isinstance(e, ast.Constant) and e.value is None:
+            out.append(("n", []))
+            continue
+        v = lw.expr(e)
+        if isinstance(v, _static()) and v.obj is None:
+            out.append(("n", []))
+        elif not isinstance(v, Value):
+            raise UnsupportedError(f"index `{ast.unparse(e)}` is not an int, slice, array or None",
+                                   lw.fs.loc(e))
+        elif v.type.dtype == "float64":
+            raise ShapeError(f"index `{ast.unparse(e)}` is a float", lw.fs.loc(e),
+                             "indices must be integers: int(i) or idx.astype(int)")
+        elif v.type.rank == 0:
+            if v.type.dtype == "bool":
+                raise UnsupportedError("indexing with a boolean scalar", lw.fs.loc(e))
+            out.append(("i", [v]))
+        else:
+            out.append(("m" if v.type.dtype == "bool" else "a", [v]))
+    return out
+
+
+def _expand(lw, node, x, entries):
+    """Replace `...` by full slices; check the number of indexed axes."""
+    used = sum(1 if k in ("i", "a") or k[0] == "s" else v[0].type.rank if k == "m" else 0
+               for k, v in entries)
+    r = x.type.rank
+    if used > r:
+        raise ShapeError(f"too many indices ({used}) for an array of rank {r}", lw.fs.loc(node))
+    dots = [i for i, (k, _) in enumerate(entries) if k == "..."]
+    if len(dots) > 1:
+        raise ShapeError("an index can only have a single ellipsis", lw.fs.loc(node))
+    if dots:
+        i = dots[0]
+        entries = entries[:i] + [("s000", [])] * (r - used) + entries[i + 1:]
+    return entries
+
+
+def _masks_to_arrays(lw, node, x, entries):
+    out = []
+    for k, v in entries:
+        if k == "m":
+            if v[0].type.rank != 1:
+                raise UnsupportedError("a multi-dimensional boolean mask together with other "
+                                       "indices", lw.fs.loc(node),
+                                       "index with the mask alone (x[mask]), of x's full shape")
+            out.append(("a", [lw.emit(node, "nonzero_flat", v[0])]))
+        else:
+            out.append((k, v))
+    return out
+
+
+def _check_advanced(lw, node, entries, store):
+    kinds = [k for k, _ in entries]
+    arrays = [i for i, k in enumerate(kinds) if k == "a"]
+    if not arrays:
+        return
+    where = lw.fs.loc(node)
+    if "n" in kinds:
+        raise UnsupportedError("an index array together with None/np.newaxis", where,
+                               "index in two steps: y = x[idx] then y[:, None]")
+    if len(arrays) > (1 if store else 2):
+        raise UnsupportedError(f"{'writing through' if store else 'indexing with'} "
+                               f"{len(arrays)} index arrays", where,
+                               "index one array at a time" if store else
+                               "use at most two adjacent index arrays, as X[np.arange(n), y]")
+    if arrays[-1] - arrays[0] != len(arrays) - 1:
+        raise UnsupportedError("index arrays separated by a slice (NumPy would move their "
+                               "axis to the front)", where, "index in two steps")
+    ints = [i for i, k in enumerate(kinds) if k == "i"]
+    for i in ints:
+        between = kinds[min(i, arrays[0]) + 1:max(i, arrays[-1])]
+        if any(k[0] == "s" for k in between):
+            raise UnsupportedError("an int and an index array separated by a slice (NumPy "
+                                   "would move their axis to the front)", where,
+                                   "index in two steps")
+    if len(arrays) == 2:
+        for i in arrays:
+            if entries[i][1][0].type.rank != 1:
+                raise ShapeError("two index arrays must both be 1-D", where)
+
+
+def _spec(entries):
+    spec, vals = [], []
+    for k, v in entries:
+        spec.append(k)
+        vals.extend(v)
+    return tuple(spec), vals
+
+
+def _emitter(lw, node):
+    return lambda prim, *a, **k: lw.emit(node, prim, *a, **k)
+
+
+def _sole_full_mask(x, entries):
+    return len(entries) == 1 and entries[0][0] == "m" and entries[0][1][0].type.rank == x.type.rank
+
+
+def _tuple_load(lw, node, x):
+    sl = node.slice
+    v = lw.expr(sl) if not isinstance(sl, ast.Slice) else None
+    if v is not None:
+        k = const_value(lw, v)
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise UnsupportedError("indexing a tuple needs a constant int", lw.fs.loc(node))
+        if not -len(x) <= k < len(x):
+            raise ShapeError(f"index {k} out of range for a tuple of {len(x)}", lw.fs.loc(node))
+        return x[k]
+    parts = []
+    for p in (sl.lower, sl.upper, sl.step):
+        c = None if p is None else const_value(lw, lw.expr(p))
+        if c is _NO:
+            raise UnsupportedError("slicing a tuple needs constant bounds", lw.fs.loc(node))
+        parts.append(c)
+    return x[slice(*parts)]
+
+
+def load(lw, node: ast.Subscript, x):
+    if isinstance(x, tuple):
+        return _tuple_load(lw, node, x)
+    if not isinstance(x, Value):
+        raise UnsupportedError(f"`{ast.unparse(node.value)}` cannot be indexed", lw.fs.loc(node))
+    if x.type.rank == 0:
+        raise ShapeError(f"indexing the scalar `{ast.unparse(node.value)}`", lw.fs.loc(node))
+    entries = _expand(lw, node, x, _entries(lw, node, x))
+    if _sole_full_mask(x, entries):
+        flat = lw.emit(node, "reshape", x, lw.b.const(-1)) if x.type.rank > 1 else x
+        return lw.emit(node, "take", flat, lw.emit(node, "nonzero_flat", entries[0][1][0]), axis=0)
+    entries = _masks_to_arrays(lw, node, x, entries)
+    _check_advanced(lw, node, entries, store=False)
+    spec, vals = _spec(entries)
+    return index_read(x, spec, vals, emit=_emitter(lw, node))
+
+
+def _as_dtype(lw, node, v, t):
+    if v.type.dtype == t.dtype or t.dtype == "float64":
+        return v
+    if t.dtype == "int64":
+        return lw.emit(node, "to_int", v)
+    return lw.emit(node, "ne", v, 0)
+
+
+def store(lw, target: ast.Subscript, old, value):
+    if not isinstance(old, Value) or old.type.rank == 0:
+        raise UnsupportedError(f"`{ast.unparse(target.value)}` is not an array that can be "
+                               "written to", lw.fs.loc(target))
+    if not isinstance(value, Value):
+        raise UnsupportedError("the value written is not an array or number", lw.fs.loc(target))
+    node = target
+    v = _as_dtype(lw, node, value, old.type)
+    entries = _expand(lw, node, old, _entries(lw, node, old))
+    name = target.value.id
+    if _sole_full_mask(old, entries):
+        m = entries[0][1][0]
+        if v.type.rank == 0:
+            return lw.b.name(lw.emit(node, "where", m, v, old), name)
+        flat = lw.emit(node, "reshape", old, lw.b.const(-1)) if old.type.rank > 1 else old
+        new = lw.emit(node, "set_index", flat, v, lw.emit(node, "nonzero_flat", m), spec=("a",))
+        if old.type.rank > 1:
+            new = lw.emit(node, "reshape_like", new, old)
+        return lw.b.name(new, name)
+    entries = _masks_to_arrays(lw, node, old, entries)
+    _check_advanced(lw, node, entries, store=True)
+    spec, vals = _spec(entries)
+    return lw.b.name(lw.emit(node, "set_index", old, v, *vals, spec=spec), name)
