@@ -29,7 +29,7 @@ test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
 
 # make bench: all workloads (a few minutes) -> benchmarks/results.md and results.png;
-# make bench BENCH_ARGS=--quick: about a minute, -> results/bench-quick.md
+# make bench BENCH_ARGS=--quick: about two minutes, -> results/bench-quick.md
 BENCH_ARGS ?=
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
