@@ -9,7 +9,10 @@ batch size n such that one batch takes about `target_s`, and the measurement run
 rounds; in each round every implementation runs one batch, in an order rotated from
 round to round, so a slow spell of the shared machine hits all of them. A sample is the
 batch's time divided by n; the table shows the median sample with min and max, and the
-median's ratio to the speed-limit implementation (hand-written Numba).
+median's ratio to the speed-limit implementation (hand-written Numba). Each sample also
+records the process's CPU time (`time.process_time`, all threads): on a shared machine a
+batch can lose its core to other work for part of its wall time, which CPU time does
+not count, so its median (and ratio) is the steadier figure when the load is high.
 """
 from __future__ import annotations
 
@@ -28,8 +31,7 @@ TOL = 1e-9
 class Impl:
     """One implementation of a workload.
 
-    run(n): do n calls (or n epochs); may return its own measured seconds for the n
-        (e.g. `fit`'s compiled epoch time), else the harness times the call.
+    run(n): do n calls (or n epochs); the harness times it (wall and CPU time).
     check(): the arrays to compare with the reference (gradients, or parameters after
         one epoch from the same start and order); None to skip verification.
     single: too slow to repeat: one call, which is both the first call and the only
@@ -44,6 +46,7 @@ class Impl:
     diff: float = math.nan
     n: int = 1
     samples: list = field(default_factory=list)
+    cpu: list = field(default_factory=list)  # CPU seconds per call, one per sample
     error: str = ""
     single: bool = False
 
@@ -53,6 +56,9 @@ class Impl:
 
     def median(self) -> float:
         return statistics.median(self.samples) if self.samples else math.nan
+
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else math.nan
 
 
 @dataclass
@@ -72,9 +78,14 @@ class Table:
 
 
 def _timed(impl: Impl, n: int) -> float:
-    t = time.perf_counter()
-    own = impl.run(n)
-    return (time.perf_counter() - t) if own is None else own
+    return _timed2(impl, n)[0]
+
+
+def _timed2(impl: Impl, n: int) -> tuple:
+    """(wall seconds, CPU seconds) of impl.run(n)."""
+    c, t = time.process_time(), time.perf_counter()
+    impl.run(n)
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def verify(table: Table) -> None:
@@ -103,9 +114,9 @@ def measure(table: Table, reps: int, target_s: float, warmup: int = 3,
     live = []
     for impl in table.impls:
         try:
-            impl.first_s = _timed(impl, 1)
+            impl.first_s, cpu = _timed2(impl, 1)
             if impl.single:
-                impl.samples = [impl.first_s]
+                impl.samples, impl.cpu = [impl.first_s], [cpu]
                 continue
             for _ in range(warmup):
                 _timed(impl, 1)
@@ -124,7 +135,9 @@ def measure(table: Table, reps: int, target_s: float, warmup: int = 3,
     for r in range(reps):
         k = r % len(live) if live else 0
         for impl in live[k:] + live[:k]:
-            impl.samples.append(_timed(impl, impl.n) / impl.n)
+            wall, cpu = _timed2(impl, impl.n)
+            impl.samples.append(wall / impl.n)
+            impl.cpu.append(cpu / impl.n)
 
 
 def fmt_time(s: float) -> str:
@@ -139,23 +152,27 @@ def fmt_time(s: float) -> str:
 def markdown(table: Table) -> str:
     """The table as Markdown: median (min–max) per call/epoch, ratio to `ref`, first
     call, verification."""
-    ref = table.impl(table.ref).median() if any(i.label == table.ref for i in table.impls) \
-        else math.nan
+    has_ref = any(i.label == table.ref for i in table.impls)
+    ref = table.impl(table.ref).median() if has_ref else math.nan
+    ref_cpu = table.impl(table.ref).cpu_median() if has_ref else math.nan
     lines = [f"### {table.title}", "",
              f"| implementation | median per {table.unit} | min | max | × {table.ref} "
-             f"| first call | max abs diff vs {table.reference} |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             f"| CPU time: median | × | first call | max abs diff vs {table.reference} |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for i in table.impls:
         label = i.label + (f" ({i.note})" if i.note else "")
         if i.error:
-            lines.append(f"| {label} | failed: {i.error} | | | | | |")
+            lines.append(f"| {label} | failed: {i.error} | | | | | | | |")
             continue
         med = i.median()
         ratio = med / ref if math.isfinite(ref) and ref > 0 else math.nan
+        cpu = i.cpu_median()
+        cratio = cpu / ref_cpu if math.isfinite(ref_cpu) and ref_cpu > 0 else math.nan
         diff = "–" if i.check is None else (f"{i.diff:.1e}" + ("" if i.diff < TOL else " **FAIL**"))
         lines.append(f"| {label} | {fmt_time(med)} | {fmt_time(min(i.samples, default=math.nan))} "
                      f"| {fmt_time(max(i.samples, default=math.nan))} "
-                     f"| {ratio:.2f} | {fmt_time(i.first_s)} | {diff} |")
+                     f"| {ratio:.2f} | {fmt_time(cpu)} | {cratio:.2f} | {fmt_time(i.first_s)} "
+                     f"| {diff} |")
     lines += [""] + [f"- {n}" for n in table.notes]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -4,7 +4,8 @@
   data set's rows; every library gets its own array type, made before timing (NumPy
   arrays for ours, NumPy, Numba and autograd; tensors for PyTorch; device arrays for JAX).
 - one epoch of per-example SGD (p <- p - lr g for every example, in a given order):
-  ours through `runtime.train.fit` (the compiled epoch call alone, `epoch_seconds`),
+  ours: the generated epoch loop that `runtime.train.fit` runs, called directly with
+  fit's arguments (what `FitResult.epoch_seconds` times; verified through `fit` itself),
   the hand-written loops, the Python loops of the tape libraries, and JAX's epoch as one
   jitted `lax.scan`. Verification: parameters after one epoch from the same start in
   the same order.
@@ -68,6 +69,24 @@ def call_table(m: Model) -> Table:
         m.torch_loss, m.jax_loss, notes=list(m.notes)))
 
 
+def _fit_epoch_runner(vg, m: Model, orders):
+    """run(n): n epochs of the loop `fit` runs (`vg.epoch_function(...).epoch`, the same
+    arguments), called directly so that the harness times just the epoch call, as
+    `FitResult.epoch_seconds` does; the parameters carry over from call to call."""
+    opt = SGD(m.lr)
+    ps = m.p0()
+    by_name = dict(zip(m.wrt, ps)) | {vg.arg_names[0]: m.X, vg.arg_names[1]: m.y}
+    example = [by_name[a][0] if a not in m.wrt else by_name[a] for a in vg.arg_names]
+    loops = vg.epoch_function(opt.update, example, False)
+    args = [by_name[a] for a in vg.arg_names] + [opt.init_state(p) for p in ps]
+    hyper, stats = opt.hyper(), np.zeros((len(ps), 3))
+
+    def run(n_epochs):
+        for k in range(n_epochs):
+            loops.epoch(*args, hyper, orders[k % len(orders)], 0, 1, 0.0, stats)
+    return run
+
+
 def _py_epoch(step, X, y, ps, lr, order):
     """A Python loop of per-example SGD; step(x, y, *ps) -> (loss, [grads])."""
     total = 0.0
@@ -103,19 +122,14 @@ def epoch_table(m: Model, slow_python: bool = False) -> Table:
 
     for label, jit in (("ours, compiled (fit)", True), ("ours, jit=False (fit)", False)):
         vg = value_and_grad(m.loss, wrt=m.wrt, jit=jit)
-
-        def run(n_epochs, vg=vg, r=[0]):
-            r[0] += 1
-            res = fit(vg, dict(zip(m.wrt, m.p0())), (m.X, m.y), SGD(m.lr), epochs=n_epochs,
-                      seed=100 + r[0], verbose=False, grad_health=False)
-            return sum(res.epoch_seconds)
+        run = _fit_epoch_runner(vg, m, orders)
 
         def check(vg=vg):
             res = fit(vg, dict(zip(m.wrt, m.p0())), (m.X, m.y), SGD(m.lr), epochs=1,
                       seed=SEED, verbose=False, grad_health=False)
             return [res.params[k] for k in m.wrt]
         if jit or not slow_python:
-            impls.append(Impl(label, run, check, "compiled epoch call" if jit else ""))
+            impls.append(Impl(label, run, check, "compiled epoch loop" if jit else ""))
         elif slow_python != "skip":  # seconds per epoch: measured once, verified at width 16
             impls.append(Impl(label, run, None, "one epoch, not repeated", single=True))
 
