@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .ir.builder import current
-from .ir.core import BOOL, I64, Type, promote
+from .ir.core import I64, Type, promote
 
 
 OTHERS = "registered by other modules (compiler/control.py: control flow)"
@@ -92,13 +92,13 @@ def defining_op(v):
     """The op of the current builder that defines v (None: a parameter, a value of an
     enclosing builder, or not yet emitted)."""
     b = current()
-    seen, defs = _DEFS.get(b, (0, {}))
-    if seen > len(b.ops):
+    seen, last, defs = _DEFS.get(b, (0, None, {}))
+    if seen > len(b.ops) or seen and b.ops[seen - 1] is not last:  # ops were popped
         seen, defs = 0, {}
     for op in b.ops[seen:]:
         for o in op.outputs:
             defs[o] = op
-    _DEFS[b] = (len(b.ops), defs)
+    _DEFS[b] = (len(b.ops), b.ops[-1] if b.ops else None, defs)
     return defs.get(v)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler import grad, value_and_grad
+from compiler import custom_vjp, grad, stop_gradient, value_and_grad
 from compiler.primitive_list import BEGIN, END, table_markdown
 from compiler.primitives import OTHERS, PRIMS
 from oracles import assert_grads_match, autograd_grads
@@ -603,8 +603,6 @@ BATCHES = {
     "indexing": (jit_indexing, lambda: (rand((4, 3), 38, -1.0, 2.0), np.array([0, 2, 1, 2]),
                                         np.array([2, 1]), 0.3), (0, 3)),
 }
-
-from compiler import custom_vjp, stop_gradient  # noqa: E402
 
 
 @custom_vjp
