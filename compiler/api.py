@@ -115,6 +115,7 @@ class GradFunction:
         self._specs: dict = {}
         self._fast: dict = {}  # _fast_key(args) -> compiled Specialization (see __call__)
         self._last: Specialization | None = None
+        self._captures: list = []  # (read, value, snapshot) of globals baked in as constants
         functools.update_wrapper(self, fn)
 
     def _index(self, w):
@@ -147,6 +148,56 @@ class GradFunction:
         return out, tuple(key)
 
     def __call__(self, *args):
+        try:
+            return self._call(args)
+        except AdjointError:
+            raise
+        except (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError) as e:
+            spec = self._last
+            if spec is None:
+                raise
+            raise self._locate(spec, args, e) from e
+
+    def _locate(self, spec, args, exc):
+        """The user line a run-time failure comes from: rerun the same generated source
+        as plain Python and map the failing line to the `# file:line: text` comment above
+        it (codegen writes one per group of statements)."""
+        import os
+        import traceback
+
+        from . import jit as jitmod
+        from .errors import RunError
+        from .ir.core import Loc
+        what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        try:
+            normed, _ = self.normalize(args)
+            fn = getattr(jitmod.load(spec.module_source, False), spec.fn.__name__)
+            fn(*normed)
+        except Exception as e2:  # noqa: BLE001 - we only read its traceback
+            frames = [f for f in traceback.extract_tb(e2.__traceback__)
+                      if os.path.basename(f.filename).startswith("adjoint_")]
+            if frames:
+                lines = open(frames[-1].filename).read().splitlines()
+                for ln in reversed(lines[:frames[-1].lineno - 1]):
+                    text = ln.strip()
+                    if text.startswith("# ") and ".py:" in text and "sweep" not in text:
+                        backward = text.startswith("# grad of ")
+                        where, _, src = text.removeprefix("# grad of ").removeprefix("# ") \
+                            .partition(": ")
+                        fname, _, line = where.rpartition(":")
+                        path = self.fs.file if os.path.basename(self.fs.file) == fname else fname
+                        import linecache
+                        raw = linecache.getline(path, int(line))
+                        loc = Loc(path, int(line), len(raw) - len(raw.lstrip()), src)
+                        sweep = "backward sweep (the gradient)" if backward else "forward sweep"
+                        return RunError(f"{what} (in the {sweep} of {self.fs.node.name})", loc,
+                                        "check the shapes of the arguments against this line")
+        return RunError(f"{what} (in the generated code for {self.fs.node.name})",
+                        self.fs.loc(self.fs.node), "check the shapes of the arguments")
+
+    def _call(self, args):
+        if self._captures and self._stale():
+            self._invalidate()
         fast = _fast_key(args)
         spec = self._fast.get(fast) if fast is not None else None
         if spec is not None:  # already normalised (float64 C arrays, floats): skip normalize
@@ -166,14 +217,33 @@ class GradFunction:
         grads = out[1] if self.single else tuple(out[1:])
         return (out[0], grads) if self.with_value else grads
 
+    def _stale(self) -> bool:
+        """Has a global or closure variable baked into the generated code as a constant
+        been rebound or (an array) changed in place since?"""
+        for read, value, snap in self._captures:
+            now = read()
+            if now is not value or snap is not None and not np.array_equal(now, snap):
+                return True
+        return False
+
+    def _invalidate(self):
+        """Forget every specialisation: the next call regenerates with current values."""
+        self._specs.clear()
+        self._fast.clear()
+        self._captures.clear()
+        self.__dict__.pop("_epoch_loops", None)
+
     def specialize(self, *args) -> Specialization:
         """Generate (without calling) the gradient for arguments like `args`."""
+        if self._captures and self._stale():
+            self._invalidate()
         _, key = self.normalize(args)
         return self._specs.get(key) or self._specialize(key)
 
     def _specialize(self, key) -> Specialization:
         verify_each = bool(os.environ.get("ADJOINT_VERIFY"))
-        primal = run_pipeline(lower(self.fs, key), verify_each=verify_each)
+        captures: list = []
+        primal = run_pipeline(lower(self.fs, key, captures), verify_each=verify_each)
         graph = run_pipeline(reverse(primal, self.wrt), verify_each=verify_each)
         name = f"{self.fs.node.name}_value_and_grad"
         src, consts = function_source(graph, name)
@@ -183,6 +253,9 @@ class GradFunction:
         from . import jit as jitmod
         mod = jitmod.load(modsrc, self.jit)
         spec = Specialization(key, primal, graph, src, modsrc, getattr(mod, name), self.jit)
+        for read, value in captures:
+            snap = np.array(value, copy=True) if isinstance(value, np.ndarray) else None
+            self._captures.append((read, value, snap))
         self._specs[key] = spec
         self._last = spec
         return spec

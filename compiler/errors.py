@@ -52,3 +52,9 @@ def _source_line(file: str, line: int):
     import linecache
     text = linecache.getline(file, line)
     return text if text else None
+
+
+class RunError(AdjointError):
+    """NumPy (or Numba) rejected an operation of the generated code on the given
+    arguments — mismatched shapes, an index out of bounds. `loc` is the user line the
+    failing statement comes from; the original exception is chained (`__cause__`)."""

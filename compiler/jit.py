@@ -13,7 +13,8 @@ Guarantees:
   of itself before anything calls it, so functions calling each other call compiled
   code, and Numba's own cache (in `__pycache__` beside the file) is reused by later
   processes. Numba's cache key ignores constants; naming the file by its content hash
-  makes constants part of the key.
+  makes constants part of the key. Indices are bounds-checked (an IndexError, as in
+  NumPy) unless ADJOINT_BOUNDSCHECK=0.
 """
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ import types
 from pathlib import Path
 
 from .errors import AdjointError
+
+
+# Numba does not check indices by default: an off-by-one would read (and the backward
+# sweep write) past an array. Generated code checks them, as NumPy does; set
+# ADJOINT_BOUNDSCHECK=0 to trade that for speed once a loss is known to be right.
+_BOUNDSCHECK = os.environ.get("ADJOINT_BOUNDSCHECK", "1") != "0"
 
 
 class CacheError(AdjointError):
@@ -98,5 +105,5 @@ def load(source: str, jit: bool) -> types.ModuleType:
         import numba
         for k, v in list(vars(mod).items()):
             if isinstance(v, types.FunctionType) and v.__module__ == name:
-                setattr(mod, k, numba.njit(cache=True)(v))
+                setattr(mod, k, numba.njit(cache=True, boundscheck=_BOUNDSCHECK)(v))
     return mod

@@ -275,10 +275,46 @@ def _reshape_nb(x, shape):
     return impl
 
 
+_REPEATED = ("x[idx] = v with a repeated index in idx: NumPy keeps only one of the writes "
+             "to that element, so its gradient is ambiguous; write each element once")
+
+
+def check_unique_index(idx):
+    """Raise ValueError when an integer index array in idx repeats an index."""
+    for a in (idx if isinstance(idx, tuple) else (idx,)):
+        if isinstance(a, np.ndarray) and a.dtype.kind in "iu" and np.unique(a).size != a.size:
+            raise ValueError(_REPEATED)
+
+
+@overload(check_unique_index, jit_options={"cache": True})
+def _check_unique_index_nb(idx):
+    def arrays(t):
+        return isinstance(t, types.Array) and isinstance(t.dtype, types.Integer)
+    if arrays(idx):
+        def impl(idx):
+            if np.unique(idx).size != idx.size:
+                raise ValueError(_REPEATED)
+        return impl
+    if isinstance(idx, types.BaseTuple):
+        pos = [i for i, t in enumerate(idx.types) if arrays(t)]
+        if pos:
+            p = pos[0]
+
+            def impl_t(idx):
+                a = idx[p]
+                if np.unique(a).size != a.size:
+                    raise ValueError(_REPEATED)
+            return impl_t
+    return lambda idx: None
+
+
 @register_jitable
 def set_index(x, idx, v):
     """A copy of x with x[idx] = v: the functional form of an indexed assignment.
-    idx: an int, slice, None, 1-D int array, or a tuple of them (one array at most)."""
+    idx: an int, slice, None, 1-D int array, or a tuple of them (one array at most).
+    Raises ValueError for a repeated index in an index array (its gradient would be
+    ambiguous: NumPy keeps one of the writes)."""
+    check_unique_index(idx)
     out = x.copy()
     out[idx] = v
     return out

@@ -30,6 +30,9 @@ _CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq
 _MAX_CONST_ELEMENTS = 10_000
 
 
+_MISSING = object()
+
+
 class Static:
     """A compile-time Python object (a module, a function) met while resolving names."""
 
@@ -43,12 +46,16 @@ def _runtime_functions():
             rf.logsumexp: "logsumexp"}
 
 
-def lower(fs: FunctionSource, arg_types) -> Graph:
-    """Lower the parsed function for arguments of the given `Type`s."""
+def lower(fs: FunctionSource, arg_types, captures: list | None = None) -> Graph:
+    """Lower the parsed function for arguments of the given `Type`s. `captures`, if
+    given, receives (read, value) pairs for every global or closure number/array that
+    became a constant: `read()` returns what the name holds now (see compiler/api.py)."""
     b = Builder()
     params = tuple(Value(t, name) for name, t in zip(fs.params, arg_types))
     with b:
-        result = _Lowerer(fs, b, dict(zip(fs.params, params)), ()).body()
+        lw = _Lowerer(fs, b, dict(zip(fs.params, params)), ())
+        lw.captures = captures if captures is not None else []
+        result = lw.body()
     if isinstance(result, Value):
         result = b.name(result, "loss")
     if isinstance(result, tuple):
@@ -62,9 +69,14 @@ class _Lowerer:
         self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
         self.maybe_undefined: set = set()
         self.closure = {}
+        self.cells = {}
+        self.aliased: set = set()
+        self.param_values = set(v for v in env.values() if isinstance(v, Value))
+        self.captures: list = []
         fn = fs.fn
         if getattr(fn, "__closure__", None):
             for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+                self.cells[name] = cell
                 try:
                     self.closure[name] = cell.cell_contents
                 except ValueError:  # empty cell
@@ -96,6 +108,8 @@ class _Lowerer:
             if not isinstance(s.target, (ast.Name, ast.Subscript)):
                 raise UnsupportedError("augmented assignment to anything but a name or an "
                                        "element", self.fs.loc(s.target))
+            if isinstance(s.target, ast.Name):
+                self.check_unaliased(s.target, self.env.get(s.target.id), "updating in place")
             load = ast.copy_location(
                 type(s.target)(**{**{f: getattr(s.target, f) for f in s.target._fields},
                                   "ctx": ast.Load()}), s.target)
@@ -119,7 +133,14 @@ class _Lowerer:
             if isinstance(value, Static):
                 raise UnsupportedError(f"`{target.id}` would hold a Python object, not an array",
                                        self.fs.loc(target))
+            shared = isinstance(value, Value) and value.type.rank > 0 and (
+                value in self.param_values or any(v is value for v in self.env.values()))
             self.env[target.id] = self.b.name(value, target.id)
+            if shared:  # `y = x`: one array under two names, as in Python
+                self.aliased.add(target.id)
+                self.aliased.update(n for n, v in self.env.items() if v is value)
+            else:
+                self.aliased.discard(target.id)
         elif isinstance(target, (ast.Tuple, ast.List)):
             if not isinstance(value, tuple) or len(value) != len(target.elts):
                 n = len(value) if isinstance(value, tuple) else 1
@@ -131,10 +152,23 @@ class _Lowerer:
             # x[i] = v is a functional update: x becomes a new SSA value
             from .numpy_api import subscript_store
             old = self.name(target.value)
+            self.check_unaliased(target.value, old, "writing into")
             self.env[target.value.id] = subscript_store(self, target, old, value)
         else:
             raise UnsupportedError(f"assignment to `{ast.unparse(target)}`",
                                    self.fs.loc(target), "assign to plain names")
+
+    def check_unaliased(self, node: ast.Name, old, what):
+        """In Python, writing into an array (x[i] = v, x += v) changes it under every name
+        and in the caller; adjoint's updates are functional. Refuse where that differs."""
+        if not isinstance(old, Value) or old.type.rank == 0:
+            return
+        if old in self.param_values or node.id in self.aliased:
+            whose = "an argument of the function" if old in self.param_values else \
+                "an array that another name also refers to"
+            raise UnsupportedError(
+                f"{what} `{node.id}`, {whose}: in Python that would change it everywhere",
+                self.fs.loc(node), f"copy it first: `{node.id} = {node.id}.copy()`")
 
     # ---- expressions ---------------------------------------------------------------
     def emit(self, node, prim, *args, **attrs) -> Value:
@@ -142,6 +176,9 @@ class _Lowerer:
             if isinstance(a, (tuple, Static)):
                 raise UnsupportedError(f"`{ast.unparse(node)}`: an operand is not an array or number",
                                        self.fs.loc(node))
+        if prim == "matmul":  # Numba's @ takes floats only: count data works as in NumPy
+            args = tuple(self.b.emit("cast", a) if isinstance(a, Value) and a.type.rank and
+                         a.type.dtype != "float64" else a for a in args)
         try:
             return self.b.emit(prim, *args, **attrs)
         except TypeError as e:
@@ -213,7 +250,15 @@ class _Lowerer:
             return self.env[node.id]
         for scope in (self.closure, self.fs.fn.__globals__, vars(builtins)):
             if node.id in scope:
-                return self.static(scope[node.id], node)
+                obj = scope[node.id]
+                out = self.static(obj, node)
+                if isinstance(out, Value) and scope is not self.closure:
+                    g, name = self.fs.fn.__globals__, node.id
+                    self.captures.append((lambda: g.get(name, _MISSING), obj))
+                elif isinstance(out, Value):
+                    cell = self.cells[node.id]
+                    self.captures.append((lambda: cell.cell_contents, obj))
+                return out
         if node.id in self.maybe_undefined:
             raise NameResolutionError(
                 f"`{node.id}` is assigned only on some paths (in a branch or loop body)",
@@ -304,6 +349,7 @@ class _Lowerer:
                 raise UnsupportedError(f"argument `{n}` of `{fn.__name__}` is not an array or number",
                                        self.fs.loc(node))
         sub = _Lowerer(callee, self.b, dict(bound), self.stack)
+        sub.captures = self.captures
         return sub.body()
 
     # helpers for handlers

@@ -760,11 +760,6 @@ def _m_transpose(lw, node, args, kwargs):
     return transpose(lw, node, x, axes)
 
 
-def _m_copy(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    return lw.arity(node, args, 1)[0]  # values are immutable in the graph
-
-
 def _m_astype(lw, node, args, kwargs):
     a = bind(lw, node, args, kwargs, "x", "dtype")
     return convert(lw, node, a["x"], _dtype(lw, node, a["dtype"]))
@@ -774,8 +769,10 @@ METHODS = {
     "sum": _reduction("sum"), "mean": _reduction("mean"), "max": _reduction("max"),
     "min": _reduction("min"), "prod": _reduction("prod"), "var": _variance(False),
     "std": _variance(True), "dot": _dot, "transpose": _m_transpose, "reshape": _m_reshape,
-    "ravel": _ravel, "flatten": _ravel, "squeeze": _squeeze, "clip": _clip, "copy": _m_copy,
+    "ravel": _ravel, "flatten": _ravel, "squeeze": _squeeze, "clip": _clip,
     "astype": _m_astype,
+    "copy": lambda lw, node, args, kwargs: _copy(lw, node, args, kwargs),  # a new value: writes
+    # to the copy must not count as writes through another name (see lower.check_unaliased)
 }
 
 
@@ -793,6 +790,15 @@ ATTRIBUTES = {
     "ndim": lambda lw, node, x: lw.b.const(x.type.rank),
     "size": lambda lw, node, x: lw.emit(node, "size", x) if x.type.rank else lw.b.const(1),
 }
+
+
+def _copy(lw, node, args, kwargs):
+    lw.no_kwargs(node, kwargs)
+    (x,) = lw.arity(node, args, 1)
+    return lw.emit(node, "copy", x) if x.type.rank else x
+
+
+FUNCTIONS[np.copy] = _copy
 
 
 def subscript_load(lw, node: ast.Subscript, x):

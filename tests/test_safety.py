@@ -1,0 +1,64 @@
+"""No silently wrong results: stale constants, out-of-bounds indices, ambiguous writes,
+aliasing, and run-time shape errors reported at the user's line."""
+import numpy as np
+import pytest
+
+import safety_code as sc
+from compiler import grad
+from compiler.errors import RunError, UnsupportedError
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_globals_rebound_or_changed_in_place_are_seen(jit, monkeypatch):
+    g = grad(sc.regularised, jit=jit)
+    w = np.ones(3)
+    np.testing.assert_allclose(g(w), 0.2 * w + 2 * (w - sc.TARGET))
+    monkeypatch.setattr(sc, "LAM", 10.0)
+    np.testing.assert_allclose(g(w), [20.0, 18.0, 16.0])
+    monkeypatch.setattr(sc, "TARGET", sc.TARGET.copy())
+    sc.TARGET[:] = 0.0
+    np.testing.assert_allclose(g(w), [22.0, 22.0, 22.0])
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_out_of_bounds_index_is_an_error_at_the_user_line(jit):
+    with pytest.raises(RunError, match="IndexError") as e:
+        grad(sc.off_by_one, jit=jit)(np.arange(1.0, 4.0), np.ones(3))
+    assert "safety_code.py:15:" in str(e.value)
+    assert isinstance(e.value.__cause__, IndexError)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_shape_mismatch_names_the_user_line(jit):
+    with pytest.raises(RunError) as e:
+        grad(sc.least_squares, jit=jit)(np.ones(3), np.ones((4, 2)), np.ones(4))
+    assert "safety_code.py:20:" in str(e.value) and "forward sweep" in str(e.value)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_writes_with_repeated_indices_are_refused(jit):
+    g = grad(sc.increment, jit=jit)
+    np.testing.assert_allclose(g(np.arange(4.0), np.array([1, 2])), [0.0, 4.0, 6.0, 6.0])
+    with pytest.raises(RunError, match="repeated index") as e:
+        g(np.arange(4.0), np.array([1, 1]))
+    assert "safety_code.py:25:" in str(e.value)
+
+
+def test_writing_through_an_alias_or_into_an_argument_is_refused():
+    with pytest.raises(UnsupportedError, match="copy it first") as e:
+        grad(sc.alias_write)(np.ones(3))
+    assert "safety_code.py:31:" in str(e.value)
+    with pytest.raises(UnsupportedError, match="argument of the function") as e:
+        grad(sc.param_update)(np.ones(3))
+    assert "safety_code.py:36:" in str(e.value)
+    np.testing.assert_allclose(grad(sc.copied, jit=False)(np.array([1.0, 2.0, 3.0])),
+                               [3.0, 6.0, 8.0])
+
+
+def test_integer_data_compiles_with_numba():
+    g = grad(sc.least_squares)
+    X = np.arange(12).reshape(4, 3)
+    y = np.ones(4)
+    w = np.array([0.1, -0.2, 0.3])
+    np.testing.assert_allclose(g(w, X, y), 2 * X.T @ (X @ w - y) / 4)
+    assert g.compile_info["jit"] is True  # no fallback to plain NumPy
