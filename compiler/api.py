@@ -147,7 +147,9 @@ class GradFunction:
             key.append(t)
         return out, tuple(key)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) < len(self.arg_names):
+            args = self._bind(args, kwargs)
         try:
             return self._call(args)
         except AdjointError:
@@ -157,6 +159,16 @@ class GradFunction:
             if spec is None:
                 raise
             raise self._locate(spec, args, e) from e
+
+    def _bind(self, args, kwargs):
+        """Positional arguments from a call with keywords or defaults, as Python binds them."""
+        import inspect
+        try:
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        except TypeError as e:
+            raise ArgumentError(f"{self.fs.node.name}(): {e}", self.fs.loc(self.fs.node)) from None
+        bound.apply_defaults()
+        return bound.args
 
     def _locate(self, spec, args, exc):
         """The user line a run-time failure comes from: rerun the same generated source

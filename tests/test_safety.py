@@ -62,3 +62,17 @@ def test_integer_data_compiles_with_numba():
     w = np.array([0.1, -0.2, 0.3])
     np.testing.assert_allclose(g(w, X, y), 2 * X.T @ (X @ w - y) / 4)
     assert g.compile_info["jit"] is True  # no fallback to plain NumPy
+
+
+def with_default(x, scale=2.0):
+    return np.sum(x) * scale
+
+
+def test_keyword_arguments_and_defaults_bind_as_in_python():
+    g = grad(with_default, jit=False)
+    np.testing.assert_allclose(g(np.ones(3)), [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(g(np.ones(3), scale=3.0), [3.0, 3.0, 3.0])
+    np.testing.assert_allclose(g(x=np.ones(2)), [2.0, 2.0])
+    from compiler.errors import ArgumentError
+    with pytest.raises(ArgumentError, match="unexpected keyword"):
+        g(np.ones(3), bogus=1.0)
