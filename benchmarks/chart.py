@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from benchmarks.harness import fmt_time
+
 
 def save(tables, path) -> str | None:
     """Write the chart PNG to `path`; returns the path, or None without matplotlib."""
@@ -18,7 +20,7 @@ def save(tables, path) -> str | None:
         return None
     cols = 2
     rows = -(-len(tables) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(13, 2.0 + 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(14, 2.0 + 3.0 * rows), squeeze=False)
     for ax in axes.flat[len(tables):]:
         ax.axis("off")
     for ax, t in zip(axes.flat, tables):
@@ -34,11 +36,13 @@ def save(tables, path) -> str | None:
         ax.set_yticks(range(len(impls)), labels, fontsize=8)
         ax.set_xscale("log")
         ax.axvline(1.0, color="black", lw=0.8)
-        for k, m in enumerate(med):
-            ax.text(m * 1.08, k, f"{m:.2g}×", va="center", fontsize=7)
-        ax.set_xlim(min(0.3, min(med) / 1.5), max(med) * 4 if med and math.isfinite(max(med))
-                    else 10)
-        ax.set_title(f"{t.title}\nmedian per {t.unit} / {t.ref} ({1e6 * ref:.3g} µs)",
+        for k, (m, h) in enumerate(zip(med, hi)):
+            ax.text((m + h) * 1.15, k, f"{m:.0f}×" if m >= 100 else f"{m:.2g}×", va="center",
+                    fontsize=7)
+        top = max((m + h for m, h in zip(med, hi)), default=10.0)
+        ax.set_xlim(min(0.3, min(med) / 1.5), top * 6 if math.isfinite(top) else 10)
+        name, _, what = t.title.partition(": ")
+        ax.set_title(f"{name}\n{what}\nmedian / {t.ref} ({fmt_time(ref)} per {t.unit})",
                      fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -105,7 +105,7 @@ def header(argv, load_start) -> str:
     v = libs.versions()
     lines = ["# adjoint benchmarks", "",
              f"Run {datetime.datetime.now().isoformat(timespec='seconds')} with "
-             f"`python -m benchmarks.run {' '.join(argv)}`".rstrip() + ".", "",
+             f"`{' '.join(['python -m benchmarks.run', *argv])}` (`make bench`).", "",
              f"- machine: {cpu}, {os.cpu_count()} cores, {platform.system()} "
              f"{platform.release()}",
              f"- load average (1, 5, 15 min) at the start: {load_start}; other work shares "
