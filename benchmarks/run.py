@@ -204,6 +204,7 @@ def main(argv=None) -> int:
     chart = Path(args.chart) if args.chart else out.with_suffix(".png")
     load_start = _load()
     t_all = time.perf_counter()
+    print(header(argv, load_start), flush=True)  # again in the file, with every BLAS loaded
 
     tables, md, compile_rows = {}, [], None
     for name in names:
