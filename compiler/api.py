@@ -234,7 +234,7 @@ class GradFunction:
         been rebound or (an array) changed in place since?"""
         for read, value, snap in self._captures:
             now = read()
-            if now is not value or snap is not None and not np.array_equal(now, snap):
+            if now is not value or snap is not None and now.tobytes() != snap:
                 return True
         return False
 
@@ -266,7 +266,7 @@ class GradFunction:
         mod = jitmod.load(modsrc, self.jit)
         spec = Specialization(key, primal, graph, src, modsrc, getattr(mod, name), self.jit)
         for read, value in captures:
-            snap = np.array(value, copy=True) if isinstance(value, np.ndarray) else None
+            snap = value.tobytes() if isinstance(value, np.ndarray) else None
             self._captures.append((read, value, snap))
         self._specs[key] = spec
         self._last = spec
