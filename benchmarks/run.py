@@ -103,9 +103,17 @@ def header(argv, load_start) -> str:
     except OSError:
         pass
     v = libs.versions()
+    try:
+        import subprocess
+        rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE,
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
     lines = ["# adjoint benchmarks", "",
              f"Run {datetime.datetime.now().isoformat(timespec='seconds')} with "
              f"`{' '.join(['python -m benchmarks.run', *argv])}` (`make bench`).", "",
+             f"- code: commit {rev or '?'} (`-dirty`: with uncommitted changes in the "
+             "working tree)",
              f"- machine: {cpu}, {os.cpu_count()} cores, {platform.system()} "
              f"{platform.release()}",
              f"- load average (1, 5, 15 min) at the start: {load_start}; other work shares "
