@@ -73,5 +73,9 @@ def _emit_index_add(op):
 
 prim("index_add", None, lambda g, acc, *vals, spec: acc, _emit_index_add,
      doc="{1} with {0} added at an index, in place (an exclusively owned cotangent)")
+prim("outer_add", 3, lambda acc, a, b, **_: acc, "outer_add({0}, {1}, {2})",
+     doc="{0} + outer({1}, {2}), in place (a cotangent accumulated by a backward loop)")
+prim("add_into", 2, lambda acc, c, **_: acc, "add_into({0}, {1})",
+     doc="{0} + {1}, in place (a cotangent accumulated by a backward loop)")
 prim("row_add", 3, lambda acc, i, g, **_: acc, "row_add({0}, {1}, {2})",
      doc="{0} with {2} added to row {1}, in place (an exclusively owned cotangent)")

@@ -6,7 +6,7 @@ Numba code. A stack is an array whose first axis indexes iterations.
 import numpy as np
 from numba.extending import register_jitable
 
-__all__ = ["trip_count", "push", "row_scatter", "row_add", "index_add"]
+__all__ = ["trip_count", "push", "row_scatter", "row_add", "index_add", "outer_add", "add_into"]
 
 
 @register_jitable
@@ -55,4 +55,21 @@ def index_add(acc, idx, g):
     """acc[idx] += g in place (basic indexing: ints, slices, None); returns acc. The
     in-place form of adding zeros_with(acc, idx, g), for an exclusively owned cotangent."""
     acc[idx] += g
+    return acc
+
+
+@register_jitable
+def outer_add(acc, a, b):
+    """acc += np.outer(a, b) in place, without the (m, n) temporary; returns acc."""
+    for i in range(a.shape[0]):
+        ai = a[i]
+        for j in range(b.shape[0]):
+            acc[i, j] += ai * b[j]
+    return acc
+
+
+@register_jitable
+def add_into(acc, c):
+    """acc += c in place (c has acc's shape); returns acc."""
+    acc += c
     return acc

@@ -24,7 +24,8 @@ from ..ir.printer import unique_names
 from ..primitives import PRIMS, RUNTIME_IMPORTS
 
 RUNTIME_NAMES = ("sigmoid", "relu", "softplus", "logsumexp", "unbroadcast", "broadcast_like",
-                 "tie_weight", "trip_count", "push", "row_scatter", "row_add", "index_add")
+                 "tie_weight", "trip_count", "push", "row_scatter", "row_add", "index_add",
+                 "outer_add", "add_into")
 RESERVED = set(RUNTIME_NAMES) | {"np", "numba"} | set(keyword.kwlist) | {
     "float", "int", "range", "len", "abs", "min", "max", "sum", "print", "bool", "tuple"}
 
@@ -34,7 +35,7 @@ import numpy as np
 
 from runtime.functions import logsumexp, relu, sigmoid, softplus
 from runtime.kernels import broadcast_like, tie_weight, unbroadcast
-from runtime.stacks import index_add, push, row_add, row_scatter, trip_count
+from runtime.stacks import add_into, index_add, outer_add, push, row_add, row_scatter, trip_count
 '''
 # the runtime names the primitive table's templates call (compiler/primitives.py)
 MODULE_HEADER += "".join(f"from {m} import {', '.join(ns)}\n" for m, ns in RUNTIME_IMPORTS.items())
@@ -139,7 +140,8 @@ class _Gen:
         v = op.out
         u = self.uses.get(v, ())
         return (not v.hint and v not in self.results and len(u) == 1 and u[0] == block
-                and op.prim not in ("stack_push", "row_add", "index_add"))
+                and op.prim not in ("stack_push", "row_add", "index_add", "outer_add",
+                                    "add_into"))
 
     def block(self, ops, lines, block, top=False):
         group = None

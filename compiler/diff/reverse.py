@@ -144,6 +144,7 @@ class _Reverse:
         self.final: list = []  # (primal value, final cotangent), root first
         self.claims: dict = {}  # cotangent value -> number of slots holding it
         self.fresh: set = set()  # adjoint arrays nobody else can see (in-place allowed)
+        self.loop_depth = 0  # > 0 while building a backward loop body
 
     # ---- forward sweep: copy ops, augmenting active loops ---------------------------
     def augment(self, ops, b: Builder, subst: dict, copy: bool = True):
@@ -279,6 +280,12 @@ class _Reverse:
             else:
                 new = b.emit("index_add", sc.inputs[0], ct[x], *sc.inputs[2:],
                              spec=sc.attr("spec"))
+        elif x in ct and self.loop_depth and self._owned(ct[x]) and b.ops and \
+                b.ops[-1].out is c and b.ops[-1].prim == "outer" and ct[x].type.rank == 2:
+            sc = b.ops.pop()  # in a backward loop: g_W += outer(a, b) without a temporary
+            new = b.emit("outer_add", ct[x], *sc.inputs)
+        elif x in ct and self.loop_depth and self._owned(ct[x]) and c.type == ct[x].type:
+            new = b.emit("add_into", ct[x], c)
         elif x in ct:
             new = b.emit("add", ct[x], c)
         else:
@@ -445,7 +452,11 @@ class _Reverse:
                 res = base.get(body.results[j], body.results[j])
                 if res in self.active:
                     self._accumulate(local, res, g, child)
-            self.adjoint(body.ops, tapes, local, child, base)
+            self.loop_depth += 1
+            try:
+                self.adjoint(body.ops, tapes, local, child, base)
+            finally:
+                self.loop_depth -= 1
             new_gc = [local[vals[j]] if vals[j] in local else _zeros(child, vals[j]) for j in act]
             new_gf = [local[v] for v in free]
         body_ops, new_gc, new_gf = self._store_residuals(
@@ -501,7 +512,8 @@ def _drop_dead_stacks(tape, body_ops, results):
 
 
 _FRESH = {"zeros_with", "row_scatter", "zeros_like", "add", "sub", "mul", "outer", "matmul",
-          "fill_like", "broadcast_like", "take_add", "take_pairs_add", "row_add", "index_add"}
+          "fill_like", "broadcast_like", "take_add", "take_pairs_add", "row_add", "index_add",
+          "outer_add", "add_into"}
 _CHEAP = {"const", "stack_read", "row", "dim", "size", "transpose", "cast", "getitem",
           "index", "slice", "add", "sub", "neg", "not", "and", "or", "gt", "ge", "lt", "le",
           "eq", "ne", "mul", "floordiv", "mod"}

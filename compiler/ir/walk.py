@@ -65,7 +65,7 @@ def _defs(ops) -> set:
 
 
 # ops that update their array argument in place (and return it): argument position
-IN_PLACE = {"stack_push": 0, "row_add": 0, "index_add": 1}
+IN_PLACE = {"stack_push": 0, "row_add": 0, "index_add": 1, "outer_add": 0, "add_into": 0}
 
 
 def mutated_values(ops) -> set:
