@@ -23,6 +23,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -189,7 +190,7 @@ class GradFunction:
             frames = [f for f in traceback.extract_tb(e2.__traceback__)
                       if os.path.basename(f.filename).startswith("adjoint_")]
             if frames:
-                lines = open(frames[-1].filename).read().splitlines()
+                lines = Path(frames[-1].filename).read_text().splitlines()
                 for ln in reversed(lines[:frames[-1].lineno - 1]):
                     text = ln.strip()
                     if text.startswith("# ") and ".py:" in text and "sweep" not in text:

@@ -430,22 +430,28 @@ def softmax_lines(x, axis, log):
 
 
 @register_jitable
+def _lse_at(a, i, j):
+    """logsumexp of a[i, :, j], shifted by its max (0 when that is not finite)."""
+    m = -np.inf
+    for k in range(a.shape[1]):
+        if a[i, k, j] > m:
+            m = a[i, k, j]
+    if not np.isfinite(m):
+        m = 0.0
+    s = 0.0
+    for k in range(a.shape[1]):
+        s += np.exp(a[i, k, j] - m)
+    return np.log(s) + m
+
+
+@register_jitable
 def lse_3(a):
     """logsumexp over the middle axis of a (pre, n, post) array: a (pre, post) array."""
     pre, n, post = a.shape
     out = np.empty((pre, post))
     for i in range(pre):
         for j in range(post):
-            m = -np.inf
-            for k in range(n):
-                if a[i, k, j] > m:
-                    m = a[i, k, j]
-            if not np.isfinite(m):
-                m = 0.0
-            s = 0.0
-            for k in range(n):
-                s += np.exp(a[i, k, j] - m)
-            out[i, j] = np.log(s) + m
+            out[i, j] = _lse_at(a, i, j)
     return out
 
 
@@ -455,18 +461,9 @@ def _softmax_3(a, log):
     out = np.empty((pre, n, post))
     for i in range(pre):
         for j in range(post):
-            m = -np.inf
+            lse = _lse_at(a, i, j)
             for k in range(n):
-                if a[i, k, j] > m:
-                    m = a[i, k, j]
-            if not np.isfinite(m):
-                m = 0.0
-            s = 0.0
-            for k in range(n):
-                s += np.exp(a[i, k, j] - m)
-            ls = np.log(s)
-            for k in range(n):
-                z = a[i, k, j] - m - ls
+                z = a[i, k, j] - lse
                 out[i, k, j] = z if log else np.exp(z)
     return out
 
