@@ -30,8 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .interp import carried
 from .ir.core import ConstArray, Graph
 from .ir.printer import unique_names
+from .ir.walk import walk
 from .primitives import PRIMS
 
 __all__ = ["GraphView", "GraphvizNotFound", "Node", "format_value", "graph_view", "render"]
@@ -39,7 +41,7 @@ __all__ = ["GraphView", "GraphvizNotFound", "Node", "format_value", "graph_view"
 INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), "
                 "`brew install graphviz` (macOS) or `conda install graphviz`")
 _FILL = {"wrt": "#ffe08a", "param": "#eeeeee", "const": "#f5f5f5", "primal": "#e8f1fb",
-         "adjoint": "#fde8e8"}
+         "adjoint": "#fde8e8", "tape": "#fff3e0"}
 
 
 class GraphvizNotFound(RuntimeError):
@@ -109,9 +111,12 @@ def _expr(op, args) -> str:
 
 @dataclass(frozen=True)
 class Node:
-    """One drawn value: `id` its unique name, `expr` how it is computed ('' for a
-    parameter), `kind` 'wrt', 'param', 'const', 'primal' or 'adjoint', `f`/`g` the
-    formatted forward/backward values (None when not known), `group` its user line."""
+    """One drawn value: `id` its unique name (`h_2@1`: the value of iteration 1 when a
+    loop is unrolled), `expr` how it is computed ('' for a parameter), `kind` 'wrt',
+    'param', 'const', 'primal', 'adjoint' or 'tape' (a stack of reverse mode), `f`/`g`
+    the formatted forward/backward values (None when not known), `group` its user line,
+    `cluster` the box it is drawn in, `greyed` True on the side of a branch not taken,
+    `entries` a tape's entries (formatted)."""
 
     id: str
     expr: str
@@ -121,55 +126,273 @@ class Node:
     g: str | None
     group: str | None
     is_result: bool = False
+    cluster: str | None = None
+    greyed: bool = False
+    entries: tuple = ()
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A box of the picture: `kind` 'line' (ops of one user line), 'loop', 'iteration',
+    'branch', 'taken' or 'untaken' (the sides of a branch); `parent` the enclosing box."""
+
+    id: str
+    label: str
+    kind: str
+    parent: str | None
+    adjoint: bool = False
+
+
+UNROLL_MAX = 8  # unroll=True draws at most this many iterations of each loop
+TAPE_MAX = 8  # entries of a tape drawn (then "...")
 
 
 class GraphView:
     """A computation graph annotated with values; see the module docstring.
 
     graph: a primal or adjoint `Graph`; values: {Value: value} or None (structure only);
-    grads: {Value: g_i} or None; wrt: parameter Values to highlight; adjoint: label
-    values as sweep values ('value =') rather than f/g."""
+    grads: {Value: g_i} or None; run: a `compiler.interp.Run` of `graph` (values per loop
+    iteration and branch; replaces values/grads); wrt: parameter Values to highlight;
+    adjoint: label values as sweep values ('value =') rather than f/g; iteration: the
+    loop iteration whose values are drawn (an index as in Python, -1 the last; every
+    loop drawn); unroll: draw every iteration instead (each loop must have run at most
+    UNROLL_MAX = 8 times). Raises ValueError for an iteration a loop did not run or a
+    loop too long to unroll."""
 
     def __init__(self, graph: Graph, values=None, grads=None, wrt=(), *, adjoint=False,
-                 title=None, max_elements: int = 6):
+                 title=None, max_elements: int = 6, run=None, iteration: int = -1,
+                 unroll: bool = False):
+        from .interp import Run, stack_groups
         self.graph = graph
         self.adjoint = adjoint
         self.title = title or graph.name
-        names = unique_names(graph)
-        values = values or {}
-        grads = grads or {}
-        wrt = set(wrt)
-        lits = {}  # scalar literals, written into their users' expressions
-        for op in graph.ops:
+        self.iteration, self.unroll, self.max_elements = iteration, unroll, max_elements
+        self.names = unique_names(graph)
+        self.wrt = set(wrt)
+        self.lits = {}  # scalar literals, written into their users' expressions
+        for op in walk(graph.ops):
             if op.prim == "const" and not isinstance(op.attr("value"), ConstArray):
-                lits[op.out] = PRIMS["const"].emit(op)
-        fmt = lambda d, v: (format_value(d[v], max_elements) if v in d else None)  # noqa: E731
-        nodes, edges, groups = [], [], {}
-        results = set(graph.results)
+                self.lits[op.out] = PRIMS["const"].emit(op)
+        self.stacks = stack_groups(graph)
+        self.results = set(graph.results)
+        self.nodes: list[Node] = []
+        self.edges: list[tuple] = []  # (from id, to id, phase, extra DOT attributes)
+        self.groups: dict = {}  # user line -> ids of its nodes
+        self.clusters: dict = {}  # id -> Cluster, in drawing order
+        self.placeholders: dict = {}  # cluster id -> text of an empty region
+        self._id: dict = {}  # Value -> id of the node standing for it now
+        self._f: dict = {}  # Value -> formatted value of that node
+        self._lines: dict = {}  # (container, line label) -> cluster id
+        self._alias: dict = {}  # a while condition's parameter -> the body's parameter
+        if run is None:
+            run = Run(values=dict(values or {}), grads=dict(grads or {}))
+            if values is None:
+                run = None
         for p in graph.params:
-            nodes.append(Node(names[p], "", _type_text(p, values.get(p)),
-                              "wrt" if p in wrt else "param", fmt(values, p), fmt(grads, p), None))
-        for op in graph.ops:
-            if op.out in lits:
+            self._add(p, "", "wrt" if p in self.wrt else "param", run, None, "", None)
+        self._block(graph.ops, run, None, "", False)
+
+    # ---- building ------------------------------------------------------------------
+    def _fmt(self, x):
+        return None if x is None else format_value(x, self.max_elements)
+
+    def _name(self, v) -> str:
+        v = self._alias.get(v, v)
+        if v in self.lits:
+            return self.lits[v]
+        return self.names[self.stacks[v]] if v in self.stacks else self.names[v]
+
+    def _add(self, v, expr, kind, run, group, sfx, cluster, greyed=False) -> str:
+        nid = self.names[v] + sfx
+        value = run.values.get(v) if run is not None else None
+        g = run.grads.get(v) if run is not None else None
+        node = Node(nid, expr, _type_text(v, value), kind, self._fmt(value), self._fmt(g),
+                    group, v in self.results, cluster, greyed)
+        self.nodes.append(node)
+        self._id[v], self._f[v] = nid, node.f
+        if group is not None:
+            self.groups.setdefault(group, []).append(nid)
+        return nid
+
+    def _cluster(self, label, kind, parent, adjoint=False) -> str:
+        cid = f"cluster_{len(self.clusters)}"
+        self.clusters[cid] = Cluster(cid, label, kind, parent, adjoint)
+        return cid
+
+    def _edge(self, v, to, phase, attrs=""):
+        if v not in self.lits:
+            self.edges.append((self._id[v], to, phase, attrs))
+
+    @staticmethod
+    def _where(op) -> str:
+        if op.loc is None:
+            return ""
+        return f"{os.path.basename(op.loc.file)}:{op.loc.line}: {op.loc.text}"
+
+    def _block(self, ops, run, container, sfx, greyed):
+        for op in ops:
+            if op.regions:
+                (self._branch if op.prim == "if" else self._loop)(op, run, container, sfx, greyed)
+            elif op.out in self.lits:
                 continue
-            if op.prim == "const":
-                expr, kind = f"constant array{list(op.attr('value').shape)}", "const"
+            elif op.prim in ("stack_alloc", "stack_empty"):
+                self._tape(op, ops, run, container)
+            elif op.prim == "stack_push":  # an edge into the tape, not a node
+                self._id[op.out] = self._id[self.stacks[op.out]]
+                self._edge(op.inputs[2], self._id[op.out], op.phase,
+                           '[color="#e65100", style=bold, label="push", fontsize=9, '
+                           'fontcolor="#e65100"]')
             else:
-                expr, kind = _expr(op, [lits.get(v) or names[v] for v in op.inputs]), op.phase
-            group = None
-            if op.loc is not None:
-                where = f"{os.path.basename(op.loc.file)}:{op.loc.line}: {op.loc.text}"
-                group = ("grad of " if op.phase == "adjoint" else "") + where
-                groups.setdefault(group, []).append(names[op.out])
-            for v in op.outputs:
-                nodes.append(Node(names[v], expr, _type_text(v, values.get(v)), kind,
-                                  fmt(values, v), fmt(grads, v), group, v in results))
-            for v in op.inputs:
-                if v not in lits:
-                    edges.append((names[v], names[op.out], op.phase))
-        self.nodes: list[Node] = nodes
-        self.edges: list[tuple] = edges
-        self.groups: dict = groups
+                self._op(op, run, container, sfx, greyed)
+
+    def _op(self, op, run, container, sfx, greyed):
+        if op.prim == "const":
+            expr, kind = f"constant array{list(op.attr('value').shape)}", "const"
+        else:
+            expr, kind = _expr(op, [self._name(v) for v in op.inputs]), op.phase
+        group = cluster = None
+        if op.loc is not None:
+            group = ("grad of " if op.phase == "adjoint" else "") + self._where(op)
+            key = (container, group)
+            if key not in self._lines:
+                self._lines[key] = self._cluster(group, "line", container, op.phase == "adjoint")
+            cluster = self._lines[key]
+        nid = self._add(op.out, expr, kind, run, group, sfx, cluster or container, greyed)
+        for v in op.inputs:
+            self._edge(v, nid, op.phase, '[color="#bbbbbb", style=dotted]' if greyed else "")
+
+    def _tape(self, op, ops, run, container):
+        """A stack of reverse mode, drawn once as the tape it is: its entries after the
+        loop that pushes them (one per trip, as the backward loop reads them)."""
+        value, count = None, None
+        for user in ops:
+            if user.prim in ("for", "while") and op.out in user.inputs:
+                j = list(carried(user)[0]).index(op.out)
+                if run is not None and user in run.loops:
+                    value, count = run.values.get(user.outputs[j]), len(run.loops[user])
+        nid = self.names[op.out]
+        entries, f = (), None
+        if value is not None:
+            value = np.asarray(value)[:count]
+            entries = tuple(f"[{k}] {self._fmt(e)}" for k, e in enumerate(value[:TAPE_MAX]))
+            if count > TAPE_MAX:
+                entries += (f"... {count - TAPE_MAX} more",)
+            f = f"{count} entries"
+        t = op.out.type
+        node = Node(nid, "tape: one entry per trip of its loop", f"{str(t).split('[')[0]}"
+                    + (f"[{count},...]" if count is not None and t.rank > 1 else ""),
+                    "tape", f, None, None, False, container, False, entries)
+        self.nodes.append(node)
+        self._id[op.out], self._f[op.out] = nid, f
+
+    def _param(self, p, source_name, run, box, sfx, phase, greyed, what):
+        if p in self.stacks:
+            self._id[p] = self._id[self.stacks[p]]
+            return None
+        return self._add(p, f"{what} {source_name}", phase, run, None, sfx, box, greyed)
+
+    def _loop(self, op, run, container, sfx, greyed):
+        inits, params, results = carried(op)
+        body = op.regions[-1]
+        its = run.loops.get(op) if run is not None else None
+        n = None if its is None else len(its)
+        head = f"{op.prim} loop, {self._where(op)}"
+        if n is None or n == 0:
+            shown = [(None, None)]
+            label = head + ("" if n is None else "\ntrip count 0: the body never ran")
+        elif self.unroll:
+            if n > UNROLL_MAX:
+                raise ValueError(f"unroll=True draws every iteration, and the loop at "
+                                 f"{op.loc or op.prim} ran {n} times (at most {UNROLL_MAX} "
+                                 "are drawn); draw one iteration with iteration=k instead")
+            shown = list(enumerate(its))
+            label = head + f"\ntrip count {n}, every iteration drawn"
+        else:
+            k = self.iteration
+            if not -n <= k < n:
+                raise ValueError(f"iteration={k}, but the loop at {op.loc or op.prim} ran "
+                                 f"{n} times (iterations 0..{n - 1}, or -1 for the last)")
+            k %= n
+            shown = [(k, its[k])]
+            label = head + f"\ntrip count {n}; values of iteration {k} (counting from 0)"
+        phase = op.phase
+        cl = self._cluster(label, "loop", container, phase == "adjoint")
+        prev = None
+        carried_g = '[color="#b71c1c", style=bold, label="g = {}", fontsize=9, fontcolor="#b71c1c"]'
+        for k, it in shown:
+            s2 = sfx + (f"@{k}" if self.unroll and k is not None else "")
+            box = cl
+            if self.unroll and k is not None:
+                idx = f" ({self.names[body.params[0]]} = {it.values[body.params[0]]})" \
+                    if op.prim == "for" else ""
+                box = self._cluster(f"iteration {k}{idx}", "iteration", cl, phase == "adjoint")
+            if op.prim == "for":
+                self._add(body.params[0], "loop index", phase, it, None, s2, box, greyed)
+            pids = []
+            for j, p in enumerate(params):
+                pid = self._param(p, self._name(inits[j]), it, box, s2, phase, greyed,
+                                  "carried: enters as")
+                pids.append(pid)
+                if pid is None:
+                    continue
+                if prev is None or prev[j] is None:
+                    self._edge(inits[j], pid, phase, '[style=dotted, label="enters", fontsize=9]')
+                else:  # unrolled: the chain through time, with the carried cotangent
+                    g = it.grads.get(p) if it is not None else None
+                    attrs = carried_g.format(self._fmt(g)) if g is not None and not self.adjoint \
+                        else '[style=bold]'
+                    self.edges.append((prev[j], pid, phase, attrs))
+            if op.prim == "while":
+                for cp, p in zip(op.regions[0].params, params):
+                    self._id[cp], self._alias[cp] = self._id[p], p
+                self._block(op.regions[0].ops, it, box, s2, greyed)
+            self._block(body.ops, it, box, s2, greyed)
+            if not self.unroll or k is None:  # one iteration drawn: the back edges
+                for j, (r, pid) in enumerate(zip(results, pids)):
+                    if pid is not None and r not in self.lits:
+                        self.edges.append((self._id[r], pid, phase, '[style=dashed, '
+                                           'constraint=false, label="next iteration", fontsize=9]'))
+            prev = [None if r in self.lits else self._id[r] for r in results]
+        for j, out in enumerate(op.outputs):
+            if out in self.stacks:
+                self._id[out] = self._id[self.stacks[out]]
+                continue
+            src = inits[j] if n == 0 else results[j]
+            nid = self._add(out, f"{params[j].hint or self._name(params[j])} after the loop", phase, run, None,
+                            sfx, container, greyed)
+            self._edge(src, nid, phase, '[style=dotted, label="leaves", fontsize=9]')
+
+    def _branch(self, op, run, container, sfx, greyed):
+        cond = op.inputs[0]
+        taken = run.branches.get(op) if run is not None else None
+        label = f"if, {self._where(op)}"
+        if taken is not None:
+            label += (f"\ncondition {self._name(cond)} = {self._f.get(cond) or self.lits.get(cond)}:"
+                      f" {'then' if taken[0] == 0 else 'else'} side taken")
+        cl = self._cluster(label, "branch", container, op.phase == "adjoint")
+        for k, r in enumerate(op.regions):
+            side = "then" if k == 0 else "else"
+            off = taken is not None and taken[0] != k
+            kind = "untaken" if off else "taken" if taken is not None else "branch"
+            box = self._cluster(f"{side}" + (" (not taken)" if off else " (taken)" if taken else ""),
+                                kind, cl, op.phase == "adjoint")
+            before = len(self.nodes)
+            self._block(r.ops, None if off or taken is None else taken[1], box, sfx,
+                        greyed or off)
+            if len(self.nodes) == before:
+                self.placeholders[box] = "no ops"
+        for j, out in enumerate(op.outputs):
+            if out in self.stacks:
+                self._id[out] = self._id[self.stacks[out]]
+                continue
+            a, b = (self._name(r.results[j]) for r in op.regions)
+            nid = self._add(out, f"{a} if {self._name(cond)} else {b}", op.phase, run, None,
+                            sfx, container, greyed)
+            for k, r in enumerate(op.regions):
+                off = taken is not None and taken[0] != k
+                self._edge(r.results[j], nid, op.phase,
+                           '[style=dotted, color="#bbbbbb"]' if off else "")
+            self._edge(cond, nid, op.phase, '[style=dotted, label="selects", fontsize=9]')
 
     def node(self, name: str) -> Node:
         """The node drawn for the value named `name`; KeyError if there is none."""
@@ -181,6 +404,12 @@ class GraphView:
     # ---- DOT -------------------------------------------------------------------------
     def _label(self, n: Node) -> str:
         e = lambda s: html.escape(s, quote=False)  # noqa: E731
+        if n.kind == "tape":
+            cells = "".join(f"<TD>{e(x)}</TD>" for x in n.entries) or "<TD>(empty)</TD>"
+            span = max(len(n.entries), 1)
+            return (f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
+                    f'<TR><TD COLSPAN="{span}"><B>{e(n.id)}</B> = {e(n.expr)}'
+                    f'{" (" + e(n.f) + ")" if n.f else ""}</TD></TR><TR>{cells}</TR></TABLE>>')
         head = f"<B>{e(n.id)}</B>" + (f" = {e(n.expr)}" if n.expr else "")
         rows = [head, f'<FONT POINT-SIZE="9" COLOR="#555555">{e(n.type)}'
                       f'{"  (wrt)" if n.kind == "wrt" else ""}</FONT>']
@@ -189,40 +418,79 @@ class GraphView:
             rows.append(f'<FONT COLOR="{color}">{key} = {e(n.f)}</FONT>')
         if n.g is not None and not self.adjoint:
             rows.append(f'<FONT COLOR="#b71c1c">g = {e(n.g)}</FONT>')
+        if n.greyed:
+            rows = [f'<FONT COLOR="#9e9e9e">{r}</FONT>' for r in rows[:1]] + [
+                '<FONT POINT-SIZE="9" COLOR="#9e9e9e">not run</FONT>']
         cells = "".join(f"<TR><TD>{r}</TD></TR>" for r in rows)
         return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{cells}</TABLE>>'
 
     def _node_line(self, n: Node) -> str:
-        attrs = [f"label={self._label(n)}", f'fillcolor="{_FILL[n.kind]}"']
+        fill = "#f4f4f4" if n.greyed else _FILL[n.kind]
+        attrs = [f"label={self._label(n)}", f'fillcolor="{fill}"']
+        if n.greyed:
+            attrs.append('color="#bbbbbb"')
+        if n.kind == "tape":
+            attrs.append('shape=plain, style=filled')
         if n.kind == "wrt":
             attrs.append("penwidth=2.5")
         if n.is_result:
             attrs.append("peripheries=2")
         return f'"{n.id}" [{", ".join(attrs)}];'
 
+    _BOX = {  # cluster kind -> DOT attributes (the label is added in front)
+        "line": 'labeljust=l; labelloc=b; fontsize=10; style="rounded,dashed"; color="{line}";',
+        "loop": 'labeljust=l; labelloc=b; fontsize=11; style="rounded,bold"; color="#6a1b9a"; '
+                'bgcolor="#fbf7fd";',
+        "iteration": 'labeljust=l; labelloc=b; fontsize=10; style="rounded,dotted"; '
+                     'color="#9575cd"; bgcolor="#ffffff";',
+        "branch": 'labeljust=l; labelloc=b; fontsize=11; style="rounded,bold"; color="#00695c"; '
+                  'bgcolor="#f6fbfa";',
+        "taken": 'labeljust=l; labelloc=b; fontsize=10; style="rounded"; color="#26a69a"; '
+                 'bgcolor="#ffffff";',
+        "untaken": 'labeljust=l; labelloc=b; fontsize=10; style="rounded,dashed"; '
+                   'color="#bdbdbd"; fontcolor="#9e9e9e"; bgcolor="#fafafa";',
+    }
+    _BOX["branch_side"] = _BOX["taken"]
+
     @property
     def dot(self) -> str:
         """The graph as Graphviz DOT text (deterministic)."""
-        q = lambda s: s.replace("\\", "\\\\").replace('"', '\\"')  # noqa: E731
+        q = lambda s: s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")  # noqa: E731
         out = [f'digraph "{q(self.graph.name)}" {{',
                f'  graph [rankdir=BT, labelloc=t, fontname="Helvetica", fontsize=12, '
                f'nodesep=0.3, ranksep=0.35, label="{q(self.title)}"];',
                '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, '
                'margin="0.08,0.04"];',
                '  edge [color="#666666", arrowsize=0.7];']
-        by_id = {n.id: n for n in self.nodes}
-        grouped = set()
-        for k, (label, ids) in enumerate(self.groups.items()):
-            adj = label.startswith("grad of ")
-            out.append(f"  subgraph cluster_{k} {{")
-            out.append(f'    label="{q(label)}"; labeljust=l; labelloc=b; fontsize=10; style="rounded,dashed"; '
-                       f'color="{"#d08080" if adj else "#8aa4c8"}";')
-            out.extend(f"    {self._node_line(by_id[i])}" for i in ids)
-            out.append("  }")
-            grouped.update(ids)
-        out.extend(f"  {self._node_line(n)}" for n in self.nodes if n.id not in grouped)
-        for a, b, phase in self.edges:
-            style = ' [color="#c06060", style=dashed]' if phase == "adjoint" else ""
+        members: dict = {}
+        for n in self.nodes:
+            members.setdefault(n.cluster, []).append(n)
+        children: dict = {}
+        for c in self.clusters.values():
+            children.setdefault(c.parent, []).append(c)
+
+        def emit(cid, pad):
+            for c in children.get(cid, ()):
+                style = self._BOX.get(c.kind, self._BOX["taken"]).format(
+                    line="#d08080" if c.adjoint else "#8aa4c8")
+                out.append(f"{pad}subgraph {c.id} {{")
+                out.append(f'{pad}  label="{q(c.label)}"; {style}')
+                emit(c.id, pad + "  ")
+                if c.id in self.placeholders:
+                    out.append(f'{pad}  "{c.id}_empty" [label="{self.placeholders[c.id]}", '
+                               'shape=plaintext, style="", fontcolor="#9e9e9e", fontsize=9];')
+                out.append(f"{pad}}}")
+            out.extend(f"{pad}{self._node_line(n)}" for n in members.get(cid, ()))
+
+        emit(None, "  ")
+        for a, b, phase, attrs in self.edges:
+            parts = [attrs[1:-1]] if attrs else []
+            if phase == "adjoint":
+                if "color=" not in attrs:
+                    parts.insert(0, 'color="#c06060"')
+                if "style=" not in attrs:
+                    parts.insert(1, "style=dashed")
+            style = f" [{', '.join(parts)}]" if parts else ""
             out.append(f'  "{a}" -> "{b}"{style};')
         out.append("}")
         return "\n".join(out) + "\n"
@@ -273,29 +541,36 @@ class GraphView:
         return f"<{kind} of {self.graph.name}: {len(self.nodes)} nodes{extra}>"
 
 
-def graph_view(fn, *args, wrt=0, adjoint=False, max_elements: int = 6) -> GraphView:
+def graph_view(fn, *args, wrt=0, adjoint=False, max_elements: int = 6, iteration: int = -1,
+               unroll: bool = False) -> GraphView:
     """The computation graph of `fn` on the arguments `args`, annotated with values.
 
     fn: a Python loss function (as for `compiler.grad`) or a `GradFunction` (its `wrt`
     is used); args: its arguments (numbers, lists or arrays, as for the gradient);
     wrt: argument name(s) or index(es) to differentiate and highlight (default: the
     first). adjoint=False draws the user's graph with f_i and g_i = d loss / d f_i;
-    adjoint=True draws the generated forward + backward sweeps with each value.
-    Raises the `AdjointError`s of `grad` (unsupported code, bad arguments) and
-    `compiler.interp.EvaluationError` when NumPy rejects an op on these arguments."""
+    adjoint=True draws the generated forward + backward sweeps with each value (the
+    stacks of loops as tapes). Loops: `iteration` (int, as a Python index: -1 the last
+    iteration) chooses the iteration whose values every loop box shows;
+    `unroll=True` draws every iteration instead (at most UNROLL_MAX = 8 per loop), with
+    the carried cotangent on each edge from one iteration to the next. Arrays with more
+    than `max_elements` elements print as shape and norm.
+    Raises the `AdjointError`s of `grad` (unsupported code, bad arguments),
+    `compiler.interp.EvaluationError` when NumPy rejects an op on these arguments, and
+    ValueError for an `iteration` a loop did not run or a loop too long to unroll."""
     from .api import GradFunction
-    from .interp import evaluate, forward_backward
+    from .interp import execute
     g = fn if isinstance(fn, GradFunction) else GradFunction(fn, wrt, jit=False)
     normed, _ = g.normalize(args)
     spec = g.specialize(*args)
     wrt_params = [spec.primal.params[i] for i in g.wrt]
     sig = f"{g.fs.node.name}({', '.join(g.arg_names)}), wrt {', '.join(g.wrt_names)}"
+    opts = dict(max_elements=max_elements, iteration=iteration, unroll=unroll)
     if adjoint:
-        values = evaluate(spec.graph, normed)
         title = (f"{sig}: forward sweep (f_i, blue boxes), then backward sweep "
                  "(g_i = ∂loss/∂f_i, red boxes)")
-        return GraphView(spec.graph, values, None, wrt_params, adjoint=True, title=title,
-                         max_elements=max_elements)
-    f, gr = forward_backward(spec.primal, normed, g.wrt)
+        return GraphView(spec.graph, wrt=wrt_params, adjoint=True, title=title,
+                         run=execute(spec.graph, normed), **opts)
     title = f"{sig}: forward values f_i, backward values g_i = ∂loss/∂f_i"
-    return GraphView(spec.primal, f, gr, wrt_params, title=title, max_elements=max_elements)
+    return GraphView(spec.primal, wrt=wrt_params, title=title,
+                     run=execute(spec.primal, normed, g.wrt), **opts)

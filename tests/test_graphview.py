@@ -215,3 +215,183 @@ def test_example_script_renders_the_lectures_graphs(tmp_path, capsys):
     assert (sq.node("residual").f, sq.node("residual").g) == ("3", "6")
     assert sq.node("w").g == "[6, 12]" and sq.node("loss").f == "9"
     assert "residual  t1 - y           f64     3       6" in out
+
+
+# ---- loops and branches ------------------------------------------------------------------
+import graph_cases as cf  # noqa: E402
+from compiler.interp import execute  # noqa: E402
+from oracles import autograd_grads  # noqa: E402
+from runtime.check import numerical_grad  # noqa: E402
+
+RNN = (np.array([[0.5, -0.3], [0.2, 0.8]]), np.array([[1.0, 0.5], [-0.5, 1.0]]),
+       np.array([0.1, -0.2]), np.array([[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]]))  # W, U, h, xs
+CARRIED = (np.array([1.0, 2.0, 0.5]), np.array([0.3, -0.2, 0.1]))  # x, w
+HALVE = (np.array([1.0, 2.0]), 0.5)  # x, w
+
+
+def _rnn_numpy(W, U, h, xs):
+    """Forward and backward through time by hand: h_k entering step k, g_k = dloss/dh_k."""
+    hs = [h]
+    for x in xs:
+        hs.append(np.tanh(W @ hs[-1] + U @ x))
+    gs = [2 * hs[-1]]
+    for k in range(len(xs), 0, -1):
+        gs.insert(0, W.T @ ((1 - hs[k] ** 2) * gs[0]))
+    return hs, gs
+
+
+def _check_param_grads(view, fn, args, wrt):
+    """g_i drawn on each wrt parameter = compiler.grad = autograd = central differences."""
+    names = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+    idx = [names.index(w) for w in wrt]
+    ours = grad(fn, wrt=wrt, jit=False)(*args)
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    for i, w, g, a in zip(idx, wrt, ours, autograd_grads(fn, args, idx)):
+        np.testing.assert_allclose(g, a, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(numerical_grad(fn, args, i), a, rtol=1e-6, atol=1e-9)
+        assert view.node(w).g == format_value(a), w
+
+
+def test_branch_shows_the_taken_side_with_values_and_greys_the_other():
+    x, a = np.array([1.0, 2.0]), 0.5
+    v = graph_view(cf.branch, x, a, wrt=("x", "a"))
+    assert v.node("t3").f == "True"                       # sum(x) = 3 > 0
+    assert (v.node("y").f, v.node("y").g) == ("[0.5, 1]", "[1, 2]")  # y = a x, g = 2y
+    assert v.node("y_1").greyed and v.node("y_1").f is None          # else side: not run
+    assert v.node("y_2").expr == "y if t3 else y_1" and v.node("y_2").f == "[0.5, 1]"
+    assert v.node("loss").f == format_value(np.sum((a * x) ** 2))
+    kinds = {c.label.split(" ")[0]: c.kind for c in v.clusters.values() if c.kind != "line"}
+    assert kinds == {"if,": "branch", "then": "taken", "else": "untaken"}
+    assert any("condition t3 = True: then side taken" in c.label for c in v.clusters.values())
+    _check_param_grads(v, cf.branch, (x, a), ("x", "a"))
+    # the other side: g_a = 0 (a is not used), g_x = 2x
+    v2 = graph_view(cf.branch, -x, a, wrt=("x", "a"))
+    assert v2.node("y").greyed and v2.node("y_1").f == "[1, 2]" and v2.node("a").g == "0"
+    _check_param_grads(v2, cf.branch, (-x, a), ("x", "a"))
+
+
+def _carried_numpy(x, w):
+    s = [1.0]
+    for i in range(3):
+        s.append(s[-1] * (w @ x) + x[i])
+    g = [2 * s[-1]]
+    for _ in range(3):
+        g.insert(0, g[0] * (w @ x))
+    return s, g  # s[k] enters iteration k (s[3] leaves), g[k] = dloss/ds[k]
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, -1])
+def test_for_loop_draws_one_iteration_with_its_carried_values(k):
+    s, g = _carried_numpy(*CARRIED)
+    v = graph_view(cf.carried, *CARRIED, wrt=("x", "w"), iteration=k)
+    k %= 3
+    assert v.node("i").f == str(k)
+    # s = 1.0 entering iteration 0 is a constant (no wrt parameter reaches it): no g_i
+    assert (v.node("s_1").f, v.node("s_1").g) == (format_value(s[k]),
+                                                  format_value(g[k]) if k else None)
+    assert (v.node("s_2").f, v.node("s_2").g) == (format_value(s[k + 1]), format_value(g[k + 1]))
+    assert (v.node("s_3").f, v.node("s_3").g) == (format_value(s[3]), format_value(g[3]))
+    loop = [c for c in v.clusters.values() if c.kind == "loop"]
+    assert len(loop) == 1 and f"trip count 3; values of iteration {k}" in loop[0].label
+    _check_param_grads(v, cf.carried, CARRIED, ("x", "w"))
+    with pytest.raises(ValueError, match="ran 3 times"):
+        graph_view(cf.carried, *CARRIED, iteration=3)
+
+
+def test_execute_records_every_iteration_exactly():
+    gf = grad(cf.carried, wrt=("x", "w"), jit=False)
+    spec = gf.specialize(*CARRIED)
+    run = execute(spec.primal, gf.normalize(CARRIED)[0], gf.wrt)
+    (loop, its), = run.loops.items()
+    s, g = _carried_numpy(*CARRIED)
+    param = loop.regions[0].params[1]
+    assert [it.values[param] for it in its] == pytest.approx(s[:3], rel=1e-15)
+    assert param not in its[0].grads  # s = 1.0 entering iteration 0 is a constant
+    assert [it.grads[param] for it in its[1:]] == pytest.approx(g[1:3], rel=1e-14)
+
+
+def test_unrolled_for_loop_carries_the_cotangent_on_each_back_edge():
+    s, g = _carried_numpy(*CARRIED)
+    v = graph_view(cf.carried, *CARRIED, wrt=("x", "w"), unroll=True)
+    for k in range(3):
+        assert v.node(f"s_1@{k}").f == format_value(s[k])
+        assert v.node(f"s_2@{k}").g == format_value(g[k + 1])
+    for k in (1, 2):  # edge from iteration k-1's result into iteration k, labelled g_k
+        e, = [e for e in v.edges if e[:2] == (f"s_2@{k - 1}", f"s_1@{k}")]
+        assert f'label="g = {format_value(g[k])}"' in e[3]
+    _check_param_grads(v, cf.carried, CARRIED, ("x", "w"))
+    with pytest.raises(ValueError, match="ran 9 times .at most 8"):
+        graph_view(cf.rnn, *RNN[:3], np.zeros((9, 2)), unroll=True)
+
+
+def test_while_with_break_runs_its_trips_and_stops():
+    # x halves until sum(x) < 0.5: sums 1.5, 0.75, 0.375 -> the break in the 3rd trip
+    x, w = HALVE
+    v = graph_view(cf.halve, x, w, wrt=("x", "w"))
+    loop, = [c for c in v.clusters.values() if c.kind == "loop"]
+    assert "while loop" in loop.label and "trip count 3" in loop.label
+    assert v.node("x_3").f == "[0.125, 0.25]" and v.node("broke_2").f == "True"
+    assert v.node("t8").f == "True" and v.node("n_3").greyed  # n = n + 1 skipped
+    assert v.node("x_2").g == "[0.5, 0.5]"  # d sum(x w) / dx at the last trip
+    assert v.node("n_5").f == "2" and v.node("loss").f == "0.375"
+    assert v.node("x").g == format_value(np.full(2, w ** 3))
+    assert v.node("w").g == format_value(3 * w ** 2 * np.sum(x))
+    _check_param_grads(v, cf.halve, HALVE, ("x", "w"))
+    u = graph_view(cf.halve, x, w, wrt=("x", "w"), unroll=True)
+    assert [u.node(f"x_3@{k}").f for k in range(3)] == ["[0.5, 1]", "[0.25, 0.5]", "[0.125, 0.25]"]
+    assert [u.node(f"t8@{k}").f for k in range(3)] == ["False", "False", "True"]
+
+
+def test_rnn_over_three_steps_unrolled_equals_backpropagation_through_time():
+    W, U, h, xs = RNN
+    hs, gs = _rnn_numpy(*RNN)
+    v = graph_view(cf.rnn, *RNN, wrt=("W", "U", "h"), unroll=True)
+    for k in range(3):
+        assert v.node(f"h_1@{k}").f == format_value(hs[k])      # h entering step k
+        assert v.node(f"h_1@{k}").g == format_value(gs[k])      # its cotangent
+        assert v.node(f"h_2@{k}").f == format_value(hs[k + 1])  # h leaving step k
+        assert v.node(f"t@{k}").f == str(k)
+    assert v.node("loss").f == format_value(np.sum(hs[3] ** 2))
+    assert v.node("h").g == format_value(gs[0])
+    _check_param_grads(v, cf.rnn, RNN, ("W", "U", "h"))
+    run = execute(grad(cf.rnn, wrt="W", jit=False).specialize(*RNN).primal, list(RNN), (0, 1, 2))
+    (loop, its), = run.loops.items()
+    for k, it in enumerate(its):  # the exact numbers, not only their text
+        np.testing.assert_allclose(it.values[loop.regions[0].params[1]], hs[k], rtol=1e-15)
+        np.testing.assert_allclose(it.grads[loop.regions[0].params[1]], gs[k], rtol=1e-13)
+
+
+def test_adjoint_view_of_a_loop_draws_its_stacks_as_tapes():
+    hs, gs = _rnn_numpy(*RNN)
+    v = graph_view(cf.rnn, *RNN, wrt=("W", "U", "h"), adjoint=True)
+    tapes = {n.id: n for n in v.nodes if n.kind == "tape"}
+    tape = tapes["stack_h"]  # the carried h at each step's entry, pushed by the forward loop
+    assert tape.f == "3 entries"
+    assert tape.entries == tuple(f"[{k}] {format_value(hs[k])}" for k in range(3))
+    assert any(e[1] == "stack_h" and "push" in e[3] for e in v.edges)
+    assert any(e[0] == "stack_h" for e in v.edges)  # read back by the backward loop
+    gW, gU, gh = grad(cf.rnn, wrt=("W", "U", "h"), jit=False)(*RNN)
+    assert v.node("g_h_2").f == format_value(gh) == format_value(gs[0])
+    assert v.node("g_W_1").f == format_value(gW)
+    assert len([c for c in v.clusters.values() if c.kind == "loop"]) == 2  # forward, backward
+
+
+LOOP_GOLDEN = {
+    "if": (cf.branch, ("x", "a"), (np.array([1.0, 2.0]), 0.5), {}),
+    "for_carried": (cf.carried, ("x", "w"), CARRIED, {}),
+    "for_carried_unrolled": (cf.carried, ("x", "w"), CARRIED, {"unroll": True}),
+    "while_break": (cf.halve, ("x", "w"), HALVE, {}),
+    "rnn_unrolled": (cf.rnn, ("W", "U", "h"), RNN, {"unroll": True}),
+    "rnn_adjoint": (cf.rnn, ("W", "U", "h"), RNN, {"adjoint": True}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_GOLDEN))
+def test_golden_dot_control_flow(name, regen):
+    fn, wrt, args, opts = LOOP_GOLDEN[name]
+    dot = graph_view(fn, *args, wrt=wrt, **opts).dot
+    path = GOLDEN / f"graph_{name}.dot"
+    if regen:
+        path.write_text(dot)
+    assert path.exists(), f"{path.name} is missing: run pytest --regen-golden and review it"
+    assert dot == path.read_text(), f"{path.name} changed: review, then --regen-golden"
