@@ -31,6 +31,7 @@ from .codegen import epoch_source, function_source, module_source
 from .diff import reverse
 from .errors import AdjointError, ArgumentError
 from .frontend import lower, parse_function
+from .frontend.lower import recording
 from .ir.core import Graph, Type
 from .passes import run_pipeline
 
@@ -62,16 +63,25 @@ def _arg_type(a, as_float: bool):
         if a.dtype.kind == "b":
             return np.ascontiguousarray(a), Type("bool", a.ndim)
         raise TypeError(f"arrays of dtype {a.dtype} are not supported")
+    # Scalars become NumPy scalars, so the generated code computes with them as NumPy
+    # does in both tiers (x / 0.0 is inf with a RuntimeWarning, not ZeroDivisionError)
     if isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) and not as_float:
-        return int(a), Type("int64", 0)  # a label, an index, a count: stays an integer
+        return np.int64(a), Type("int64", 0)  # a label, an index, a count: stays an integer
     if isinstance(a, (bool, int, float, np.bool_, np.integer, np.floating)):
-        return float(a), Type("float64", 0)  # floats, bools, differentiated ints
+        return np.float64(a), Type("float64", 0)  # floats, bools, differentiated ints
     if isinstance(a, (list, tuple)):
         return _arg_type(np.asarray(a), as_float)
     raise TypeError(f"{type(a).__name__} is not an array or number")
 
 
 _NDARRAY, _F64, _NP_F64 = np.ndarray, np.dtype(np.float64), np.float64
+
+
+def _snapshot(value):
+    """What of a captured array the generated code depends on (None: not an array)."""
+    if type(value) is not _NDARRAY:
+        return None
+    return value.shape, value.dtype, value.tobytes()
 
 
 def _fast_key(args):
@@ -116,7 +126,8 @@ class GradFunction:
         self._specs: dict = {}
         self._fast: dict = {}  # _fast_key(args) -> compiled Specialization (see __call__)
         self._last: Specialization | None = None
-        self._captures: list = []  # (read, value, snapshot) of globals baked in as constants
+        # what the generated code baked in: {Capture.key: (read, value, array snapshot)}
+        self._captures: dict = {}
         functools.update_wrapper(self, fn)
 
     def _index(self, w):
@@ -231,11 +242,12 @@ class GradFunction:
         return (out[0], grads) if self.with_value else grads
 
     def _stale(self) -> bool:
-        """Has a global or closure variable baked into the generated code as a constant
-        been rebound or (an array) changed in place since?"""
-        for read, value, snap in self._captures:
+        """Has anything the generated code baked in (a global or closure variable, an
+        attribute of an object, a function's code or defaults, a custom rule) been
+        rebound, or an array been changed in place (contents, shape or dtype), since?"""
+        for read, value, snap in self._captures.values():
             now = read()
-            if now is not value or snap is not None and now.tobytes() != snap:
+            if now is not value or snap is not None and _snapshot(now) != snap:
                 return True
         return False
 
@@ -255,9 +267,9 @@ class GradFunction:
 
     def _specialize(self, key) -> Specialization:
         verify_each = bool(os.environ.get("ADJOINT_VERIFY"))
-        captures: list = []
-        primal = run_pipeline(lower(self.fs, key, captures), verify_each=verify_each)
-        graph = run_pipeline(reverse(primal, self.wrt), verify_each=verify_each)
+        with recording([]) as captures:  # custom rules are read by reverse mode
+            primal = run_pipeline(lower(self.fs, key), verify_each=verify_each)
+            graph = run_pipeline(reverse(primal, self.wrt), verify_each=verify_each)
         name = f"{self.fs.node.name}_value_and_grad"
         src, consts = function_source(graph, name)
         modsrc = module_source([src], consts)
@@ -266,9 +278,8 @@ class GradFunction:
         from . import jit as jitmod
         mod = jitmod.load(modsrc, self.jit)
         spec = Specialization(key, primal, graph, src, modsrc, getattr(mod, name), self.jit)
-        for read, value in captures:
-            snap = value.tobytes() if isinstance(value, np.ndarray) else None
-            self._captures.append((read, value, snap))
+        for c in captures:
+            self._captures.setdefault(c.key, (c.read, c.value, _snapshot(c.value)))
         self._specs[key] = spec
         self._last = spec
         return spec

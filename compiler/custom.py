@@ -97,6 +97,7 @@ class CustomVJP:
         if self.rules is None:
             raise UnsupportedError(f"{name} is a custom_vjp function without rules",
                                    lw.fs.loc(node), f"register them: `@{name}.defvjp`")
+        lw.capture(("rules", id(self)), lambda: self.rules, self.rules)  # defvjp again
         bound = dict(zip(self.params, args))
         if len(args) > len(self.params):
             raise UnsupportedError(f"`{name}` takes {len(self.params)} arguments",

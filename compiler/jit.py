@@ -105,5 +105,6 @@ def load(source: str, jit: bool) -> types.ModuleType:
         import numba
         for k, v in list(vars(mod).items()):
             if isinstance(v, types.FunctionType) and v.__module__ == name:
-                setattr(mod, k, numba.njit(cache=True, boundscheck=_BOUNDSCHECK)(v))
+                setattr(mod, k, numba.njit(cache=True, boundscheck=_BOUNDSCHECK,
+                                           error_model="numpy")(v))
     return mod

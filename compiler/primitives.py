@@ -32,6 +32,7 @@ calls from `runtime` are listed in `RUNTIME_IMPORTS` (imported by every generate
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 from dataclasses import dataclass
 from typing import Callable
@@ -54,6 +55,10 @@ class Primitive:
     doc: str = ""
     elementwise: bool = False  # output has the (broadcast) shape of the inputs
     group: str = OTHERS
+    # inputs whose memory the output may share (a view, or the input itself, as
+    # `x.T`, `x[1:]`, `reshape`, a kernel that returns its argument, an in-place update);
+    # compiler/passes/results.py copies a result that could share memory with an argument
+    aliases: tuple = ()
 
 
 PRIMS: dict[str, Primitive] = {}
@@ -71,12 +76,12 @@ RUNTIME_IMPORTS = {
 
 
 def prim(name, arity, type_rule, emit, vjp=None, broadcasts=False, doc="", elementwise=False,
-         group=None):
+         group=None, aliases=()):
     elementwise = elementwise or broadcasts
     if vjp is not None and elementwise:
         vjp = tuple(None if r is None else _mask_aware(r) for r in vjp)
     PRIMS[name] = Primitive(name, arity, type_rule, emit, vjp, broadcasts, doc, elementwise,
-                            group or _GROUP[0])
+                            group or _GROUP[0], tuple(aliases))
 
 
 def E(name, *inputs, **attrs):
@@ -303,16 +308,25 @@ def t_pack(*ts, **_):
 
 
 # ---- emission helpers -------------------------------------------------------------------
+def scalar_literal(v) -> str:
+    """Python source for a bool, int or float that evaluates to exactly `v`: NaN and
+    inf as NumPy's names, a negative number (-0.0 included) parenthesised, since
+    `-2.0 ** x` means `-(2.0 ** x)`; `repr` gives every other float exactly."""
+    if isinstance(v, float) and v != v:
+        return "np.nan"
+    if isinstance(v, float) and v in (float("inf"), float("-inf")):
+        return "np.inf" if v > 0 else "(-np.inf)"
+    if isinstance(v, float) and math.copysign(1.0, v) < 0 or not isinstance(v, float) and v < 0:
+        return f"({v!r})"
+    return repr(v)
+
+
 def _emit_const(op):
     from .ir.core import ConstArray
     v = op.attr("value")
     if isinstance(v, ConstArray):
         raise AssertionError("array constants are emitted as module globals")
-    if isinstance(v, float) and v != v:
-        return "np.nan"
-    if isinstance(v, float) and v in (float("inf"), float("-inf")):
-        return "np.inf" if v > 0 else "(-np.inf)"
-    return f"({v!r})" if v < 0 else repr(v)
+    return scalar_literal(v)
 
 
 def _emit_sum(op):  # Numba's own np.sum(x, axis=k) takes seconds to compile: a kernel
@@ -566,7 +580,7 @@ prim("size", 1, t_int, "{0}.size", doc="number of elements, an int (not differen
 prim("dim", 1, t_int, "{0}.shape[{axis}]", doc="length of one axis, an int")
 prim("cast", 1, t_float_like, _emit_cast, vjp=(lambda g, ans, x: g,), doc="to float64")
 prim("to_int", 1, lambda x, **_: Type("int64", x.rank), _emit_to_int, doc="to int64 (int())")
-prim("stop_gradient", 1, t_same, "{0}", doc="the value, with a zero cotangent")
+prim("stop_gradient", 1, t_same, "{0}", aliases=(0,), doc="the value, with a zero cotangent")
 
 _GROUP[0] = "elementwise arithmetic (NumPy broadcasting)"
 prim("add", 2, t_arith, "{0} + {1}", broadcasts=True,
@@ -666,21 +680,25 @@ def _matmul_vjp_b(g, ans, a, b):
             (1, 2): lambda: E("outer", a, g), (2, 2): lambda: a.T @ g}[(a.type.rank, b.type.rank)]()
 
 
-prim("matmul", 2, t_matmul, "{0} @ {1}", vjp=(_matmul_vjp_a, _matmul_vjp_b))
+def _emit_matmul(op):  # Numba's @ is BLAS (floats): integer products use a kernel
+    return "{0} @ {1}" if op.out.type.dtype == "float64" else "int_matmul({0}, {1})"
+
+
+prim("matmul", 2, t_matmul, _emit_matmul, vjp=(_matmul_vjp_a, _matmul_vjp_b))
 prim("outer", 2, t_outer, "np.outer({0}, {1})",
      vjp=(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g))
 prim("trace", 1, lambda x, **_: Type(x.dtype, 0), "np.trace({0})",
      vjp=(lambda g, ans, x: g * E("eye_like", x),))
 
 _GROUP[0] = "shapes"
-prim("transpose", 1, t_same, "{0}.T", vjp=(lambda g, ans, x: g.T,), doc="all axes reversed")
-prim("permute", 1, t_same, "np.transpose({0}, {axes})",
+prim("transpose", 1, t_same, "{0}.T", aliases=(0,), vjp=(lambda g, ans, x: g.T,), doc="all axes reversed")
+prim("permute", 1, t_same, "np.transpose({0}, {axes})", aliases=(0,),
      vjp=(lambda g, ans, x, axes: E("permute", g, axes=_inverse(axes)),))
-prim("reshape", None, t_reshape, _emit_reshape,
+prim("reshape", None, t_reshape, _emit_reshape, aliases=(0,),
      vjp=_PerInput(lambda i, g, ans, x, *dims: E("reshape_like", g, x) if i == 0 else None))
 prim("reshape_like", 2, lambda x, like, **_: Type(x.dtype, like.rank), "reshape({0}, {1}.shape)",
-     vjp=(lambda g, ans, x, like: E("reshape_like", g, x), None))
-prim("expand_dims", 1, t_expand, _emit_expand,
+     aliases=(0,), vjp=(lambda g, ans, x, like: E("reshape_like", g, x), None))
+prim("expand_dims", 1, t_expand, _emit_expand, aliases=(0,),
      vjp=(lambda g, ans, x, axis: E("sum", g) if x.type.rank == 0 else E("reshape_like", g, x),))
 prim("concatenate", None, t_concat, _emit_seq("np.concatenate"), vjp=_PerInput(_concat_vjp))
 prim("stack", None, t_stack, _emit_seq("np.stack"), vjp=_PerInput(_stack_vjp))
@@ -696,7 +714,7 @@ def _getitem_vjp(i, g, ans, x, *vals, spec):
     return E("zeros_with", g, x, *vals, spec=spec)
 
 
-prim("getitem", None, t_getitem, _emit_getitem, vjp=_PerInput(_getitem_vjp),
+prim("getitem", None, t_getitem, _emit_getitem, vjp=_PerInput(_getitem_vjp), aliases=(0,),
      doc="x[ints, slices with steps, None]")
 prim("take", 2, t_take, _emit_take,
      vjp=(lambda g, ans, x, a, axis: E("take_add", g, x, a, axis=axis), None),
@@ -723,7 +741,7 @@ prim("arange", None, t_arange,
      lambda op: "np.arange(" + ", ".join(f"{{{i}}}" for i in range(len(op.inputs))) + ")")
 
 _GROUP[0] = "custom rules (compiler.custom_vjp)"
-prim("custom_call", None, lambda r, *ins, **_: r, "{0}",
+prim("custom_call", None, lambda r, *ins, **_: r, "{0}", aliases=(0,),
      vjp=_PerInput(lambda i, g, ans, r, *ins, rule: rule.cotangent(i - 1, g, ans, ins), first=1),
      doc="the inlined primal {0}, differentiated by the user's rule for inputs {1}, ...")
 
@@ -736,7 +754,7 @@ prim("fill_like", 2, lambda x, g, **_: Type("float64", x.rank), "np.full({0}.sha
      doc="scalar {1} in the shape of {0}")
 prim("broadcast_like", 2, t_like, "broadcast_like({0}, {1})",
      doc="{0} broadcast to the shape of {1}, as a new C-contiguous array")
-prim("unbroadcast", 2, t_like, "unbroadcast({0}, {1})",
+prim("unbroadcast", 2, t_like, "unbroadcast({0}, {1})", aliases=(0,),
      doc="sum {0} back to the shape of {1}: the adjoint of NumPy broadcasting")
 prim("zeros_like", 1, lambda x, **_: Type("float64", x.rank), "np.zeros({0}.shape)")
 prim("eye_like", 1, lambda x, **_: Type("float64", 2), "np.eye({0}.shape[0], {0}.shape[1])")

@@ -71,7 +71,7 @@ def logsumexp(x, axis=None, keepdims=False):
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis)
-    return float(out) if out.ndim == 0 else out
+    return np.float64(out) if out.ndim == 0 else out
 
 
 @overload(logsumexp, jit_options=_JIT)
@@ -121,9 +121,9 @@ def cross_entropy(logits, labels):
     Returns a float. Raises IndexError for a label out of range."""
     lp = softmax_lines(logits, -1, True)
     if lp.ndim == 1:
-        return float(-lp[labels])
+        return np.float64(-lp[labels])
     labels = np.asarray(labels)
-    return float(-np.mean(lp[np.arange(lp.shape[0]), labels]))
+    return np.float64(-np.mean(lp[np.arange(lp.shape[0]), labels]))
 
 
 @overload(cross_entropy, jit_options=_JIT)

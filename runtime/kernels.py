@@ -84,7 +84,7 @@ def unbroadcast(g, x):
     g: float64 array (or float) of the broadcast result's shape; x: the operand (array or
     scalar). Returns a float (x scalar) or a float64 array of x's shape."""
     if np.ndim(x) == 0:
-        return float(np.sum(g))
+        return np.float64(np.sum(g))
     g = np.asarray(g, dtype=np.float64)
     while g.ndim > x.ndim:
         g = g.sum(axis=0)
@@ -510,3 +510,36 @@ def _cross_entropy_grad_nb(logits, labels):
             p[i, _index(labels[i], k)] -= 1.0
         return p / n
     return impl
+
+
+# ---- integer matrix products -------------------------------------------------------------
+def int_matmul(a, b):
+    """a @ b for int64 operands (1-D or 2-D), an int64 result as in NumPy. Numba's `@` is
+    BLAS-backed and takes floats only; a float product would round past 2**53."""
+    return a @ b
+
+
+@register_jitable
+def _int_mm(a, b):
+    """(n, k) @ (k, m) -> (n, m), int64."""
+    if a.shape[1] != b.shape[0]:
+        raise ValueError("matmul: mismatch in its core dimension")
+    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+    for i in range(a.shape[0]):
+        for k in range(a.shape[1]):
+            aik = a[i, k]
+            for j in range(b.shape[1]):
+                out[i, j] += aik * b[k, j]
+    return out
+
+
+@overload(int_matmul, jit_options=_JIT)
+def _int_matmul_nb(a, b):
+    ranks = (a.ndim, b.ndim)
+    if ranks == (1, 1):
+        return lambda a, b: _int_mm(a.reshape((1, a.shape[0])), b.reshape((b.shape[0], 1)))[0, 0]
+    if ranks == (2, 1):
+        return lambda a, b: _int_mm(a, b.reshape((b.shape[0], 1)))[:, 0].copy()
+    if ranks == (1, 2):
+        return lambda a, b: _int_mm(a.reshape((1, a.shape[0])), b)[0].copy()
+    return lambda a, b: _int_mm(a, b)

@@ -21,7 +21,7 @@ import astor
 
 from ..ir.core import ConstArray, Graph
 from ..ir.printer import unique_names
-from ..primitives import PRIMS, RUNTIME_IMPORTS
+from ..primitives import PRIMS, RUNTIME_IMPORTS, scalar_literal
 
 RUNTIME_NAMES = ("sigmoid", "relu", "softplus", "logsumexp", "unbroadcast", "broadcast_like",
                  "tie_weight", "trip_count", "push", "row_scatter", "row_add", "index_add",
@@ -239,10 +239,13 @@ class _Gen:
 
 
 def consts_source(consts: dict) -> str:
+    """Module globals for constant arrays; every element round-trips exactly (inf, NaN,
+    -0.0 and subnormals included: `repr` of a float is its shortest exact spelling)."""
     out = []
     for name, c in consts.items():
         dt = {"float64": "np.float64", "int64": "np.int64", "bool": "np.bool_"}[c.dtype]
-        out.append(f"{name} = np.array({list(c.data)!r}, dtype={dt}).reshape({c.shape!r})")
+        items = ", ".join(scalar_literal(x) for x in c.data)
+        out.append(f"{name} = np.array([{items}], dtype={dt}).reshape({c.shape!r})")
     return "\n".join(out)
 
 

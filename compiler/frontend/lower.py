@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
+import contextvars
 import types
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -30,14 +34,59 @@ _CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq
 _MAX_CONST_ELEMENTS = 10_000
 
 
-_MISSING = object()
+MISSING = object()
 
 
 class Static:
-    """A compile-time Python object (a module, a function) met while resolving names."""
+    """A compile-time Python object (a module, a function) met while resolving names.
+    `key`: how it was found (see `Capture`), None for an object that cannot change."""
 
-    def __init__(self, obj):
-        self.obj = obj
+    def __init__(self, obj, key=None):
+        self.obj, self.key = obj, key
+
+
+# Everything the generated code bakes in comes from reading a name, an attribute or a
+# function's code: each read is recorded as a Capture, and every call re-reads them
+# (compiler/api.py) and regenerates the gradient when one gives another object or an
+# array changed in place. Not recorded: attributes of NumPy, math, SciPy and adjoint's
+# own modules (their functions are resolved by identity and taken as fixed).
+_TRUSTED = frozenset({"numpy", "math", "scipy", "runtime", "compiler", "builtins"})
+_RECORDING: contextvars.ContextVar = contextvars.ContextVar("adjoint_captures", default=None)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """key: a hashable description of the read (('global', id(globals), name),
+    ('cell', id(cell)), ('attr', base key, name), ('code', id(fn)), ...); read(): what it
+    gives now (`MISSING` when it no longer exists); value: what it gave when lowering."""
+
+    key: tuple
+    read: Callable
+    value: object
+
+
+@contextlib.contextmanager
+def recording(captures: list):
+    """Lowering (and inlining of custom rules in reverse mode) inside appends a `Capture`
+    to `captures` for every outside object the graph depends on."""
+    token = _RECORDING.set(captures)
+    try:
+        yield captures
+    finally:
+        _RECORDING.reset(token)
+
+
+def _trusted(obj) -> bool:
+    return isinstance(obj, types.ModuleType) and obj.__name__.partition(".")[0] in _TRUSTED
+
+
+def _cell_reader(cell):
+    def read():
+        try:
+            return cell.cell_contents
+        except ValueError:  # the cell was emptied (`del` of the variable)
+            return MISSING
+    return read
 
 
 def _runtime_functions():
@@ -46,15 +95,14 @@ def _runtime_functions():
             rf.logsumexp: "logsumexp"}
 
 
-def lower(fs: FunctionSource, arg_types, captures: list | None = None) -> Graph:
-    """Lower the parsed function for arguments of the given `Type`s. `captures`, if
-    given, receives (read, value) pairs for every global or closure number/array that
-    became a constant: `read()` returns what the name holds now (see compiler/api.py)."""
+def lower(fs: FunctionSource, arg_types) -> Graph:
+    """Lower the parsed function for arguments of the given `Type`s. Inside
+    `recording(captures)`, every global, closure variable, attribute and function code
+    read is appended to `captures` (see `Capture`)."""
     b = Builder()
     params = tuple(Value(t, name) for name, t in zip(fs.params, arg_types))
     with b:
         lw = _Lowerer(fs, b, dict(zip(fs.params, params)), ())
-        lw.captures = captures if captures is not None else []
         result = lw.body()
     if isinstance(result, Value):
         result = b.name(result, "loss")
@@ -72,7 +120,9 @@ class _Lowerer:
         self.cells = {}
         self.aliased: set = set()
         self.param_values = set(v for v in env.values() if isinstance(v, Value))
-        self.captures: list = []
+        self.captures: list = _RECORDING.get()
+        if self.captures is None:
+            self.captures = []
         fn = fs.fn
         if getattr(fn, "__closure__", None):
             for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
@@ -176,13 +226,42 @@ class _Lowerer:
             if isinstance(a, (tuple, Static)):
                 raise UnsupportedError(f"`{ast.unparse(node)}`: an operand is not an array or number",
                                        self.fs.loc(node))
-        if prim == "matmul":  # Numba's @ takes floats only: count data works as in NumPy
+        if prim == "matmul" and not all(isinstance(a, Value) and a.type.dtype == "int64"
+                                        for a in args):  # int @ int stays int, as in NumPy
             args = tuple(self.b.emit("cast", a) if isinstance(a, Value) and a.type.rank and
                          a.type.dtype != "float64" else a for a in args)
+        if prim == "pow":
+            args = self.int_power(node, *args)
         try:
             return self.b.emit(prim, *args, **attrs)
         except TypeError as e:
             raise ShapeError(f"`{ast.unparse(node)}`: {e}", self.fs.loc(node)) from None
+
+    def int_power(self, node, base, exp):
+        """Operands of `base ** exp`. An integer to a negative integer power is a float in
+        Python (2 ** -1 == 0.5) and an error for NumPy integer arrays; Numba's int64 power
+        would truncate it to 0. So an int scalar base is cast to float64 unless the
+        exponent is a constant >= 0 (`k ** 2` stays an int), and an integer array to a
+        negative constant power is refused, as NumPy refuses it."""
+        if not (isinstance(base, Value) and isinstance(exp, Value) and
+                base.type.dtype in ("int64", "bool") and exp.type.dtype in ("int64", "bool")):
+            return base, exp
+        k = self.const_value(exp)
+        if isinstance(k, int) and k >= 0:
+            return base, exp
+        if base.type.rank:
+            raise UnsupportedError(
+                f"`{ast.unparse(node)}`: an integer array to a negative or run-time integer "
+                "power (NumPy raises 'Integers to negative integer powers are not allowed')",
+                self.fs.loc(node), "make the base a float array: `x.astype(float) ** k`")
+        return self.b.emit("cast", base), exp
+
+    def const_value(self, v):
+        """The Python number a `const` op gave `v`, or None."""
+        for op in reversed(self.b.ops):
+            if op.outputs == (v,):
+                return op.attr("value") if op.prim == "const" else None
+        return None
 
     def expr(self, node):
         if isinstance(node, ast.Constant):
@@ -229,10 +308,15 @@ class _Lowerer:
             base = self.expr(node.value)
             if isinstance(base, Static):
                 try:
-                    return self.static(getattr(base.obj, node.attr), node)
+                    obj = getattr(base.obj, node.attr)
                 except AttributeError:
                     raise NameResolutionError(f"`{ast.unparse(node)}` does not exist",
                                               self.fs.loc(node)) from None
+                key = None
+                if base.key is not None and not _trusted(base.obj):  # cfg.scale, mod.act
+                    key, parent = ("attr", base.key, node.attr), base.obj
+                    self.capture(key, lambda: getattr(parent, node.attr, MISSING), obj)
+                return self.static(obj, node, key)
             from .numpy_api import ATTRIBUTES
             if isinstance(base, Value) and node.attr in ATTRIBUTES:
                 return ATTRIBUTES[node.attr](self, node, base)
@@ -248,24 +332,29 @@ class _Lowerer:
     def name(self, node: ast.Name):
         if node.id in self.env:
             return self.env[node.id]
-        for scope in (self.closure, self.fs.fn.__globals__, vars(builtins)):
-            if node.id in scope:
-                obj = scope[node.id]
-                out = self.static(obj, node)
-                if isinstance(out, Value) and scope is not self.closure:
-                    g, name = self.fs.fn.__globals__, node.id
-                    self.captures.append((lambda: g.get(name, _MISSING), obj))
-                elif isinstance(out, Value):
-                    cell = self.cells[node.id]
-                    self.captures.append((lambda: cell.cell_contents, obj))
-                return out
+        g, bi, name = self.fs.fn.__globals__, vars(builtins), node.id
+        for scope in (self.closure, g, bi):
+            if name in scope:
+                obj = scope[name]
+                if scope is self.closure:
+                    cell = self.cells[name]
+                    key, read = ("cell", id(cell)), _cell_reader(cell)
+                else:  # a builtin is read through the globals, where it may be shadowed later
+                    key = ("global", id(g), name)
+                    read = (lambda: g.get(name, MISSING)) if scope is g else (
+                        lambda: g.get(name, bi.get(name, MISSING)))
+                self.capture(key, read, obj)
+                return self.static(obj, node, key)
         if node.id in self.maybe_undefined:
             raise NameResolutionError(
                 f"`{node.id}` is assigned only on some paths (in a branch or loop body)",
                 self.fs.loc(node), f"assign `{node.id}` before the branch or loop")
         raise NameResolutionError(f"name `{node.id}` is not defined", self.fs.loc(node))
 
-    def static(self, obj, node):
+    def capture(self, key, read, obj):
+        self.captures.append(Capture(key, read, obj))
+
+    def static(self, obj, node, key=None):
         """A Python object found by name: numbers and arrays become constants."""
         if isinstance(obj, (bool, int, float, np.number, np.bool_)) and not isinstance(obj, complex):
             return self.b.const(obj.item() if isinstance(obj, np.generic) else obj)
@@ -278,7 +367,7 @@ class _Lowerer:
                     f"global array `{ast.unparse(node)}` has {obj.size} elements",
                     self.fs.loc(node), "pass large arrays as arguments instead of globals")
             return self.b.const(ConstArray.of(obj)) if obj.ndim else self.b.const(obj.item())
-        return Static(obj)
+        return Static(obj, key)
 
     # ---- calls ---------------------------------------------------------------------
     def call(self, node: ast.Call):
@@ -330,6 +419,9 @@ class _Lowerer:
             raise UnsupportedError(f"recursive call to `{fn.__name__}`", self.fs.loc(node),
                                    "rewrite the recursion as a loop")
         callee = parse_function(fn)
+        if (fn.__module__ or "").partition(".")[0] not in _TRUSTED:  # f.__code__ = ...
+            for attr in ("__code__", "__defaults__", "__kwdefaults__"):
+                self.capture((attr, id(fn)), lambda a=attr: getattr(fn, a), getattr(fn, attr))
         names = callee.params
         defaults = fn.__defaults__ or ()
         bound = dict(zip(names, args))

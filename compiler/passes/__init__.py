@@ -11,8 +11,10 @@ from ..ir.verify import verify
 from .cse import cse
 from .dce import dce
 from .fold import fold
+from .results import copy_aliased_results
 
-PIPELINE = [("fold", fold), ("cse", cse), ("dce", dce), ("fold", fold), ("dce", dce)]
+PIPELINE = [("fold", fold), ("cse", cse), ("dce", dce), ("fold", fold), ("dce", dce),
+            ("results", copy_aliased_results)]
 
 
 def run_pipeline(graph, passes=PIPELINE, verify_each=False):

@@ -1,23 +1,49 @@
-"""Constant folding and algebraic canonicalisation.
+"""Constant folding and algebraic canonicalisation that never changes a value.
 
-Before: any valid graph. After: scalar arithmetic on constants is folded; x*1, 1*x, x/1,
-x+0, 0+x, x-0, x**1, --x and (x.T).T are replaced by x when that keeps the value's type
-(so `2 * residual ** (2 - 1)` from the rule for `**` reads `2 * residual`); a product
-of two constants is folded even when one is nested: c1 * (c2 * x) -> (c1*c2) * x.
+Before: any valid graph. After: arithmetic on scalar constants is folded as the
+generated code would compute it (Python ints for integers, IEEE float64 as NumPy for
+floats: 1.0 / 0.0 folds to inf; an int ** negative int never reaches here, the lowering
+makes its base a float); x*1, 1*x, x/1, x-0, x**1, --x and (x.T).T are replaced by x
+when that keeps the value's type, as each is exact in IEEE arithmetic, NaN, inf and
+-0.0 included (so `2 * residual ** (2 - 1)` from the rule for `**` reads
+`2 * residual`). x+0 and 0+x are folded only for integers and for cotangents (the
+adjoint sweep): for x = -0.0 they give +0.0. Nothing is reassociated:
+`c1 * (c2 * x)` is not `(c1 * c2) * x` in floating point (1e-200 * (1e-200 * 1e300)).
 Boolean `not`/`and`/`or` with constant operands fold, and an `if` whose condition is
 a constant is replaced by the ops of the branch taken (flags of early return make many);
 an `if` whose branches yield the same outer values is replaced by them.
-An array updated in place later is never replaced by another value. Semantics are kept exactly (no rewriting that changes NaN or inf propagation, no
-reassociation of non-constant terms).
+An array updated in place later is never replaced by another value.
 """
 import operator
 
-from ..ir.core import Graph, Op, Type, Value, promote
+import numpy as np
+
+from ..ir.core import Graph, Op, Value
 from ..ir.walk import mutated_values
 from .subst import substitute
 
 _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
           "div": operator.truediv, "pow": operator.pow}
+
+
+def _fold_arith(p, a, b, t):
+    """a <p> b for Python scalar constants, typed `t` by the primitive's type rule, or
+    None to leave the op to run time. Integers: Python arithmetic (no folding past int64,
+    or of a division by zero, which raises at run time). Floats: NumPy float64 arithmetic,
+    as the generated code computes it (inf and NaN, no exception)."""
+    if t.dtype == "float64":
+        with np.errstate(all="ignore"):
+            r = _ARITH[p](np.float64(a), np.float64(b))
+        return float(r)
+    if t.dtype != "int64" or isinstance(a, float) or isinstance(b, float):
+        return None
+    try:
+        r = _ARITH[p](a, b)
+    except ZeroDivisionError:
+        return None
+    if not isinstance(r, int) or not -2**63 <= r < 2**63:
+        return None
+    return r
 
 
 def fold(graph: Graph) -> Graph:
@@ -76,15 +102,10 @@ def _fold_op(op, consts, defs):
     p, ins = op.prim, op.inputs
     t = op.out.type
     if p in _ARITH and all(v in consts for v in ins):
-        a, b = (consts[v] for v in ins)
-        try:
-            r = _ARITH[p](a, b)
-        except (ZeroDivisionError, OverflowError):
-            return op
-        if isinstance(r, (int, float)) and not isinstance(r, complex):
-            r = float(r) if t.dtype == "float64" else int(r)
-            return _const_op(op, r)
-        return op
+        r = _fold_arith(p, *(consts[v] for v in ins), t)
+        return op if r is None else _const_op(op, r)
+    if p == "cast" and ins[0] in consts and t.rank == 0:
+        return _const_op(op, float(consts[ins[0]]))
     if p == "neg" and ins[0] in consts:
         return _const_op(op, -consts[ins[0]])
     if p == "not" and ins[0] in consts:
@@ -105,27 +126,9 @@ def _fold_op(op, consts, defs):
             return ins[0]
         if c[0] == 1 and same(ins[1]):
             return ins[1]
-        # c1 * (c2 * x) -> (c1*c2) * x
-        for i in (0, 1):
-            inner = defs.get(ins[1 - i])
-            if c[i] is None or inner is None or inner.prim != "mul":
-                continue
-            for j in (0, 1):
-                cj = consts.get(inner.inputs[j])
-                if cj is None:
-                    continue
-                k = c[i] * cj
-                kt = Type("float64" if isinstance(k, float) else "int64", 0)
-                x = inner.inputs[1 - j]
-                if Type(promote(kt, x.type), x.type.rank) != t:
-                    continue
-                kv = Value(kt)
-                consts[kv] = k
-                return [Op("const", (), (kv,), (("value", k),), op.loc, op.phase),
-                        Op("mul", (kv, x), op.outputs, (), op.loc, op.phase)]
     if p == "div" and c[1] == 1 and same(ins[0]):
         return ins[0]
-    if p == "add":
+    if p == "add" and (t.dtype != "float64" or op.phase == "adjoint"):  # -0.0 + 0 is +0.0
         if c[1] == 0 and same(ins[0]):
             return ins[0]
         if c[0] == 0 and same(ins[1]):
