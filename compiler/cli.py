@@ -2,6 +2,7 @@
 
     python -m compiler show    FILE.py:FUNC [--wrt a,b] [--ir]
     python -m compiler graph   FILE.py:FUNC (--args ARGS.npz | --example) [-o OUT.svg]
+                               [--adjoint] [--iteration K | --unroll]
     python -m compiler check   FILE.py:FUNC (--args ARGS.npz | --example) [--wrt a,b]
     python -m compiler compile FILE.py:FUNC [--sig "f64[:] f64[:] f64" | --args | --example]
 
@@ -193,7 +194,11 @@ def cmd_show(a) -> int:
 def cmd_graph(a) -> int:
     from .graphview import INSTALL_HINT, dot_available, graph_view
     g, args, _ = _setup(a, need_values=True)
-    view = graph_view(g, *args, adjoint=a.adjoint, max_elements=a.max_elements)
+    try:
+        view = graph_view(g, *args, adjoint=a.adjoint, max_elements=a.max_elements,
+                          iteration=a.iteration, unroll=a.unroll)
+    except ValueError as e:  # an iteration the loop did not run, a loop too long to unroll
+        raise CliError(str(e)) from None
     out = a.output
     if out is None:
         out = f"{g.fs.node.name}{'_adjoint' if a.adjoint else ''}" + (
@@ -301,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "backward sweeps instead of the user's graph")
     s.add_argument("--max-elements", type=int, default=6, metavar="N", help="print arrays of "
                    "at most N elements in full, larger ones as shape and norm (default 6)")
+    s.add_argument("--iteration", type=int, default=-1, metavar="K", help="show the values "
+                   "of iteration K of each loop (counting from 0; negative from the end; "
+                   "default -1, the last)")
+    s.add_argument("--unroll", action="store_true", help="draw every iteration of each loop "
+                   "(at most 8), with the carried cotangent on each edge between iterations")
     s.add_argument("-q", "--quiet", action="store_true", help="do not print the node table")
     s.set_defaults(func=cmd_graph)
 

@@ -5,13 +5,17 @@
                    backward: g_residual = 2 residual = 6, grad_w = g_residual phi(x) = [6, 12]
     two layers:    Loss(x, y, V, w) = (w . sigma(V phi(x)) - y)^2
                    grad_w = 2 residual h, grad_V = 2 residual (w o h o (1 - h)) phi(x)^T
+    an RNN:        h_{t+1} = tanh(W h_t + U x_t) over 3 steps, Loss = sum(h_3^2), drawn
+                   unrolled: each step's f_i and g_i, the cotangent g_h carried back
+                   from step to step (backpropagation through time)
 
 Each node shows its op, name, shape, forward value f_i and backward value
 g_i = d loss / d f_i, as on the lecture's slides. Writes docs/<name>.png (and the
-backward-sweep picture docs/<name>_adjoint.png) when Graphviz's `dot` is installed,
-otherwise the .dot files and a note. Run: python examples/computation_graph.py
+backward-sweep picture docs/<name>_adjoint.png; the RNN as docs/rnn_unrolled.png)
+when Graphviz's `dot` is installed, otherwise the .dot files and a note. Run: python examples/computation_graph.py
 [--out-dir DIR]. The same pictures from the command line:
 python -m compiler graph examples/computation_graph.py:squared_loss --example -o sq.png
+python -m compiler graph examples/computation_graph.py:rnn --example --unroll -o rnn.png
 """
 import argparse
 import os
@@ -34,17 +38,26 @@ def two_layer(phi, y, V, w):
     return residual ** 2
 
 
+def rnn(W, U, h, xs):
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h * h)
+
+
 # Argument values by name, read by `python -m compiler graph/check ... --example`.
 EXAMPLES = {
     "squared_loss": dict(w=[3.0, 1.0], phi=[1.0, 2.0], y=2.0),
     "two_layer": dict(phi=[1.0, 2.0], y=1.0, V=[[0.5, -1.0], [1.0, 0.5], [-0.5, 1.0]],
                       w=[1.0, -1.0, 0.5]),
+    "rnn": dict(W=[[0.5, -0.3], [0.2, 0.8]], U=[[1.0, 0.5], [-0.5, 1.0]], h=[0.1, -0.2],
+                xs=[[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]]),
 }
-WRT = {"squared_loss": ("w",), "two_layer": ("V", "w")}
+WRT = {"squared_loss": ("w",), "two_layer": ("V", "w"), "rnn": ("W", "U", "h")}
 
 
 def views():
-    """{picture name: GraphView} for both examples, primal and adjoint."""
+    """{picture name: GraphView}: both lecture examples, primal and adjoint, and the RNN
+    unrolled over its 3 steps."""
     out = {}
     for fn in (squared_loss, two_layer):
         ex = EXAMPLES[fn.__name__]
@@ -52,6 +65,8 @@ def views():
         out[fn.__name__] = graph_view(fn, *args, wrt=WRT[fn.__name__])
         out[fn.__name__ + "_adjoint"] = graph_view(fn, *args, wrt=WRT[fn.__name__],
                                                    adjoint=True)
+    ex = EXAMPLES["rnn"]
+    out["rnn_unrolled"] = graph_view(rnn, *ex.values(), wrt=WRT["rnn"], unroll=True)
     return out
 
 

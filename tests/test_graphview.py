@@ -210,11 +210,29 @@ def test_example_script_renders_the_lectures_graphs(tmp_path, capsys):
         sys.path.pop(0)
     written = ex.main(["--out-dir", str(tmp_path)])
     out = capsys.readouterr().out
-    assert len(written) == 4 and all(Path(p).exists() for p in written)
+    assert len(written) == 5 and all(Path(p).exists() for p in written)
     sq = ex.views()["squared_loss"]
     assert (sq.node("residual").f, sq.node("residual").g) == ("3", "6")
     assert sq.node("w").g == "[6, 12]" and sq.node("loss").f == "9"
     assert "residual  t1 - y           f64     3       6" in out
+    rnn = ex.views()["rnn_unrolled"]  # the README's picture: the same numbers as the test's
+    hs, gs = _rnn_numpy(*RNN)
+    assert [rnn.node(f"h_1@{k}").g for k in range(3)] == [format_value(g) for g in gs[:3]]
+
+
+def test_command_line_graph_draws_one_iteration_or_unrolls(tmp_path, capsys):
+    from compiler.cli import main
+    target = f"{ROOT / 'examples' / 'computation_graph.py'}:rnn"
+    assert main(["graph", target, "--example", "-o", str(tmp_path / "r.dot"), "-q",
+                 "--iteration", "1"]) == 0
+    dot = (tmp_path / "r.dot").read_text()
+    assert "values of iteration 1" in dot and '"t" [' in dot and '"h_1@' not in dot
+    assert main(["graph", target, "--example", "-o", str(tmp_path / "u.dot"), "--unroll"]) == 0
+    assert '"h_1@2" [' in (tmp_path / "u.dot").read_text()
+    assert "h_1@2" in capsys.readouterr().out  # the node table
+    assert main(["graph", target, "--example", "-o", str(tmp_path / "x.dot"),
+                 "--iteration", "3"]) == 1
+    assert "ran 3 times" in capsys.readouterr().err
 
 
 # ---- loops and branches ------------------------------------------------------------------
