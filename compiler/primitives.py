@@ -12,7 +12,9 @@ results for forward and reverse mode AD" (2008).
 Non-differentiable points, one policy whatever the spelling: ties in max/maximum/min/
 minimum (and so clip) split the cotangent evenly among the tied entries; `where` (and a
 boolean-mask write) sends it to the selected branch only; abs'(0) = 0, relu'(0) = 0,
-norm'(0) = 0; sign, comparisons, integer values and indices have no gradient.
+norm'(0) = 0, std'(x) = 0 over equal entries (sqrt_var), d/da a ** 0 = 0 (0 ** 0
+included), d/db a ** b = 0 at a = 0; sign, comparisons, integer values and indices have
+no gradient.
 
 NaN safety under selections: a cotangent that a selection sends nowhere is an exact
 zero there, and stays one through the elementwise rules above it. The rule of every
@@ -37,7 +39,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Callable
 
-from .ir.builder import current
+from .ir.builder import current, scalar_constant
 from .ir.core import I64, Type, promote
 
 
@@ -70,8 +72,8 @@ RUNTIME_IMPORTS = {
                           "sigmoid", "softmax", "softplus"),
     "runtime.kernels": ("broadcast_like", "cross_entropy_grad", "max_along", "min_along",
                         "prod_along", "prod_others", "reshape", "set_index", "sum_along", "take_add",
-                        "take_pairs", "take_pairs_add", "tie_weight", "unbroadcast", "xlogy",
-                        "zeros_with"),
+                        "take_pairs", "take_pairs_add", "tie_weight", "unbroadcast",
+                        "zeros_with", "pow_dbase", "pow_dexp"),
 }
 
 
@@ -573,6 +575,22 @@ def _inverse(axes):
     return tuple(inv)
 
 
+def _pow_vjp_base(g, ans, a, b):
+    """d/da a ** b = b a ** (b - 1), and 0 where b = 0: a ** 0 = 1 for every a, so at
+    0 ** 0 the rule gives 0, not 0 * inf = NaN. A constant exponent keeps the plain
+    formula (fold makes `2 * x ** (2 - 1)` read `2 * x`); any other one calls pow_dbase."""
+    c = scalar_constant(b)
+    if c == 0:
+        return None
+    return g * b * a ** (b - 1) if c is not None else g * E("pow_dbase", a, b)
+
+
+def _pow_vjp_exponent(g, ans, a, b):
+    """d/db a ** b = a ** b log a, and 0 at a = 0 (the kink policy: a ** b is 0 for every
+    b > 0 there, and the one-sided limits differ at b = 0), so no -inf at 0 ** 0."""
+    return g * E("pow_dexp", ans, a)
+
+
 # ---- the table ---------------------------------------------------------------------
 _GROUP[0] = "constants and structure"
 prim("const", 0, t_const, _emit_const, doc="a literal scalar or captured constant array")
@@ -591,9 +609,8 @@ prim("mul", 2, t_arith, "{0} * {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g * b, lambda g, ans, a, b: g * a))
 prim("div", 2, t_float, "{0} / {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g / b, lambda g, ans, a, b: -(g * ans / b)))
-prim("pow", 2, t_arith, "{0} ** {1}", broadcasts=True,
-     vjp=(lambda g, ans, a, b: g * b * a ** (b - 1),
-          lambda g, ans, a, b: g * E("xlogy", ans, a)))
+prim("pow", 2, t_arith, "{0} ** {1}", broadcasts=True, vjp=(_pow_vjp_base, _pow_vjp_exponent),
+     doc="d/da a ** 0 = 0 (0 ** 0 included); d/db a ** b = 0 at a = 0")
 prim("neg", 1, t_same, "-{0}", vjp=(lambda g, ans, a: -g,), elementwise=True)
 prim("maximum", 2, t_arith, "np.maximum({0}, {1})", broadcasts=True,
      vjp=(lambda g, ans, a, b: g * E("tie_weight", a, b),
@@ -666,6 +683,9 @@ prim("prod", 1, t_reduce, _emit_along("prod_along", "prod"), vjp=(_prod_vjp,),
 prim("norm", 1, t_scalar, "np.linalg.norm({0})",
      vjp=(lambda g, ans, x: g * x / E("where", E("gt", ans, 0.0), ans, 1.0),),
      doc="2-norm of a vector, Frobenius norm of a matrix; norm'(0) = 0")
+prim("sqrt_var", 1, t_float, "np.sqrt({0})",  # d/dv sqrt(v) = 1/(2 sqrt v), 0 at v = 0
+     vjp=(lambda g, ans, v: g / E("where", E("gt", ans, 0.0), 2.0 * ans, float("inf")),),
+     elementwise=True, doc="sqrt of a variance (np.std): 0 cotangent at 0, so std'(0) = 0")
 
 _GROUP[0] = "linear algebra"
 
@@ -748,8 +768,10 @@ prim("custom_call", None, lambda r, *ins, **_: r, "{0}", aliases=(0,),
 _GROUP[0] = "adjoint helpers (in generated backward sweeps)"
 prim("tie_weight", 2, t_float, "tie_weight({0}, {1})", elementwise=True,
      doc="1 where a > b, 0.5 where a == b, 0 elsewhere: the tie policy of max/min")
-prim("xlogy", 2, t_float, "xlogy({0}, {1})", elementwise=True,
-     doc="{0} * log({1}), 0 where {0} == 0")
+prim("pow_dbase", 2, t_float, "pow_dbase({0}, {1})", elementwise=True,
+     doc="{1} * {0} ** ({1} - 1), 0 where {1} == 0: d/da a ** b")
+prim("pow_dexp", 2, t_float, "pow_dexp({0}, {1})", elementwise=True,
+     doc="{0} * log({1}), 0 where {0} == 0 or {1} == 0: d/db a ** b from {0} = a ** b")
 prim("fill_like", 2, lambda x, g, **_: Type("float64", x.rank), "np.full({0}.shape, {1})",
      doc="scalar {1} in the shape of {0}")
 prim("broadcast_like", 2, t_like, "broadcast_like({0}, {1})",

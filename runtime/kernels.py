@@ -19,7 +19,8 @@ from numba import types, vectorize
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import overload, register_jitable
 
-__all__ = ["unbroadcast", "broadcast_like", "tie_weight", "xlogy", "sum_along", "max_along",
+__all__ = ["unbroadcast", "broadcast_like", "tie_weight", "pow_dbase", "pow_dexp",
+           "sum_along", "max_along",
            "min_along", "prod_along", "prod_others", "reshape", "set_index", "zeros_with", "take_add",
            "take_pairs", "take_pairs_add", "softmax_lines", "cross_entropy_grad"]
 
@@ -38,12 +39,21 @@ def tie_weight(a, b):
 
 
 @vectorize(["float64(float64, float64)"], cache=True)
-def xlogy(x, y):
-    """x * log(y), and exactly 0 where x == 0 (as scipy.special.xlogy): the adjoint of
-    a ** b with respect to b is g * xlogy(a ** b, a), finite at a = 0."""
-    if x == 0.0:
+def pow_dbase(a, b):
+    """b * a ** (b - 1), and exactly 0 where b == 0: d/da a ** b, finite at 0 ** 0
+    (a ** 0 = 1 for every a, as NumPy's 0.0 ** 0 = 1)."""
+    if b == 0.0:
         return 0.0
-    return x * math.log(y)
+    return b * a ** (b - 1.0)
+
+
+@vectorize(["float64(float64, float64)"], cache=True)
+def pow_dexp(ans, a):
+    """ans * log(a), and exactly 0 where ans == 0 or a == 0: d/db a ** b from ans = a ** b,
+    0 at a = 0 by the kink policy (finite at 0 ** 0, where ans = 1 and log(a) = -inf)."""
+    if ans == 0.0 or a == 0.0:
+        return 0.0
+    return ans * math.log(a)
 
 
 # ---- shapes: (pre, n, post) views --------------------------------------------------------

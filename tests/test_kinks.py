@@ -240,3 +240,99 @@ def test_the_policy_compiled_by_numba():
     want = [1.0, 1.0, 4.5 + s, 4.5 + s, -1.0 - s]
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(got, g(all_kinks, x), rtol=1e-14, atol=1e-15)
+
+
+# ---- x ** 0 and std over equal values (issue 15, sec. 2) ---------------------------------
+def pow_zero(x):
+    return np.sum(x ** 0)
+
+
+def pow_n(x, n):
+    return np.sum(x ** n)
+
+
+def np_power(x, y):
+    return np.sum(np.power(x, y))
+
+
+def std_all(x):
+    return np.std(x)
+
+
+def std_rows(x):
+    return np.sum(np.std(x, axis=1) * np.array([1.0, 2.0]))
+
+
+def method_std_ddof_keepdims(x):
+    return np.sum(x.std(axis=(0, 1), ddof=1, keepdims=True))
+
+
+def var_rows(x):
+    return np.sum(x.var(axis=-1))
+
+
+def values_and_grads(fn, args, wrt, jit):
+    from compiler import value_and_grad
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no 0 * inf computed on the way
+        return value_and_grad(fn, wrt=wrt, jit=jit)(*args)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_power_zero_at_zero_has_zero_gradient(jit):
+    x = np.array([0.0, 1.0, -2.0])
+    v, gx = values_and_grads(pow_zero, (x,), 0, jit)
+    assert v == 3.0                                     # 0.0 ** 0 = 1, as NumPy
+    np.testing.assert_array_equal(gx, [0.0, 0.0, 0.0])
+    v, gx = values_and_grads(pow_n, (x, 0), 0, jit)    # a run-time int exponent
+    assert v == 3.0
+    np.testing.assert_array_equal(gx, [0.0, 0.0, 0.0])
+    v, (gx, gn) = values_and_grads(pow_n, (np.array([0.0, 1.0, 2.0]), 0.0), (0, 1), jit)
+    assert v == 3.0
+    np.testing.assert_array_equal(gx, [0.0, 0.0, 0.0])
+    assert gn == math.log(2.0)                          # 0 from the base 0, 0 from log 1
+    v, gx = values_and_grads(pow_n, (np.array([0.0, 2.0]), 3), 0, jit)
+    assert v == 8.0
+    np.testing.assert_array_equal(gx, [0.0, 12.0])     # 3 x ** 2
+    # array exponents: d/dx = y x ** (y - 1), 0 where y == 0; d/dy = x ** y log x, 0 at x = 0
+    v, (gx, gy) = values_and_grads(np_power, (np.array([0.0, 3.0, 0.0, 2.0]),
+                                              np.array([0.0, 0.0, 2.0, 3.0])), (0, 1), jit)
+    assert v == 1.0 + 1.0 + 0.0 + 8.0
+    np.testing.assert_array_equal(gx, [0.0, 0.0, 0.0, 12.0])
+    np.testing.assert_allclose(gy, [0.0, math.log(3.0), 0.0, 8.0 * math.log(2.0)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_std_over_equal_values_has_zero_gradient(jit):
+    v, gx = values_and_grads(std_all, (np.full(3, 2.0),), 0, jit)
+    assert v == 0.0
+    np.testing.assert_array_equal(gx, [0.0, 0.0, 0.0])
+    # a row of equal values beside a row that is not: d std / dx = (x - mean) / (n std)
+    x = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]])
+    v, gx = values_and_grads(std_rows, (x,), 0, jit)
+    s = math.sqrt(2.0 / 3.0)
+    assert v == pytest.approx(2.0 * s, rel=1e-15)
+    np.testing.assert_allclose(gx, [[0.0, 0.0, 0.0], [-2.0 / (3 * s), 0.0, 2.0 / (3 * s)]],
+                               rtol=1e-15)
+    assert np.all(gx[0] == 0.0)
+    v, gx = values_and_grads(method_std_ddof_keepdims, (np.full((2, 2), -1.5),), 0, jit)
+    assert v == 0.0
+    np.testing.assert_array_equal(gx, np.zeros((2, 2)))
+    v, gx = values_and_grads(var_rows, (x,), 0, jit)   # var'(x) = 2 (x - mean) / n: 0 here
+    assert v == pytest.approx(2.0 / 3.0, rel=1e-15)
+    np.testing.assert_allclose(gx, [[0.0, 0.0, 0.0], [-2 / 3, 0.0, 2 / 3]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_power_and_std_match_finite_differences_away_from_the_kink(jit):
+    from runtime.check import check_grad
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0.5, 2.0, size=4)
+    cases = [(pow_n, (x, 2.5), (0, 1)), (pow_n, (x, 0.0), (0, 1)), (pow_n, (x, -1.5), (0, 1)),
+             (np_power, (x, rng.uniform(-1.0, 3.0, size=4)), (0, 1)),
+             (std_all, (x,), 0), (std_rows, (rng.normal(size=(2, 5)),), 0),
+             (method_std_ddof_keepdims, (rng.normal(size=(3, 2)),), 0)]
+    for fn, args, wrt in cases:
+        from compiler import grad as grad_
+        errors = check_grad(fn, args, wrt, grad_fn=grad_(fn, wrt=wrt, jit=jit))
+        assert max(errors.values()) < 1e-6, (fn.__name__, args, errors)

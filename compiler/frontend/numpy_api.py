@@ -348,7 +348,7 @@ def _variance(std):
         if ddof:
             n = lw.emit(node, "sub", n, ddof)
         v = lw.emit(node, "div", s, n)
-        return lw.emit(node, "sqrt", v) if std else v
+        return lw.emit(node, "sqrt_var", v) if std else v  # std'(0) = 0, as norm'(0) = 0
     return h
 
 

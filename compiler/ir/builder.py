@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import weakref
 
 from .core import BOOL, F64, I64, ConstArray, Loc, Op, Type, Value
 
 _current: contextvars.ContextVar = contextvars.ContextVar("adjoint_builder")
+# the number each scalar `const` op gives its output, whichever builder emitted it: adjoint
+# rules run in another builder than the forward ops and read it (d/da a ** 0 = 0)
+_SCALARS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def scalar_constant(v: Value):
+    """The Python number of a scalar `const` op's output v, None for any other value."""
+    return _SCALARS.get(v)
 
 
 def current() -> "Builder":
@@ -100,11 +109,15 @@ class Builder:
                 return v
             if op.outputs == (v,) and not op.regions:
                 new = Value(v.type, hint)
+                if v in _SCALARS:
+                    _SCALARS[new] = _SCALARS[v]
                 self.ops[i] = op.with_(outputs=(new,))
                 return new
         return v
 
     def _push(self, prim, ins, attrs, t, hint) -> Value:
         out = Value(t, hint)
+        if prim == "const" and isinstance(attrs[0][1], (int, float)):
+            _SCALARS[out] = attrs[0][1]
         self.ops.append(Op(prim, ins, (out,), attrs, self.loc, self.phase))
         return out
