@@ -17,6 +17,16 @@ from each input to the op using it, so leaves sit at the bottom and the loss (do
 border) at the top, as in the lecture. Ops from the same user line are boxed together
 (the backward sweep's boxes say "grad of"); `wrt` parameters are highlighted. The DOT
 text is deterministic (file base names only), so it can be kept as a golden file.
+
+Control flow: a branch is a box labelled with its condition's value, holding both
+sides; the side taken has its values, the other is greyed ("not run"). A loop is a box
+labelled with its trip count holding its body once, with the values of one iteration
+(`iteration`, default the last), its carried values as parameters ("enters as h") and
+after the loop ("h after the loop"); `unroll=True` draws every iteration (at most
+UNROLL_MAX) in its own box, node ids suffixed `@k`, the carried cotangent labelling
+each edge from iteration k-1 to k. In the adjoint view each stack of reverse mode is
+one tape node with its entries. Folding user functions into one node is not offered:
+inlined ops keep their source line but not the call they came from.
 SVG and PNG are rendered by Graphviz's `dot` program; without it they raise
 `GraphvizNotFound` with install instructions, and DOT still works.
 """

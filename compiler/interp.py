@@ -23,7 +23,8 @@ the taken side of each branch inlined, loop indices as constants; for straight-l
 code the trace is the graph itself), runs reverse mode (compiler/diff/reverse.py, the
 lecture's backpropagation) on it and evaluates the result. So every executed value
 that depends on a `wrt` parameter has its final cotangent g_i, per iteration, computed
-by the same VJP rules as the generated code; values that do not have none. Memory and
+by the same VJP rules as the generated code; values that do not have none (a `wrt`
+parameter the loss does not depend on gets a zero). Memory and
 time grow with the number of ops executed (this is a view for inspection, not a way
 to run a model). An op that fails (a NumPy shape mismatch, say) raises
 `EvaluationError` at the user's line.
