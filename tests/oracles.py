@@ -59,12 +59,38 @@ def autograd_grads(fn, args, wrt):
     return [autograd.grad(twin, i)(*fargs) for i in wrt]
 
 
+def assert_owned(gf, args):
+    """Every array `gf(*args)` returns owns its memory: none shares memory with an
+    argument or with another result, and writing into them changes neither the
+    arguments nor what the next call returns (a captured constant returned as is would).
+    Returns the results of the first call."""
+    before = [np.array(a, copy=True) for a in args]
+    out = gf(*args)
+    results = [r for r in (out if isinstance(out, tuple) else (out,))]
+    arrays = [r for r in results if isinstance(r, np.ndarray)]
+    for k, r in enumerate(arrays):
+        for a in args:
+            assert not (isinstance(a, np.ndarray) and np.shares_memory(r, a)), \
+                f"result {k} shares memory with an argument"
+        for other in arrays[k + 1:]:
+            assert not np.shares_memory(r, other), f"result {k} shares memory with another"
+    kept = [np.array(r, copy=True) for r in results]
+    for r in arrays:
+        r[...] = 12345.0  # the caller owns it: `g *= 0`, `w -= lr * g`
+    for a, b in zip(args, before):
+        np.testing.assert_array_equal(a, b, err_msg="a write into a result changed an argument")
+    again = gf(*args)
+    for r, k in zip(again if isinstance(again, tuple) else (again,), kept):
+        np.testing.assert_array_equal(r, k, err_msg="a write into a result changed the next call")
+    return tuple(kept) if isinstance(out, tuple) else kept[0]
+
+
 def assert_grads_match(fn, args, wrt, jit, rtol=1e-7, fd_tol=1e-7):
     """Our gradient vs autograd (elementwise, to rtol) and vs central differences
-    (max |g - fd| / max(1, max |fd|) below fd_tol)."""
+    (max |g - fd| / max(1, max |fd|) below fd_tol); every gradient owns its memory."""
     from compiler import grad
     from runtime.check import numerical_grad
-    ours = grad(fn, wrt=tuple(wrt), jit=jit)(*args)
+    ours = assert_owned(grad(fn, wrt=tuple(wrt), jit=jit), args)
     oracle = autograd_grads(fn, args, wrt)
     for i, g, a in zip(wrt, ours, oracle):
         assert np.shape(g) == np.shape(args[i]), (i, np.shape(g), np.shape(args[i]))

@@ -27,6 +27,9 @@ SCRIPT = textwrap.dedent("""
     value, grads = vg(*args)
     info = vg.compile_info
     info["value"] = value
+    stats = vg._spec().fn.stats  # Numba's own counters: loaded from its cache, or compiled
+    info["hits"] = sum(stats.cache_hits.values())
+    info["misses"] = sum(stats.cache_misses.values())
     print(json.dumps(info))
 """)
 
@@ -42,10 +45,9 @@ def _run(cache):
 def test_second_process_loads_from_cache_without_recompiling(tmp_path):
     cold = _run(tmp_path / "cache")
     warm = _run(tmp_path / "cache")
-    assert cold["cache_hit"] is False
-    assert warm["cache_hit"] is True
+    assert cold["cache_hit"] is False and cold["hits"] == 0 and cold["misses"] >= 1, cold
+    assert warm["cache_hit"] is True and warm["hits"] >= 1 and warm["misses"] == 0, warm
     assert warm["value"] == cold["value"]
-    assert warm["compile_seconds"] < cold["compile_seconds"] / 3, (cold, warm)
 
 
 def test_cache_dir_is_private(tmp_path, monkeypatch):

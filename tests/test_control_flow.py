@@ -5,7 +5,7 @@ import pytest
 
 from compiler import grad
 from corpus.control_flow import CASES
-from oracles import assert_grads_match
+from oracles import assert_grads_match, assert_owned
 from runtime.check import numerical_grad
 
 
@@ -20,7 +20,7 @@ def test_corpus(fn, points, wrt, use_autograd, jit):
         if use_autograd:
             assert_grads_match(fn, args, wrt, jit=jit, fd_tol=1e-6)
         else:
-            ours = grad(fn, wrt=tuple(wrt), jit=jit)(*args)
+            ours = assert_owned(grad(fn, wrt=tuple(wrt), jit=jit), args)
             for i, g in zip(wrt, ours):
                 fd = numerical_grad(fn, args, i)
                 err = np.max(np.abs(np.asarray(g) - fd)) / max(1.0, float(np.max(np.abs(fd))))

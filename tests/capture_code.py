@@ -1,0 +1,93 @@
+"""Losses for tests/test_no_silent_errors.py that read globals, attributes, helper
+functions and custom rules (which the tests then change under them)."""
+import types
+
+import numpy as np
+
+from compiler import custom_vjp
+
+CFG = types.SimpleNamespace(scale=2.0)
+A = np.array([1.0, 2.0, 3.0, 4.0])
+C = np.array([1.0, np.inf, -np.inf, np.nan, -0.0, 5e-324, -5e-324, 1.7976931348623157e308])
+BOTH = np.array([1.0, -2.0])
+
+
+def act(x):
+    return np.tanh(x)
+
+
+def uses_helper(x):
+    return np.sum(act(x))
+
+
+this_module = types.ModuleType("helpers")  # an object whose attribute is a function
+this_module.act = act
+
+
+def uses_module_attribute(x):
+    return np.sum(this_module.act(x))
+
+
+def uses_namespace(x):
+    return np.sum(CFG.scale * x)
+
+
+def uses_array_shape(x):
+    return np.sum(A * x)
+
+
+def scaled(x, k=3.0):
+    return x * k
+
+
+def uses_defaults(x):
+    return np.sum(scaled(x))
+
+
+def uses_builtin(x):
+    return abs(x[0]) + x[1]
+
+
+@custom_vjp
+def square(x):
+    return x * x
+
+
+@square.defvjp
+def square_vjp(g, ans, x):
+    return 2.0 * g * x
+
+
+def uses_custom(x):
+    return np.sum(square(x))
+
+
+def bilinear(w, v, x):
+    return w @ v + np.sum(x)
+
+
+def same_cotangent(a, b):
+    return np.sum(BOTH * (a + b))  # both gradients are the constant BOTH
+
+
+def transposed(W, v):
+    return np.sum(W.T * v)
+
+
+def reshaped(w, v):
+    return np.sum(w.reshape(2, 2) @ v)
+
+
+def passthrough_loop(w, v, n):
+    u = v
+    for i in range(n):
+        u = w
+    return np.sum(u * v)
+
+
+def constants(x):
+    return np.sum(x * C[:2]) + C[4] * x[0] + np.sum(C[5:7]) * x[1] + C[7] * 0.5 * x[0]
+
+
+def constants_finite(x):
+    return np.sum(C[4:] * x)

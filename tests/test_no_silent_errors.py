@@ -1,0 +1,225 @@
+"""Issue 10, each kind of silently wrong result with siblings of the reported example:
+results that alias the caller's arrays, folding that changes values, stale captured
+objects, constants that do not round-trip, and scalars that stop behaving like NumPy."""
+import numpy as np
+import pytest
+
+import capture_code as cc
+from compiler import grad, value_and_grad
+from compiler.errors import UnsupportedError
+from oracles import assert_owned, autograd_grads
+
+TIERS = pytest.mark.parametrize("jit", [False, True])
+
+
+# ---- 1. no result shares memory with an argument, a constant or another result -------
+ALIAS_CASES = [
+    (cc.bilinear, (np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.ones(2)), (0, 1)),
+    (cc.same_cotangent, (np.array([0.5, 1.0]), np.array([2.0, 3.0])), (0, 1)),
+    (cc.transposed, (np.arange(6.0).reshape(2, 3), np.array([1.0, 2.0])), (0, 1)),
+    (cc.reshaped, (np.arange(4.0), np.array([1.0, -1.0])), (0, 1)),
+    (cc.passthrough_loop, (np.array([1.0, 2.0]), np.array([3.0, 5.0]), 2), (0, 1)),
+    (cc.passthrough_loop, (np.array([1.0, 2.0]), np.array([3.0, 5.0]), 0), (0, 1)),
+]
+
+
+@TIERS
+@pytest.mark.parametrize("fn,args,wrt", ALIAS_CASES,
+                         ids=[f"{c[0].__name__}{i}" for i, c in enumerate(ALIAS_CASES)])
+def test_gradients_own_their_memory(fn, args, wrt, jit):
+    ours = assert_owned(grad(fn, wrt=wrt, jit=jit), args)
+    for g, want in zip(ours, autograd_grads(fn, args, wrt)):
+        np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+@TIERS
+def test_the_reported_bilinear_gradient_is_not_the_callers_array(jit):
+    w, v, x = np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.ones(2)
+    gw, gv = grad(cc.bilinear, wrt=(0, 1), jit=jit)(w, v, x)
+    assert gw is not v and gv is not w
+    gw *= 0
+    np.testing.assert_array_equal(v, [3.0, 4.0])
+
+
+@TIERS
+def test_fit_takes_the_step_of_independently_computed_gradients(jit):
+    """SGD on w @ v from w = [1, 2], v = [3, 4]: v must become [2.9, 3.8] (the update of
+    w must not change v's gradient before it is read)."""
+    from runtime.optim import SGD
+    from runtime.train import fit
+    w0, v0, x = np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.ones((1, 2))
+    gw, gv = autograd_grads(cc.bilinear, (w0, v0, x[0]), (0, 1))  # the oracle's gradients
+    r = fit(value_and_grad(cc.bilinear, wrt=("w", "v"), jit=jit), {"w": w0, "v": v0}, (x,),
+            SGD(0.1), epochs=1, verbose=False, grad_health=False)
+    np.testing.assert_allclose(r.params["w"], w0 - 0.1 * gw, rtol=1e-15)
+    np.testing.assert_allclose(r.params["v"], v0 - 0.1 * gv, rtol=1e-15)
+    np.testing.assert_allclose(r.params["v"], [2.9, 3.8], rtol=1e-15)
+    np.testing.assert_array_equal(w0, [1.0, 2.0])  # fit does not train the caller's arrays
+
+
+# ---- 2. folding keeps values exactly ---------------------------------------------------
+def int_power(x):
+    return np.sum(x) * 2 ** -1
+
+
+def reassociation(x):
+    return 1e-200 * (1e-200 * x)
+
+
+def negative_zero(x):
+    return x + 0.0 - 0.0 * 1.0
+
+
+def int_scalar_power(x, k):
+    return x * k ** -1 + x * k ** 2 + x * 7 // 2 * 0.0 + 7 / 2
+
+
+@TIERS
+def test_folding_keeps_python_and_numpy_values(jit):
+    v, g = value_and_grad(int_power, jit=jit)(np.array([1.0, 2.0]))
+    assert v == 1.5
+    np.testing.assert_array_equal(g, [0.5, 0.5])
+    v, g = value_and_grad(reassociation, jit=jit)(1e300)
+    assert v == 1e-200 * (1e-200 * 1e300) == 1e-100
+    v, _ = value_and_grad(negative_zero, jit=jit)(-0.0)
+    assert np.signbit(v) == np.signbit(negative_zero(np.float64(-0.0)))  # -0.0 + 0.0 is +0.0
+    v, g = value_and_grad(int_scalar_power, jit=jit)(1.5, 4)
+    assert v == int_scalar_power(1.5, 4) and g == 4 ** -1 + 4 ** 2
+
+
+def int_array_negative_power(x, labels):
+    return np.sum(x * labels ** -1)
+
+
+def test_an_integer_array_to_a_negative_power_is_refused_as_numpy_does():
+    with pytest.raises(UnsupportedError, match="negative") as e:
+        grad(int_array_negative_power)(np.ones(2), np.array([1, 2]))
+    assert "test_no_silent_errors.py" in str(e.value)
+
+
+# ---- 3. everything baked in is re-validated on each call -------------------------------
+@TIERS
+def test_rebound_module_attribute_helper(jit, monkeypatch):
+    g = grad(cc.uses_module_attribute, jit=jit)
+    x = np.array([0.5, 1.0])
+    np.testing.assert_allclose(g(x), 1 - np.tanh(x) ** 2)
+    monkeypatch.setattr(cc.this_module, "act", cc.square.fn)
+    np.testing.assert_allclose(g(x), 2 * x)
+
+
+@TIERS
+def test_rebound_global_helper_function(jit, monkeypatch):
+    g = grad(cc.uses_helper, jit=jit)
+    x = np.array([0.5, 1.0])
+    np.testing.assert_allclose(g(x), 1 - np.tanh(x) ** 2)
+    monkeypatch.setattr(cc, "act", cc.square.fn)
+    np.testing.assert_allclose(g(x), 2 * x)
+
+
+@TIERS
+def test_attribute_of_a_captured_namespace(jit, monkeypatch):
+    g = grad(cc.uses_namespace, jit=jit)
+    np.testing.assert_array_equal(g(np.ones(2)), [2.0, 2.0])
+    monkeypatch.setattr(cc.CFG, "scale", 5.0)
+    np.testing.assert_array_equal(g(np.ones(2)), [5.0, 5.0])
+
+
+@TIERS
+def test_custom_rule_replaced_after_the_first_call(jit):
+    g = grad(cc.uses_custom, jit=jit)
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(g(x), [2.0, 4.0])
+    try:
+        @cc.square.defvjp
+        def ten(g, ans, x):
+            return 10.0 * g
+        np.testing.assert_array_equal(g(x), [10.0, 10.0])
+    finally:
+        cc.square.defvjp(cc.square_vjp)
+    np.testing.assert_array_equal(g(x), [2.0, 4.0])
+
+
+@TIERS
+def test_array_whose_shape_changed_in_place(jit, monkeypatch):
+    monkeypatch.setattr(cc, "A", cc.A.copy())
+    g = value_and_grad(cc.uses_array_shape, jit=jit)
+    x = np.array([1.0, -1.0])
+    with pytest.raises(Exception):  # (4,) * (2,): NumPy cannot broadcast either
+        g(x)
+    cc.A.shape = (2, 2)  # same bytes, new shape: now A * x broadcasts
+    v, gx = g(x)
+    assert v == cc.uses_array_shape(x)
+    np.testing.assert_array_equal(gx, [4.0, 6.0])
+
+
+@TIERS
+def test_function_defaults_and_code_changed(jit, monkeypatch):
+    g = grad(cc.uses_defaults, jit=jit)
+    np.testing.assert_array_equal(g(np.ones(2)), [3.0, 3.0])
+    monkeypatch.setattr(cc.scaled, "__defaults__", (5.0,))
+    np.testing.assert_array_equal(g(np.ones(2)), [5.0, 5.0])
+    monkeypatch.setattr(cc.scaled, "__code__", cc.act.__code__)
+    np.testing.assert_allclose(g(np.ones(2)), 1 - np.tanh(1.0) ** 2)
+
+
+@TIERS
+def test_builtin_shadowed_by_a_global_later(jit, monkeypatch):
+    g = grad(cc.uses_builtin, jit=jit)
+    np.testing.assert_array_equal(g(np.array([-2.0, 1.0])), [-1.0, 1.0])
+    monkeypatch.setattr(cc, "abs", cc.square.fn, raising=False)
+    np.testing.assert_array_equal(g(np.array([-2.0, 1.0])), [-4.0, 1.0])
+
+
+# ---- 4. every constant round-trips -----------------------------------------------------
+@TIERS
+def test_non_finite_signed_zero_and_subnormal_constants(jit):
+    x = np.array([1.0, 0.0])
+    v, g = value_and_grad(cc.constants, jit=jit)(x)
+    want = cc.constants(x)
+    assert np.isnan(v) and np.isnan(want)
+    np.testing.assert_array_equal(g, [1.0 + cc.C[7] * 0.5, np.inf])
+    xs = np.array([1.0, 2.0, 3.0, 0.5])
+    v, g = value_and_grad(cc.constants_finite, jit=jit)(xs)
+    assert v == cc.constants_finite(xs)
+    assert g.tobytes() == cc.C[4:].tobytes()  # -0.0 and the subnormals bit for bit
+
+
+# ---- 5. scalars behave as NumPy's, in both tiers ---------------------------------------
+def divide(x, y):
+    return x / y
+
+
+def norm_at_zero(x):
+    return np.sqrt(np.sum(x * x))
+
+
+@TIERS
+@pytest.mark.parametrize("y", [0.0, np.float64(0.0), np.array(0.0)])
+def test_division_by_zero_is_inf_as_in_numpy(jit, y):
+    with np.errstate(divide="ignore"):
+        v, (gx, gy) = value_and_grad(divide, wrt=(0, 1), jit=jit)(np.float64(1.0), y)
+        assert v == np.float64(1.0) / np.float64(0.0) == np.inf
+    assert gx == np.inf and gy == -np.inf
+
+
+def test_both_tiers_agree_on_nan_and_inf():
+    with np.errstate(all="ignore"):
+        a = value_and_grad(norm_at_zero, jit=False)(np.zeros(3))
+        b = value_and_grad(norm_at_zero, jit=True)(np.zeros(3))
+    assert a[0] == b[0] == 0.0
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def gather_by_int_product(x, A, b):
+    return np.sum(x[A @ b]) + np.sum(x[b @ A])
+
+
+@TIERS
+def test_integer_matrix_products_index_as_in_numpy(jit):
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    A, b = np.array([[1, 0], [1, 1]]), np.array([1, 2])
+    vg = value_and_grad(gather_by_int_product, jit=jit)
+    v, g = vg(x, A, b)
+    assert v == gather_by_int_product(x, A, b) == 13.0
+    np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, 2.0])
+    assert vg.compile_info["jit"] is jit  # compiled, no fallback to NumPy
