@@ -72,7 +72,7 @@ RUNTIME_IMPORTS = {
                           "sigmoid", "softmax", "softplus"),
     "runtime.kernels": ("broadcast_like", "cross_entropy_grad", "max_along", "min_along",
                         "prod_along", "prod_others", "reshape", "set_index", "sum_along", "take_add",
-                        "take_pairs", "take_pairs_add", "tie_weight", "unbroadcast",
+                        "take_pairs", "take_pairs_add", "tie_weight", "unbroadcast", "int_matmul",
                         "zeros_with", "pow_dbase", "pow_dexp"),
 }
 

@@ -22,7 +22,7 @@ from numba.extending import overload, register_jitable
 __all__ = ["unbroadcast", "broadcast_like", "tie_weight", "pow_dbase", "pow_dexp",
            "sum_along", "max_along",
            "min_along", "prod_along", "prod_others", "reshape", "set_index", "zeros_with", "take_add",
-           "take_pairs", "take_pairs_add", "softmax_lines", "cross_entropy_grad"]
+           "take_pairs", "take_pairs_add", "softmax_lines", "cross_entropy_grad", "int_matmul"]
 
 _JIT = {"cache": True}
 
