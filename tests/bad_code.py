@@ -62,3 +62,58 @@ def for_else(x):
     else:
         x = x + 1.0  # line 63
     return x
+
+
+def sorts_in_place(v):
+    v = v * 1.0
+    v.sort()  # line 69
+    return np.sum(v)
+
+
+def prints(x):
+    print(x)  # line 74
+    return np.sum(x)
+
+
+def adds_at(a, v):
+    idx = np.array([0, 0, 1])
+    np.add.at(a, idx, v)  # line 80
+    return np.sum(a)
+
+
+def writes_out(x):
+    y = x * 1.0
+    np.exp(x, out=y)  # line 86
+    return np.sum(y)
+
+
+def compares_instead_of_assigning(x):
+    y = x * 2.0
+    y == 3.0  # line 92
+    return np.sum(y)
+
+
+def drops_a_value(x):
+    np.sum(x)  # line 97
+    return np.sum(x)
+
+
+def chained_comparison(s):
+    return np.sum(np.where(0 < s < 10, s, 0.0))  # line 102
+
+
+def calls_scipy_logsumexp(x):
+    y = scipy_special.logsumexp(x)  # line 106
+    return y
+
+
+def calls_scipy_expit(x):
+    return np.sum(scipy_special.expit(x))  # line 111
+
+
+def fills_diagonal(a):
+    np.fill_diagonal(a, 1.0)  # line 115
+    return np.sum(a)
+
+
+import scipy.special as scipy_special  # noqa: E402  (here: the line numbers above are asserted)

@@ -168,8 +168,9 @@ class _Lowerer:
         elif isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant):  # docstring
                 return
-            raise UnsupportedError("an expression statement has no effect on the loss",
-                                   self.fs.loc(s), "assign its value or remove it")
+            from .dropped import explain  # v.sort(), print(x), np.add.at(...), x == 3
+            message, hint = explain(s.value, self.expr)
+            raise UnsupportedError(message, self.fs.loc(s), hint)
         elif isinstance(s, ast.Pass):
             return
         else:  # pragma: no cover - the fence rejects everything else
@@ -297,9 +298,16 @@ class _Lowerer:
             raise UnsupportedError(f"operator `{ast.unparse(node)}`", self.fs.loc(node),
                                    "use np.logical_not / np.where")
         if isinstance(node, ast.Compare):
-            if len(node.ops) != 1:
-                raise UnsupportedError("chained comparison", self.fs.loc(node),
-                                       "split it: (a < b) & (b < c) is not supported either; use np.where")
+            if len(node.ops) != 1:  # a < b < c is `a < b and b < c`, b evaluated once
+                terms = [node.left] + node.comparators
+                parts = [ast.unparse(ast.Compare(a, [o], [b]))
+                         for a, o, b in zip(terms, node.ops, terms[1:])]
+                raise UnsupportedError(
+                    f"chained comparison `{ast.unparse(node)}`", self.fs.loc(node),
+                    f"for scalars write `{' and '.join(parts)}`; for arrays (in np.where, a "
+                    f"mask) `np.logical_and({', '.join(parts)})`"
+                    if len(parts) == 2 else f"for scalars write `{' and '.join(parts)}`; for "
+                    "arrays combine them with np.logical_and, two at a time")
             op = _CMPOPS.get(type(node.ops[0]))
             if op is None:
                 raise UnsupportedError(f"comparison `{ast.unparse(node)}`", self.fs.loc(node))

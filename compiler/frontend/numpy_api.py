@@ -12,8 +12,11 @@ and one table entry. Arguments NumPy takes as Python values (`axis`, `keepdims`,
 run-time ints (`x.shape[0]`, `len(x)`, int arguments).
 
 A call to a callable with neither a handler nor readable source (a C function, a
-Numba dispatcher, an exec-created function) raises `NameResolutionError` at the call,
-naming the function and saying how to give it a rule (compiler.custom_vjp).
+Numba dispatcher, an exec-created function), or to a library function without a handler
+(NumPy, SciPy, scikit-learn, ...: `_LIBRARIES`; adjoint does not inline their code),
+raises `NameResolutionError` at the user's call, naming the function and saying what to
+write instead (`_SPELLINGS`: `scipy.special.expit` -> `runtime.functions.sigmoid`) or
+how to give it a rule (compiler.custom_vjp).
 """
 import ast
 import builtins
@@ -715,28 +718,63 @@ class _Functions(dict):
         h = super().get(obj)
         if h is not None or obj is None:
             return h if h is not None else default
-        if isinstance(obj, types.FunctionType):
+        library = (getattr(obj, "__module__", None) or "").partition(".")[0] in _LIBRARIES
+        if isinstance(obj, types.FunctionType) and not library:
             try:
                 inspect.getsourcelines(obj)
                 return default
             except (OSError, TypeError):
                 return _missing_rule(obj, "its source cannot be read")
+        if isinstance(obj, types.FunctionType):  # its body is no loss: report the user's call
+            return _missing_rule(obj, "adjoint has no rule for it and does not read library code")
         if callable(obj):
             return _missing_rule(obj, "adjoint has no rule for it")
         return default
 
 
+# Libraries whose functions adjoint does not inline (their code is written for NumPy's C
+# core: `with np.errstate`, `try`, `**kwargs`): a call without a handler is refused at
+# the user's line, naming the function and, from _SPELLINGS, what to write instead.
+_LIBRARIES = frozenset({"numpy", "scipy", "sklearn", "pandas", "torch", "jax", "autograd",
+                        "statsmodels"})
+_SPELLINGS = {
+    "scipy.special.logsumexp": "runtime.functions.logsumexp(x, axis=None, keepdims=False)",
+    "scipy.special.expit": "runtime.functions.sigmoid(x)",
+    "scipy.special.log_expit": "runtime.functions.log_sigmoid(x)",
+    "scipy.special.softmax": "runtime.functions.softmax(x, axis=-1)",
+    "scipy.special.log_softmax": "runtime.functions.log_softmax(x, axis=-1)",
+    "scipy.special.logit": "np.log(p) - np.log1p(-p)",
+    "scipy.special.xlogy": "np.where(x != 0, x * np.log(y), 0.0)",
+    "scipy.special.entr": "np.where(x > 0, -x * np.log(x), 0.0)",
+    "sklearn.metrics.mean_squared_error": "np.mean((y_true - y_pred) ** 2)",
+    "sklearn.metrics.log_loss": "runtime.functions.cross_entropy(logits, labels) on logits",
+}
+
+
+def _public_name(obj):
+    """('scipy.special.expit', spelling) for a function of _SPELLINGS (looked up by
+    identity in modules already imported), else (None, None)."""
+    import sys
+    for path, spelling in _SPELLINGS.items():
+        mod, _, attr = path.rpartition(".")
+        if mod in sys.modules and getattr(sys.modules[mod], attr, None) is obj:
+            return path, spelling
+    return None, None
+
+
 def _missing_rule(obj, why):
     mod = getattr(obj, "__module__", None)
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
-    full = f"{mod}.{name}" if mod and mod != "builtins" else name
+    public, spelling = _public_name(obj)
+    full = public or (f"{mod}.{name}" if mod and mod != "builtins" else name)
 
     def h(lw, node, args, kwargs):
-        raise NameResolutionError(
-            f"call to `{_callee(node)}` ({full}): {why}", lw.fs.loc(node),
-            "use the supported NumPy functions (README), or give your own function a rule: "
-            "`f = compiler.custom_vjp(f)` then `@f.defvjp` on `def f_vjp(g, ans, x): ...` "
-            "(the rule and f are inlined, so both must use supported functions)")
+        hint = (f"write `{spelling}` instead, which adjoint differentiates" if spelling else
+                "use the supported NumPy functions (README), or give your own function a rule: "
+                "`f = compiler.custom_vjp(f)` then `@f.defvjp` on `def f_vjp(g, ans, x): ...` "
+                "(the rule and f are inlined, so both must use supported functions)")
+        raise NameResolutionError(f"call to `{_callee(node)}` ({full}): {why}", lw.fs.loc(node),
+                                  hint)
     return h
 
 
