@@ -32,3 +32,30 @@ def four_layer(x, y, V1, V2, V3, w):
     h3 = sigmoid(V3 @ h2)
     residual = w @ h3 - y
     return residual ** 2
+
+
+# ---- loops: stacks, residuals and in-place accumulation (golden files) -----------------
+def rnn(W, U, h, xs):
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h * h)
+
+
+def row_loop(w, X):
+    s = 0.0
+    for row in X:
+        s = s + np.sum(np.sin(row * w))
+    return s
+
+
+def newton_sqrt(a, tol):
+    x = a
+    k = 0
+    while k < 50:
+        x_new = 0.5 * (x + a / x)
+        k = k + 1
+        done = abs(x_new - x) < tol
+        x = x_new
+        if done:
+            break
+    return x
