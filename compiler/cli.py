@@ -220,17 +220,24 @@ def cmd_check(a) -> int:
     from runtime.check import check_grad
     g, args, _ = _setup(a, jit=not a.no_jit, need_values=True)
     normed, _ = g.normalize(args)
-    errors = check_grad(g.fn, normed, g.wrt_names[0] if g.single else g.wrt_names,
-                        grad_fn=g, eps=a.eps)
+    checks = check_grad(g.fn, normed, g.wrt_names[0] if g.single else g.wrt_names,
+                        grad_fn=g, eps=a.eps, details=True)
     value = float(g.fn(*normed))
     print(f"{g.fs.node.name}: loss = {value:.6g}; gradient vs central differences "
-          f"(eps {a.eps:g}), max |g - g_fd| / max(1, |g_fd|):")
-    width = max(len(n) for n in errors)
+          f"(eps {a.eps:g}), max_k (|g_k - fd_k| - resolution_k) / max |g|, per argument "
+          "(runtime/check.py):")
+    width = max(len(n) for n in checks)
     bad = False
-    for n, err in errors.items():
-        ok = err <= a.tol
+    for n, c in checks.items():
+        ok = c.error <= a.tol
         bad |= not ok
-        print(f"  {n.ljust(width)}  {err:.3e}  {'ok' if ok else f'FAILED (tolerance {a.tol:g})'}")
+        print(f"  {n.ljust(width)}  {c.error:.3e}  {'ok' if ok else f'FAILED (tolerance {a.tol:g})'}")
+        where = f"{n}[{', '.join(map(str, c.index))}]" if c.index else n
+        print(f"  {' ' * width}  worst entry {where}: ours {c.ours:.10g}, finite differences "
+              f"{c.fd:.10g} (their resolution {c.resolution:.1e})")
+        if c.scale and c.resolution > a.tol * c.scale:
+            print(f"  {' ' * width}  note: the differences resolve only {c.resolution / c.scale:.1e}"
+                  " of the gradient's size here, above the tolerance: try another --eps")
     return EXIT_USER if bad else 0
 
 
@@ -316,8 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("check", help="compare the gradient with central finite differences",
                        description="Run the gradient and central finite differences on the "
-                       "given arguments and print the largest relative error per argument; "
-                       "exit 1 if one exceeds --tol.")
+                       "given arguments and print, per argument, the largest difference beyond "
+                       "the differences' own error, relative to the gradient's size, and the "
+                       "entry where it occurs; exit 1 if one exceeds --tol.")
     _add_common(s, "required")
     s.add_argument("--tol", type=float, default=1e-5, help="largest accepted relative error "
                    "(default 1e-5)")

@@ -107,6 +107,9 @@ def test_check_fails_where_the_kink_policy_differs_from_finite_differences():
     r = run("check", f"{EX}:relu_kink", "--example", "--no-jit")
     assert r.returncode == 1
     assert re.search(r"x\s+5\.000e-01\s+FAILED", r.stdout), r.stdout
+    # the worst entry: x[0] = 0, ours 0, central differences 1/2 (scale max |g| = 1)
+    assert re.search(r"worst entry x\[0\]: ours 0, finite differences 0\.5 \(their "
+                     r"resolution [0-9.]+e-\d+\)", r.stdout), r.stdout
 
 
 def test_compile_puts_the_gradient_in_the_cache():

@@ -72,3 +72,66 @@ def test_check_grad_reports_tiny_errors_for_adjoint_and_large_for_a_wrong_gradie
 
 
 # Training tests (fit) live in tests/test_train.py, optimiser tests in tests/test_optim.py.
+
+
+# ---- check_grad: an error a wrong gradient cannot pass (issue 15, sec. 4) -----------------
+def small_sin(x):
+    return 1e-6 * np.sum(np.sin(x) ** 2)
+
+
+def large_sin(x):
+    return 1e8 * np.sum(np.sin(x) ** 2)
+
+
+def shifted(x, y):  # a large value, a small slope: differences resolve little of it
+    return 1e4 + 1e-3 * np.sum(x * x) + y ** 3
+
+
+def logistic(w, X, t):
+    return np.mean(np.log1p(np.exp(-t * (X @ w))))
+
+
+def test_check_grad_rejects_a_zero_gradient_of_a_small_function():
+    x = np.linspace(0.1, 2.0, 6)
+    # the old measure, |g - fd| / max(1, |fd|), scored 7.6e-7 here and passed at 1e-5
+    err = check_grad(small_sin, (x,), 0, grad_fn=lambda x: np.zeros(6))["x"]
+    assert err == pytest.approx(1.0, abs=1e-6)
+    half = lambda x: 1e-6 * np.sin(x) * np.cos(x)  # noqa: E731  half the true gradient
+    assert check_grad(small_sin, (x,), 0, grad_fn=half)["x"] == pytest.approx(0.5, abs=1e-6)
+    # a 0.1% error is a 1e-3 error, whatever the function's scale
+    off = lambda x: 1.001 * 2e-6 * np.sin(x) * np.cos(x)  # noqa: E731
+    assert check_grad(small_sin, (x,), 0, grad_fn=off)["x"] == pytest.approx(1e-3 / 1.001, rel=1e-4)
+    off = lambda x: 1.001 * 2e8 * np.sin(x) * np.cos(x)  # noqa: E731
+    assert check_grad(large_sin, (x,), 0, grad_fn=off)["x"] == pytest.approx(1e-3 / 1.001, rel=1e-4)
+
+
+@pytest.mark.parametrize("fn,args,wrt", [
+    (small_sin, (np.linspace(0.1, 2.0, 6),), 0),
+    (large_sin, (np.linspace(0.1, 2.0, 6),), 0),
+    (shifted, (np.array([0.5, -2.0, 3.0]), 1.5), (0, 1)),
+    (squared, (np.array([3.0, 1.0]), np.array([1.0, 2.0]), 2.0), ("w", "phi")),
+    (logistic, (np.array([0.3, -0.2]), np.array([[1.0, 2.0], [-1.0, 0.5], [0.0, 3.0]]),
+                np.array([1.0, -1.0, 1.0])), 0),
+], ids=["small", "large", "large value small slope", "squared", "logistic"])
+def test_check_grad_accepts_correct_gradients_of_small_and_large_functions(fn, args, wrt):
+    errors = check_grad(fn, args, wrt, grad_fn=grad(fn, wrt=wrt, jit=False))
+    assert errors and all(e < 1e-7 for e in errors.values()), errors
+
+
+def test_check_grad_reports_the_worst_entry():
+    x = np.linspace(0.1, 2.0, 6)
+
+    def one_wrong(x):  # entry 4 is off by 1e-7; the largest entry is 0.96e-6
+        g = 2e-6 * np.sin(x) * np.cos(x)
+        g[4] += 1e-7
+        return g
+    c = check_grad(small_sin, (x,), "x", grad_fn=one_wrong, details=True)["x"]
+    true4 = 2e-6 * np.sin(x[4]) * np.cos(x[4])
+    assert c.index == (4,)
+    assert c.ours == true4 + 1e-7 and c.fd == pytest.approx(true4, rel=1e-8)
+    assert c.scale == pytest.approx(np.max(np.abs(2e-6 * np.sin(x) * np.cos(x))), rel=1e-8)
+    assert float(c) == c.error == pytest.approx(1e-7 / c.scale, rel=1e-6)
+    assert "worst entry [4]" in str(c)
+    # NaN in the gradient is never a pass
+    nan = check_grad(small_sin, (x,), 0, grad_fn=lambda x: np.full(6, np.nan))["x"]
+    assert nan == np.inf
