@@ -4,7 +4,10 @@ Guarantees:
 - The source is written to `<cache dir>/adjoint_<sha256 prefix>.py`. The cache directory
   is `ADJOINT_CACHE_DIR` or `$XDG_CACHE_HOME/adjoint` (default `~/.cache/adjoint`),
   created with mode 0700; an existing one must be owned by the current user and not
-  writable by group or others, else `CacheError`.
+  writable by group or others, and so must everything under it that Python and Numba
+  read (no entry of another user, no symbolic link, none writable by group or others
+  unless they cannot enter the directory), else `CacheError`, checked before each write
+  and never repaired (a chmod would not remove files planted while it was writable).
 - Writes are atomic (a temporary file in the same directory, then `os.replace`), so two
   processes compiling the same function never see a half-written file.
 - A cached file is imported only when its content hashes to its name; otherwise it is
@@ -41,6 +44,12 @@ class CacheError(AdjointError):
 
 
 def cache_dir() -> Path:
+    """The cache directory, created 0700 if missing, after checking that no one else can
+    have written what is read from it. Raises CacheError if it or anything under it
+    (sources, `__pycache__`, Numba's index and data files, which are pickles) is owned
+    by another user or is a symbolic link, if the directory is writable by group or
+    others, or if an entry is while group or others may enter the directory. It is not
+    repaired: files planted while it was writable would survive a chmod."""
     d = os.environ.get("ADJOINT_CACHE_DIR")
     if d:
         path = Path(d)
@@ -48,13 +57,40 @@ def cache_dir() -> Path:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
         path = Path(base) / "adjoint"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.stat()
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise CacheError(f"cache directory {path} belongs to another user",
-                         hint="set ADJOINT_CACHE_DIR to a directory of your own")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        os.chmod(path, 0o700)
+    _check_private(path)
     return path
+
+
+_WRITABLE = stat.S_IWGRP | stat.S_IWOTH
+
+
+def _check_private(path: Path):
+    me = os.getuid() if hasattr(os, "getuid") else None
+    fix = (f"remove it (`rm -rf {path}`; adjoint recreates it, private, and recompiles), or "
+           "set ADJOINT_CACHE_DIR to a directory of your own")
+    st = path.lstat()
+    if me is not None and st.st_uid != me:
+        raise CacheError(f"cache directory {path} belongs to another user", hint=fix)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise CacheError(f"cache directory {path} is a symbolic link or not a directory",
+                         hint=fix)
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & _WRITABLE:
+        raise CacheError(
+            f"cache directory {path} is writable by group or others (mode {mode:04o}): code "
+            "and Numba cache files (pickles) planted there would run as you", hint=fix)
+    enterable = mode & (stat.S_IXGRP | stat.S_IXOTH)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            s = os.lstat(p)
+            if stat.S_ISLNK(s.st_mode):
+                raise CacheError(f"{p} in the cache is a symbolic link", hint=fix)
+            if me is not None and s.st_uid != me:
+                raise CacheError(f"{p} in the cache belongs to another user", hint=fix)
+            if enterable and s.st_mode & _WRITABLE:
+                raise CacheError(f"{p} in the cache is writable by group or others (mode "
+                                 f"{stat.S_IMODE(s.st_mode):04o})", hint=fix)
 
 
 def digest(source: str) -> str:

@@ -53,11 +53,54 @@ def test_second_process_loads_from_cache_without_recompiling(tmp_path):
 def test_cache_dir_is_private(tmp_path, monkeypatch):
     d = tmp_path / "c"
     monkeypatch.setenv("ADJOINT_CACHE_DIR", str(d))
+    path = jit.write_source("x = 1\n")
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o702, 0o720])
+def test_group_or_world_writable_cache_dir_is_refused_not_repaired(tmp_path, monkeypatch, mode):
+    d = tmp_path / "c"
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(d))
     jit.write_source("x = 1\n")
-    assert stat.S_IMODE(d.stat().st_mode) == 0o700
-    os.chmod(d, 0o777)
-    jit.cache_dir()
-    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    os.chmod(d, mode)  # e.g. after `chmod 777`: anyone may have planted files since
+    with pytest.raises(jit.CacheError) as e:
+        jit.write_source("x = 2\n")
+    msg = str(e.value)
+    assert f"cache directory {d} is writable by group or others (mode {mode:04o})" in msg
+    assert "pickles" in msg and f"rm -rf {d}" in msg and "ADJOINT_CACHE_DIR" in msg
+    assert stat.S_IMODE(d.stat().st_mode) == mode  # left as found
+    assert len(list(d.glob("adjoint_*.py"))) == 1  # x = 2 was not written
+
+
+def test_writable_entries_under_an_enterable_cache_dir_are_refused(tmp_path, monkeypatch):
+    d = tmp_path / "c"
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(d))
+    jit.write_source("x = 1\n")
+    index = d / "__pycache__" / "adjoint_x.f-1.py311.nbi"  # a Numba index file: a pickle
+    index.parent.mkdir()
+    index.write_bytes(b"")
+    os.chmod(index, 0o666)
+    jit.cache_dir()  # 0700: no one else can reach the file, whatever its mode
+    os.chmod(d, 0o755)  # others may now enter (not write) the directory: the file is open
+    with pytest.raises(jit.CacheError, match=r"adjoint_x\.f-1\.py311\.nbi in the cache is "
+                       r"writable by group or others \(mode 0666\)"):
+        jit.cache_dir()
+    os.chmod(index, 0o644)
+    os.chmod(index.parent, 0o777)
+    with pytest.raises(jit.CacheError, match=r"__pycache__ in the cache is writable"):
+        jit.cache_dir()
+    os.chmod(index.parent, 0o755)
+    assert jit.cache_dir() == d
+
+
+def test_symbolic_link_in_the_cache_is_refused(tmp_path, monkeypatch):
+    d = tmp_path / "c"
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(d))
+    jit.write_source("x = 1\n")
+    (d / "adjoint_0.py").symlink_to(tmp_path / "elsewhere.py")
+    with pytest.raises(jit.CacheError, match="adjoint_0.py in the cache is a symbolic link"):
+        jit.cache_dir()
 
 
 def test_files_are_named_by_content_and_tampering_is_undone(tmp_path, monkeypatch):
@@ -95,3 +138,15 @@ def test_cache_dir_of_another_user_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("ADJOINT_CACHE_DIR", str(d))
     with pytest.raises(jit.CacheError, match="another user"):
         jit.cache_dir()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")
+def test_file_of_another_user_in_the_cache_is_refused(tmp_path, monkeypatch):
+    d = tmp_path / "c"
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(d))
+    jit.write_source("x = 1\n")
+    planted = d / "__pycache__"
+    planted.mkdir(mode=0o755)
+    os.chown(planted, 12345, 12345)  # planted while the directory was open, then chmod 700
+    with pytest.raises(jit.CacheError, match="__pycache__ in the cache belongs to another user"):
+        jit.write_source("x = 2\n")
