@@ -303,7 +303,7 @@ class GraphView:
 
     def _loop(self, op, run, container, sfx, greyed):
         inits, params, results = carried(op)
-        body = op.regions[-1]
+        body = op.body
         its = run.loops.get(op) if run is not None else None
         n = None if its is None else len(its)
         head = f"{op.prim} loop, {self._where(op)}"
@@ -333,11 +333,11 @@ class GraphView:
             s2 = sfx + (f"@{k}" if self.unroll and k is not None else "")
             box = cl
             if self.unroll and k is not None:
-                idx = f" ({self.names[body.params[0]]} = {it.values[body.params[0]]})" \
+                idx = f" ({self.names[op.index]} = {it.values[op.index]})" \
                     if op.prim == "for" else ""
                 box = self._cluster(f"iteration {k}{idx}", "iteration", cl, phase == "adjoint")
             if op.prim == "for":
-                self._add(body.params[0], "loop index", phase, it, None, s2, box, greyed)
+                self._add(op.index, "loop index", phase, it, None, s2, box, greyed)
             pids = []
             for j, p in enumerate(params):
                 pid = self._param(p, self._name(inits[j]), it, box, s2, phase, greyed,
@@ -353,9 +353,9 @@ class GraphView:
                         else '[style=bold]'
                     self.edges.append((prev[j], pid, phase, attrs))
             if op.prim == "while":
-                for cp, p in zip(op.regions[0].params, params):
+                for cp, p in zip(op.carried(op.cond_region), params):
                     self._id[cp], self._alias[cp] = self._id[p], p
-                self._block(op.regions[0].ops, it, box, s2, greyed)
+                self._block(op.cond_region.ops, it, box, s2, greyed)
             self._block(body.ops, it, box, s2, greyed)
             if not self.unroll or k is None:  # one iteration drawn: the back edges
                 for j, (r, pid) in enumerate(zip(results, pids)):
@@ -373,7 +373,7 @@ class GraphView:
             self._edge(src, nid, phase, '[style=dotted, label="leaves", fontsize=9]')
 
     def _branch(self, op, run, container, sfx, greyed):
-        cond = op.inputs[0]
+        cond = op.condition
         taken = run.branches.get(op) if run is not None else None
         label = f"if, {self._where(op)}"
         if taken is not None:

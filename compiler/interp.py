@@ -89,10 +89,7 @@ def _const(op):
 def carried(op: Op):
     """(initial values, body parameters, body results) of the carried values of a
     `for`/`while` op, in order; a `for` body's first parameter (the index) excluded."""
-    body = op.regions[-1]
-    if op.prim == "for":
-        return op.inputs[3:], body.params[1:], body.results
-    return op.inputs, body.params, body.results
+    return op.inits, op.carried(), op.body.results
 
 
 def stack_groups(graph: Graph) -> dict:
@@ -123,7 +120,7 @@ def stack_groups(graph: Graph) -> dict:
                 for v in (params[j], results[j], op.outputs[j]):
                     union(x, v)
                 if op.prim == "while":
-                    union(x, op.regions[0].params[j])
+                    union(x, op.carried(op.cond_region)[j])
         elif op.prim == "if":
             for j, o in enumerate(op.outputs):
                 for r in op.regions:
@@ -208,7 +205,7 @@ class _Interp:
             self.depth -= 1
 
     def branch(self, op, run):
-        k = 0 if bool(self.env[op.inputs[0]]) else 1
+        k = 0 if bool(self.env[op.condition]) else 1
         sub = Run()
         run.branches[op] = (k, sub)
         r = op.regions[k]
@@ -225,19 +222,19 @@ class _Interp:
     def loop(self, op, run):
         inits, params, results = carried(op)
         trips = run.loops[op] = []
-        body = op.regions[-1]
+        body = op.body
         src = list(inits)
         if op.prim == "for":
-            start, stop, step = (int(self.env[v]) for v in op.inputs[:3])
+            start, stop, step = (int(self.env[v]) for v in op.bounds)
             for i in range(start, stop, step):
                 it = Run()
                 trips.append(it)
-                self.index(it, body.params[0], i, op.loc)
+                self.index(it, op.index, i, op.loc)
                 self.bind(it, params, src)
                 self.region(body, it)
                 src = list(results)
         else:
-            cond = op.regions[0]
+            cond = op.cond_region
             while True:
                 it = Run()
                 self.bind(it, cond.params, src)

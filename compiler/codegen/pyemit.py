@@ -120,15 +120,13 @@ class _Gen:
                 self._share_loop_names(r.ops)
             if op.prim not in ("for", "while"):
                 continue
-            inits = op.inputs[3:] if op.prim == "for" else op.inputs
-            for j, (x, out) in enumerate(zip(inits, op.outputs)):
+            for j, (x, out) in enumerate(zip(op.inits, op.outputs)):
                 own = (len(self.uses.get(x, ())) == 1 and x.hint and not self._is_const(x)
                        and x not in self.results)
                 var = self.names[x] if own else self.names[out]
                 self.names[out] = var
                 for r in op.regions:
-                    params = r.params[1:] if op.prim == "for" else r.params
-                    self.names[params[j]] = var
+                    self.names[op.carried(r)[j]] = var
 
     def _is_const(self, v):
         return v in self.const_values
@@ -191,7 +189,7 @@ class _Gen:
     def _control(self, op, lines, block):
         ind = lambda ls: ["    " + ln for ln in ls]  # noqa: E731
         if op.prim == "if":
-            cond = _text(self.exprs[op.inputs[0]])
+            cond = _text(self.exprs[op.condition])
             outs = [self.names[v] for v in op.outputs]
             for k, r in enumerate(op.regions):
                 body = []
@@ -200,15 +198,15 @@ class _Gen:
                 lines.append(f"if {cond}:" if k == 0 else "else:")
                 lines.extend(ind(body or ["pass"]))
         elif op.prim == "for":
-            body_r = op.regions[0]
-            carried = [self.names[p] for p in body_r.params[1:]]
-            self._assign(carried, [self.exprs[v] for v in op.inputs[3:]], lines)
-            start, stop, step = (_text(self.exprs[v]) for v in op.inputs[:3])
+            body_r = op.body
+            carried = [self.names[p] for p in op.carried()]
+            self._assign(carried, [self.exprs[v] for v in op.inits], lines)
+            start, stop, step = (_text(self.exprs[v]) for v in op.bounds)
             args = (stop if start == "0" and step == "1" else
                     f"{start}, {stop}" if step == "1" else f"{start}, {stop}, {step}")
-            i = body_r.params[0]
+            i = op.index
             self.exprs[i] = ast.Name(self.names[i], ast.Load())
-            for p in body_r.params[1:]:
+            for p in op.carried():
                 self.exprs[p] = ast.Name(self.names[p], ast.Load())
             body = []
             self.block(body_r.ops, body, (id(op), 0))
@@ -216,9 +214,9 @@ class _Gen:
             lines.append(f"for {self.names[i]} in range({args}):")
             lines.extend(ind(body or ["pass"]))
         else:  # while
-            cond_r, body_r = op.regions
-            carried = [self.names[p] for p in body_r.params]
-            self._assign(carried, [self.exprs[v] for v in op.inputs], lines)
+            cond_r, body_r = op.cond_region, op.body
+            carried = [self.names[p] for p in op.carried()]
+            self._assign(carried, [self.exprs[v] for v in op.inits], lines)
             for r in (cond_r, body_r):
                 for p in r.params:
                     self.exprs[p] = ast.Name(self.names[p], ast.Load())

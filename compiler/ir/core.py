@@ -138,6 +138,47 @@ class Op:
     def out(self) -> Value:
         return self.outputs[0]
 
+    # ---- structured control flow: the operand layouts, named (only here) ------------
+    # if:    inputs (condition,); regions (then, else), no params; outputs = results
+    # for:   inputs (start, stop, step, *inits); one region, the body, with params
+    #        (index, *carried) and results (*carried); outputs: the final carried values
+    # while: inputs (*inits); regions (cond, body), both with params (*carried); cond's
+    #        result is one bool, the body's results are the next carried values
+    @property
+    def condition(self) -> Value:
+        """if: the branch condition."""
+        return self.inputs[0]
+
+    @property
+    def bounds(self) -> tuple:
+        """for: (start, stop, step) of its range."""
+        return self.inputs[:3]
+
+    @property
+    def inits(self) -> tuple:
+        """for/while: the carried values' initial values."""
+        return self.inputs[3:] if self.prim == "for" else self.inputs
+
+    @property
+    def body(self) -> "Region":
+        """for/while: the loop body."""
+        return self.regions[-1]
+
+    @property
+    def cond_region(self) -> "Region":
+        """while: the region computing the loop condition from the carried values."""
+        return self.regions[0]
+
+    @property
+    def index(self) -> Value:
+        """for: the body's loop-index parameter."""
+        return self.regions[0].params[0]
+
+    def carried(self, region: "Region | None" = None) -> tuple:
+        """for/while: the params of `region` (default: the body) that carry values."""
+        r = self.body if region is None else region
+        return r.params[1:] if self.prim == "for" else r.params
+
 
 @dataclass(frozen=True)
 class Graph:

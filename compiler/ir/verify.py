@@ -63,13 +63,13 @@ def _control(op, visible, everywhere):
         want_params = [()] * 2
         want_results = [types, types]
     elif op.prim == "for":
-        carried = tuple(v.type for v in op.inputs[3:])
-        want_params = [(op.inputs[0].type,) + carried]
+        carried = tuple(v.type for v in op.inits)
+        want_params = [(op.bounds[0].type,) + carried]
         want_results = [carried]
         if carried != types:
             raise VerifyError(f"for: carried types {carried} but outputs {types}")
     elif op.prim == "while":
-        carried = tuple(v.type for v in op.inputs)
+        carried = tuple(v.type for v in op.inits)
         want_params = [carried, carried]
         want_results = [(BOOL,), carried]
         if carried != types:

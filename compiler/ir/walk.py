@@ -80,12 +80,10 @@ def mutated_values(ops) -> set:
     groups = []
     for op in walk(ops):
         if op.prim in ("for", "while"):
-            inits = op.inputs[3:] if op.prim == "for" else op.inputs
-            for j, init in enumerate(inits):
+            for j, init in enumerate(op.inits):
                 g = {init, op.outputs[j]}
                 for r in op.regions:
-                    params = r.params[1:] if op.prim == "for" else r.params
-                    g.add(params[j])
+                    g.add(op.carried(r)[j])
                 g.add(op.regions[-1].results[j])
                 groups.append(g)
         elif op.prim == "if":

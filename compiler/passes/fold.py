@@ -57,8 +57,8 @@ def _fold(ops_in, consts, defs, repl, mutated):
     ops = []
     for op in ops_in:
         op = substitute(op, repl)
-        if op.prim == "if" and isinstance(consts.get(op.inputs[0]), bool):
-            taken = op.regions[0 if consts[op.inputs[0]] else 1]
+        if op.prim == "if" and isinstance(consts.get(op.condition), bool):
+            taken = op.regions[0 if consts[op.condition] else 1]
             inner = _fold(taken.ops, consts, defs, repl, mutated)  # inline the branch taken
             ops.extend(inner)
             for out, res in zip(op.outputs, taken.results):

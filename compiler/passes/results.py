@@ -61,10 +61,9 @@ def _scan_control(op, roots, external, prims, get):
         return
     # for/while: a carried value may be its initial value or any body result, from any
     # earlier trip: iterate to a fixed point (each round can only grow the sets)
-    inits = op.inputs[3:] if op.prim == "for" else op.inputs
-    body = op.regions[-1]
-    carried = [r.params[1:] if op.prim == "for" else r.params for r in op.regions]
-    share = [get(x) for x in inits]
+    body = op.body
+    carried = [op.carried(r) for r in op.regions]
+    share = [get(x) for x in op.inits]
     while True:
         for params in carried:
             for j, p in enumerate(params):
