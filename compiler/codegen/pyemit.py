@@ -67,14 +67,35 @@ def _text(e) -> str:
 
 
 def function_source(graph: Graph, name: str):
-    """Return (source of `def name(...)`, {global name: ConstArray})."""
+    """Return (source of `def name(...)`, {global name: ConstArray}, source map).
+
+    The source map takes a line number of the source (1: the `def` line) to
+    `(Loc, phase)` of the user line its statement comes from, phase 'primal' (forward
+    sweep) or 'adjoint' (backward sweep): the `# file:line: text` comment nearest above
+    it. Lines above the first such comment are absent. Run-time errors are located
+    through it (compiler/locate.py)."""
     gen = _Gen(graph)
     lines = []
     gen.block(graph.ops, lines, "top", top=True)
     lines.append("return " + ", ".join(_text(gen.expr(r)) for r in graph.results))
     params = ", ".join(gen.names[p] for p in graph.params)
-    body = "\n".join("    " + ln for ln in lines)
-    return f"def {name}({params}):\n{body}\n", gen.consts
+    body, source_map, where, line = [], {}, None, 1
+    for ln in lines:
+        text, tagged, k = ln.partition(_MARK)  # see _Gen._comment
+        if tagged:
+            where = gen.marks[int(k)]
+        body.append("    " + text)
+        for _ in range(text.count("\n") + 1):  # a statement astor wrapped over lines
+            line += 1
+            if where is not None:
+                source_map[line] = where
+    return f"def {name}({params}):\n" + "\n".join(body) + "\n", gen.consts, source_map
+
+
+# Ends each `# file:line` comment while a function is generated, followed by the
+# comment's index in `_Gen.marks`; `function_source` strips it. NUL cannot occur in
+# Python source, so no user text can contain it.
+_MARK = "\0"
 
 
 class _Gen:
@@ -83,6 +104,7 @@ class _Gen:
     def __init__(self, graph: Graph):
         self.names = unique_names(graph, RESERVED)
         self.uses: dict = {}  # value -> [block id of each use]
+        self.marks: list = []  # (Loc, phase) of each `# file:line` comment, in order
         self.block_of: dict = {}  # value -> block id of its definition
         self.const_values: set = set()
         self._scan(graph.ops, graph.results, "top")
@@ -174,7 +196,9 @@ class _Gen:
                          else "# backward sweep: g_i = d loss / d f_i, root to leaves")
         if op.loc:
             where = f"{os.path.basename(op.loc.file)}:{op.loc.line}"
-            lines.append(f"# {'grad of ' if op.phase == 'adjoint' else ''}{where}: {op.loc.text}")
+            lines.append(f"# {'grad of ' if op.phase == 'adjoint' else ''}{where}: {op.loc.text}"
+                         f"{_MARK}{len(self.marks)}")
+            self.marks.append((op.loc, op.phase))
         return key
 
     def _assign(self, targets, values, lines):
@@ -267,9 +291,15 @@ def runtime_digest() -> str:
 _RUNTIME_DIGEST = None
 
 
-def module_source(functions: list[str], consts: dict) -> str:
+def module_source(functions: list[str], consts: dict):
+    """Return (the module's source: header, constant arrays, then `functions` in order,
+    the line number of each function's `def` in it). A function's source map
+    (`function_source`) shifted by its line number less one maps module lines."""
     parts = [MODULE_HEADER + f"# runtime {runtime_digest()}\n"]
     if consts:
         parts.append(consts_source(consts) + "\n")
-    parts.extend("\n" + f for f in functions)
-    return "\n".join(parts)
+    starts = []
+    for f in functions:  # after the parts so far, the joining newline and a blank line
+        starts.append("\n".join(parts).count("\n") + 3)
+        parts.append("\n" + f)
+    return "\n".join(parts), starts

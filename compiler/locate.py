@@ -1,0 +1,57 @@
+"""Run-time errors of generated code, reported at the user's line.
+
+Code generation writes a line map beside the module (`pipeline.Generated.line_map`:
+module line -> the user `Loc` and phase of the statement group the line belongs to,
+the same information as its `# file:line: text` comment). A failing call is located
+by the line of the innermost frame of the generated module in the exception's
+traceback, looked up in that map.
+
+Guarantees: `run_error` returns a `RunError` naming the user line and the sweep
+(forward, or backward: the gradient), with the original exception's type and first
+line; or, when no line of the generated code can be found, one naming the function.
+Compiled code (Numba) leaves no frame of the generated file in a traceback, so for an
+exception from the compiled tier the same module is run once more, as plain NumPy on
+the same arguments, only to obtain such a frame; the exception reported is still the
+original one. If the NumPy tier does not fail (an error only compiled code raises),
+the function is named instead of a line.
+"""
+from __future__ import annotations
+
+import linecache
+import traceback
+
+from .errors import RunError
+from .ir.core import Loc
+
+
+def _generated_line(exc, path: str):
+    """The line of the innermost frame of the file `path` in `exc`'s traceback, or None."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == path:
+            line = lineno
+    return line
+
+
+def run_error(spec, exc, args, fs) -> RunError:
+    """The RunError for `exc`, raised while the specialisation `spec` (dispatch) ran on
+    the normalised `args`; `fs` is the user's parsed function (frontend.source)."""
+    what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    numpy_fn = spec.numpy_tier()
+    path = numpy_fn.__code__.co_filename  # the generated module (one file for both tiers)
+    line = _generated_line(exc, path)
+    if line is None and spec.jit:
+        try:
+            numpy_fn(*args)
+        except Exception as rerun:  # noqa: BLE001 - we only read its traceback
+            line = _generated_line(rerun, path)
+    where = spec.generated.line_map.get(line)
+    if where is None:
+        return RunError(f"{what} (in the generated code for {fs.node.name})",
+                        fs.loc(fs.node), "check the shapes of the arguments")
+    loc, phase = where
+    raw = linecache.getline(loc.file, loc.line)  # the caret goes under the statement
+    loc = Loc(loc.file, loc.line, len(raw) - len(raw.lstrip()), loc.text)
+    sweep = "backward sweep (the gradient)" if phase == "adjoint" else "forward sweep"
+    return RunError(f"{what} (in the {sweep} of {fs.node.name})", loc,
+                    "check the shapes of the arguments against this line")
