@@ -36,7 +36,11 @@ from __future__ import annotations
 import functools
 
 from .errors import ArgumentError, UnsupportedError
+from .frontend import lower_into, parse_function
+from .frontend.numpy_api import FUNCTIONS
+from .ir.builder import current
 from .ir.core import Value
+from .primitives import E, fit
 
 __all__ = ["CustomVJP", "custom_vjp", "stop_gradient"]
 
@@ -50,7 +54,6 @@ class CustomVJP:
     """A function with a user-given adjoint rule per argument (see the module docstring)."""
 
     def __init__(self, fn, rules=None):
-        from .frontend import parse_function
         self.fn = fn
         self.fs = parse_function(fn)  # the fence runs now: unsupported syntax fails early
         self.params = tuple(self.fs.params)
@@ -69,7 +72,6 @@ class CustomVJP:
     def defvjp(self, *rules):
         """Register one rule per argument, `rule(g, ans, *args) -> cotangent` (or None).
         Returns the single rule when given one (so it works as a decorator), else self."""
-        from .frontend import parse_function
         name = self.fn.__qualname__
         if len(rules) != len(self.params):
             raise ArgumentError(f"{name} takes {len(self.params)} argument(s) "
@@ -93,30 +95,16 @@ class CustomVJP:
 
     # ---- used by the frontend (lowering) and by reverse mode (the rule) ----------------
     def lower_call(self, lw, node, args, kwargs):
+        """Lower a call `f(...)` inside a differentiated function (the frontend's handler
+        for f): f's body inlined, its result marked as a `custom_call` of the arguments."""
         name = self.fn.__qualname__
         if self.rules is None:
             raise UnsupportedError(f"{name} is a custom_vjp function without rules",
                                    lw.fs.loc(node), f"register them: `@{name}.defvjp`")
         lw.capture(("rules", id(self)), lambda: self.rules, self.rules)  # defvjp again
-        bound = dict(zip(self.params, args))
-        if len(args) > len(self.params):
-            raise UnsupportedError(f"`{name}` takes {len(self.params)} arguments",
-                                   lw.fs.loc(node))
-        for k, v in kwargs.items():
-            if k not in self.params or k in bound:
-                raise UnsupportedError(f"bad keyword argument `{k}` for `{name}`", lw.fs.loc(node))
-            bound[k] = lw.expr(v)
-        defaults = self.fn.__defaults__ or ()
-        for p, d in zip(self.params[len(self.params) - len(defaults):], defaults):
-            bound.setdefault(p, lw.static(d, node))
-        ins = []
-        for p in self.params:
-            v = bound.get(p)
-            if not isinstance(v, Value):
-                raise UnsupportedError(f"argument `{p}` of `{name}` is missing or is not an "
-                                       "array or number", lw.fs.loc(node))
-            ins.append(v)
-        result = lw.inline(node, self.fn, ins, {})
+        bound = lw.bind_function(node, self.fn, args, kwargs)
+        ins = [bound[p] for p in self.params]
+        result = lw.lower_body(parse_function(self.fn), bound)
         if not isinstance(result, Value):
             raise UnsupportedError(f"{name} returns a tuple; a custom_vjp function returns "
                                    "one array or number", lw.fs.loc(node))
@@ -125,14 +113,11 @@ class CustomVJP:
     def cotangent(self, i, g, ans, ins):
         """Inline rule i into the current (backward-sweep) builder; its result fitted to
         argument i's shape, or None."""
-        from .frontend.lower import _Lowerer
-        from .ir.builder import current
-        from .primitives import E, fit
         rfs = self.rules[i]
         if rfs is None:
             return None
         env = dict(zip(rfs.params, (g, ans) + tuple(ins)))
-        c = _Lowerer(rfs, current(), env, ()).body()
+        c = lower_into(rfs, current(), env)
         if not isinstance(c, Value):
             raise UnsupportedError(f"the rule {rfs.node.name} must return one array or number",
                                    rfs.loc(rfs.node.body[-1]))
@@ -158,7 +143,6 @@ def custom_vjp(fn=None, *, vjp=None):
 
 
 def _register(cv):
-    from .frontend.numpy_api import FUNCTIONS
     FUNCTIONS.register(cv, lambda lw, node, args, kwargs: cv.lower_call(lw, node, args, kwargs))
 
 
@@ -172,7 +156,6 @@ def _stop_gradient(lw, node, args, kwargs):
 
 
 def _install():
-    from .frontend.numpy_api import FUNCTIONS
     FUNCTIONS.register(stop_gradient, _stop_gradient)
 
 

@@ -1,5 +1,6 @@
 """Frontend: user function -> checked AST (`parse_function`) -> SSA graph (`lower`)."""
-from .lower import lower
+from .captures import recording
+from .lower import lower, lower_into
 from .source import FunctionSource, parse_function
 
-__all__ = ["FunctionSource", "lower", "parse_function"]
+__all__ = ["FunctionSource", "lower", "lower_into", "parse_function", "recording"]

@@ -21,6 +21,7 @@ import ast
 
 from ..errors import ShapeError, UnsupportedError
 from ..ir.core import I64, Region, Type, Value, promote
+from .captures import Static
 
 RET, RETVAL, BRK, CONT, K = "@ret", "@retval", "@brk", "@cont", "@k"
 _HINTS = {RET: "returned", RETVAL: "return_value", BRK: "broke", CONT: "skip", K: "k"}
@@ -257,7 +258,6 @@ def _range_args(lw, call: ast.Call):
 def _iteration(lw, s: ast.For):
     """(start, stop, step, bind) where bind(lw, i) assigns the loop target(s)."""
     it, target = s.iter, s.target
-    from .lower import Static
     callee = None
     if isinstance(it, ast.Call):
         f = lw.expr(it.func) if not isinstance(it.func, ast.Attribute) else None

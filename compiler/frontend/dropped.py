@@ -18,6 +18,9 @@ import builtins
 
 import numpy as np
 
+from ..errors import AdjointError
+from .captures import Static
+
 # array and list methods that change their object in place (and return None)
 _IN_PLACE_METHODS = {
     "sort": "`{v} = np.sort({v}{axis})`",
@@ -122,7 +125,6 @@ def _dropped(text):
 
 
 def _resolve(node, evaluate):
-    from ..errors import AdjointError
     try:
         return evaluate(node)
     except AdjointError:
@@ -130,5 +132,4 @@ def _resolve(node, evaluate):
 
 
 def _is_static(x):
-    from .lower import Static
     return isinstance(x, Static)

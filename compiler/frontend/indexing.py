@@ -24,12 +24,7 @@ import ast
 from ..errors import ShapeError, UnsupportedError
 from ..ir.core import Value
 from ..primitives import index_read
-from .numpy_api import _NO, const_value
-
-
-def _static():
-    from .lower import Static
-    return Static
+from .captures import Static
 
 
 def _entries(lw, node, x):
@@ -60,7 +55,7 @@ def _entries(lw, node, x):
             out.append(("n", []))
             continue
         v = lw.expr(e)
-        if isinstance(v, _static()) and v.obj is None:
+        if isinstance(v, Static) and v.obj is None:
             out.append(("n", []))
         elif not isinstance(v, Value):
             raise UnsupportedError(f"index `{ast.unparse(e)}` is not an int, slice, array or None",
@@ -157,7 +152,7 @@ def _tuple_load(lw, node, x):
     sl = node.slice
     v = lw.expr(sl) if not isinstance(sl, ast.Slice) else None
     if v is not None:
-        k = const_value(lw, v)
+        k = lw.const_value(v)
         if not isinstance(k, int) or isinstance(k, bool):
             raise UnsupportedError("indexing a tuple needs a constant int", lw.fs.loc(node))
         if not -len(x) <= k < len(x):
@@ -165,8 +160,8 @@ def _tuple_load(lw, node, x):
         return x[k]
     parts = []
     for p in (sl.lower, sl.upper, sl.step):
-        c = None if p is None else const_value(lw, lw.expr(p))
-        if c is _NO:
+        c = None if p is None else lw.const_value(lw.expr(p))
+        if p is not None and c is None:
             raise UnsupportedError("slicing a tuple needs constant bounds", lw.fs.loc(node))
         parts.append(c)
     return x[slice(*parts)]

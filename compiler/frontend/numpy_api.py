@@ -1,10 +1,10 @@
 """The NumPy (and math/builtins/runtime.functions) API as the frontend understands it:
 functions by identity (`FUNCTIONS`), array methods (`METHODS`) and attributes
-(`ATTRIBUTES`), plus the subscript hooks (compiler/frontend/indexing.py).
+(`ATTRIBUTES`). Subscripts are compiler/frontend/indexing.py.
 
 Each handler is `handler(lw, node, args, kwargs) -> Value` (attributes:
-`handler(lw, node, x)`), where `lw` is the lowering context (compiler/frontend/lower.py:
-`lw.emit(node, prim, *inputs, **attrs)`, `lw.expr`, `lw.b`), `args` are lowered
+`handler(lw, node, x)`), where `lw` is the lowering context (compiler/frontend/context.py:
+`lw.emit(node, prim, *inputs, **attrs)`, `lw.expr`, `lw.b`, `lw.bind`), `args` are lowered
 positional arguments and `kwargs` maps keyword names to *AST nodes*. Handlers lower a
 call to primitives of compiler/primitives.py; adding a NumPy function is one handler
 and one table entry. Arguments NumPy takes as Python values (`axis`, `keepdims`,
@@ -22,14 +22,15 @@ import ast
 import builtins
 import inspect
 import math
+import sys
 import types
 
 import numpy as np
 
 from ..errors import NameResolutionError, ShapeError, UnsupportedError
 from ..ir.core import ConstArray, Value
-
-_NO = object()
+from .binding import Signature
+from .captures import Static
 
 
 def key(obj):
@@ -45,59 +46,24 @@ def _callee(node):
     return ast.unparse(node.func)
 
 
-def const_value(lw, v):
-    """The Python value of a scalar constant Value (a literal, a captured number, or a
-    negated one: `-1` lowers to neg(1)), else _NO."""
-    if not isinstance(v, Value):
-        return _NO
-    for op in reversed(lw.b.ops):
-        if v in op.outputs:
-            if op.prim == "const" and not isinstance(op.attr("value"), ConstArray):
-                return op.attr("value")
-            if op.prim == "neg":
-                c = const_value(lw, op.inputs[0])
-                return _NO if c is _NO else -c
-            return _NO
-    return _NO
-
-
 def bind(lw, node, args, kwargs, *params):
-    """Match arguments to `params` (names, or (name, default) pairs) like Python does;
-    keyword values are lowered here (`None` stays None). Returns {name: value}."""
-    names = [p if isinstance(p, str) else p[0] for p in params]
-    if len(args) > len(names):
-        raise UnsupportedError(f"`{_callee(node)}` takes at most {len(names)} argument(s) here",
-                               lw.fs.loc(node))
-    out = dict(zip(names, args))
-    for k, vnode in kwargs.items():
-        if k not in names:
-            raise UnsupportedError(f"keyword argument `{k}` to `{_callee(node)}` is not supported",
-                                   lw.fs.loc(node), f"supported: {', '.join(names)}")
-        if k in out:
-            raise UnsupportedError(f"`{_callee(node)}` got `{k}` twice", lw.fs.loc(node))
-        out[k] = None if isinstance(vnode, ast.Constant) and vnode.value is None else lw.expr(vnode)
-    for p in params:
-        name = p if isinstance(p, str) else p[0]
-        if name not in out:
-            if isinstance(p, str):
-                raise UnsupportedError(f"`{_callee(node)}` needs the argument `{name}`",
-                                       lw.fs.loc(node))
-            out[name] = p[1]
-    return out
+    """Match arguments to `params` (names, or (name, default) pairs) as Python does
+    (binding.bind); keyword values are lowered here (`None` stays None). Returns
+    {name: value}."""
+    return lw.bind(node, Signature.of(*params), args, kwargs)
 
 
 def literal(lw, node, v, what):
     """A constant argument's Python value: numbers, None, tuples of them, Python objects
     such as `float` (dtype). Raises UnsupportedError for a run-time value."""
-    from .lower import Static
     if v is None or isinstance(v, (bool, int, float)):
         return v
     if isinstance(v, tuple):
         return tuple(literal(lw, node, e, what) for e in v)
     if isinstance(v, Static):
         return v.obj
-    c = const_value(lw, v)
-    if c is _NO:
+    c = lw.const_value(v)
+    if c is None:
         raise UnsupportedError(f"`{what}` of `{_callee(node)}` must be a constant",
                                lw.fs.loc(node), f"write `{what}` as a literal")
     return c
@@ -138,7 +104,6 @@ def _flag(lw, node, v, what):
 
 def shape_arg(lw, node, v):
     """A shape (int, or tuple/list of ints, constant or run-time) as a list of int Values."""
-    from .lower import Static
     if isinstance(v, Static) and isinstance(v.obj, tuple):
         v = tuple(lw.b.const(int(d)) for d in v.obj)
     dims = list(v) if isinstance(v, tuple) else [v]
@@ -428,9 +393,9 @@ def reshape(lw, node, x, dims):
         raise ShapeError("reshape of a scalar", lw.fs.loc(node), "use np.array([x]) or np.full")
     if not dims:
         raise ShapeError("reshape to a scalar", lw.fs.loc(node), "use x[0] or np.sum(x)")
-    if sum(const_value(lw, d) == -1 for d in dims) > 1:
+    if sum(lw.const_value(d) == -1 for d in dims) > 1:
         raise ShapeError("reshape with more than one -1", lw.fs.loc(node))
-    if len(dims) == 1 and x.type.rank == 1 and const_value(lw, dims[0]) == -1:
+    if len(dims) == 1 and x.type.rank == 1 and lw.const_value(dims[0]) == -1:
         return x
     return lw.emit(node, "reshape", x, *dims)
 
@@ -598,7 +563,7 @@ def _array(lw, node, args, kwargs):
 
 
 def _nested(lw, node, items):
-    consts = [const_value(lw, e) for e in items]
+    consts = [lw.const_value(e) for e in items]
     if items and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in consts):
         return lw.b.const(ConstArray.of(np.array(consts)))  # a constant array: a global
     xs = [_nested(lw, node, e) if isinstance(e, tuple) else array(lw, node, e) for e in items]
@@ -649,7 +614,7 @@ def _cross_entropy(lw, node, args, kwargs):
 
 
 def _runtime_handlers():
-    from runtime import functions as rf
+    from runtime import functions as rf  # on first use: it imports Numba (seconds)
     return {rf.sigmoid: _unary("sigmoid"), rf.relu: _unary("relu"),
             rf.softplus: _unary("softplus"), rf.log_sigmoid: _unary("log_sigmoid"),
             rf.logsumexp: _runtime_axis("logsumexp", None),
@@ -754,7 +719,6 @@ _SPELLINGS = {
 def _public_name(obj):
     """('scipy.special.expit', spelling) for a function of _SPELLINGS (looked up by
     identity in modules already imported), else (None, None)."""
-    import sys
     for path, spelling in _SPELLINGS.items():
         mod, _, attr = path.rpartition(".")
         if mod in sys.modules and getattr(sys.modules[mod], attr, None) is obj:
@@ -838,14 +802,3 @@ def _copy(lw, node, args, kwargs):
 
 FUNCTIONS[np.copy] = _copy
 
-
-def subscript_load(lw, node: ast.Subscript, x):
-    """x[...] for a lowered x (a Value): ints, slices, None/np.newaxis, int/bool arrays."""
-    from .indexing import load
-    return load(lw, node, x)
-
-
-def subscript_store(lw, target: ast.Subscript, old: Value, value) -> Value:
-    """`x[...] = value` as a functional update: returns the new SSA value of x."""
-    from .indexing import store
-    return store(lw, target, old, value)

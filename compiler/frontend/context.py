@@ -1,0 +1,411 @@
+"""The lowering context: one `Lowerer` per function being lowered (the user's function,
+an inlined callee, a custom rule), holding the builder, the environment of names and
+the captures, and lowering statements and expressions with it.
+
+Guarantees: `Lowerer(fs, builder, env).body()` lowers the parsed function's body into
+`builder`, its parameters bound by `env` ({name: Value}), and returns the returned
+value (a `Value`, or a tuple of them). Ops carry the user's source locations and
+variable names (a reassigned name yields a new SSA value with the same hint). Names are
+resolved statically: locals first, then the function's closure, globals and builtins;
+every outside read is recorded as a `Capture` (captures.py). NumPy functions are
+recognised by identity, whatever the module's import name. Calls to other user
+functions are inlined, their arguments bound by Python's rules (binding.py). Numbers
+and arrays found in globals or closures become constants. Anything else raises an
+`AdjointError` at the user's line before any code is generated.
+
+The context's parts are modules of functions taking it as their first argument `cx`:
+control flow (control.py), NumPy calls, methods and attributes (numpy_api.py),
+subscripts (indexing.py) and the messages for dropped statements (dropped.py). They
+import only leaf modules (captures.py, binding.py), never this one: the frontend's
+import graph is a DAG.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import types
+
+import numpy as np
+
+from ..errors import NameResolutionError, ShapeError, UnsupportedError
+from ..ir.builder import Builder
+from ..ir.core import ConstArray, Value
+from . import control, indexing, numpy_api
+from .binding import Signature, bind
+from .captures import (MISSING, Capture, Static, cell_reader, current_captures, trusted,
+                       trusted_function)
+from .dropped import explain
+from .source import FunctionSource, parse_function
+
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
+           ast.MatMult: "matmul", ast.Mod: "mod", ast.FloorDiv: "floordiv"}
+_CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq",
+           ast.NotEq: "ne"}
+_MAX_CONST_ELEMENTS = 10_000
+
+
+class Lowerer:
+    """Lowers one function body. fs: the parsed function; b: the builder ops go to; env:
+    {parameter name: Value}; stack: the functions being inlined around this one (to
+    refuse recursion); captures: where outside reads are recorded (default: the list of
+    the enclosing `recording`)."""
+
+    def __init__(self, fs: FunctionSource, b: Builder, env: dict, stack: tuple = (),
+                 captures: list | None = None):
+        self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
+        self.maybe_undefined: set = set()
+        self.closure = {}
+        self.cells = {}
+        self.aliased: set = set()
+        self.param_values = set(v for v in env.values() if isinstance(v, Value))
+        self.captures: list = current_captures() if captures is None else captures
+        fn = fs.fn
+        if getattr(fn, "__closure__", None):
+            for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+                self.cells[name] = cell
+                try:
+                    self.closure[name] = cell.cell_contents
+                except ValueError:  # empty cell
+                    pass
+
+    # ---- statements ----------------------------------------------------------------
+    def body(self):
+        stmts = self.fs.node.body
+        if control.has_early_return(stmts):
+            self.env[control.RET] = self.b.const(False)
+            self.env[control.RETVAL] = self.b.const(0.0)
+            control.block(self, stmts)
+            return self.env[control.RETVAL]
+        control.block(self, stmts[:-1])
+        with self.b.at(self.fs.loc(stmts[-1])):
+            return self.expr(stmts[-1].value)
+
+    def stmt(self, s):
+        if control.lower_stmt(self, s):
+            return
+        if isinstance(s, ast.Assign):
+            value = self.expr(s.value)
+            for target in s.targets:
+                self.assign(target, value)
+        elif isinstance(s, ast.AugAssign):
+            op = _BINOPS.get(type(s.op))
+            if op is None:
+                raise UnsupportedError(f"operator `{type(s.op).__name__}=`", self.fs.loc(s))
+            if not isinstance(s.target, (ast.Name, ast.Subscript)):
+                raise UnsupportedError("augmented assignment to anything but a name or an "
+                                       "element", self.fs.loc(s.target))
+            if isinstance(s.target, ast.Name):
+                self.check_unaliased(s.target, self.env.get(s.target.id), "updating in place")
+            load = ast.copy_location(
+                type(s.target)(**{**{f: getattr(s.target, f) for f in s.target._fields},
+                                  "ctx": ast.Load()}), s.target)
+            old = self.expr(load)
+            self.assign(s.target, self.emit(s, op, old, self.expr(s.value)))
+        elif isinstance(s, ast.Expr):
+            if isinstance(s.value, ast.Constant):  # docstring
+                return
+            message, hint = explain(s.value, self.expr)  # v.sort(), print(x), x == 3, ...
+            raise UnsupportedError(message, self.fs.loc(s), hint)
+        elif isinstance(s, ast.Pass):
+            return
+        else:  # pragma: no cover - the fence rejects everything else
+            raise UnsupportedError(f"statement {type(s).__name__}", self.fs.loc(s))
+
+    def assign(self, target, value):
+        if isinstance(target, ast.Name):
+            if isinstance(value, tuple):
+                raise UnsupportedError("assigning a tuple to one name", self.fs.loc(target),
+                                       "unpack it: `a, b = ...`")
+            if isinstance(value, Static):
+                raise UnsupportedError(f"`{target.id}` would hold a Python object, not an array",
+                                       self.fs.loc(target))
+            shared = isinstance(value, Value) and value.type.rank > 0 and (
+                value in self.param_values or any(v is value for v in self.env.values()))
+            self.env[target.id] = self.b.name(value, target.id)
+            if shared:  # `y = x`: one array under two names, as in Python
+                self.aliased.add(target.id)
+                self.aliased.update(n for n, v in self.env.items() if v is value)
+            else:
+                self.aliased.discard(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            if not isinstance(value, tuple) or len(value) != len(target.elts):
+                n = len(value) if isinstance(value, tuple) else 1
+                raise UnsupportedError(f"cannot unpack {n} value(s) into {len(target.elts)} names",
+                                       self.fs.loc(target))
+            for t, v in zip(target.elts, value):
+                self.assign(t, v)
+        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            # x[i] = v is a functional update: x becomes a new SSA value
+            old = self.name(target.value)
+            self.check_unaliased(target.value, old, "writing into")
+            self.env[target.value.id] = indexing.store(self, target, old, value)
+        else:
+            raise UnsupportedError(f"assignment to `{ast.unparse(target)}`",
+                                   self.fs.loc(target), "assign to plain names")
+
+    def check_unaliased(self, node: ast.Name, old, what):
+        """In Python, writing into an array (x[i] = v, x += v) changes it under every name
+        and in the caller; adjoint's updates are functional. Refuse where that differs."""
+        if not isinstance(old, Value) or old.type.rank == 0:
+            return
+        if old in self.param_values or node.id in self.aliased:
+            whose = "an argument of the function" if old in self.param_values else \
+                "an array that another name also refers to"
+            raise UnsupportedError(
+                f"{what} `{node.id}`, {whose}: in Python that would change it everywhere",
+                self.fs.loc(node), f"copy it first: `{node.id} = {node.id}.copy()`")
+
+    # ---- expressions ---------------------------------------------------------------
+    def emit(self, node, prim, *args, **attrs) -> Value:
+        for a in args:
+            if isinstance(a, (tuple, Static)):
+                raise UnsupportedError(f"`{ast.unparse(node)}`: an operand is not an array or number",
+                                       self.fs.loc(node))
+        if prim == "matmul" and not all(isinstance(a, Value) and a.type.dtype == "int64"
+                                        for a in args):  # int @ int stays int, as in NumPy
+            args = tuple(self.b.emit("cast", a) if isinstance(a, Value) and a.type.rank and
+                         a.type.dtype != "float64" else a for a in args)
+        if prim == "pow":
+            args = self.int_power(node, *args)
+        try:
+            return self.b.emit(prim, *args, **attrs)
+        except TypeError as e:
+            raise ShapeError(f"`{ast.unparse(node)}`: {e}", self.fs.loc(node)) from None
+
+    def int_power(self, node, base, exp):
+        """Operands of `base ** exp`. An integer to a negative integer power is a float in
+        Python (2 ** -1 == 0.5) and an error for NumPy integer arrays; Numba's int64 power
+        would truncate it to 0. So an int scalar base is cast to float64 unless the
+        exponent is a constant >= 0 (`k ** 2` stays an int), and an integer array to a
+        negative constant power is refused, as NumPy refuses it."""
+        if not (isinstance(base, Value) and isinstance(exp, Value) and
+                base.type.dtype in ("int64", "bool") and exp.type.dtype in ("int64", "bool")):
+            return base, exp
+        k = self.const_value(exp)
+        if isinstance(k, int) and k >= 0:
+            return base, exp
+        if base.type.rank:
+            raise UnsupportedError(
+                f"`{ast.unparse(node)}`: an integer array to a negative or run-time integer "
+                "power (NumPy raises 'Integers to negative integer powers are not allowed')",
+                self.fs.loc(node), "make the base a float array: `x.astype(float) ** k`")
+        return self.b.emit("cast", base), exp
+
+    def const_value(self, v):
+        """The Python number of a scalar constant Value (a literal, a captured number, or a
+        negated one: `-1` lowers to neg(1)), else None."""
+        if not isinstance(v, Value):
+            return None
+        for op in reversed(self.b.ops):
+            if v in op.outputs:
+                if op.prim == "const" and not isinstance(op.attr("value"), ConstArray):
+                    return op.attr("value")
+                if op.prim == "neg":
+                    c = self.const_value(op.inputs[0])
+                    return None if c is None else -c
+                return None
+        return None
+
+    def expr(self, node):
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, (bool, int, float)):
+                return self.b.const(node.value)
+            raise UnsupportedError(f"constant {node.value!r} is not a number", self.fs.loc(node))
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, (ast.Tuple, ast.List)):  # a list literal reads as a tuple
+            return tuple(self.expr(e) for e in node.elts)
+        if isinstance(node, ast.BinOp):
+            op = _BINOPS.get(type(node.op))
+            if op is None:
+                raise UnsupportedError(f"operator `{ast.unparse(node)}`", self.fs.loc(node),
+                                       "supported: + - * / ** @ // %")
+            return self.emit(node, op, self.expr(node.left), self.expr(node.right))
+        if isinstance(node, ast.IfExp):
+            return control.lower_ifexp(self, node)
+        if isinstance(node, ast.BoolOp):
+            vals = [control.truth(self, v, self.expr(v)) for v in node.values]
+            out = vals[0]
+            for v in vals[1:]:
+                out = self.emit(node, "and" if isinstance(node.op, ast.And) else "or", out, v)
+            return out
+        if isinstance(node, ast.UnaryOp):
+            x = self.expr(node.operand)
+            if isinstance(node.op, ast.Not):
+                return self.emit(node, "not", control.truth(self, node.operand, x))
+            if isinstance(node.op, ast.USub):
+                return self.emit(node, "neg", x)
+            if isinstance(node.op, ast.UAdd):
+                return x
+            raise UnsupportedError(f"operator `{ast.unparse(node)}`", self.fs.loc(node),
+                                   "use np.logical_not / np.where")
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1:  # a < b < c is `a < b and b < c`, b evaluated once
+                terms = [node.left] + node.comparators
+                parts = [ast.unparse(ast.Compare(a, [o], [b]))
+                         for a, o, b in zip(terms, node.ops, terms[1:])]
+                raise UnsupportedError(
+                    f"chained comparison `{ast.unparse(node)}`", self.fs.loc(node),
+                    f"for scalars write `{' and '.join(parts)}`; for arrays (in np.where, a "
+                    f"mask) `np.logical_and({', '.join(parts)})`"
+                    if len(parts) == 2 else f"for scalars write `{' and '.join(parts)}`; for "
+                    "arrays combine them with np.logical_and, two at a time")
+            op = _CMPOPS.get(type(node.ops[0]))
+            if op is None:
+                raise UnsupportedError(f"comparison `{ast.unparse(node)}`", self.fs.loc(node))
+            return self.emit(node, op, self.expr(node.left), self.expr(node.comparators[0]))
+        if isinstance(node, ast.Attribute):
+            base = self.expr(node.value)
+            if isinstance(base, Static):
+                try:
+                    obj = getattr(base.obj, node.attr)
+                except AttributeError:
+                    raise NameResolutionError(f"`{ast.unparse(node)}` does not exist",
+                                              self.fs.loc(node)) from None
+                key = None
+                if base.key is not None and not trusted(base.obj):  # cfg.scale, mod.act
+                    key, parent = ("attr", base.key, node.attr), base.obj
+                    self.capture(key, lambda: getattr(parent, node.attr, MISSING), obj)
+                return self.static(obj, node, key)
+            attributes = numpy_api.ATTRIBUTES
+            if isinstance(base, Value) and node.attr in attributes:
+                return attributes[node.attr](self, node, base)
+            raise UnsupportedError(f"attribute `.{node.attr}`", self.fs.loc(node),
+                                   f"supported on arrays: {', '.join('.' + a for a in sorted(attributes))}")
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.Subscript):
+            return indexing.load(self, node, self.expr(node.value))
+        raise UnsupportedError(f"expression `{ast.unparse(node)}`", self.fs.loc(node))
+
+    def name(self, node: ast.Name):
+        if node.id in self.env:
+            return self.env[node.id]
+        g, bi, name = self.fs.fn.__globals__, vars(builtins), node.id
+        for scope in (self.closure, g, bi):
+            if name in scope:
+                obj = scope[name]
+                if scope is self.closure:
+                    cell = self.cells[name]
+                    key, read = ("cell", id(cell)), cell_reader(cell)
+                else:  # a builtin is read through the globals, where it may be shadowed later
+                    key = ("global", id(g), name)
+                    read = (lambda: g.get(name, MISSING)) if scope is g else (
+                        lambda: g.get(name, bi.get(name, MISSING)))
+                self.capture(key, read, obj)
+                return self.static(obj, node, key)
+        if node.id in self.maybe_undefined:
+            raise NameResolutionError(
+                f"`{node.id}` is assigned only on some paths (in a branch or loop body)",
+                self.fs.loc(node), f"assign `{node.id}` before the branch or loop")
+        raise NameResolutionError(f"name `{node.id}` is not defined", self.fs.loc(node))
+
+    def capture(self, key, read, obj):
+        self.captures.append(Capture(key, read, obj))
+
+    def static(self, obj, node, key=None):
+        """A Python object found by name: numbers and arrays become constants."""
+        if isinstance(obj, (bool, int, float, np.number, np.bool_)) and not isinstance(obj, complex):
+            return self.b.const(obj.item() if isinstance(obj, np.generic) else obj)
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.kind not in "biuf":
+                raise UnsupportedError(f"constant array `{ast.unparse(node)}` of dtype {obj.dtype}",
+                                       self.fs.loc(node))
+            if obj.size > _MAX_CONST_ELEMENTS:
+                raise UnsupportedError(
+                    f"global array `{ast.unparse(node)}` has {obj.size} elements",
+                    self.fs.loc(node), "pass large arrays as arguments instead of globals")
+            return self.b.const(ConstArray.of(obj)) if obj.ndim else self.b.const(obj.item())
+        return Static(obj, key)
+
+    # ---- calls ---------------------------------------------------------------------
+    def call(self, node: ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            base = self.expr(func.value)
+            if isinstance(base, Value):
+                return self.method(node, base, func.attr)
+            target = self.expr(func)
+        else:
+            target = self.expr(func)
+        if not isinstance(target, Static):
+            raise UnsupportedError(f"`{ast.unparse(func)}` is not callable", self.fs.loc(node))
+        obj = target.obj
+        args = [self.expr(a) for a in node.args]
+        kwargs = {k.arg: k.value for k in node.keywords}
+        if None in kwargs:
+            raise UnsupportedError("`**kwargs` in a call", self.fs.loc(node))
+        handler = numpy_api.FUNCTIONS.get(numpy_api.key(obj))
+        if handler is not None:  # NumPy, math, builtins, runtime.functions, custom_vjp
+            return handler(self, node, args, kwargs)
+        if isinstance(obj, types.FunctionType):
+            return self.inline(node, obj, args, kwargs)
+        what = getattr(obj, "__qualname__", None) or type(obj).__name__
+        mod = getattr(obj, "__module__", None)
+        raise NameResolutionError(
+            f"call to unsupported function `{ast.unparse(func)}` ({mod + '.' if mod else ''}{what})",
+            self.fs.loc(node),
+            "use a supported NumPy function, a runtime.functions function, or a plain Python "
+            "function whose source adjoint can read")
+
+    def method(self, node, x: Value, name):
+        args = [self.expr(a) for a in node.args]
+        kwargs = {k.arg: k.value for k in node.keywords}
+        methods = numpy_api.METHODS
+        handler = methods.get(name)
+        if handler is None:
+            raise UnsupportedError(f"array method `.{name}()`", self.fs.loc(node),
+                                   f"supported: {', '.join('.' + m + '()' for m in sorted(methods))}")
+        return handler(self, node, [x] + args, kwargs)
+
+    def inline(self, node, fn, args, kwargs):
+        """A call to the user function fn, lowered by lowering its body here."""
+        bound = self.bind_function(node, fn, args, kwargs)
+        return self.lower_body(parse_function(fn), bound)
+
+    def bind_function(self, node, fn, args, kwargs) -> dict:
+        """{parameter: Value} for a call to the user function fn (inlined, or a custom_vjp
+        function), bound as Python binds it; defaults become constants. Records the
+        function's code and defaults as captures. Raises UnsupportedError at the call for
+        recursion, a bad argument list, or an argument that is not an array or number."""
+        if fn in self.stack:
+            raise UnsupportedError(f"recursive call to `{fn.__name__}`", self.fs.loc(node),
+                                   "rewrite the recursion as a loop")
+        if not trusted_function(fn):  # f.__code__ = ...
+            for attr in ("__code__", "__defaults__", "__kwdefaults__"):
+                self.capture((attr, id(fn)), lambda a=attr: getattr(fn, a), getattr(fn, attr))
+        bound = self.bind(node, Signature.of_function(fn), args, kwargs,
+                          default=lambda d: self.static(d, node))
+        for n, v in bound.items():
+            if not isinstance(v, Value):
+                raise UnsupportedError(f"argument `{n}` of `{ast.unparse(node.func)}` is not an "
+                                       "array or number", self.fs.loc(node))
+        return bound
+
+    def lower_body(self, fs: FunctionSource, env: dict):
+        """Lower another function's body (a callee, a custom_vjp function) into this
+        builder, its parameters bound by env; returns its result."""
+        return Lowerer(fs, self.b, dict(env), self.stack, self.captures).body()
+
+    # helpers for handlers
+    def bind(self, node: ast.Call, sig: Signature, args, kwargs, default=lambda d: d) -> dict:
+        """The call's arguments bound to sig (binding.bind): positional `args` already
+        lowered, keyword values (`kwargs`: {name: AST node}) lowered here, a literal
+        `None` kept as None."""
+        return bind(sig, ast.unparse(node.func), args, kwargs, self.argument,
+                    self.fs.loc(node), default)
+
+    def argument(self, node: ast.expr):
+        """A keyword argument's value: `None` as written, else the lowered expression."""
+        return None if isinstance(node, ast.Constant) and node.value is None else self.expr(node)
+
+    def arity(self, node, args, n):
+        if len(args) != n:
+            raise UnsupportedError(f"`{ast.unparse(node.func)}` takes {n} positional argument(s) here",
+                                   self.fs.loc(node))
+        return args
+
+    def no_kwargs(self, node, kwargs):
+        if kwargs:
+            raise UnsupportedError(f"keyword argument(s) {', '.join(kwargs)} to "
+                                   f"`{ast.unparse(node.func)}`", self.fs.loc(node))
