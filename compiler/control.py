@@ -32,11 +32,11 @@ def _emit_alloc(op):
 
 
 prim("trip_count", 3, lambda *_, **__: I64, "trip_count({0}, {1}, {2})",
-     doc="len(range(start, stop, step))")
+     doc="len(range(start, stop, step))", runtime=("runtime.stacks.trip_count",))
 prim("stack_alloc", 2, lambda n, like, **_: Type(like.dtype, like.rank + 1), _emit_alloc,
      doc="an empty stack of {0} entries shaped like {1}")
 prim("stack_push", 4, lambda s, k, v, cap, **_: s, "push({0}, {1}, {2}, {3})", aliases=(0,),
-     doc="stack {0} with entry {1} set to {2} (in place; grows to max({3}, 2x) if full)")
+     doc="stack {0} with entry {1} set to {2} (in place; grows to max({3}, 2x) if full)", writes=0, runtime=("runtime.stacks.push",))
 
 
 def _emit_empty(op):
@@ -48,34 +48,34 @@ def _emit_empty(op):
 prim("stack_empty", 0, lambda dtype, rank, **_: Type(dtype, rank), _emit_empty,
      doc="an empty stack of the given dtype and rank (it grows on its first push)")
 prim("stack_read", 2, lambda s, k, **_: Type(s.dtype, s.rank - 1), "{0}[{1}]", aliases=(0,),
-     doc="entry {1} of stack {0}")
+     doc="entry {1} of stack {0}", cheap=True)
 # integer arithmetic for indices and counters (also defined for floats, as in NumPy)
 prim("floordiv", 2, t_arith, "{0} // {1}", broadcasts=True, vjp=(lambda g, ans, a, b: None,
                                                                   lambda g, ans, a, b: None),
-     doc="a // b: piecewise constant, zero gradient")
+     doc="a // b: piecewise constant, zero gradient", cheap=True)
 prim("mod", 2, t_arith, "{0} % {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -(g * E("floordiv", a, b))),
-     doc="a % b = a - b * floor(a / b)")
+     doc="a % b = a - b * floor(a / b)", cheap=True)
 prim("copy", 1, lambda x, **_: x, "{0}.copy()", vjp=(lambda g, ans, x: g,),
      doc="x.copy(): a new array (writes to it do not reach x)")
-prim("not", 1, lambda x, **_: BOOL, "not {0}")
-prim("and", 2, lambda a, b, **_: BOOL, "{0} and {1}")
-prim("or", 2, lambda a, b, **_: BOOL, "{0} or {1}")
+prim("not", 1, lambda x, **_: BOOL, "not {0}", cheap=True)
+prim("and", 2, lambda a, b, **_: BOOL, "{0} and {1}", cheap=True)
+prim("or", 2, lambda a, b, **_: BOOL, "{0} or {1}", cheap=True)
 prim("row", 2, lambda x, i, **_: Type(x.dtype, x.rank - 1), "{0}[{1}]", aliases=(0,),
      vjp=(lambda g, ans, x, i: E("row_scatter", g, x, i), None),
-     doc="row {1} of array {0} (for row in X)")
+     doc="row {1} of array {0} (for row in X)", cheap=True)
 prim("row_scatter", 3, lambda g, x, i, **_: Type("float64", x.rank),
-     "row_scatter({0}, {1}, {2})", doc="zeros shaped like {1} with row {2} set to {0}")
+     "row_scatter({0}, {1}, {2})", doc="zeros shaped like {1} with row {2} set to {0}", runtime=("runtime.stacks.row_scatter",))
 def _emit_index_add(op):
     from .primitives import _index_tuple
     return "index_add({1}, " + _index_tuple(op.attr("spec"), 2) + ", {0})"
 
 
 prim("index_add", None, lambda g, acc, *vals, spec: acc, _emit_index_add, aliases=(1,),
-     doc="{1} with {0} added at an index, in place (an exclusively owned cotangent)")
+     doc="{1} with {0} added at an index, in place (an exclusively owned cotangent)", writes=1, runtime=("runtime.stacks.index_add",))
 prim("outer_add", 3, lambda acc, a, b, **_: acc, "outer_add({0}, {1}, {2})", aliases=(0,),
-     doc="{0} + outer({1}, {2}), in place (a cotangent accumulated by a backward loop)")
+     doc="{0} + outer({1}, {2}), in place (a cotangent accumulated by a backward loop)", writes=0, runtime=("runtime.stacks.outer_add",))
 prim("add_into", 2, lambda acc, c, **_: acc, "add_into({0}, {1})", aliases=(0,),
-     doc="{0} + {1}, in place (a cotangent accumulated by a backward loop)")
+     doc="{0} + {1}, in place (a cotangent accumulated by a backward loop)", writes=0, runtime=("runtime.stacks.add_into",))
 prim("row_add", 3, lambda acc, i, g, **_: acc, "row_add({0}, {1}, {2})", aliases=(0,),
-     doc="{0} with {2} added to row {1}, in place (an exclusively owned cotangent)")
+     doc="{0} with {2} added to row {1}, in place (an exclusively owned cotangent)", writes=0, runtime=("runtime.stacks.row_add",))

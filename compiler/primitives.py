@@ -28,14 +28,13 @@ reductions, matmul, reshapes and at a value whose cotangents are summed from sev
 Adding a primitive is one `prim(...)` call. `emit` is a Python expression template
 over `{0}`, `{1}`, ... (inputs) and `{name}` (attributes), or a function of the op that
 returns one; codegen parses it, so it must be valid Python that Numba compiles. Names it
-calls from `runtime` are listed in `RUNTIME_IMPORTS` (imported by every generated module).
+calls from `runtime` are listed in its `runtime` field (every generated module imports them).
 `python -m compiler.primitive_list --readme` writes the table's list into README.md.
 """
 from __future__ import annotations
 
 import functools
 import math
-import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,10 +47,14 @@ OTHERS = "registered by other modules (compiler/control.py: control flow)"
 
 @dataclass(frozen=True)
 class Primitive:
+    """Everything the compiler knows about one primitive (no other table is keyed by
+    primitive names): its type rule, spellings, adjoint rule and the facts that passes
+    need about it."""
+
     name: str
-    arity: int | None
-    type_rule: Callable
-    emit: object  # str template or callable(op) -> str
+    arity: int | None  # number of inputs; None: variable
+    type_rule: Callable  # input Types (and attrs) -> output Type; raises TypeError
+    emit: object  # the NumPy spelling: str template or callable(op) -> str
     vjp: object = None  # one rule per input (indexable); None: not differentiable (zero)
     broadcasts: bool = False  # elementwise with NumPy broadcasting: unbroadcast adjoints
     doc: str = ""
@@ -61,29 +64,47 @@ class Primitive:
     # `x.T`, `x[1:]`, `reshape`, a kernel that returns its argument, an in-place update);
     # compiler/passes/results.py copies a result that could share memory with an argument
     aliases: tuple = ()
+    # the output's shape, for compiler/diff/shapes.py: "broadcast" (elementwise ops),
+    # "same" (input 0's), "like_second" (input 1's), "reversed" (input 0's axes reversed),
+    # "reduce" (input 0's without `axis`), "matmul", "outer", "permute", "expand_dims",
+    # "take", "take_pairs"; None: unknown (fresh symbols, the safe answer)
+    shape: str | None = None
+    writes: int | None = None  # the input it updates in place (and returns)
+    cheap: bool = False  # a backward loop recomputes it rather than storing it on a stack
+    fresh: bool = True  # its output is a new array that nothing else holds
+    runtime: tuple = ()  # "module.name" of each runtime function its spellings call
+    numba: object = None  # the spelling in compiled code where it differs from `emit`
+    jvp: object = None  # forward-mode (tangent) rule, one per input: not written yet
 
 
 PRIMS: dict[str, Primitive] = {}
 _GROUP = [OTHERS]
 
-# what the templates call from runtime/: every generated module imports these names
-RUNTIME_IMPORTS = {
-    "runtime.functions": ("cross_entropy", "log_sigmoid", "log_softmax", "logsumexp", "relu",
-                          "sigmoid", "softmax", "softplus"),
-    "runtime.kernels": ("broadcast_like", "cross_entropy_grad", "max_along", "min_along",
-                        "prod_along", "prod_others", "reshape", "set_index", "sum_along", "take_add",
-                        "take_pairs", "take_pairs_add", "tie_weight", "unbroadcast", "int_matmul",
-                        "zeros_with", "pow_dbase", "pow_dexp"),
-}
-
 
 def prim(name, arity, type_rule, emit, vjp=None, broadcasts=False, doc="", elementwise=False,
-         group=None, aliases=()):
+         group=None, aliases=(), shape=None, writes=None, cheap=False, fresh=None,
+         runtime=(), numba=None, jvp=None):
     elementwise = elementwise or broadcasts
     if vjp is not None and elementwise:
         vjp = tuple(None if r is None else _mask_aware(r) for r in vjp)
+    if shape is None and elementwise:
+        shape = "broadcast"
+    if fresh is None:  # an in-place update returns the array it was given (owned or not)
+        fresh = not aliases or writes is not None
     PRIMS[name] = Primitive(name, arity, type_rule, emit, vjp, broadcasts, doc, elementwise,
-                            group or _GROUP[0], tuple(aliases))
+                            group or _GROUP[0], tuple(aliases), shape, writes, cheap, fresh,
+                            tuple(runtime), numba, jvp)
+
+
+def runtime_imports() -> dict:
+    """{runtime module: sorted names} that generated code may call: every generated
+    module imports them (compiler/codegen/pyemit.py)."""
+    out: dict = {}
+    for p in PRIMS.values():
+        for dotted in p.runtime:
+            mod, _, name = dotted.rpartition(".")
+            out.setdefault(mod, set()).add(name)
+    return {m: tuple(sorted(ns)) for m, ns in sorted(out.items())}
 
 
 def E(name, *inputs, **attrs):
@@ -92,21 +113,10 @@ def E(name, *inputs, **attrs):
 
 
 # ---- masks: NaN-safe rules under `where` ------------------------------------------------
-_DEFS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def defining_op(v):
     """The op of the current builder that defines v (None: a parameter, a value of an
     enclosing builder, or not yet emitted)."""
-    b = current()
-    seen, last, defs = _DEFS.get(b, (0, None, {}))
-    if seen > len(b.ops) or seen and b.ops[seen - 1] is not last:  # ops were popped
-        seen, defs = 0, {}
-    for op in b.ops[seen:]:
-        for o in op.outputs:
-            defs[o] = op
-    _DEFS[b] = (len(b.ops), b.ops[-1] if b.ops else None, defs)
-    return defs.get(v)
+    return current().defining_op(v)
 
 
 def _is_zero(v) -> bool:
@@ -593,25 +603,25 @@ def _pow_vjp_exponent(g, ans, a, b):
 
 # ---- the table ---------------------------------------------------------------------
 _GROUP[0] = "constants and structure"
-prim("const", 0, t_const, _emit_const, doc="a literal scalar or captured constant array")
-prim("size", 1, t_int, "{0}.size", doc="number of elements, an int (not differentiable)")
-prim("dim", 1, t_int, "{0}.shape[{axis}]", doc="length of one axis, an int")
-prim("cast", 1, t_float_like, _emit_cast, vjp=(lambda g, ans, x: g,), doc="to float64")
-prim("to_int", 1, lambda x, **_: Type("int64", x.rank), _emit_to_int, doc="to int64 (int())")
-prim("stop_gradient", 1, t_same, "{0}", aliases=(0,), doc="the value, with a zero cotangent")
+prim("const", 0, t_const, _emit_const, doc="a literal scalar or captured constant array", cheap=True, fresh=False)
+prim("size", 1, t_int, "{0}.size", doc="number of elements, an int (not differentiable)", cheap=True)
+prim("dim", 1, t_int, "{0}.shape[{axis}]", doc="length of one axis, an int", cheap=True)
+prim("cast", 1, t_float_like, _emit_cast, vjp=(lambda g, ans, x: g,), doc="to float64", shape="same", cheap=True)
+prim("to_int", 1, lambda x, **_: Type("int64", x.rank), _emit_to_int, doc="to int64 (int())", shape="same")
+prim("stop_gradient", 1, t_same, "{0}", aliases=(0,), doc="the value, with a zero cotangent", shape="same")
 
 _GROUP[0] = "elementwise arithmetic (NumPy broadcasting)"
 prim("add", 2, t_arith, "{0} + {1}", broadcasts=True,
-     vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: g))
+     vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: g), cheap=True)
 prim("sub", 2, t_arith, "{0} - {1}", broadcasts=True,
-     vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -g))
+     vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -g), cheap=True)
 prim("mul", 2, t_arith, "{0} * {1}", broadcasts=True,
-     vjp=(lambda g, ans, a, b: g * b, lambda g, ans, a, b: g * a))
+     vjp=(lambda g, ans, a, b: g * b, lambda g, ans, a, b: g * a), cheap=True)
 prim("div", 2, t_float, "{0} / {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g / b, lambda g, ans, a, b: -(g * ans / b)))
 prim("pow", 2, t_arith, "{0} ** {1}", broadcasts=True, vjp=(_pow_vjp_base, _pow_vjp_exponent),
      doc="d/da a ** 0 = 0 (0 ** 0 included); d/db a ** b = 0 at a = 0")
-prim("neg", 1, t_same, "-{0}", vjp=(lambda g, ans, a: -g,), elementwise=True)
+prim("neg", 1, t_same, "-{0}", vjp=(lambda g, ans, a: -g,), elementwise=True, cheap=True)
 prim("maximum", 2, t_arith, "np.maximum({0}, {1})", broadcasts=True,
      vjp=(lambda g, ans, a, b: g * E("tie_weight", a, b),
           lambda g, ans, a, b: g * E("tie_weight", b, a)))
@@ -628,7 +638,7 @@ prim("where", 3, t_where, _emit_where, broadcasts=True,
 _GROUP[0] = "comparisons and logic (boolean, not differentiable)"
 for _name, _sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("eq", "=="),
                     ("ne", "!=")):
-    prim(_name, 2, t_bool, "{0} %s {1}" % _sym, elementwise=True)
+    prim(_name, 2, t_bool, "{0} %s {1}" % _sym, elementwise=True, cheap=True)
 prim("logical_and", 2, t_bool, "np.logical_and({0}, {1})", elementwise=True)
 prim("logical_or", 2, t_bool, "np.logical_or({0}, {1})", elementwise=True)
 prim("logical_not", 1, t_bool, "np.logical_not({0})", elementwise=True)
@@ -655,31 +665,31 @@ prim("abs", 1, t_same, "np.abs({0})", vjp=(lambda g, ans, x: g * E("sign", x),),
 
 _GROUP[0] = "stable functions (runtime.functions)"
 prim("sigmoid", 1, t_float, "sigmoid({0})", vjp=(lambda g, ans, x: g * ans * (1.0 - ans),),
-     elementwise=True)
+     elementwise=True, runtime=("runtime.functions.sigmoid",))
 prim("log_sigmoid", 1, t_float, "log_sigmoid({0})",
-     vjp=(lambda g, ans, x: g * E("sigmoid", -x),), elementwise=True)
+     vjp=(lambda g, ans, x: g * E("sigmoid", -x),), elementwise=True, runtime=("runtime.functions.log_sigmoid",))
 prim("relu", 1, t_float, "relu({0})",
      vjp=(lambda g, ans, x: E("where", E("gt", x, 0.0), g, 0.0),), elementwise=True,
-     doc="relu'(0) = 0")
+     doc="relu'(0) = 0", runtime=("runtime.functions.relu",))
 prim("softplus", 1, t_float, "softplus({0})", vjp=(lambda g, ans, x: g * E("sigmoid", x),),
-     elementwise=True)
+     elementwise=True, runtime=("runtime.functions.softplus",))
 prim("logsumexp", 1, t_reduce_float, _emit_axis_fn("logsumexp"), vjp=(_lse_vjp,),
-     doc="axis: None or an int")
+     doc="axis: None or an int", shape="reduce", runtime=("runtime.functions.logsumexp",))
 prim("softmax", 1, t_float_like, "softmax({0}, {axis})", vjp=(_softmax_vjp,),
-     doc="axis: None (all elements) or an int")
-prim("log_softmax", 1, t_float_like, "log_softmax({0}, {axis})", vjp=(_log_softmax_vjp,))
+     doc="axis: None (all elements) or an int", shape="same", runtime=("runtime.functions.softmax",))
+prim("log_softmax", 1, t_float_like, "log_softmax({0}, {axis})", vjp=(_log_softmax_vjp,), shape="same", runtime=("runtime.functions.log_softmax",))
 prim("cross_entropy", 2, t_scalar, "cross_entropy({0}, {1})",
      vjp=(lambda g, ans, z, y: g * E("cross_entropy_grad", z, y), None),
-     doc="mean over rows of logsumexp(z_i) - z_i[y_i]; labels are not differentiable")
+     doc="mean over rows of logsumexp(z_i) - z_i[y_i]; labels are not differentiable", runtime=("runtime.functions.cross_entropy",))
 
 _GROUP[0] = "reductions"
-prim("sum", 1, t_reduce, _emit_sum, vjp=(_sum_vjp,), doc="axis: None or an int")
+prim("sum", 1, t_reduce, _emit_sum, vjp=(_sum_vjp,), doc="axis: None or an int", shape="reduce", runtime=("runtime.kernels.sum_along",))
 prim("max", 1, t_reduce, _emit_along("max_along", "max"), vjp=(_extreme_vjp,),
-     doc="axis: None or a tuple; ties split evenly")
+     doc="axis: None or a tuple; ties split evenly", shape="reduce", runtime=("runtime.kernels.max_along",))
 prim("min", 1, t_reduce, _emit_along("min_along", "min"), vjp=(_extreme_vjp,),
-     doc="axis: None or a tuple; ties split evenly")
+     doc="axis: None or a tuple; ties split evenly", shape="reduce", runtime=("runtime.kernels.min_along",))
 prim("prod", 1, t_reduce, _emit_along("prod_along", "prod"), vjp=(_prod_vjp,),
-     doc="axis: None or an int; exact at zeros")
+     doc="axis: None or an int; exact at zeros", shape="reduce", runtime=("runtime.kernels.prod_along",))
 prim("norm", 1, t_scalar, "np.linalg.norm({0})",
      vjp=(lambda g, ans, x: g * x / E("where", E("gt", ans, 0.0), ans, 1.0),),
      doc="2-norm of a vector, Frobenius norm of a matrix; norm'(0) = 0")
@@ -704,22 +714,22 @@ def _emit_matmul(op):  # Numba's @ is BLAS (floats): integer products use a kern
     return "{0} @ {1}" if op.out.type.dtype == "float64" else "int_matmul({0}, {1})"
 
 
-prim("matmul", 2, t_matmul, _emit_matmul, vjp=(_matmul_vjp_a, _matmul_vjp_b))
+prim("matmul", 2, t_matmul, _emit_matmul, vjp=(_matmul_vjp_a, _matmul_vjp_b), shape="matmul", runtime=("runtime.kernels.int_matmul",))
 prim("outer", 2, t_outer, "np.outer({0}, {1})",
-     vjp=(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g))
+     vjp=(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g), shape="outer")
 prim("trace", 1, lambda x, **_: Type(x.dtype, 0), "np.trace({0})",
      vjp=(lambda g, ans, x: g * E("eye_like", x),))
 
 _GROUP[0] = "shapes"
-prim("transpose", 1, t_same, "{0}.T", aliases=(0,), vjp=(lambda g, ans, x: g.T,), doc="all axes reversed")
+prim("transpose", 1, t_same, "{0}.T", aliases=(0,), vjp=(lambda g, ans, x: g.T,), doc="all axes reversed", shape="reversed", cheap=True)
 prim("permute", 1, t_same, "np.transpose({0}, {axes})", aliases=(0,),
-     vjp=(lambda g, ans, x, axes: E("permute", g, axes=_inverse(axes)),))
+     vjp=(lambda g, ans, x, axes: E("permute", g, axes=_inverse(axes)),), shape="permute")
 prim("reshape", None, t_reshape, _emit_reshape, aliases=(0,),
-     vjp=_PerInput(lambda i, g, ans, x, *dims: E("reshape_like", g, x) if i == 0 else None))
+     vjp=_PerInput(lambda i, g, ans, x, *dims: E("reshape_like", g, x) if i == 0 else None), runtime=("runtime.kernels.reshape",))
 prim("reshape_like", 2, lambda x, like, **_: Type(x.dtype, like.rank), "reshape({0}, {1}.shape)",
-     aliases=(0,), vjp=(lambda g, ans, x, like: E("reshape_like", g, x), None))
+     aliases=(0,), vjp=(lambda g, ans, x, like: E("reshape_like", g, x), None), shape="like_second", runtime=("runtime.kernels.reshape",))
 prim("expand_dims", 1, t_expand, _emit_expand, aliases=(0,),
-     vjp=(lambda g, ans, x, axis: E("sum", g) if x.type.rank == 0 else E("reshape_like", g, x),))
+     vjp=(lambda g, ans, x, axis: E("sum", g) if x.type.rank == 0 else E("reshape_like", g, x),), shape="expand_dims")
 prim("concatenate", None, t_concat, _emit_seq("np.concatenate"), vjp=_PerInput(_concat_vjp))
 prim("stack", None, t_stack, _emit_seq("np.stack"), vjp=_PerInput(_stack_vjp))
 prim("pack", None, t_pack, _emit_seq("np.array"), vjp=_PerInput(_pack_vjp),
@@ -735,16 +745,16 @@ def _getitem_vjp(i, g, ans, x, *vals, spec):
 
 
 prim("getitem", None, t_getitem, _emit_getitem, vjp=_PerInput(_getitem_vjp), aliases=(0,),
-     doc="x[ints, slices with steps, None]")
+     doc="x[ints, slices with steps, None]", cheap=True)
 prim("take", 2, t_take, _emit_take,
      vjp=(lambda g, ans, x, a, axis: E("take_add", g, x, a, axis=axis), None),
-     doc="x[..., a, ...] with one int array a at `axis`")
+     doc="x[..., a, ...] with one int array a at `axis`", shape="take")
 prim("take_pairs", 3, t_take_pairs, "take_pairs({0}, {1}, {2}, {axis})",
      vjp=(lambda g, ans, x, a, b, axis: E("take_pairs_add", g, x, a, b, axis=axis), None, None),
-     doc="x[..., a, b, ...]: two 1-D int arrays at axes `axis`, `axis`+1 (X[np.arange(n), y])")
+     doc="x[..., a, b, ...]: two 1-D int arrays at axes `axis`, `axis`+1 (X[np.arange(n), y])", shape="take_pairs", runtime=("runtime.kernels.take_pairs",))
 prim("set_index", None, lambda x, v, *vals, spec: (t_getitem(x, *vals, spec=spec), x)[1],
      _emit_set_index, vjp=_PerInput(_set_index_vjp),
-     doc="a copy of x with x[index] = v (x[i] = v in user code)")
+     doc="a copy of x with x[index] = v (x[i] = v in user code)", shape="same", runtime=("runtime.kernels.set_index",))
 prim("nonzero_flat", 1, lambda m, **_: Type("int64", 1), "np.flatnonzero({0})",
      doc="flat indices of the True entries of a mask")
 
@@ -754,7 +764,7 @@ prim("ones", None, t_dims, _emit_dims("ones"))
 prim("full", None, t_full, lambda op: "np.full(" + _shape_text(len(op.inputs) - 1, 1) + ", {0})",
      vjp=_PerInput(lambda i, g, ans, v, *dims: E("sum", g) if i == 0 else None))
 prim("full_like", 2, lambda x, v, **_: Type(v.dtype, x.rank), "np.full({0}.shape, {1})",
-     vjp=(None, lambda g, ans, x, v: E("sum", g)))
+     vjp=(None, lambda g, ans, x, v: E("sum", g)), shape="same")
 prim("eye", None, lambda *ts, **_: (_need_int(*ts), Type("float64", 2))[1],
      lambda op: "np.eye(" + ", ".join(f"{{{i}}}" for i in range(len(op.inputs))) + ")")
 prim("arange", None, t_arange,
@@ -763,31 +773,31 @@ prim("arange", None, t_arange,
 _GROUP[0] = "custom rules (compiler.custom_vjp)"
 prim("custom_call", None, lambda r, *ins, **_: r, "{0}", aliases=(0,),
      vjp=_PerInput(lambda i, g, ans, r, *ins, rule: rule.cotangent(i - 1, g, ans, ins), first=1),
-     doc="the inlined primal {0}, differentiated by the user's rule for inputs {1}, ...")
+     doc="the inlined primal {0}, differentiated by the user's rule for inputs {1}, ...", shape="same")
 
 _GROUP[0] = "adjoint helpers (in generated backward sweeps)"
 prim("tie_weight", 2, t_float, "tie_weight({0}, {1})", elementwise=True,
-     doc="1 where a > b, 0.5 where a == b, 0 elsewhere: the tie policy of max/min")
+     doc="1 where a > b, 0.5 where a == b, 0 elsewhere: the tie policy of max/min", runtime=("runtime.kernels.tie_weight",))
 prim("pow_dbase", 2, t_float, "pow_dbase({0}, {1})", elementwise=True,
-     doc="{1} * {0} ** ({1} - 1), 0 where {1} == 0: d/da a ** b")
+     doc="{1} * {0} ** ({1} - 1), 0 where {1} == 0: d/da a ** b", runtime=("runtime.kernels.pow_dbase",))
 prim("pow_dexp", 2, t_float, "pow_dexp({0}, {1})", elementwise=True,
-     doc="{0} * log({1}), 0 where {0} == 0 or {1} == 0: d/db a ** b from {0} = a ** b")
+     doc="{0} * log({1}), 0 where {0} == 0 or {1} == 0: d/db a ** b from {0} = a ** b", runtime=("runtime.kernels.pow_dexp",))
 prim("fill_like", 2, lambda x, g, **_: Type("float64", x.rank), "np.full({0}.shape, {1})",
-     doc="scalar {1} in the shape of {0}")
+     doc="scalar {1} in the shape of {0}", shape="like_second")
 prim("broadcast_like", 2, t_like, "broadcast_like({0}, {1})",
-     doc="{0} broadcast to the shape of {1}, as a new C-contiguous array")
+     doc="{0} broadcast to the shape of {1}, as a new C-contiguous array", shape="like_second", runtime=("runtime.kernels.broadcast_like",))
 prim("unbroadcast", 2, t_like, "unbroadcast({0}, {1})", aliases=(0,),
-     doc="sum {0} back to the shape of {1}: the adjoint of NumPy broadcasting")
-prim("zeros_like", 1, lambda x, **_: Type("float64", x.rank), "np.zeros({0}.shape)")
-prim("eye_like", 1, lambda x, **_: Type("float64", 2), "np.eye({0}.shape[0], {0}.shape[1])")
+     doc="sum {0} back to the shape of {1}: the adjoint of NumPy broadcasting", shape="like_second", runtime=("runtime.kernels.unbroadcast",))
+prim("zeros_like", 1, lambda x, **_: Type("float64", x.rank), "np.zeros({0}.shape)", shape="same")
+prim("eye_like", 1, lambda x, **_: Type("float64", 2), "np.eye({0}.shape[0], {0}.shape[1])", shape="same")
 prim("zeros_with", None, lambda g, x, *vals, spec: Type("float64", x.rank), _emit_zeros_with,
-     doc="zeros shaped like {1} with {0} at an index (adjoint of getitem)")
+     doc="zeros shaped like {1} with {0} at an index (adjoint of getitem)", shape="like_second", runtime=("runtime.kernels.zeros_with",))
 prim("take_add", 3, lambda g, x, a, axis: Type("float64", x.rank),
-     "take_add({0}, {1}, {2}, {axis})", doc="adjoint of take: a scatter-add (np.add.at)")
+     "take_add({0}, {1}, {2}, {axis})", doc="adjoint of take: a scatter-add (np.add.at)", shape="like_second", runtime=("runtime.kernels.take_add",))
 prim("take_pairs_add", 4, lambda g, x, a, b, axis: Type("float64", x.rank),
-     "take_pairs_add({0}, {1}, {2}, {3}, {axis})", doc="adjoint of take_pairs")
+     "take_pairs_add({0}, {1}, {2}, {3}, {axis})", doc="adjoint of take_pairs", shape="like_second", runtime=("runtime.kernels.take_pairs_add",))
 prim("prod_others", 1, t_float_like, "prod_others({0}, {axis})",
-     doc="product of the other elements along axis (adjoint of prod)")
+     doc="product of the other elements along axis (adjoint of prod)", shape="same", runtime=("runtime.kernels.prod_others",))
 prim("cross_entropy_grad", 2, lambda z, y, **_: Type("float64", z.rank),
-     "cross_entropy_grad({0}, {1})", doc="(softmax(z) - onehot(y)) / n")
+     "cross_entropy_grad({0}, {1})", doc="(softmax(z) - onehot(y)) / n", shape="same", runtime=("runtime.kernels.cross_entropy_grad",))
 _GROUP[0] = OTHERS

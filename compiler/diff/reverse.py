@@ -290,7 +290,7 @@ class _Reverse:
             new = b.emit("add", ct[x], c)
         else:
             new = c
-        if new is not c or b.ops and b.ops[-1].out is c and b.ops[-1].prim in _FRESH:
+        if new is not c or b.ops and b.ops[-1].out is c and PRIMS[b.ops[-1].prim].fresh:
             self.fresh.add(new)
         self.claims[new] = self.claims.get(new, 0) + 1
         ct[x] = new
@@ -370,7 +370,7 @@ class _Reverse:
                 continue
             seen.add(v)
             orig, rop = recomputed[v]
-            if rop.prim in _CHEAP:
+            if PRIMS[rop.prim].cheap:
                 work.extend(x for x in rop.inputs if x in recomputed)
             else:
                 store.append(v)
@@ -509,14 +509,6 @@ def _drop_dead_stacks(tape, body_ops, results):
     ops[next(i for i, o in enumerate(ops) if o is aug)] = new
     tape.op = new
     tape.stacks = [st for st in tape.stacks if st not in dead]
-
-
-_FRESH = {"zeros_with", "row_scatter", "zeros_like", "add", "sub", "mul", "outer", "matmul",
-          "fill_like", "broadcast_like", "take_add", "take_pairs_add", "row_add", "index_add",
-          "outer_add", "add_into"}
-_CHEAP = {"const", "stack_read", "row", "dim", "size", "transpose", "cast", "getitem",
-          "index", "slice", "add", "sub", "neg", "not", "and", "or", "gt", "ge", "lt", "le",
-          "eq", "ne", "mul", "floordiv", "mod"}
 
 
 def _pairs(orig_ops, emitted, base):

@@ -17,18 +17,6 @@ import itertools
 
 from ..primitives import PRIMS
 
-_SAME_SHAPE = {"neg", "exp", "log", "tanh", "sqrt", "abs", "sign", "cast", "sigmoid",
-               "relu", "softplus", "transpose",
-               "expm1", "log1p", "sin", "cos", "tan", "sinh", "cosh", "arctan", "log_sigmoid",
-               "softmax", "log_softmax", "stop_gradient", "to_int", "logical_not",
-               "custom_call", "prod_others", "cross_entropy_grad", "set_index", "full_like",
-               "eye_like"}
-_ELEMENTWISE = {"gt", "ge", "lt", "le", "eq", "ne", "where", "tie_weight"}
-_LIKE_SECOND = {"fill_like", "broadcast_like", "unbroadcast", "reshape_like", "zeros_with",
-                "take_add", "take_pairs_add"}
-_REDUCE = {"max", "min", "prod", "logsumexp"}
-
-
 class ShapeClasses:
     def __init__(self, graph):
         self._parent = {}
@@ -80,50 +68,42 @@ class ShapeClasses:
         return a.type.rank == b.type.rank and self.dims(a) == self.dims(b)
 
     def _op(self, op):
-        out, ins, p = op.out, op.inputs, op.prim
+        """Dimension symbols of op's output from its primitive's shape rule (the `shape`
+        field of its record in compiler/primitives.py)."""
+        out, ins = op.out, op.inputs
         r = out.type.rank
-        if p in _SAME_SHAPE:
-            d = self.dims(ins[0])
-            res = d[::-1] if p == "transpose" else d
-        elif PRIMS[p].broadcasts or PRIMS[p].elementwise or p in _ELEMENTWISE:
+        kind = PRIMS[op.prim].shape
+        d = self.dims(ins[0]) if ins else ()
+        if kind == "same":
+            res = d
+        elif kind == "reversed":
+            res = d[::-1]
+        elif kind == "broadcast":
             res = []
             for k in range(r):
                 cands = {self.dims(v)[k - (r - v.type.rank)] for v in ins
                          if v.type.rank >= r - k}
                 res.append(frozenset().union(*cands) if cands else frozenset((next(self._fresh),)))
-            res = tuple(res)
-        elif p == "matmul":
-            a, b = self.dims(ins[0]), self.dims(ins[1])
-            self._union(a[-1], b[0])
-            res = a[:-1] + b[1:]
-        elif p == "outer":
-            res = (self.dims(ins[0])[0], self.dims(ins[1])[0])
-        elif p == "sum":
+        elif kind == "like_second":
+            res = self.dims(ins[1])
+        elif kind == "reduce":
             ax = op.attr("axis")
-            d = self.dims(ins[0])
-            res = () if ax is None else d[:ax] + d[ax + 1:]
-        elif p in _REDUCE:
-            ax = op.attr("axis")
-            d = self.dims(ins[0])
             gone = range(len(d)) if ax is None else (ax,) if isinstance(ax, int) else ax
             res = tuple(s for k, s in enumerate(d) if k not in gone)
-        elif p == "permute":
-            d = self.dims(ins[0])
+        elif kind == "matmul":
+            b = self.dims(ins[1])
+            self._union(d[-1], b[0])
+            res = d[:-1] + b[1:]
+        elif kind == "outer":
+            res = (d[0], self.dims(ins[1])[0])
+        elif kind == "permute":
             res = tuple(d[a] for a in op.attr("axes"))
-        elif p == "expand_dims":
-            d = self.dims(ins[0])
+        elif kind == "expand_dims":
             ax = op.attr("axis")
             res = d[:ax] + self._new(1) + d[ax:]
-        elif p == "take":
-            d, ax = self.dims(ins[0]), op.attr("axis")
-            res = d[:ax] + self.dims(ins[1]) + d[ax + 1:]
-        elif p == "take_pairs":
-            d, ax = self.dims(ins[0]), op.attr("axis")
-            res = d[:ax] + self.dims(ins[1]) + d[ax + 2:]
-        elif p in _LIKE_SECOND:
-            res = self.dims(ins[1])
-        elif p == "zeros_like":
-            res = self.dims(ins[0])
+        elif kind in ("take", "take_pairs"):
+            ax = op.attr("axis")
+            res = d[:ax] + self.dims(ins[1]) + d[ax + (1 if kind == "take" else 2):]
         else:
             res = self._dims.get(out) or self._new(r)
         self._dims[out] = tuple(res)

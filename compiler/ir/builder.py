@@ -33,6 +33,8 @@ def current() -> "Builder":
 class Builder:
     def __init__(self, phase: str = "primal"):
         self.ops: list[Op] = []
+        self._defs: dict = {}  # Value -> (defining op, its position in self.ops)
+        self._indexed, self._last = 0, None  # self.ops[:_indexed] are in _defs
         self.phase = phase
         self.loc: Loc | None = None
 
@@ -82,6 +84,27 @@ class Builder:
         attrs_t = tuple(sorted(attrs.items()))
         t = p.type_rule(*(v.type for v in ins), **attrs)
         return self._push(prim, ins, attrs_t, t, hint)
+
+    def defining_op(self, v: Value):
+        """The op of this builder that defines v (None: a parameter, a value of an
+        enclosing builder, or not emitted here). Adjoint rules use it to see through
+        `where` masks (compiler/primitives.py). Ops may have been replaced or removed
+        since they were indexed: an entry is checked and the index rebuilt if stale."""
+        hit = self._defs.get(v)
+        if hit is not None and hit[1] < len(self.ops) and self.ops[hit[1]] is hit[0]:
+            return hit[0]
+        n = self._indexed
+        stale = hit is not None or n > len(self.ops) or n and self.ops[n - 1] is not self._last
+        start = 0 if stale else n
+        if start == 0:
+            self._defs = {}
+        for i in range(start, len(self.ops)):
+            for o in self.ops[i].outputs:
+                self._defs[o] = (self.ops[i], i)
+        self._indexed = len(self.ops)
+        self._last = self.ops[-1] if self.ops else None
+        hit = self._defs.get(v)
+        return None if hit is None or self.ops[hit[1]] is not hit[0] else hit[0]
 
     def child(self) -> "Builder":
         """A builder for a nested region, at the same location and phase."""

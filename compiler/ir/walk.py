@@ -64,17 +64,17 @@ def _defs(ops) -> set:
     return {v for op in ops for v in op.outputs}
 
 
-# ops that update their array argument in place (and return it): argument position
-IN_PLACE = {"stack_push": 0, "row_add": 0, "index_add": 1, "outer_add": 0, "add_into": 0}
 
 
 def mutated_values(ops) -> set:
     """Values some op updates in place, and the values those ops return (the same
     arrays). Passes must neither merge (CSE) nor alias (folding) them."""
+    from ..primitives import PRIMS  # the IR does not depend on the table at import
     out = set()
     for op in walk(ops):
-        if op.prim in IN_PLACE:
-            out.add(op.inputs[IN_PLACE[op.prim]])
+        k = PRIMS[op.prim].writes
+        if k is not None:
+            out.add(op.inputs[k])
             out.add(op.out)
     # a loop-carried or branch-merged array is one array under several SSA names
     groups = []
