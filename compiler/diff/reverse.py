@@ -142,9 +142,6 @@ class _Reverse:
     def __init__(self, shapes: ShapeClasses, active: set):
         self.shapes, self.active = shapes, active
         self.final: list = []  # (primal value, final cotangent), root first
-        self.claims: dict = {}  # cotangent value -> number of slots holding it
-        self.fresh: set = set()  # adjoint arrays nobody else can see (in-place allowed)
-        self.loop_depth = 0  # > 0 while building a backward loop body
 
     # ---- forward sweep: copy ops, augmenting active loops ---------------------------
     def augment(self, ops, b: Builder, subst: dict, copy: bool = True):
@@ -269,34 +266,9 @@ class _Reverse:
                     self._adjoint_op(op, ct, b, s)
 
     def _accumulate(self, ct, x, c, b):
-        """ct[x] += c. When c scatters g into zeros at an index (the adjoint of x[i] or of
-        a loop over x's rows) and ct[x] is an array only this slot holds, add g at the
-        index in place instead: O(size of g), not O(size of x), per read."""
-        if x in ct and self._owned(ct[x]) and b.ops and b.ops[-1].out is c and \
-                b.ops[-1].prim in ("zeros_with", "row_scatter"):
-            sc = b.ops.pop()
-            if sc.prim == "row_scatter":
-                new = b.emit("row_add", ct[x], sc.inputs[2], sc.inputs[0])
-            else:
-                new = b.emit("index_add", sc.inputs[0], ct[x], *sc.inputs[2:],
-                             spec=sc.attr("spec"))
-        elif x in ct and self.loop_depth and self._owned(ct[x]) and b.ops and \
-                b.ops[-1].out is c and b.ops[-1].prim == "outer" and ct[x].type.rank == 2:
-            sc = b.ops.pop()  # in a backward loop: g_W += outer(a, b) without a temporary
-            new = b.emit("outer_add", ct[x], *sc.inputs)
-        elif x in ct and self.loop_depth and self._owned(ct[x]) and c.type == ct[x].type:
-            new = b.emit("add_into", ct[x], c)
-        elif x in ct:
-            new = b.emit("add", ct[x], c)
-        else:
-            new = c
-        if new is not c or b.ops and b.ops[-1].out is c and PRIMS[b.ops[-1].prim].fresh:
-            self.fresh.add(new)
-        self.claims[new] = self.claims.get(new, 0) + 1
-        ct[x] = new
-
-    def _owned(self, v) -> bool:
-        return v.type.rank > 0 and v in self.fresh and self.claims.get(v, 0) == 1
+        """ct[x] += c: a value used twice gets its cotangents summed (as new arrays here;
+        compiler/passes/inplace.py updates the arrays nothing else reads in place)."""
+        ct[x] = b.emit("add", ct[x], c) if x in ct else c
 
     def _adjoint_op(self, op, ct, b, s):
         p = PRIMS[op.prim]
@@ -445,18 +417,11 @@ class _Reverse:
             recomputed = {bop_out: (orig, bop) for orig, bop in _pairs(body.ops, recomputed, base)
                           for bop_out in [bop.out]}
             local = dict(zip(free, gf_params))
-            for g in gf_params:
-                self.fresh.add(g)
-                self.claims[g] = 1
             for j, g in zip(act, gc_params):
                 res = base.get(body.results[j], body.results[j])
                 if res in self.active:
                     self._accumulate(local, res, g, child)
-            self.loop_depth += 1
-            try:
-                self.adjoint(body.ops, tapes, local, child, base)
-            finally:
-                self.loop_depth -= 1
+            self.adjoint(body.ops, tapes, local, child, base)
             new_gc = [local[vals[j]] if vals[j] in local else _zeros(child, vals[j]) for j in act]
             new_gf = [local[v] for v in free]
         body_ops, new_gc, new_gf = self._store_residuals(

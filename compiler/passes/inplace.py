@@ -1,0 +1,101 @@
+"""Cotangent accumulation in place.
+
+Before: an adjoint graph from reverse mode, whose backward sweep sums cotangents with
+`add(acc, c)` (acc: what the value had so far). After: where `acc` is an array that
+nothing else reads (it is *owned*, below), the sum updates it in place:
+- `add(acc, zeros_with(g, x, idx))` -> `index_add(g, acc, idx)` and
+  `add(acc, row_scatter(g, x, i))` -> `row_add(acc, i, g)`: the adjoint of reading
+  `x[idx]` or a row costs O(size of g), not O(size of x);
+- inside a backward loop, `add(acc, outer(a, b))` -> `outer_add(acc, a, b)` and
+  `add(acc, c)` -> `add_into(acc, c)`: a gradient summed over the trip count is one
+  array, not a new one per iteration (at the top level a new array costs only once).
+
+`acc` is owned at its use when that use is its only one (no later read sees it
+changed), it is defined in the same block (a value from outside a loop body would be
+updated on every trip), and it is a new array: the output of a primitive whose record
+says `fresh`, or a loop-carried parameter whose initial value is owned in turn. The
+rewritten ops are marked by their primitives' `writes` field, so later passes neither
+merge (CSE) nor alias (folding) them. Only adjoint-phase ops are rewritten.
+"""
+from ..ir.core import Graph, Op, Region
+
+
+def accumulate_in_place(graph: Graph) -> Graph:
+    from ..primitives import PRIMS
+    uses: dict = {}
+    _count(graph.ops, graph.results, uses)
+    rw = _Rewriter(uses, PRIMS)
+    return graph.replace(ops=rw.block(graph.ops, graph.params, set(), False))
+
+
+def _count(ops, results, uses):
+    for op in ops:
+        for v in op.inputs:
+            uses[v] = uses.get(v, 0) + 1
+        for r in op.regions:
+            _count(r.ops, r.results, uses)
+    for v in results:
+        uses[v] = uses.get(v, 0) + 1
+
+
+class _Rewriter:
+    def __init__(self, uses, prims):
+        self.uses, self.prims = uses, prims
+
+    def block(self, ops, params, carried_owned, in_loop):
+        """Rewrite one block (its params: `params`, those of them that are owned
+        loop-carried values: `carried_owned`; `in_loop`: the body of a backward loop)."""
+        local, defs, out = set(params), {}, []
+        for op in ops:
+            if op.regions:
+                op = self.control(op, local, defs)
+            else:
+                op = self.rewrite(op, local, defs, carried_owned, in_loop) or op
+            for v in op.outputs:
+                local.add(v)
+                defs[v] = op
+            out.append(op)
+        return tuple(out)
+
+    def control(self, op, local, defs):
+        loop = op.prim == "for" and op.phase == "adjoint"
+        owned = set()
+        if loop:
+            owned = {p for p, x in zip(op.carried(), op.inits)
+                     if self.owned(x, local, defs, set())}
+        regions = []
+        for r in op.regions:
+            ops = self.block(r.ops, r.params, owned if loop else set(), loop)
+            regions.append(Region(r.params, ops, r.results))
+        return op.with_(regions=tuple(regions))
+
+    def owned(self, v, local, defs, carried_owned) -> bool:
+        if v.type.rank == 0 or self.uses.get(v, 0) != 1 or v not in local:
+            return False
+        if v in carried_owned:
+            return True
+        d = defs.get(v)
+        return d is not None and self.prims[d.prim].fresh
+
+    def rewrite(self, op, local, defs, carried_owned, in_loop):
+        if op.prim != "add" or op.phase != "adjoint":
+            return None
+        acc, c = op.inputs
+        if acc.type != op.out.type or not self.owned(acc, local, defs, carried_owned):
+            return None
+        src = defs.get(c) if self.uses.get(c, 0) == 1 else None
+        new = None
+        if src is not None and src.prim == "zeros_with":
+            g, _, *idx = src.inputs
+            new = ("index_add", (g, acc, *idx), src.attrs)
+        elif src is not None and src.prim == "row_scatter":
+            g, _, i = src.inputs
+            new = ("row_add", (acc, i, g), ())
+        elif in_loop and src is not None and src.prim == "outer" and acc.type.rank == 2:
+            new = ("outer_add", (acc, *src.inputs), ())
+        elif in_loop and c.type == acc.type:
+            new = ("add_into", (acc, c), ())
+        if new is None:
+            return None
+        prim, ins, attrs = new
+        return Op(prim, tuple(ins), op.outputs, attrs, op.loc, op.phase)
