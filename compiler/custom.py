@@ -94,21 +94,21 @@ class CustomVJP:
         return rules[0] if len(rules) == 1 else self
 
     # ---- used by the frontend (lowering) and by reverse mode (the rule) ----------------
-    def lower_call(self, lw, node, args, kwargs):
+    def lower_call(self, cx, node, args, kwargs):
         """Lower a call `f(...)` inside a differentiated function (the frontend's handler
         for f): f's body inlined, its result marked as a `custom_call` of the arguments."""
         name = self.fn.__qualname__
         if self.rules is None:
             raise UnsupportedError(f"{name} is a custom_vjp function without rules",
-                                   lw.fs.loc(node), f"register them: `@{name}.defvjp`")
-        lw.capture(("rules", id(self)), lambda: self.rules, self.rules)  # defvjp again
-        bound = lw.bind_function(node, self.fn, args, kwargs)
+                                   cx.fs.loc(node), f"register them: `@{name}.defvjp`")
+        cx.capture(("rules", id(self)), lambda: self.rules, self.rules)  # defvjp again
+        bound = cx.bind_function(node, self.fn, args, kwargs)
         ins = [bound[p] for p in self.params]
-        result = lw.lower_body(parse_function(self.fn), bound)
+        result = cx.lower_body(parse_function(self.fn), bound)
         if not isinstance(result, Value):
             raise UnsupportedError(f"{name} returns a tuple; a custom_vjp function returns "
-                                   "one array or number", lw.fs.loc(node))
-        return lw.emit(node, "custom_call", result, *ins, rule=self)
+                                   "one array or number", cx.fs.loc(node))
+        return cx.emit(node, "custom_call", result, *ins, rule=self)
 
     def cotangent(self, i, g, ans, ins):
         """Inline rule i into the current (backward-sweep) builder; its result fitted to
@@ -143,16 +143,16 @@ def custom_vjp(fn=None, *, vjp=None):
 
 
 def _register(cv):
-    FUNCTIONS.register(cv, lambda lw, node, args, kwargs: cv.lower_call(lw, node, args, kwargs))
+    FUNCTIONS.register(cv, lambda cx, node, args, kwargs: cv.lower_call(cx, node, args, kwargs))
 
 
-def _stop_gradient(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
+def _stop_gradient(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
     if not isinstance(x, Value):
         raise UnsupportedError("stop_gradient of something that is not an array or number",
-                               lw.fs.loc(node))
-    return lw.emit(node, "stop_gradient", x)
+                               cx.fs.loc(node))
+    return cx.emit(node, "stop_gradient", x)
 
 
 def _install():

@@ -27,7 +27,7 @@ from ..primitives import index_read
 from .captures import Static
 
 
-def _entries(lw, node, x):
+def _entries(cx, node, x):
     """[(kind, [values])]: kind 'i' int, 'n' None, 'a' int array, 'm' bool mask,
     's<bits>' slice, '...' ellipsis."""
     sl = node.slice
@@ -40,10 +40,10 @@ def _entries(lw, node, x):
                 if part is None or isinstance(part, ast.Constant) and part.value is None:
                     bits += "0"
                     continue
-                v = lw.expr(part)
+                v = cx.expr(part)
                 if not isinstance(v, Value) or v.type.rank or v.type.dtype != "int64":
                     raise ShapeError(f"slice bound `{ast.unparse(part)}` is not an int",
-                                     lw.fs.loc(part), "use int(...) for a computed bound")
+                                     cx.fs.loc(part), "use int(...) for a computed bound")
                 bits += "1"
                 vals.append(v)
             out.append((bits, vals))
@@ -54,60 +54,60 @@ def _entries(lw, node, x):
         if isinstance(e, ast.Constant) and e.value is None:
             out.append(("n", []))
             continue
-        v = lw.expr(e)
+        v = cx.expr(e)
         if isinstance(v, Static) and v.obj is None:
             out.append(("n", []))
         elif not isinstance(v, Value):
             raise UnsupportedError(f"index `{ast.unparse(e)}` is not an int, slice, array or None",
-                                   lw.fs.loc(e))
+                                   cx.fs.loc(e))
         elif v.type.dtype == "float64":
-            raise ShapeError(f"index `{ast.unparse(e)}` is a float", lw.fs.loc(e),
+            raise ShapeError(f"index `{ast.unparse(e)}` is a float", cx.fs.loc(e),
                              "indices must be integers: int(i) or idx.astype(int)")
         elif v.type.rank == 0:
             if v.type.dtype == "bool":
-                raise UnsupportedError("indexing with a boolean scalar", lw.fs.loc(e))
+                raise UnsupportedError("indexing with a boolean scalar", cx.fs.loc(e))
             out.append(("i", [v]))
         else:
             out.append(("m" if v.type.dtype == "bool" else "a", [v]))
     return out
 
 
-def _expand(lw, node, x, entries):
+def _expand(cx, node, x, entries):
     """Replace `...` by full slices; check the number of indexed axes."""
     used = sum(1 if k in ("i", "a") or k[0] == "s" else v[0].type.rank if k == "m" else 0
                for k, v in entries)
     r = x.type.rank
     if used > r:
-        raise ShapeError(f"too many indices ({used}) for an array of rank {r}", lw.fs.loc(node))
+        raise ShapeError(f"too many indices ({used}) for an array of rank {r}", cx.fs.loc(node))
     dots = [i for i, (k, _) in enumerate(entries) if k == "..."]
     if len(dots) > 1:
-        raise ShapeError("an index can only have a single ellipsis", lw.fs.loc(node))
+        raise ShapeError("an index can only have a single ellipsis", cx.fs.loc(node))
     if dots:
         i = dots[0]
         entries = entries[:i] + [("s000", [])] * (r - used) + entries[i + 1:]
     return entries
 
 
-def _masks_to_arrays(lw, node, x, entries):
+def _masks_to_arrays(cx, node, x, entries):
     out = []
     for k, v in entries:
         if k == "m":
             if v[0].type.rank != 1:
                 raise UnsupportedError("a multi-dimensional boolean mask together with other "
-                                       "indices", lw.fs.loc(node),
+                                       "indices", cx.fs.loc(node),
                                        "index with the mask alone (x[mask]), of x's full shape")
-            out.append(("a", [lw.emit(node, "nonzero_flat", v[0])]))
+            out.append(("a", [cx.emit(node, "nonzero_flat", v[0])]))
         else:
             out.append((k, v))
     return out
 
 
-def _check_advanced(lw, node, entries, store):
+def _check_advanced(cx, node, entries, store):
     kinds = [k for k, _ in entries]
     arrays = [i for i, k in enumerate(kinds) if k == "a"]
     if not arrays:
         return
-    where = lw.fs.loc(node)
+    where = cx.fs.loc(node)
     if "n" in kinds:
         raise UnsupportedError("an index array together with None/np.newaxis", where,
                                "index in two steps: y = x[idx] then y[:, None]")
@@ -140,78 +140,78 @@ def _spec(entries):
     return tuple(spec), vals
 
 
-def _emitter(lw, node):
-    return lambda prim, *a, **k: lw.emit(node, prim, *a, **k)
+def _emitter(cx, node):
+    return lambda prim, *a, **k: cx.emit(node, prim, *a, **k)
 
 
 def _sole_full_mask(x, entries):
     return len(entries) == 1 and entries[0][0] == "m" and entries[0][1][0].type.rank == x.type.rank
 
 
-def _tuple_load(lw, node, x):
+def _tuple_load(cx, node, x):
     sl = node.slice
-    v = lw.expr(sl) if not isinstance(sl, ast.Slice) else None
+    v = cx.expr(sl) if not isinstance(sl, ast.Slice) else None
     if v is not None:
-        k = lw.const_value(v)
+        k = cx.const_value(v)
         if not isinstance(k, int) or isinstance(k, bool):
-            raise UnsupportedError("indexing a tuple needs a constant int", lw.fs.loc(node))
+            raise UnsupportedError("indexing a tuple needs a constant int", cx.fs.loc(node))
         if not -len(x) <= k < len(x):
-            raise ShapeError(f"index {k} out of range for a tuple of {len(x)}", lw.fs.loc(node))
+            raise ShapeError(f"index {k} out of range for a tuple of {len(x)}", cx.fs.loc(node))
         return x[k]
     parts = []
     for p in (sl.lower, sl.upper, sl.step):
-        c = None if p is None else lw.const_value(lw.expr(p))
+        c = None if p is None else cx.const_value(cx.expr(p))
         if p is not None and c is None:
-            raise UnsupportedError("slicing a tuple needs constant bounds", lw.fs.loc(node))
+            raise UnsupportedError("slicing a tuple needs constant bounds", cx.fs.loc(node))
         parts.append(c)
     return x[slice(*parts)]
 
 
-def load(lw, node: ast.Subscript, x):
+def load(cx, node: ast.Subscript, x):
     if isinstance(x, tuple):
-        return _tuple_load(lw, node, x)
+        return _tuple_load(cx, node, x)
     if not isinstance(x, Value):
-        raise UnsupportedError(f"`{ast.unparse(node.value)}` cannot be indexed", lw.fs.loc(node))
+        raise UnsupportedError(f"`{ast.unparse(node.value)}` cannot be indexed", cx.fs.loc(node))
     if x.type.rank == 0:
-        raise ShapeError(f"indexing the scalar `{ast.unparse(node.value)}`", lw.fs.loc(node))
-    entries = _expand(lw, node, x, _entries(lw, node, x))
+        raise ShapeError(f"indexing the scalar `{ast.unparse(node.value)}`", cx.fs.loc(node))
+    entries = _expand(cx, node, x, _entries(cx, node, x))
     if _sole_full_mask(x, entries):
-        flat = lw.emit(node, "reshape", x, lw.b.const(-1)) if x.type.rank > 1 else x
-        return lw.emit(node, "take", flat, lw.emit(node, "nonzero_flat", entries[0][1][0]), axis=0)
-    entries = _masks_to_arrays(lw, node, x, entries)
-    _check_advanced(lw, node, entries, store=False)
+        flat = cx.emit(node, "reshape", x, cx.b.const(-1)) if x.type.rank > 1 else x
+        return cx.emit(node, "take", flat, cx.emit(node, "nonzero_flat", entries[0][1][0]), axis=0)
+    entries = _masks_to_arrays(cx, node, x, entries)
+    _check_advanced(cx, node, entries, store=False)
     spec, vals = _spec(entries)
-    return index_read(x, spec, vals, emit=_emitter(lw, node))
+    return index_read(x, spec, vals, emit=_emitter(cx, node))
 
 
-def _as_dtype(lw, node, v, t):
+def _as_dtype(cx, node, v, t):
     if v.type.dtype == t.dtype or t.dtype == "float64":
         return v
     if t.dtype == "int64":
-        return lw.emit(node, "to_int", v)
-    return lw.emit(node, "ne", v, 0)
+        return cx.emit(node, "to_int", v)
+    return cx.emit(node, "ne", v, 0)
 
 
-def store(lw, target: ast.Subscript, old, value):
+def store(cx, target: ast.Subscript, old, value):
     if not isinstance(old, Value) or old.type.rank == 0:
         raise UnsupportedError(f"`{ast.unparse(target.value)}` is not an array that can be "
-                               "written to", lw.fs.loc(target))
+                               "written to", cx.fs.loc(target))
     if not isinstance(value, Value):
-        raise UnsupportedError("the value written is not an array or number", lw.fs.loc(target))
+        raise UnsupportedError("the value written is not an array or number", cx.fs.loc(target))
     node = target
-    v = _as_dtype(lw, node, value, old.type)
-    entries = _expand(lw, node, old, _entries(lw, node, old))
+    v = _as_dtype(cx, node, value, old.type)
+    entries = _expand(cx, node, old, _entries(cx, node, old))
     name = target.value.id
     if _sole_full_mask(old, entries):
         m = entries[0][1][0]
         if v.type.rank == 0:
-            return lw.b.name(lw.emit(node, "where", m, v, old), name)
-        flat = lw.emit(node, "reshape", old, lw.b.const(-1)) if old.type.rank > 1 else old
-        new = lw.emit(node, "set_index", flat, v, lw.emit(node, "nonzero_flat", m), spec=("a",))
+            return cx.b.name(cx.emit(node, "where", m, v, old), name)
+        flat = cx.emit(node, "reshape", old, cx.b.const(-1)) if old.type.rank > 1 else old
+        new = cx.emit(node, "set_index", flat, v, cx.emit(node, "nonzero_flat", m), spec=("a",))
         if old.type.rank > 1:
-            new = lw.emit(node, "reshape_like", new, old)
-        return lw.b.name(new, name)
-    entries = _masks_to_arrays(lw, node, old, entries)
-    _check_advanced(lw, node, entries, store=True)
+            new = cx.emit(node, "reshape_like", new, old)
+        return cx.b.name(new, name)
+    entries = _masks_to_arrays(cx, node, old, entries)
+    _check_advanced(cx, node, entries, store=True)
     spec, vals = _spec(entries)
-    return lw.b.name(lw.emit(node, "set_index", old, v, *vals, spec=spec), name)
+    return cx.b.name(cx.emit(node, "set_index", old, v, *vals, spec=spec), name)

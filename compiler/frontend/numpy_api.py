@@ -2,9 +2,9 @@
 functions by identity (`FUNCTIONS`), array methods (`METHODS`) and attributes
 (`ATTRIBUTES`). Subscripts are compiler/frontend/indexing.py.
 
-Each handler is `handler(lw, node, args, kwargs) -> Value` (attributes:
-`handler(lw, node, x)`), where `lw` is the lowering context (compiler/frontend/context.py:
-`lw.emit(node, prim, *inputs, **attrs)`, `lw.expr`, `lw.b`, `lw.bind`), `args` are lowered
+Each handler is `handler(cx, node, args, kwargs) -> Value` (attributes:
+`handler(cx, node, x)`), where `cx` is the lowering context (compiler/frontend/context.py:
+`cx.emit(node, prim, *inputs, **attrs)`, `cx.expr`, `cx.b`, `cx.bind`), `args` are lowered
 positional arguments and `kwargs` maps keyword names to *AST nodes*. Handlers lower a
 call to primitives of compiler/primitives.py; adding a NumPy function is one handler
 and one table entry. Arguments NumPy takes as Python values (`axis`, `keepdims`,
@@ -46,77 +46,77 @@ def _callee(node):
     return ast.unparse(node.func)
 
 
-def bind(lw, node, args, kwargs, *params):
+def bind(cx, node, args, kwargs, *params):
     """Match arguments to `params` (names, or (name, default) pairs) as Python does
     (binding.bind); keyword values are lowered here (`None` stays None). Returns
     {name: value}."""
-    return lw.bind(node, Signature.of(*params), args, kwargs)
+    return cx.bind(node, Signature.of(*params), args, kwargs)
 
 
-def literal(lw, node, v, what):
+def literal(cx, node, v, what):
     """A constant argument's Python value: numbers, None, tuples of them, Python objects
     such as `float` (dtype). Raises UnsupportedError for a run-time value."""
     if v is None or isinstance(v, (bool, int, float)):
         return v
     if isinstance(v, tuple):
-        return tuple(literal(lw, node, e, what) for e in v)
+        return tuple(literal(cx, node, e, what) for e in v)
     if isinstance(v, Static):
         return v.obj
-    c = lw.const_value(v)
+    c = cx.const_value(v)
     if c is None:
         raise UnsupportedError(f"`{what}` of `{_callee(node)}` must be a constant",
-                               lw.fs.loc(node), f"write `{what}` as a literal")
+                               cx.fs.loc(node), f"write `{what}` as a literal")
     return c
 
 
-def array(lw, node, v, what="argument"):
+def array(cx, node, v, what="argument"):
     if not isinstance(v, Value):
         raise UnsupportedError(f"{what} of `{_callee(node)}` is not an array or number",
-                               lw.fs.loc(node))
+                               cx.fs.loc(node))
     return v
 
 
-def axes_arg(lw, node, x, v, extra=0):
+def axes_arg(cx, node, x, v, extra=0):
     """`axis` as None or a sorted tuple of distinct non-negative ints below the rank
     (plus `extra`, for expand_dims)."""
-    ax = literal(lw, node, v, "axis")
+    ax = literal(cx, node, v, "axis")
     if ax is None:
         return None
     r = x.type.rank + extra
     out = []
     for a in (ax if isinstance(ax, tuple) else (ax,)):
         if not isinstance(a, int) or isinstance(a, bool):
-            raise UnsupportedError("`axis` must be an int, a tuple of ints or None", lw.fs.loc(node))
+            raise UnsupportedError("`axis` must be an int, a tuple of ints or None", cx.fs.loc(node))
         if not -r <= a < r:
-            raise ShapeError(f"axis {a} is out of bounds for an array of rank {r}", lw.fs.loc(node))
+            raise ShapeError(f"axis {a} is out of bounds for an array of rank {r}", cx.fs.loc(node))
         out.append(a % r)
     if len(set(out)) != len(out):
-        raise ShapeError(f"repeated axis in {ax}", lw.fs.loc(node))
+        raise ShapeError(f"repeated axis in {ax}", cx.fs.loc(node))
     return tuple(sorted(out))
 
 
-def _flag(lw, node, v, what):
-    f = literal(lw, node, v, what)
+def _flag(cx, node, v, what):
+    f = literal(cx, node, v, what)
     if not isinstance(f, (bool, int)):
-        raise UnsupportedError(f"`{what}` must be True or False", lw.fs.loc(node))
+        raise UnsupportedError(f"`{what}` must be True or False", cx.fs.loc(node))
     return bool(f)
 
 
-def shape_arg(lw, node, v):
+def shape_arg(cx, node, v):
     """A shape (int, or tuple/list of ints, constant or run-time) as a list of int Values."""
     if isinstance(v, Static) and isinstance(v.obj, tuple):
-        v = tuple(lw.b.const(int(d)) for d in v.obj)
+        v = tuple(cx.b.const(int(d)) for d in v.obj)
     dims = list(v) if isinstance(v, tuple) else [v]
     for d in dims:
         if not isinstance(d, Value) or d.type.rank or d.type.dtype != "int64":
             raise ShapeError(f"`{_callee(node)}`: a shape is an int or a tuple of ints",
-                             lw.fs.loc(node))
+                             cx.fs.loc(node))
     return dims
 
 
-def _dtype(lw, node, v):
+def _dtype(cx, node, v):
     """dtype= as 'float64', 'int64', 'bool' or None."""
-    d = literal(lw, node, v, "dtype")
+    d = literal(cx, node, v, "dtype")
     if d is None:
         return None
     try:
@@ -124,493 +124,493 @@ def _dtype(lw, node, v):
     except TypeError:
         kind = None
     if kind not in ("f", "i", "u", "b"):
-        raise UnsupportedError(f"dtype {d!r} is not supported", lw.fs.loc(node),
+        raise UnsupportedError(f"dtype {d!r} is not supported", cx.fs.loc(node),
                                "use float, int or bool")
     return {"f": "float64", "i": "int64", "u": "int64", "b": "bool"}[kind]
 
 
-def convert(lw, node, x, dtype):
+def convert(cx, node, x, dtype):
     if dtype is None or x.type.dtype == dtype:
         return x
     if dtype == "float64":
-        return lw.emit(node, "cast", x)
+        return cx.emit(node, "cast", x)
     if dtype == "int64":
-        return lw.emit(node, "to_int", x)
-    return lw.emit(node, "ne", x, 0)
+        return cx.emit(node, "to_int", x)
+    return cx.emit(node, "ne", x, 0)
 
 
 # ---- elementwise functions ----------------------------------------------------------
 def _unary(prim):
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
-        return lw.emit(node, prim, *lw.arity(node, args, 1))
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        return cx.emit(node, prim, *cx.arity(node, args, 1))
     return h
 
 
 def _math(prim):  # math.* functions: scalars only, as in Python
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
-        (x,) = lw.arity(node, args, 1)
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        (x,) = cx.arity(node, args, 1)
         if isinstance(x, Value) and x.type.rank:
-            raise ShapeError(f"`{_callee(node)}` of an array", lw.fs.loc(node),
+            raise ShapeError(f"`{_callee(node)}` of an array", cx.fs.loc(node),
                              f"use np.{prim} for arrays")
-        return lw.emit(node, prim, x)
+        return cx.emit(node, prim, x)
     return h
 
 
 def _binary(prim):
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
-        return lw.emit(node, prim, *lw.arity(node, args, 2))
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        return cx.emit(node, prim, *cx.arity(node, args, 2))
     return h
 
 
 def _log_base(base):
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
-        (x,) = lw.arity(node, args, 1)
-        return lw.emit(node, "div", lw.emit(node, "log", x), math.log(base))
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        (x,) = cx.arity(node, args, 1)
+        return cx.emit(node, "div", cx.emit(node, "log", x), math.log(base))
     return h
 
 
-def _where(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
+def _where(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
     if len(args) != 3:
         raise UnsupportedError("np.where with one argument (indices) is not supported",
-                               lw.fs.loc(node), "use np.where(condition, x, y)")
-    return lw.emit(node, "where", *args)
+                               cx.fs.loc(node), "use np.where(condition, x, y)")
+    return cx.emit(node, "where", *args)
 
 
-def _square(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    return lw.emit(node, "mul", x, x)
+def _square(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
+    return cx.emit(node, "mul", x, x)
 
 
-def _reciprocal(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    return lw.emit(node, "div", 1.0, x)
+def _reciprocal(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
+    return cx.emit(node, "div", 1.0, x)
 
 
-def _clip(lw, node, args, kwargs):
+def _clip(cx, node, args, kwargs):
     names = ("min", "max") if "min" in kwargs or "max" in kwargs else ("a_min", "a_max")
-    a = bind(lw, node, args, kwargs, "a", (names[0], None), (names[1], None))
+    a = bind(cx, node, args, kwargs, "a", (names[0], None), (names[1], None))
     a["a_min"], a["a_max"] = a[names[0]], a[names[1]]
-    x = array(lw, node, a["a"])
+    x = array(cx, node, a["a"])
     if a["a_min"] is None and a["a_max"] is None:
-        raise UnsupportedError("np.clip needs a lower or an upper bound", lw.fs.loc(node))
+        raise UnsupportedError("np.clip needs a lower or an upper bound", cx.fs.loc(node))
     if a["a_min"] is not None:
-        x = lw.emit(node, "maximum", x, a["a_min"])
+        x = cx.emit(node, "maximum", x, a["a_min"])
     if a["a_max"] is not None:
-        x = lw.emit(node, "minimum", x, a["a_max"])
+        x = cx.emit(node, "minimum", x, a["a_max"])
     return x
 
 
-def _float(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
+def _float(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
     if isinstance(x, Value) and x.type.rank:
-        raise ShapeError("float() of an array", lw.fs.loc(node), "use np.sum(x) or x[i]")
-    return lw.emit(node, "cast", x)
+        raise ShapeError("float() of an array", cx.fs.loc(node), "use np.sum(x) or x[i]")
+    return cx.emit(node, "cast", x)
 
 
-def _int(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
+def _int(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
     if isinstance(x, Value) and x.type.rank:
-        raise ShapeError("int() of an array", lw.fs.loc(node), "use x.astype(int)")
-    return x if x.type.dtype == "int64" else lw.emit(node, "to_int", x)
+        raise ShapeError("int() of an array", cx.fs.loc(node), "use x.astype(int)")
+    return x if x.type.dtype == "int64" else cx.emit(node, "to_int", x)
 
 
-def _np_float(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    return lw.emit(node, "cast", x)
+def _np_float(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
+    return cx.emit(node, "cast", x)
 
 
-def _len(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
+def _len(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
     if isinstance(x, tuple):
-        return lw.b.const(len(x))
+        return cx.b.const(len(x))
     if not isinstance(x, Value) or x.type.rank == 0:
-        raise ShapeError("len() of a scalar", lw.fs.loc(node))
-    return lw.emit(node, "dim", x, axis=0)
+        raise ShapeError("len() of a scalar", cx.fs.loc(node))
+    return cx.emit(node, "dim", x, axis=0)
 
 
 def _max2(prim):
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
         if len(args) != 2:
             raise UnsupportedError(f"builtin `{_callee(node)}` with other than two arguments",
-                                   lw.fs.loc(node), f"use np.{prim}(a, b) or np.{prim[:3]}(x)")
-        return lw.emit(node, prim, *args)
+                                   cx.fs.loc(node), f"use np.{prim}(a, b) or np.{prim[:3]}(x)")
+        return cx.emit(node, prim, *args)
     return h
 
 
 def _logical(prim, n):
-    def h(lw, node, args, kwargs):
-        lw.no_kwargs(node, kwargs)
-        return lw.emit(node, prim, *lw.arity(node, args, n))
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        return cx.emit(node, prim, *cx.arity(node, args, n))
     return h
 
 
 # ---- reductions -------------------------------------------------------------------------
-def count(lw, node, x, axes):
+def count(cx, node, x, axes):
     """Number of elements over `axes` (None: all) as an int Value."""
     if axes is None or len(axes) == x.type.rank:
-        return lw.emit(node, "size", x)
+        return cx.emit(node, "size", x)
     n = None
     for a in axes:
-        d = lw.emit(node, "dim", x, axis=a)
-        n = d if n is None else lw.emit(node, "mul", n, d)
+        d = cx.emit(node, "dim", x, axis=a)
+        n = d if n is None else cx.emit(node, "mul", n, d)
     return n
 
 
-def reduce(lw, node, kind, x, axes, keepdims=False):
+def reduce(cx, node, kind, x, axes, keepdims=False):
     """sum/mean/max/min/prod of x over axes (None: all), keeping them as size-1 axes."""
     r = x.type.rank
     if r == 0:
-        return lw.emit(node, "cast", x) if kind == "mean" and x.type.dtype != "float64" else x
+        return cx.emit(node, "cast", x) if kind == "mean" and x.type.dtype != "float64" else x
     full = axes is None or len(axes) == r
     if kind in ("sum", "prod", "mean"):
         prim = "prod" if kind == "prod" else "sum"
         if full:
-            out = lw.emit(node, prim, x)
+            out = cx.emit(node, prim, x)
         else:
             out = x
             for a in sorted(axes, reverse=True):
-                out = lw.emit(node, prim, out, axis=a)
+                out = cx.emit(node, prim, out, axis=a)
         if kind == "mean":
-            out = lw.emit(node, "div", out, count(lw, node, x, axes))
+            out = cx.emit(node, "div", out, count(cx, node, x, axes))
     else:
-        out = lw.emit(node, kind, x, axis=None if full else axes)
+        out = cx.emit(node, kind, x, axis=None if full else axes)
     if keepdims:
         for a in (range(r) if full else axes):
-            out = lw.emit(node, "expand_dims", out, axis=a)
+            out = cx.emit(node, "expand_dims", out, axis=a)
     return out
 
 
 def _reduction(kind):
-    def h(lw, node, args, kwargs):
-        a = bind(lw, node, args, kwargs, "a", ("axis", None), ("keepdims", False))
-        x = array(lw, node, a["a"])
-        return reduce(lw, node, kind, x, axes_arg(lw, node, x, a["axis"]),
-                      _flag(lw, node, a["keepdims"], "keepdims"))
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "a", ("axis", None), ("keepdims", False))
+        x = array(cx, node, a["a"])
+        return reduce(cx, node, kind, x, axes_arg(cx, node, x, a["axis"]),
+                      _flag(cx, node, a["keepdims"], "keepdims"))
     return h
 
 
 def _variance(std):
-    def h(lw, node, args, kwargs):
-        a = bind(lw, node, args, kwargs, "a", ("axis", None), ("ddof", 0), ("keepdims", False))
-        x = array(lw, node, a["a"])
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "a", ("axis", None), ("ddof", 0), ("keepdims", False))
+        x = array(cx, node, a["a"])
         if x.type.rank == 0:
-            return lw.b.const(0.0)
-        axes = axes_arg(lw, node, x, a["axis"])
-        keep = _flag(lw, node, a["keepdims"], "keepdims")
-        ddof = literal(lw, node, a["ddof"], "ddof")
-        d = lw.emit(node, "sub", x, reduce(lw, node, "mean", x, axes, keepdims=True))
-        s = reduce(lw, node, "sum", lw.emit(node, "mul", d, d), axes, keep)
-        n = count(lw, node, x, axes)
+            return cx.b.const(0.0)
+        axes = axes_arg(cx, node, x, a["axis"])
+        keep = _flag(cx, node, a["keepdims"], "keepdims")
+        ddof = literal(cx, node, a["ddof"], "ddof")
+        d = cx.emit(node, "sub", x, reduce(cx, node, "mean", x, axes, keepdims=True))
+        s = reduce(cx, node, "sum", cx.emit(node, "mul", d, d), axes, keep)
+        n = count(cx, node, x, axes)
         if ddof:
-            n = lw.emit(node, "sub", n, ddof)
-        v = lw.emit(node, "div", s, n)
-        return lw.emit(node, "sqrt_var", v) if std else v  # std'(0) = 0, as norm'(0) = 0
+            n = cx.emit(node, "sub", n, ddof)
+        v = cx.emit(node, "div", s, n)
+        return cx.emit(node, "sqrt_var", v) if std else v  # std'(0) = 0, as norm'(0) = 0
     return h
 
 
-def _norm(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "x", ("ord", None), ("axis", None), ("keepdims", False))
-    x = array(lw, node, a["x"])
-    if literal(lw, node, a["ord"], "ord") not in (None, 2, "fro") or a["axis"] is not None \
-            or _flag(lw, node, a["keepdims"], "keepdims"):
-        raise UnsupportedError("np.linalg.norm with `ord`, `axis` or `keepdims`", lw.fs.loc(node),
+def _norm(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "x", ("ord", None), ("axis", None), ("keepdims", False))
+    x = array(cx, node, a["x"])
+    if literal(cx, node, a["ord"], "ord") not in (None, 2, "fro") or a["axis"] is not None \
+            or _flag(cx, node, a["keepdims"], "keepdims"):
+        raise UnsupportedError("np.linalg.norm with `ord`, `axis` or `keepdims`", cx.fs.loc(node),
                                "write it out, e.g. np.sqrt(np.sum(x * x, axis=1))")
     if x.type.rank == 0:
-        return lw.emit(node, "abs", x)
+        return cx.emit(node, "abs", x)
     if x.type.rank > 2:
-        raise ShapeError("np.linalg.norm of an array of rank > 2", lw.fs.loc(node),
+        raise ShapeError("np.linalg.norm of an array of rank > 2", cx.fs.loc(node),
                          "use np.linalg.norm(x.ravel())")
-    return lw.emit(node, "norm", convert(lw, node, x, "float64"))
+    return cx.emit(node, "norm", convert(cx, node, x, "float64"))
 
 
 # ---- linear algebra -------------------------------------------------------------------
-def _dot(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    a, b = lw.arity(node, args, 2)
+def _dot(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    a, b = cx.arity(node, args, 2)
     if isinstance(a, Value) and isinstance(b, Value) and (a.type.rank == 0 or b.type.rank == 0):
-        return lw.emit(node, "mul", a, b)
-    return lw.emit(node, "matmul", a, b)
+        return cx.emit(node, "mul", a, b)
+    return cx.emit(node, "matmul", a, b)
 
 
-def _inner(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    a, b = (array(lw, node, v) for v in lw.arity(node, args, 2))
+def _inner(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    a, b = (array(cx, node, v) for v in cx.arity(node, args, 2))
     if a.type.rank == 0 or b.type.rank == 0:
-        return lw.emit(node, "mul", a, b)
+        return cx.emit(node, "mul", a, b)
     if a.type.rank == 1 or b.type.rank == 1:
-        return lw.emit(node, "matmul", b, a) if a.type.rank == 1 and b.type.rank == 2 else \
-            lw.emit(node, "matmul", a, b)
-    return lw.emit(node, "matmul", a, lw.emit(node, "transpose", b))
+        return cx.emit(node, "matmul", b, a) if a.type.rank == 1 and b.type.rank == 2 else \
+            cx.emit(node, "matmul", a, b)
+    return cx.emit(node, "matmul", a, cx.emit(node, "transpose", b))
 
 
-def _outer(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    a, b = (array(lw, node, v) for v in lw.arity(node, args, 2))
+def _outer(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    a, b = (array(cx, node, v) for v in cx.arity(node, args, 2))
     if a.type.rank != 1 or b.type.rank != 1:
-        raise ShapeError("np.outer of arrays that are not 1-D", lw.fs.loc(node),
+        raise ShapeError("np.outer of arrays that are not 1-D", cx.fs.loc(node),
                          "use np.outer(a.ravel(), b.ravel())")
-    return lw.emit(node, "outer", a, b)
+    return cx.emit(node, "outer", a, b)
 
 
-def _trace(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    if array(lw, node, x).type.rank != 2:
-        raise ShapeError("np.trace of an array that is not 2-D", lw.fs.loc(node))
-    return lw.emit(node, "trace", x)
+def _trace(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
+    if array(cx, node, x).type.rank != 2:
+        raise ShapeError("np.trace of an array that is not 2-D", cx.fs.loc(node))
+    return cx.emit(node, "trace", x)
 
 
 # ---- shapes ------------------------------------------------------------------------------
-def _transpose(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "a", ("axes", None))
-    return transpose(lw, node, array(lw, node, a["a"]), literal(lw, node, a["axes"], "axes"))
+def _transpose(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axes", None))
+    return transpose(cx, node, array(cx, node, a["a"]), literal(cx, node, a["axes"], "axes"))
 
 
-def transpose(lw, node, x, axes):
+def transpose(cx, node, x, axes):
     r = x.type.rank
     if axes is None or tuple(axes) == tuple(range(r - 1, -1, -1)):
-        return x if r < 2 else lw.emit(node, "transpose", x)
+        return x if r < 2 else cx.emit(node, "transpose", x)
     axes = tuple(a % r if isinstance(a, int) and -r <= a < r else -1 for a in axes)
     if sorted(axes) != list(range(r)):
-        raise ShapeError(f"axes {axes} are not a permutation of range({r})", lw.fs.loc(node))
-    return x if axes == tuple(range(r)) else lw.emit(node, "permute", x, axes=axes)
+        raise ShapeError(f"axes {axes} are not a permutation of range({r})", cx.fs.loc(node))
+    return x if axes == tuple(range(r)) else cx.emit(node, "permute", x, axes=axes)
 
 
-def reshape(lw, node, x, dims):
+def reshape(cx, node, x, dims):
     if x.type.rank == 0:
-        raise ShapeError("reshape of a scalar", lw.fs.loc(node), "use np.array([x]) or np.full")
+        raise ShapeError("reshape of a scalar", cx.fs.loc(node), "use np.array([x]) or np.full")
     if not dims:
-        raise ShapeError("reshape to a scalar", lw.fs.loc(node), "use x[0] or np.sum(x)")
-    if sum(lw.const_value(d) == -1 for d in dims) > 1:
-        raise ShapeError("reshape with more than one -1", lw.fs.loc(node))
-    if len(dims) == 1 and x.type.rank == 1 and lw.const_value(dims[0]) == -1:
+        raise ShapeError("reshape to a scalar", cx.fs.loc(node), "use x[0] or np.sum(x)")
+    if sum(cx.const_value(d) == -1 for d in dims) > 1:
+        raise ShapeError("reshape with more than one -1", cx.fs.loc(node))
+    if len(dims) == 1 and x.type.rank == 1 and cx.const_value(dims[0]) == -1:
         return x
-    return lw.emit(node, "reshape", x, *dims)
+    return cx.emit(node, "reshape", x, *dims)
 
 
-def _reshape(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "a", "newshape")
-    return reshape(lw, node, array(lw, node, a["a"]), shape_arg(lw, node, a["newshape"]))
+def _reshape(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", "newshape")
+    return reshape(cx, node, array(cx, node, a["a"]), shape_arg(cx, node, a["newshape"]))
 
 
-def _ravel(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    return reshape(lw, node, array(lw, node, x), [lw.b.const(-1)])
+def _ravel(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
+    return reshape(cx, node, array(cx, node, x), [cx.b.const(-1)])
 
 
-def _expand_dims(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "a", "axis")
-    x = array(lw, node, a["a"])
-    ax = literal(lw, node, a["axis"], "axis")
-    axes = axes_arg(lw, node, x, a["axis"], extra=len(ax) if isinstance(ax, tuple) else 1)
+def _expand_dims(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", "axis")
+    x = array(cx, node, a["a"])
+    ax = literal(cx, node, a["axis"], "axis")
+    axes = axes_arg(cx, node, x, a["axis"], extra=len(ax) if isinstance(ax, tuple) else 1)
     for k in axes:
-        x = lw.emit(node, "expand_dims", x, axis=k)
+        x = cx.emit(node, "expand_dims", x, axis=k)
     return x
 
 
-def squeeze(lw, node, x, axis_v):
+def squeeze(cx, node, x, axis_v):
     if axis_v is None:
         raise UnsupportedError("np.squeeze without `axis`: the result's rank would depend on "
-                               "the run-time shape", lw.fs.loc(node), "pass axis=")
-    axes = axes_arg(lw, node, x, axis_v)
+                               "the run-time shape", cx.fs.loc(node), "pass axis=")
+    axes = axes_arg(cx, node, x, axis_v)
     keep = [k for k in range(x.type.rank) if k not in axes]
     if not keep:
-        return lw.emit(node, "getitem", x, *[lw.b.const(0)] * x.type.rank,
+        return cx.emit(node, "getitem", x, *[cx.b.const(0)] * x.type.rank,
                        spec=("i",) * x.type.rank)
-    return lw.emit(node, "reshape", x, *[lw.emit(node, "dim", x, axis=k) for k in keep])
+    return cx.emit(node, "reshape", x, *[cx.emit(node, "dim", x, axis=k) for k in keep])
 
 
-def _squeeze(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "a", ("axis", None))
-    return squeeze(lw, node, array(lw, node, a["a"]), a["axis"])
+def _squeeze(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axis", None))
+    return squeeze(cx, node, array(cx, node, a["a"]), a["axis"])
 
 
-def _seq(lw, node, v):
+def _seq(cx, node, v):
     if isinstance(v, Value):
-        raise UnsupportedError(f"`{_callee(node)}` of one array", lw.fs.loc(node),
+        raise UnsupportedError(f"`{_callee(node)}` of one array", cx.fs.loc(node),
                                "pass a tuple or list of arrays: np.concatenate((a, b))")
     if not isinstance(v, tuple) or not v or not all(isinstance(e, Value) for e in v):
         raise UnsupportedError(f"`{_callee(node)}` takes a tuple or list of arrays",
-                               lw.fs.loc(node))
+                               cx.fs.loc(node))
     d = "float64" if any(e.type.dtype == "float64" for e in v) else None
-    return [convert(lw, node, e, d) for e in v]
+    return [convert(cx, node, e, d) for e in v]
 
 
-def concatenate(lw, node, xs, axis):
+def concatenate(cx, node, xs, axis):
     if len({x.type.rank for x in xs}) != 1 or xs[0].type.rank == 0:
-        raise ShapeError("concatenate needs arrays of one rank >= 1", lw.fs.loc(node))
-    ax = axes_arg(lw, node, xs[0], lw.b.const(axis))[0]
-    return xs[0] if len(xs) == 1 else lw.emit(node, "concatenate", *xs, axis=ax)
+        raise ShapeError("concatenate needs arrays of one rank >= 1", cx.fs.loc(node))
+    ax = axes_arg(cx, node, xs[0], cx.b.const(axis))[0]
+    return xs[0] if len(xs) == 1 else cx.emit(node, "concatenate", *xs, axis=ax)
 
 
-def stack(lw, node, xs, axis):
+def stack(cx, node, xs, axis):
     if len({x.type.rank for x in xs}) != 1:
-        raise ShapeError("stack needs arrays of one rank", lw.fs.loc(node))
+        raise ShapeError("stack needs arrays of one rank", cx.fs.loc(node))
     if xs[0].type.rank == 0 and axis in (0, -1):
-        return lw.emit(node, "pack", *xs)
-    ax = axes_arg(lw, node, xs[0], lw.b.const(axis), extra=1)[0]
-    return lw.emit(node, "stack", *xs, axis=ax)
+        return cx.emit(node, "pack", *xs)
+    ax = axes_arg(cx, node, xs[0], cx.b.const(axis), extra=1)[0]
+    return cx.emit(node, "stack", *xs, axis=ax)
 
 
-def _concatenate(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "arrays", ("axis", 0))
-    axis = literal(lw, node, a["axis"], "axis")
+def _concatenate(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "arrays", ("axis", 0))
+    axis = literal(cx, node, a["axis"], "axis")
     if axis is None:
-        raise UnsupportedError("concatenate with axis=None", lw.fs.loc(node),
+        raise UnsupportedError("concatenate with axis=None", cx.fs.loc(node),
                                "ravel the arrays first")
-    return concatenate(lw, node, _seq(lw, node, a["arrays"]), axis)
+    return concatenate(cx, node, _seq(cx, node, a["arrays"]), axis)
 
 
-def _stack(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "arrays", ("axis", 0))
-    return stack(lw, node, _seq(lw, node, a["arrays"]), literal(lw, node, a["axis"], "axis"))
+def _stack(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "arrays", ("axis", 0))
+    return stack(cx, node, _seq(cx, node, a["arrays"]), literal(cx, node, a["axis"], "axis"))
 
 
-def _hstack(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    xs = _seq(lw, node, lw.arity(node, args, 1)[0])
+def _hstack(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    xs = _seq(cx, node, cx.arity(node, args, 1)[0])
     ranks = {x.type.rank for x in xs}
     if ranks == {0}:
-        return lw.emit(node, "pack", *xs)
+        return cx.emit(node, "pack", *xs)
     if len(ranks) != 1:
-        raise ShapeError("np.hstack of arrays of different ranks", lw.fs.loc(node))
-    return concatenate(lw, node, xs, 0 if ranks == {1} else 1)
+        raise ShapeError("np.hstack of arrays of different ranks", cx.fs.loc(node))
+    return concatenate(cx, node, xs, 0 if ranks == {1} else 1)
 
 
-def _vstack(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    xs = _seq(lw, node, lw.arity(node, args, 1)[0])
+def _vstack(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    xs = _seq(cx, node, cx.arity(node, args, 1)[0])
     if any(x.type.rank > 2 for x in xs) or any(x.type.rank == 0 for x in xs):
-        raise ShapeError("np.vstack takes 1-D and 2-D arrays here", lw.fs.loc(node))
+        raise ShapeError("np.vstack takes 1-D and 2-D arrays here", cx.fs.loc(node))
     if all(x.type.rank == 1 for x in xs):
-        return lw.emit(node, "stack", *xs, axis=0)
-    xs = [lw.emit(node, "expand_dims", x, axis=0) if x.type.rank == 1 else x for x in xs]
-    return concatenate(lw, node, xs, 0)
+        return cx.emit(node, "stack", *xs, axis=0)
+    xs = [cx.emit(node, "expand_dims", x, axis=0) if x.type.rank == 1 else x for x in xs]
+    return concatenate(cx, node, xs, 0)
 
 
 # ---- constructors -----------------------------------------------------------------------
 def _filled(prim):
-    def h(lw, node, args, kwargs):
-        a = bind(lw, node, args, kwargs, "shape", ("dtype", None))
-        dims = shape_arg(lw, node, a["shape"])
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "shape", ("dtype", None))
+        dims = shape_arg(cx, node, a["shape"])
         if not dims:
-            raise ShapeError(f"`{_callee(node)}` of shape ()", lw.fs.loc(node), "use a number")
-        d = _dtype(lw, node, a["dtype"]) or "float64"
-        return lw.emit(node, prim, *dims, **({} if d == "float64" else {"dtype": d}))
+            raise ShapeError(f"`{_callee(node)}` of shape ()", cx.fs.loc(node), "use a number")
+        d = _dtype(cx, node, a["dtype"]) or "float64"
+        return cx.emit(node, prim, *dims, **({} if d == "float64" else {"dtype": d}))
     return h
 
 
-def _full(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "shape", "fill_value", ("dtype", None))
-    dims = shape_arg(lw, node, a["shape"])
-    v = array(lw, node, a["fill_value"])
+def _full(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "shape", "fill_value", ("dtype", None))
+    dims = shape_arg(cx, node, a["shape"])
+    v = array(cx, node, a["fill_value"])
     if not dims or v.type.rank:
-        raise ShapeError("np.full takes a non-empty shape and a scalar", lw.fs.loc(node))
-    return lw.emit(node, "full", convert(lw, node, v, _dtype(lw, node, a["dtype"])), *dims)
+        raise ShapeError("np.full takes a non-empty shape and a scalar", cx.fs.loc(node))
+    return cx.emit(node, "full", convert(cx, node, v, _dtype(cx, node, a["dtype"])), *dims)
 
 
 def _full_like_of(value):
-    def h(lw, node, args, kwargs):
+    def h(cx, node, args, kwargs):
         params = ("a",) + (("fill_value",) if value is None else ()) + (("dtype", None),)
-        a = bind(lw, node, args, kwargs, *params)
-        x = array(lw, node, a["a"])
-        d = _dtype(lw, node, a["dtype"]) or ("int64" if x.type.dtype == "bool" else x.type.dtype)
-        v = (array(lw, node, a["fill_value"]) if value is None else
-             lw.b.const({"float64": float, "int64": int, "bool": bool}[d](value)))
+        a = bind(cx, node, args, kwargs, *params)
+        x = array(cx, node, a["a"])
+        d = _dtype(cx, node, a["dtype"]) or ("int64" if x.type.dtype == "bool" else x.type.dtype)
+        v = (array(cx, node, a["fill_value"]) if value is None else
+             cx.b.const({"float64": float, "int64": int, "bool": bool}[d](value)))
         if v.type.rank:
-            raise ShapeError("the fill value must be a scalar", lw.fs.loc(node))
+            raise ShapeError("the fill value must be a scalar", cx.fs.loc(node))
         if x.type.rank == 0:
-            return convert(lw, node, v, d)
+            return convert(cx, node, v, d)
         if d == "float64" and value == 0:
-            return lw.emit(node, "zeros_like", x)
-        return lw.emit(node, "full_like", x, convert(lw, node, v, d))
+            return cx.emit(node, "zeros_like", x)
+        return cx.emit(node, "full_like", x, convert(cx, node, v, d))
     return h
 
 
-def _eye(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "N", ("M", None))
+def _eye(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "N", ("M", None))
     dims = [a["N"]] + ([] if a["M"] is None else [a["M"]])
-    return lw.emit(node, "eye", *shape_arg(lw, node, tuple(dims)))
+    return cx.emit(node, "eye", *shape_arg(cx, node, tuple(dims)))
 
 
-def _arange(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
+def _arange(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
     if not 1 <= len(args) <= 3 or not all(isinstance(v, Value) and not v.type.rank for v in args):
-        raise UnsupportedError("np.arange takes 1 to 3 numbers", lw.fs.loc(node))
-    return lw.emit(node, "arange", *args)
+        raise UnsupportedError("np.arange takes 1 to 3 numbers", cx.fs.loc(node))
+    return cx.emit(node, "arange", *args)
 
 
-def _array(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "object", ("dtype", None))
-    d = _dtype(lw, node, a["dtype"])
+def _array(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "object", ("dtype", None))
+    d = _dtype(cx, node, a["dtype"])
     obj = a["object"]
     if isinstance(obj, tuple):
-        obj = _nested(lw, node, obj)
-    return convert(lw, node, array(lw, node, obj), d)
+        obj = _nested(cx, node, obj)
+    return convert(cx, node, array(cx, node, obj), d)
 
 
-def _nested(lw, node, items):
-    consts = [lw.const_value(e) for e in items]
+def _nested(cx, node, items):
+    consts = [cx.const_value(e) for e in items]
     if items and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in consts):
-        return lw.b.const(ConstArray.of(np.array(consts)))  # a constant array: a global
-    xs = [_nested(lw, node, e) if isinstance(e, tuple) else array(lw, node, e) for e in items]
+        return cx.b.const(ConstArray.of(np.array(consts)))  # a constant array: a global
+    xs = [_nested(cx, node, e) if isinstance(e, tuple) else array(cx, node, e) for e in items]
     if not xs:
-        raise ShapeError("np.array of an empty list", lw.fs.loc(node))
+        raise ShapeError("np.array of an empty list", cx.fs.loc(node))
     d = "float64" if any(x.type.dtype == "float64" for x in xs) else None
-    return stack(lw, node, [convert(lw, node, x, d) for x in xs], 0)
+    return stack(cx, node, [convert(cx, node, x, d) for x in xs], 0)
 
 
 # ---- runtime.functions ------------------------------------------------------------------
 def _runtime_axis(prim, default):
-    def h(lw, node, args, kwargs):
+    def h(cx, node, args, kwargs):
         params = ("x", ("axis", default)) + ((("keepdims", False),) if prim == "logsumexp" else ())
-        a = bind(lw, node, args, kwargs, *params)
-        x = convert(lw, node, array(lw, node, a["x"]), "float64")
+        a = bind(cx, node, args, kwargs, *params)
+        x = convert(cx, node, array(cx, node, a["x"]), "float64")
         if x.type.rank == 0:
             if prim == "logsumexp":
                 return x
-            raise ShapeError(f"`{_callee(node)}` of a scalar", lw.fs.loc(node))
-        axes = axes_arg(lw, node, x, a["axis"])
+            raise ShapeError(f"`{_callee(node)}` of a scalar", cx.fs.loc(node))
+        axes = axes_arg(cx, node, x, a["axis"])
         full = axes is None or len(axes) == x.type.rank
         if prim != "logsumexp":
             if axes is not None and len(axes) > 1 and not full:
-                raise UnsupportedError(f"`{_callee(node)}` over several axes", lw.fs.loc(node))
-            return lw.emit(node, prim, x, axis=None if full else axes[0])
+                raise UnsupportedError(f"`{_callee(node)}` over several axes", cx.fs.loc(node))
+            return cx.emit(node, prim, x, axis=None if full else axes[0])
         if axes is not None and len(axes) > 1 and not full:
-            raise UnsupportedError("logsumexp over several (but not all) axes", lw.fs.loc(node),
+            raise UnsupportedError("logsumexp over several (but not all) axes", cx.fs.loc(node),
                                    "reshape first")
-        out = lw.emit(node, prim, x, axis=None if full else axes[0])
-        if _flag(lw, node, a.get("keepdims", False), "keepdims"):
+        out = cx.emit(node, prim, x, axis=None if full else axes[0])
+        if _flag(cx, node, a.get("keepdims", False), "keepdims"):
             for k in (range(x.type.rank) if full else axes):
-                out = lw.emit(node, "expand_dims", out, axis=k)
+                out = cx.emit(node, "expand_dims", out, axis=k)
         return out
     return h
 
 
-def _cross_entropy(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "logits", "labels")
-    z = convert(lw, node, array(lw, node, a["logits"]), "float64")
-    y = array(lw, node, a["labels"])
+def _cross_entropy(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "logits", "labels")
+    z = convert(cx, node, array(cx, node, a["logits"]), "float64")
+    y = array(cx, node, a["labels"])
     if y.type.dtype != "int64":
-        raise ShapeError("cross_entropy labels must be integers (class indices)", lw.fs.loc(node),
+        raise ShapeError("cross_entropy labels must be integers (class indices)", cx.fs.loc(node),
                          "pass an int array; for soft targets write -np.sum(p * log_softmax(z))")
     if (z.type.rank, y.type.rank) not in ((2, 1), (1, 0)):
         raise ShapeError("cross_entropy takes logits (n, k) with labels (n,), or logits (k,) "
-                         "with one label", lw.fs.loc(node))
-    return lw.emit(node, "cross_entropy", z, y)
+                         "with one label", cx.fs.loc(node))
+    return cx.emit(node, "cross_entropy", z, y)
 
 
 def _runtime_handlers():
@@ -732,12 +732,12 @@ def _missing_rule(obj, why):
     public, spelling = _public_name(obj)
     full = public or (f"{mod}.{name}" if mod and mod != "builtins" else name)
 
-    def h(lw, node, args, kwargs):
+    def h(cx, node, args, kwargs):
         hint = (f"write `{spelling}` instead, which adjoint differentiates" if spelling else
                 "use the supported NumPy functions (README), or give your own function a rule: "
                 "`f = compiler.custom_vjp(f)` then `@f.defvjp` on `def f_vjp(g, ans, x): ...` "
                 "(the rule and f are inlined, so both must use supported functions)")
-        raise NameResolutionError(f"call to `{_callee(node)}` ({full}): {why}", lw.fs.loc(node),
+        raise NameResolutionError(f"call to `{_callee(node)}` ({full}): {why}", cx.fs.loc(node),
                                   hint)
     return h
 
@@ -745,26 +745,26 @@ def _missing_rule(obj, why):
 FUNCTIONS = _Functions(_BASE)
 
 
-def _m_reshape(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
+def _m_reshape(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
     x, rest = args[0], args[1:]
     if len(rest) == 1 and isinstance(rest[0], tuple):
         rest = rest[0]
-    return reshape(lw, node, x, shape_arg(lw, node, tuple(rest)))
+    return reshape(cx, node, x, shape_arg(cx, node, tuple(rest)))
 
 
-def _m_transpose(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
+def _m_transpose(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
     x, rest = args[0], args[1:]
     if len(rest) == 1 and isinstance(rest[0], tuple):
         rest = rest[0]
-    axes = literal(lw, node, tuple(rest), "axes") if rest else None
-    return transpose(lw, node, x, axes)
+    axes = literal(cx, node, tuple(rest), "axes") if rest else None
+    return transpose(cx, node, x, axes)
 
 
-def _m_astype(lw, node, args, kwargs):
-    a = bind(lw, node, args, kwargs, "x", "dtype")
-    return convert(lw, node, a["x"], _dtype(lw, node, a["dtype"]))
+def _m_astype(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "x", "dtype")
+    return convert(cx, node, a["x"], _dtype(cx, node, a["dtype"]))
 
 
 METHODS = {
@@ -773,31 +773,31 @@ METHODS = {
     "std": _variance(True), "dot": _dot, "transpose": _m_transpose, "reshape": _m_reshape,
     "ravel": _ravel, "flatten": _ravel, "squeeze": _squeeze, "clip": _clip,
     "astype": _m_astype,
-    "copy": lambda lw, node, args, kwargs: _copy(lw, node, args, kwargs),  # a new value: writes
+    "copy": lambda cx, node, args, kwargs: _copy(cx, node, args, kwargs),  # a new value: writes
     # to the copy must not count as writes through another name (see lower.check_unaliased)
 }
 
 
-def _attr_T(lw, node, x):
-    return x if x.type.rank < 2 else lw.emit(node, "transpose", x)
+def _attr_T(cx, node, x):
+    return x if x.type.rank < 2 else cx.emit(node, "transpose", x)
 
 
-def _attr_shape(lw, node, x):
-    return tuple(lw.emit(node, "dim", x, axis=k) for k in range(x.type.rank))
+def _attr_shape(cx, node, x):
+    return tuple(cx.emit(node, "dim", x, axis=k) for k in range(x.type.rank))
 
 
 ATTRIBUTES = {
     "T": _attr_T,
     "shape": _attr_shape,
-    "ndim": lambda lw, node, x: lw.b.const(x.type.rank),
-    "size": lambda lw, node, x: lw.emit(node, "size", x) if x.type.rank else lw.b.const(1),
+    "ndim": lambda cx, node, x: cx.b.const(x.type.rank),
+    "size": lambda cx, node, x: cx.emit(node, "size", x) if x.type.rank else cx.b.const(1),
 }
 
 
-def _copy(lw, node, args, kwargs):
-    lw.no_kwargs(node, kwargs)
-    (x,) = lw.arity(node, args, 1)
-    return lw.emit(node, "copy", x) if x.type.rank else x
+def _copy(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
+    return cx.emit(node, "copy", x) if x.type.rank else x
 
 
 FUNCTIONS[np.copy] = _copy
