@@ -19,8 +19,7 @@ from types import SimpleNamespace
 
 from .codegen import epoch_source, function_source, module_source
 from .diff import reverse
-from .frontend import lower
-from .frontend.lower import recording
+from .frontend import lower, recording
 from .ir.core import Graph
 from .passes import run_pipeline
 
