@@ -31,8 +31,6 @@ from ..errors import ArgumentError
 from ..ir.builder import Builder
 from ..ir.core import I64, Graph, Op, Region, Type, Value
 from ..ir.walk import free_values, substitute
-from ..passes.dce import dce
-from ..passes.fold import fold
 from ..primitives import PRIMS
 from .shapes import ShapeClasses
 
@@ -426,11 +424,6 @@ class _Reverse:
             new_gf = [local[v] for v in free]
         body_ops, new_gc, new_gf = self._store_residuals(
             tape, kk, child.ops, recomputed, tuple(new_gc), tuple(new_gf))
-        # simplify the body now (dead recomputation, branches that no longer differ), so
-        # that only stacks the backward body really reads are kept
-        g = dce(fold(Graph("body", (), tuple(body_ops), new_gc + new_gf)))
-        body_ops, new_gc, new_gf = g.ops, g.results[:len(act)], g.results[len(act):]
-        _drop_dead_stacks(tape, body_ops, new_gc + new_gf)
         region = Region((kk,) + tuple(gc_params) + tuple(gf_params), tuple(body_ops),
                         new_gc + new_gf)
         outs = b.emit_control("for", [start, b.const(-1), b.const(-1), *g_carry0, *g_free0],
@@ -442,38 +435,6 @@ class _Reverse:
                 self._accumulate(ct, x, g, b)
         for v, g in zip(free, outs[len(act):]):
             self._accumulate(ct, v, g, b)
-
-
-def _drop_dead_stacks(tape, body_ops, results):
-    """Stop pushing carried values the backward body never reads (loop counters, flags
-    the recomputation does not need): remove their stacks from the augmented loop."""
-    used = set(results)
-    for o in reversed(body_ops):
-        if any(v in used for v in o.outputs):
-            used.update(o.inputs)
-            for r in o.regions:
-                used.update(free_values(r))
-    dead = {st for st in tape.stacks if st not in used}
-    if not dead:
-        return
-    aug = tape.op
-    pos = {i for i, v in enumerate(aug.outputs) if v in dead}
-    shift_in, shift_p = (3, 1) if aug.prim == "for" else (0, 0)
-    keep = lambda seq, shift: tuple(v for i, v in enumerate(seq) if i - shift not in pos)  # noqa: E731
-    regions = []
-    for k, r in enumerate(aug.regions):
-        is_body = k == len(aug.regions) - 1
-        regions.append(Region(keep(r.params, shift_p if is_body else 0), r.ops,
-                              keep(r.results, 0) if is_body else r.results))
-    body = regions[-1]
-    live_ops = [o for o in body.ops if not (o.prim == "stack_push" and o.out not in body.results)]
-    regions[-1] = body.replace(ops=tuple(live_ops))
-    new = aug.with_(inputs=keep(aug.inputs, shift_in), outputs=keep(aug.outputs, 0),
-                    regions=tuple(regions))
-    ops = tape.builder.ops
-    ops[next(i for i, o in enumerate(ops) if o is aug)] = new
-    tape.op = new
-    tape.stacks = [st for st in tape.stacks if st not in dead]
 
 
 def _pairs(orig_ops, emitted, base):
