@@ -335,7 +335,7 @@ class Lowerer:
         kwargs = {k.arg: k.value for k in node.keywords}
         if None in kwargs:
             raise UnsupportedError("`**kwargs` in a call", self.fs.loc(node))
-        handler = numpy_api.FUNCTIONS.get(numpy_api.key(obj))
+        handler = numpy_api.FUNCTIONS.get(obj)
         if handler is not None:  # NumPy, math, builtins, runtime.functions, custom_vjp
             return handler(self, node, args, kwargs)
         if isinstance(obj, types.FunctionType):

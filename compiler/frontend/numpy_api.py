@@ -33,14 +33,6 @@ from .binding import Signature
 from .captures import Static
 
 
-def key(obj):
-    try:
-        hash(obj)
-        return obj
-    except TypeError:
-        return None
-
-
 # ---- argument helpers -----------------------------------------------------------------
 def _callee(node):
     return ast.unparse(node.func)
@@ -680,7 +672,10 @@ class _Functions(dict):
             self._runtime = True
             for k, v in _runtime_handlers().items():
                 self.setdefault(k, v)
-        h = super().get(obj)
+        try:
+            h = super().get(obj)
+        except TypeError:  # unhashable (a list, a dict): no handler
+            return default
         if h is not None or obj is None:
             return h if h is not None else default
         library = (getattr(obj, "__module__", None) or "").partition(".")[0] in _LIBRARIES
