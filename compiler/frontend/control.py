@@ -375,6 +375,7 @@ def _lower_counted_while(cx, s, start, stop, step, bind):
 
 def _lower_while(cx, s, test, body, counted, exclude=()):
     body_names = assigned(body)
+    outer_brk = cx.env.get(BRK)  # an enclosing loop's flag: this loop's break is not its
     if BRK in body_names:
         cx.env[BRK] = cx.b.const(False)
     names = body_names | ({counted[2]} if counted else set())
@@ -412,6 +413,8 @@ def _lower_while(cx, s, test, body, counted, exclude=()):
                              [hint(n) for n in carried])
     cx.env.update(zip(carried, outs))
     cx.env.pop(BRK, None)
+    if outer_brk is not None:
+        cx.env[BRK] = outer_brk
     return outs
 
 
