@@ -6,8 +6,21 @@ later duplicates are replaced by the first. Arrays updated in place (stacks,
 accumulated cotangents) are never merged. Inside a region, an op may be replaced by
 an equal op of an enclosing region (which dominates it), never the other way.
 """
-from ..ir.core import Graph
+import math
+
+from ..ir.core import ConstArray, Graph
 from ..ir.walk import mutated_values, substitute
+
+
+def _attr_key(v):
+    """An attribute as a CSE key: equal keys only for the same constant. 0.0 == -0.0 in
+    Python, but they are different constants (1 / -0.0 is -inf), so the sign is part of
+    a float's key, also inside a constant array."""
+    if isinstance(v, float):
+        return v, math.copysign(1.0, v)
+    if isinstance(v, ConstArray) and v.dtype == "float64":
+        return v, tuple(math.copysign(1.0, x) for x in v.data)
+    return v
 
 
 def cse(graph: Graph) -> Graph:
@@ -30,7 +43,7 @@ def _cse(ops, seen, repl, mutated):
         if op.out in mutated:  # an array updated in place is never shared
             out.append(op)
             continue
-        attrs = tuple((k, type(v), v) for k, v in op.attrs)
+        attrs = tuple((k, type(v), _attr_key(v)) for k, v in op.attrs)
         key = (op.prim, tuple(v.id for v in op.inputs), attrs, op.out.type)
         if key in seen:
             repl[op.out] = seen[key]
