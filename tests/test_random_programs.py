@@ -243,8 +243,29 @@ points = st.tuples(st.floats(-2, 2, allow_nan=False), st.floats(-2, 2, allow_nan
                    st.integers(-4, 4))
 
 
+_NESTED_BREAK = """\
+import numpy as np
+
+
+def f(x, y, v, k):
+    a = x
+    for i in range(2):
+        for j in range(3):
+            if a > 5.0:
+                break
+        a = a * 2.0
+        if a > 1.0:
+            break
+    return a + 0.0 * y + np.sum(v) * 0.0
+
+
+f_twin = f
+"""
+
+
 @settings(max_examples=80, **_SETTINGS)
 @given(programs(), points)
+@example(_NESTED_BREAK, (0.3, 0.2, 0))  # was KeyError '@brk': the inner loop dropped the flag
 def test_random_programs_match_numpy_and_autograd(tmp_path, source, point):
     check(source, tmp_path, jit=False, point=point)
 
