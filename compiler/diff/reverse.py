@@ -128,12 +128,10 @@ def _carried(op):
 
 
 class _Tape:
-    """What an augmented loop recorded: its trip count and one stack per carried value;
-    and where the augmented op lives, so residual stacks can be added to it later."""
+    """What an augmented loop records: its trip count and one stack per carried value."""
 
-    def __init__(self, count, stacks, builder, op, fwd_map, capacity):
+    def __init__(self, count, stacks):
         self.count, self.stacks = count, stacks
-        self.builder, self.op, self.fwd_map, self.capacity = builder, op, fwd_map, capacity
 
 
 class _Reverse:
@@ -240,7 +238,7 @@ class _Reverse:
         ins = tuple(s(v) for v in op.inputs) + (k0,) + tuple(stacks0)
         aug = Op(op.prim, ins, outs + extra_outs, op.attrs, op.loc, b.phase, regions)
         b.ops.append(aug)
-        return _Tape(extra_outs[0], list(extra_outs[1:]), b, aug, bsub, cap)
+        return _Tape(extra_outs[0], list(extra_outs[1:]))
 
     # ---- backward sweep ------------------------------------------------------------
     def adjoint(self, ops, tapes, ct, b: Builder, subst=None):
@@ -319,71 +317,6 @@ class _Reverse:
         for v, g in zip(free, outs):
             self._accumulate(ct, v, g, b)
 
-    def _store_residuals(self, tape, kk, ops, recomputed, new_gc, new_gf):
-        """Store instead of recompute: each primal value of the body that the backward
-        body's adjoint ops use (directly, or through cheap ops such as indexing) and that
-        is expensive to recompute (a matmul, a transcendental function, ...) is pushed
-        onto a stack by the forward loop and read back here. The recomputation becomes
-        dead code. Returns the new (ops, carried cotangent results, free results)."""
-        fwd_ops = [o for o in ops if len(o.outputs) == 1 and o.out in recomputed]
-        adj_ops = [o for o in ops if o not in fwd_ops]
-        used = set()
-        for o in adj_ops:
-            used.update(o.inputs)
-            for r in o.regions:
-                used.update(free_values(r))
-        used.update(v for v in new_gc + new_gf)
-        store, seen, work = [], set(), [v for v in used if v in recomputed]
-        while work:
-            v = work.pop()
-            if v in seen:
-                continue
-            seen.add(v)
-            orig, rop = recomputed[v]
-            if PRIMS[rop.prim].cheap:
-                work.extend(x for x in rop.inputs if x in recomputed)
-            else:
-                store.append(v)
-        if not store:
-            return ops, new_gc, new_gf
-        b = tape.builder
-        idx = next(i for i, o in enumerate(b.ops) if o is tape.op)
-        aug = tape.op
-        body = aug.regions[-1]
-        inits, st_params, pushes, outs, reads = [], [], [], [], {}
-        k = body.params[len(body.params) - 1 - len(tape.stacks)]  # the trip counter
-        pb = Builder(phase="primal")
-        with pb, pb.at(aug.loc):
-            for v in sorted(store, key=lambda v: v.id):
-                orig, _ = recomputed[v]
-                fwd_v = tape.fwd_map[orig]
-                st_t = Type(v.type.dtype, v.type.rank + 1)
-                init = Op("stack_empty", (), (Value(st_t, "stack_" + (orig.hint or "t")),),
-                          (("dtype", v.type.dtype), ("rank", v.type.rank + 1)), aug.loc, "primal")
-                inits.append(init)
-                p = Value(st_t, init.out.hint)
-                st_params.append(p)
-                pushes.append(pb.emit("stack_push", p, k, fwd_v, tape.capacity))
-                outs.append(Value(st_t, init.out.hint))
-        new_body = Region(body.params + tuple(st_params), body.ops + tuple(pb.ops),
-                          body.results + tuple(pushes))
-        regions = aug.regions[:-1] + (new_body,)
-        if aug.prim == "while":
-            cond = aug.regions[0]
-            regions = (Region(cond.params + tuple(Value(p.type, p.hint) for p in st_params),
-                              cond.ops, cond.results), new_body)
-        new_aug = aug.with_(inputs=aug.inputs + tuple(i.out for i in inits),
-                            outputs=aug.outputs + tuple(outs), regions=regions)
-        b.ops[idx:idx + 1] = inits + [new_aug]
-        tape.op = new_aug
-        rb = Builder(phase="adjoint")
-        with rb:
-            for v, st in zip(sorted(store, key=lambda v: v.id), outs):
-                reads[v] = rb.emit("stack_read", st, kk)
-        new_ops = list(rb.ops) + [substitute(o, reads) for o in ops]
-        return (new_ops, tuple(reads.get(v, v) for v in new_gc),
-                tuple(reads.get(v, v) for v in new_gf))
-
     def _adjoint_loop(self, op, tape, ct, b, subst):
         s = lambda v: subst.get(v, v)  # noqa: E731
         params, inits = _carried(op)
@@ -411,9 +344,7 @@ class _Reverse:
                 lo, _, step = (s(v) for v in op.inputs[:3])
                 base[body.params[0]] = child.name(child.emit("add", lo, child.emit("mul", kk, step)),
                                                   body.params[0].hint or "i")
-            recomputed, tapes = self.augment(body.ops, child, base)
-            recomputed = {bop_out: (orig, bop) for orig, bop in _pairs(body.ops, recomputed, base)
-                          for bop_out in [bop.out]}
+            _, tapes = self.augment(body.ops, child, base)
             local = dict(zip(free, gf_params))
             for j, g in zip(act, gc_params):
                 res = base.get(body.results[j], body.results[j])
@@ -422,8 +353,7 @@ class _Reverse:
             self.adjoint(body.ops, tapes, local, child, base)
             new_gc = [local[vals[j]] if vals[j] in local else _zeros(child, vals[j]) for j in act]
             new_gf = [local[v] for v in free]
-        body_ops, new_gc, new_gf = self._store_residuals(
-            tape, kk, child.ops, recomputed, tuple(new_gc), tuple(new_gf))
+        body_ops, new_gc, new_gf = child.ops, tuple(new_gc), tuple(new_gf)
         region = Region((kk,) + tuple(gc_params) + tuple(gf_params), tuple(body_ops),
                         new_gc + new_gf)
         outs = b.emit_control("for", [start, b.const(-1), b.const(-1), *g_carry0, *g_free0],
@@ -435,14 +365,6 @@ class _Reverse:
                 self._accumulate(ct, x, g, b)
         for v, g in zip(free, outs[len(act):]):
             self._accumulate(ct, v, g, b)
-
-
-def _pairs(orig_ops, emitted, base):
-    """(original body value, recomputed op) for each single-output, region-free op."""
-    by_out = {op.out: op for op in emitted if len(op.outputs) == 1 and not op.regions}
-    for o in orig_ops:
-        if len(o.outputs) == 1 and not o.regions and o.out in base and base[o.out] in by_out:
-            yield o.out, by_out[base[o.out]]
 
 
 def _name_cotangents(ops, final):

@@ -12,12 +12,14 @@ from .cse import cse
 from .dce import dce
 from .fold import fold
 from .inplace import accumulate_in_place
+from .residuals import store_residuals
 from .results import copy_aliased_results
 
 # in_place first: before CSE could merge two arrays it would update (e.g. two zero
 # accumulators), after which CSE and folding keep apart what is updated in place
-PIPELINE = [("in_place", accumulate_in_place), ("fold", fold), ("cse", cse), ("dce", dce),
-            ("fold", fold), ("dce", dce), ("results", copy_aliased_results)]
+PIPELINE = [("residuals", store_residuals), ("in_place", accumulate_in_place), ("fold", fold),
+            ("cse", cse), ("dce", dce), ("fold", fold), ("dce", dce),
+            ("results", copy_aliased_results)]
 
 
 def run_pipeline(graph, passes=PIPELINE, verify_each=False):
