@@ -12,7 +12,7 @@ array `(n, *shape)` (`stack_alloc`); a `while` starts small and doubles
 from __future__ import annotations
 
 from .ir.core import BOOL, I64, Type
-from .primitives import E, prim, t_arith
+from .primitives import E, index_tuple, prim, t_arith
 
 
 def _no_rule(*_, **__):
@@ -67,8 +67,7 @@ prim("row", 2, lambda x, i, **_: Type(x.dtype, x.rank - 1), "{0}[{1}]", aliases=
 prim("row_scatter", 3, lambda g, x, i, **_: Type("float64", x.rank),
      "row_scatter({0}, {1}, {2})", doc="zeros shaped like {1} with row {2} set to {0}", runtime=("runtime.stacks.row_scatter",))
 def _emit_index_add(op):
-    from .primitives import _index_tuple
-    return "index_add({1}, " + _index_tuple(op.attr("spec"), 2) + ", {0})"
+    return "index_add({1}, " + index_tuple(op.attr("spec"), 2) + ", {0})"
 
 
 prim("index_add", None, lambda g, acc, *vals, spec: acc, _emit_index_add, aliases=(1,),

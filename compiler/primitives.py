@@ -35,49 +35,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 from .ir.builder import current, scalar_constant
+from .ir.registry import OTHERS, PRIMS, Primitive
 from .ir.core import I64, Type, promote
 
 
-OTHERS = "registered by other modules (compiler/control.py: control flow)"
 
 
-@dataclass(frozen=True)
-class Primitive:
-    """Everything the compiler knows about one primitive (no other table is keyed by
-    primitive names): its type rule, spellings, adjoint rule and the facts that passes
-    need about it."""
-
-    name: str
-    arity: int | None  # number of inputs; None: variable
-    type_rule: Callable  # input Types (and attrs) -> output Type; raises TypeError
-    emit: object  # the NumPy spelling: str template or callable(op) -> str
-    vjp: object = None  # one rule per input (indexable); None: not differentiable (zero)
-    broadcasts: bool = False  # elementwise with NumPy broadcasting: unbroadcast adjoints
-    doc: str = ""
-    elementwise: bool = False  # output has the (broadcast) shape of the inputs
-    group: str = OTHERS
-    # inputs whose memory the output may share (a view, or the input itself, as
-    # `x.T`, `x[1:]`, `reshape`, a kernel that returns its argument, an in-place update);
-    # compiler/passes/results.py copies a result that could share memory with an argument
-    aliases: tuple = ()
-    # the output's shape, for compiler/diff/shapes.py: "broadcast" (elementwise ops),
-    # "same" (input 0's), "like_second" (input 1's), "reversed" (input 0's axes reversed),
-    # "reduce" (input 0's without `axis`), "matmul", "outer", "permute", "expand_dims",
-    # "take", "take_pairs"; None: unknown (fresh symbols, the safe answer)
-    shape: str | None = None
-    writes: int | None = None  # the input it updates in place (and returns)
-    cheap: bool = False  # a backward loop recomputes it rather than storing it on a stack
-    fresh: bool = True  # its output is a new array that nothing else holds
-    runtime: tuple = ()  # "module.name" of each runtime function its spellings call
-    numba: object = None  # the spelling in compiled code where it differs from `emit`
-    jvp: object = None  # forward-mode (tangent) rule, one per input: not written yet
-
-
-PRIMS: dict[str, Primitive] = {}
 _GROUP = [OTHERS]
 
 
@@ -385,7 +350,7 @@ def _index_parts(spec, first):
     return sub, tup
 
 
-def _index_tuple(spec, first):
+def index_tuple(spec, first):
     tup = _index_parts(spec, first)[1]
     return tup[0] if len(tup) == 1 else "(" + ", ".join(tup) + ")"
 
@@ -395,11 +360,11 @@ def _emit_getitem(op):
 
 
 def _emit_set_index(op):
-    return "set_index({0}, " + _index_tuple(op.attr("spec"), 2) + ", {1})"
+    return "set_index({0}, " + index_tuple(op.attr("spec"), 2) + ", {1})"
 
 
 def _emit_zeros_with(op):
-    return "zeros_with({1}, " + _index_tuple(op.attr("spec"), 2) + ", {0})"
+    return "zeros_with({1}, " + index_tuple(op.attr("spec"), 2) + ", {0})"
 
 
 def _emit_take(op):

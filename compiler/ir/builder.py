@@ -11,6 +11,7 @@ import contextvars
 import weakref
 
 from .core import BOOL, F64, I64, ConstArray, Loc, Op, Type, Value
+from .registry import PRIMS
 
 _current: contextvars.ContextVar = contextvars.ContextVar("adjoint_builder")
 # the number each scalar `const` op gives its output, whichever builder emitted it: adjoint
@@ -76,7 +77,6 @@ class Builder:
         return self.const(x)
 
     def emit(self, prim: str, *inputs, hint: str = "", **attrs) -> Value:
-        from ..primitives import PRIMS
         p = PRIMS[prim]
         ins = tuple(self.as_value(x) for x in inputs)
         if p.arity is not None and len(ins) != p.arity:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 
-from .core import ConstArray
-
 
 def unique_names(graph, reserved=()) -> dict:
     """Value -> unique identifier: params keep their names; others use their hint."""

@@ -9,6 +9,7 @@ whose parameter and result types match their carried values.
 from __future__ import annotations
 
 from .core import BOOL, Graph
+from .registry import PRIMS
 
 
 class VerifyError(AssertionError):
@@ -35,7 +36,6 @@ def _define(v, op_name, visible, everywhere):
 
 
 def _block(ops, results, visible, everywhere):
-    from ..primitives import PRIMS
     for op in ops:
         if op.prim not in PRIMS:
             raise VerifyError(f"unknown primitive {op.prim!r}")

@@ -7,6 +7,7 @@ never definitions; `walk` yields every op at every depth, outer before inner;
 from __future__ import annotations
 
 from .core import Op, Region
+from .registry import PRIMS
 
 
 def substitute(op: Op, repl: dict) -> Op:
@@ -69,7 +70,6 @@ def _defs(ops) -> set:
 def mutated_values(ops) -> set:
     """Values some op updates in place, and the values those ops return (the same
     arrays). Passes must neither merge (CSE) nor alias (folding) them."""
-    from ..primitives import PRIMS  # the IR does not depend on the table at import
     out = set()
     for op in walk(ops):
         k = PRIMS[op.prim].writes

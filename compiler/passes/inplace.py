@@ -18,10 +18,10 @@ rewritten ops are marked by their primitives' `writes` field, so later passes ne
 merge (CSE) nor alias (folding) them. Only adjoint-phase ops are rewritten.
 """
 from ..ir.core import Graph, Op, Region
+from ..ir.registry import PRIMS
 
 
 def accumulate_in_place(graph: Graph) -> Graph:
-    from ..primitives import PRIMS
     uses: dict = {}
     _count(graph.ops, graph.results, uses)
     rw = _Rewriter(uses, PRIMS)

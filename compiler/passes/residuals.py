@@ -18,10 +18,10 @@ loop's other pushes.
 from ..ir.builder import Builder
 from ..ir.core import Graph, Op, Region, Type, Value
 from ..ir.walk import free_values, substitute, walk
+from ..ir.registry import PRIMS
 
 
 def store_residuals(graph: Graph) -> Graph:
-    from ..primitives import PRIMS
     done = set()  # backward loops handled, by their index parameter
     while True:  # one pair of loops at a time: each rewrite may change the loops inside
         defs = {v: op for op in walk(graph.ops) for v in op.outputs}

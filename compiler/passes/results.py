@@ -16,10 +16,10 @@ primitive (compiler/primitives.py); an op without it returns a new array. Loop-c
 and branch-merged values may share memory with every value that flows into them.
 """
 from ..ir.core import ConstArray, Graph, Op, Value
+from ..ir.registry import PRIMS
 
 
 def copy_aliased_results(graph: Graph) -> Graph:
-    from ..primitives import PRIMS
     roots = {p: frozenset((p,)) for p in graph.params}
     external = set(graph.params)
     _scan(graph.ops, roots, external, PRIMS)
