@@ -95,7 +95,6 @@ class _Gen:
     def __init__(self, graph: Graph):
         self.names = unique_names(graph, RESERVED)
         self.uses: dict = {}  # value -> [block id of each use]
-        self.marks: list = []  # (Loc, phase) of each `# file:line` comment, in order
         self.block_of: dict = {}  # value -> block id of its definition
         self.const_values: set = set()
         self._scan(graph.ops, graph.results, "top")
@@ -105,6 +104,7 @@ class _Gen:
         self.const_names: dict = {}
         self.exprs: dict = {p: ast.Name(self.names[p], ast.Load()) for p in graph.params}
         self.results = set(graph.results)
+        self.marks: list = []  # (Loc, phase) of each `# file:line` comment, in order
         self._share_loop_names(graph.ops)
 
     def _scan(self, ops, results, block):
