@@ -177,11 +177,17 @@ class Lowerer:
         Python (2 ** -1 == 0.5) and an error for NumPy integer arrays; Numba's int64 power
         would truncate it to 0. So an int scalar base is cast to float64 unless the
         exponent is a constant >= 0 (`k ** 2` stays an int), and an integer array to a
-        negative constant power is refused, as NumPy refuses it."""
-        if not (isinstance(base, Value) and isinstance(exp, Value) and
-                base.type.dtype in ("int64", "bool") and exp.type.dtype in ("int64", "bool")):
+        negative constant power is refused, as NumPy refuses it. A float to a constant
+        int power gets a float exponent: both tiers then call pow() as NumPy does."""
+        if not (isinstance(base, Value) and isinstance(exp, Value)):
             return base, exp
         k = self.const_value(exp)
+        if base.type.dtype == "float64" and isinstance(k, int) and exp.type.rank == 0:
+            # a float to a constant int power: computed by pow() as NumPy does, not by
+            # Numba's integer power (repeated products; ZeroDivisionError for 0.0 ** -1)
+            return base, self.b.const(float(k))
+        if base.type.dtype not in ("int64", "bool") or exp.type.dtype not in ("int64", "bool"):
+            return base, exp
         if isinstance(k, int) and k >= 0:
             return base, exp
         if base.type.rank:
