@@ -12,7 +12,7 @@ array `(n, *shape)` (`stack_alloc`); a `while` starts small and doubles
 from __future__ import annotations
 
 from .ir.core import BOOL, I64, Type
-from .primitives import E, index_tuple, prim, t_arith
+from .primitives import emit_op, index_tuple, prim, t_arith
 
 
 def _no_rule(*_, **__):
@@ -54,7 +54,7 @@ prim("floordiv", 2, t_arith, "{0} // {1}", broadcasts=True, vjp=(lambda g, ans, 
                                                                   lambda g, ans, a, b: None),
      doc="a // b: piecewise constant, zero gradient", cheap=True)
 prim("mod", 2, t_arith, "{0} % {1}", broadcasts=True,
-     vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -(g * E("floordiv", a, b))),
+     vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -(g * emit_op("floordiv", a, b))),
      doc="a % b = a - b * floor(a / b)", cheap=True)
 prim("copy", 1, lambda x, **_: x, "{0}.copy()", vjp=(lambda g, ans, x: g,),
      doc="x.copy(): a new array (writes to it do not reach x)")
@@ -62,7 +62,7 @@ prim("not", 1, lambda x, **_: BOOL, "not {0}", cheap=True)
 prim("and", 2, lambda a, b, **_: BOOL, "{0} and {1}", cheap=True)
 prim("or", 2, lambda a, b, **_: BOOL, "{0} or {1}", cheap=True)
 prim("row", 2, lambda x, i, **_: Type(x.dtype, x.rank - 1), "{0}[{1}]", aliases=(0,),
-     vjp=(lambda g, ans, x, i: E("row_scatter", g, x, i), None),
+     vjp=(lambda g, ans, x, i: emit_op("row_scatter", g, x, i), None),
      doc="row {1} of array {0} (for row in X)", cheap=True)
 prim("row_scatter", 3, lambda g, x, i, **_: Type("float64", x.rank),
      "row_scatter({0}, {1}, {2})", doc="zeros shaped like {1} with row {2} set to {0}", runtime=("runtime.stacks.row_scatter",))

@@ -40,7 +40,7 @@ from .frontend import lower_into, parse_function
 from .frontend.numpy_api import FUNCTIONS
 from .ir.builder import current
 from .ir.core import Value
-from .primitives import E, fit
+from .primitives import emit_op, fit_shape
 
 __all__ = ["CustomVJP", "custom_vjp", "stop_gradient"]
 
@@ -122,11 +122,11 @@ class CustomVJP:
             raise UnsupportedError(f"the rule {rfs.node.name} must return one array or number",
                                    rfs.loc(rfs.node.body[-1]))
         if c.type.dtype != "float64":
-            c = E("cast", c)
+            c = emit_op("cast", c)
         x = ins[i]
         if x.type.rank and c.type.rank == x.type.rank:
             return c  # the rule's job: same shape as its argument
-        return fit(c, x)
+        return fit_shape(c, x)
 
 
 def custom_vjp(fn=None, *, vjp=None):

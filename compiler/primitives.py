@@ -72,7 +72,7 @@ def runtime_imports() -> dict:
     return {m: tuple(sorted(ns)) for m, ns in sorted(out.items())}
 
 
-def E(name, *inputs, **attrs):
+def emit_op(name, *inputs, **attrs):
     """Emit primitive `name` into the current builder (used inside rules)."""
     return current().emit(name, *inputs, **attrs)
 
@@ -119,7 +119,7 @@ def _mask_aware(rule):
         if c is None or c is h:
             return None if c is None else g
         for cond, selected in reversed(masks):
-            c = E("where", cond, c, 0.0) if selected else E("where", cond, 0.0, c)
+            c = emit_op("where", cond, c, 0.0) if selected else emit_op("where", cond, 0.0, c)
         return c
     return masked
 
@@ -423,38 +423,38 @@ def _sum_keep(v, axes, rank):
     if v.type.rank == 0:
         return v
     if len(axes) == rank:
-        return E("sum", v)  # a scalar broadcasts like the all-ones shape
+        return emit_op("sum", v)  # a scalar broadcasts like the all-ones shape
     s = v
     for a in sorted(axes, reverse=True):
-        s = E("sum", s, axis=a)
+        s = emit_op("sum", s, axis=a)
     for a in sorted(axes):
-        s = E("expand_dims", s, axis=a)
+        s = emit_op("expand_dims", s, axis=a)
     return s
 
 
 def _expand(v, axes):
     for a in sorted(axes):
-        v = E("expand_dims", v, axis=a)
+        v = emit_op("expand_dims", v, axis=a)
     return v
 
 
-def fit(c, x):
+def fit_shape(c, x):
     """Cotangent c brought to x's shape: summed where broadcast, broadcast where reduced."""
     if c is None:
         return None
     if x.type.rank == 0:
-        return c if c.type.rank == 0 else E("sum", c)
+        return c if c.type.rank == 0 else emit_op("sum", c)
     if c.type.rank < x.type.rank:
-        return E("broadcast_like", c, x)
-    return E("unbroadcast", c, x)
+        return emit_op("broadcast_like", c, x)
+    return emit_op("unbroadcast", c, x)
 
 
 def index_read(x, spec, vals, emit=None):
     """Emit x[spec] (spec: 'i' int, 'n' None, 'a' int array, 's<bits>' slice; vals: the
-    index Values in order) through `emit` (default: E). Basic entries become one
+    index Values in order) through `emit` (default: emit_op). Basic entries become one
     `getitem`; one index array a `take`, two adjacent ones a `take_pairs` (NumPy puts
     their axis where they stand)."""
-    emit = emit or E
+    emit = emit or emit_op
     basic, bvals, arrays, pos, at = [], [], [], 0, None
     it = iter(vals)
     for e in spec:
@@ -470,12 +470,12 @@ def index_read(x, spec, vals, emit=None):
             pos += e != "i"
     while basic and basic[-1] == "s000":
         basic.pop()
-    y = emit("getitem", x, *bvals, spec=tuple(basic)) if basic else x
+    y = emit_op("getitem", x, *bvals, spec=tuple(basic)) if basic else x
     if not arrays:
         return y
     if len(arrays) == 1:
-        return emit("take", y, arrays[0], axis=at)
-    return emit("take_pairs", y, arrays[0], arrays[1], axis=at)
+        return emit_op("take", y, arrays[0], axis=at)
+    return emit_op("take_pairs", y, arrays[0], arrays[1], axis=at)
 
 
 def _extreme_vjp(g, ans, x, axis=None):
@@ -483,9 +483,9 @@ def _extreme_vjp(g, ans, x, axis=None):
     if x.type.rank == 0:
         return g
     if axis is None:
-        hit = E("cast", E("eq", x, ans))
-        return g * hit / E("sum", hit)
-    hit = E("cast", E("eq", x, _expand(ans, axis)))
+        hit = emit_op("cast", emit_op("eq", x, ans))
+        return g * hit / emit_op("sum", hit)
+    hit = emit_op("cast", emit_op("eq", x, _expand(ans, axis)))
     return _expand(g, axis) * hit / _sum_keep(hit, axis, x.type.rank)
 
 
@@ -493,18 +493,18 @@ def _sum_vjp(g, ans, x, axis=None):
     if x.type.rank == 0:
         return g
     if axis is None:
-        return E("fill_like", x, g)
-    return E("broadcast_like", E("expand_dims", g, axis=axis), x)
+        return emit_op("fill_like", x, g)
+    return emit_op("broadcast_like", emit_op("expand_dims", g, axis=axis), x)
 
 
 def _prod_vjp(g, ans, x, axis=None):
     if x.type.rank == 0:
         return g
-    return _expand(g, _axes(axis)) * E("prod_others", x, axis=axis)
+    return _expand(g, _axes(axis)) * emit_op("prod_others", x, axis=axis)
 
 
 def _lse_vjp(g, ans, x, axis=None):  # softmax(x), not exp(x - ans): exact at |x| ~ 1000
-    return _expand(g, _axes(axis)) * E("softmax", x, axis=axis)
+    return _expand(g, _axes(axis)) * emit_op("softmax", x, axis=axis)
 
 
 def _softmax_vjp(g, ans, x, axis=None):
@@ -514,33 +514,33 @@ def _softmax_vjp(g, ans, x, axis=None):
 
 def _log_softmax_vjp(g, ans, x, axis=None):
     ax = tuple(range(x.type.rank)) if axis is None else (axis,)
-    return g - E("exp", ans) * _sum_keep(g, ax, x.type.rank)
+    return g - emit_op("exp", ans) * _sum_keep(g, ax, x.type.rank)
 
 
 def _concat_vjp(i, g, ans, *xs, axis):
     start = None
     for x in xs[:i]:
-        d = E("dim", x, axis=axis)
+        d = emit_op("dim", x, axis=axis)
         start = d if start is None else start + d
-    d = E("dim", xs[i], axis=axis)
+    d = emit_op("dim", xs[i], axis=axis)
     stop = d if start is None else start + d
     bits = "s110" if start is not None else "s010"
     vals = (start, stop) if start is not None else (stop,)
-    return E("getitem", g, *vals, spec=("s000",) * axis + (bits,))
+    return emit_op("getitem", g, *vals, spec=("s000",) * axis + (bits,))
 
 
 def _stack_vjp(i, g, ans, *xs, axis):
-    return E("getitem", g, i, spec=("s000",) * axis + ("i",))
+    return emit_op("getitem", g, i, spec=("s000",) * axis + ("i",))
 
 
 def _pack_vjp(i, g, ans, *xs):
-    return E("getitem", g, i, spec=("i",))
+    return emit_op("getitem", g, i, spec=("i",))
 
 
 def _set_index_vjp(i, g, ans, x, v, *vals, spec):
     if i == 0:
-        return E("set_index", g, 0.0, *vals, spec=spec)
-    return fit(index_read(g, spec, vals), v)
+        return emit_op("set_index", g, 0.0, *vals, spec=spec)
+    return fit_shape(index_read(g, spec, vals), v)
 
 
 def _inverse(axes):
@@ -557,13 +557,13 @@ def _pow_vjp_base(g, ans, a, b):
     c = scalar_constant(b)
     if c == 0:
         return None
-    return g * b * a ** (b - 1) if c is not None else g * E("pow_dbase", a, b)
+    return g * b * a ** (b - 1) if c is not None else g * emit_op("pow_dbase", a, b)
 
 
 def _pow_vjp_exponent(g, ans, a, b):
     """d/db a ** b = a ** b log a, and 0 at a = 0 (the kink policy: a ** b is 0 for every
     b > 0 there, and the one-sided limits differ at b = 0), so no -inf at 0 ** 0."""
-    return g * E("pow_dexp", ans, a)
+    return g * emit_op("pow_dexp", ans, a)
 
 
 # ---- the table ---------------------------------------------------------------------
@@ -588,17 +588,17 @@ prim("pow", 2, t_arith, "{0} ** {1}", broadcasts=True, vjp=(_pow_vjp_base, _pow_
      doc="d/da a ** 0 = 0 (0 ** 0 included); d/db a ** b = 0 at a = 0")
 prim("neg", 1, t_same, "-{0}", vjp=(lambda g, ans, a: -g,), elementwise=True, cheap=True)
 prim("maximum", 2, t_arith, "np.maximum({0}, {1})", broadcasts=True,
-     vjp=(lambda g, ans, a, b: g * E("tie_weight", a, b),
-          lambda g, ans, a, b: g * E("tie_weight", b, a)))
+     vjp=(lambda g, ans, a, b: g * emit_op("tie_weight", a, b),
+          lambda g, ans, a, b: g * emit_op("tie_weight", b, a)))
 prim("minimum", 2, t_arith, "np.minimum({0}, {1})", broadcasts=True,
-     vjp=(lambda g, ans, a, b: g * E("tie_weight", b, a),
-          lambda g, ans, a, b: g * E("tie_weight", a, b)))
+     vjp=(lambda g, ans, a, b: g * emit_op("tie_weight", b, a),
+          lambda g, ans, a, b: g * emit_op("tie_weight", a, b)))
 prim("logaddexp", 2, t_float, "np.logaddexp({0}, {1})", broadcasts=True,
-     vjp=(lambda g, ans, a, b: g * E("exp", a - ans), lambda g, ans, a, b: g * E("exp", b - ans)))
+     vjp=(lambda g, ans, a, b: g * emit_op("exp", a - ans), lambda g, ans, a, b: g * emit_op("exp", b - ans)))
 prim("where", 3, t_where, _emit_where, broadcasts=True,
      vjp=(None,
-          lambda g, ans, c, x, y: E("where", c, g, 0.0),
-          lambda g, ans, c, x, y: E("where", c, 0.0, g)))
+          lambda g, ans, c, x, y: emit_op("where", c, g, 0.0),
+          lambda g, ans, c, x, y: emit_op("where", c, 0.0, g)))
 
 _GROUP[0] = "comparisons and logic (boolean, not differentiable)"
 for _name, _sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("eq", "=="),
@@ -617,26 +617,26 @@ for _name, _np, _rule in (
         ("log", "np.log", lambda g, ans, x: g / x),
         ("log1p", "np.log1p", lambda g, ans, x: g / (1.0 + x)),
         ("sqrt", "np.sqrt", lambda g, ans, x: g / (2.0 * ans)),
-        ("sin", "np.sin", lambda g, ans, x: g * E("cos", x)),
-        ("cos", "np.cos", lambda g, ans, x: -(g * E("sin", x))),
+        ("sin", "np.sin", lambda g, ans, x: g * emit_op("cos", x)),
+        ("cos", "np.cos", lambda g, ans, x: -(g * emit_op("sin", x))),
         ("tan", "np.tan", lambda g, ans, x: g * (1.0 + ans * ans)),
         ("tanh", "np.tanh", lambda g, ans, x: g * (1.0 - ans * ans)),
-        ("sinh", "np.sinh", lambda g, ans, x: g * E("cosh", x)),
-        ("cosh", "np.cosh", lambda g, ans, x: g * E("sinh", x)),
+        ("sinh", "np.sinh", lambda g, ans, x: g * emit_op("cosh", x)),
+        ("cosh", "np.cosh", lambda g, ans, x: g * emit_op("sinh", x)),
         ("arctan", "np.arctan", lambda g, ans, x: g / (1.0 + x * x))):
     prim(_name, 1, t_float, _np + "({0})", vjp=(_rule,), elementwise=True)
-prim("abs", 1, t_same, "np.abs({0})", vjp=(lambda g, ans, x: g * E("sign", x),),
+prim("abs", 1, t_same, "np.abs({0})", vjp=(lambda g, ans, x: g * emit_op("sign", x),),
      elementwise=True, doc="abs'(0) = 0")
 
 _GROUP[0] = "stable functions (runtime.functions)"
 prim("sigmoid", 1, t_float, "sigmoid({0})", vjp=(lambda g, ans, x: g * ans * (1.0 - ans),),
      elementwise=True, runtime=("runtime.functions.sigmoid",))
 prim("log_sigmoid", 1, t_float, "log_sigmoid({0})",
-     vjp=(lambda g, ans, x: g * E("sigmoid", -x),), elementwise=True, runtime=("runtime.functions.log_sigmoid",))
+     vjp=(lambda g, ans, x: g * emit_op("sigmoid", -x),), elementwise=True, runtime=("runtime.functions.log_sigmoid",))
 prim("relu", 1, t_float, "relu({0})",
-     vjp=(lambda g, ans, x: E("where", E("gt", x, 0.0), g, 0.0),), elementwise=True,
+     vjp=(lambda g, ans, x: emit_op("where", emit_op("gt", x, 0.0), g, 0.0),), elementwise=True,
      doc="relu'(0) = 0", runtime=("runtime.functions.relu",))
-prim("softplus", 1, t_float, "softplus({0})", vjp=(lambda g, ans, x: g * E("sigmoid", x),),
+prim("softplus", 1, t_float, "softplus({0})", vjp=(lambda g, ans, x: g * emit_op("sigmoid", x),),
      elementwise=True, runtime=("runtime.functions.softplus",))
 prim("logsumexp", 1, t_reduce_float, _emit_axis_fn("logsumexp"), vjp=(_lse_vjp,),
      doc="axis: None or an int", shape="reduce", runtime=("runtime.functions.logsumexp",))
@@ -644,7 +644,7 @@ prim("softmax", 1, t_float_like, "softmax({0}, {axis})", vjp=(_softmax_vjp,),
      doc="axis: None (all elements) or an int", shape="same", runtime=("runtime.functions.softmax",))
 prim("log_softmax", 1, t_float_like, "log_softmax({0}, {axis})", vjp=(_log_softmax_vjp,), shape="same", runtime=("runtime.functions.log_softmax",))
 prim("cross_entropy", 2, t_scalar, "cross_entropy({0}, {1})",
-     vjp=(lambda g, ans, z, y: g * E("cross_entropy_grad", z, y), None),
+     vjp=(lambda g, ans, z, y: g * emit_op("cross_entropy_grad", z, y), None),
      doc="mean over rows of logsumexp(z_i) - z_i[y_i]; labels are not differentiable", runtime=("runtime.functions.cross_entropy",))
 
 _GROUP[0] = "reductions"
@@ -656,23 +656,23 @@ prim("min", 1, t_reduce, _emit_along("min_along", "min"), vjp=(_extreme_vjp,),
 prim("prod", 1, t_reduce, _emit_along("prod_along", "prod"), vjp=(_prod_vjp,),
      doc="axis: None or an int; exact at zeros", shape="reduce", runtime=("runtime.kernels.prod_along",))
 prim("norm", 1, t_scalar, "np.linalg.norm({0})",
-     vjp=(lambda g, ans, x: g * x / E("where", E("gt", ans, 0.0), ans, 1.0),),
+     vjp=(lambda g, ans, x: g * x / emit_op("where", emit_op("gt", ans, 0.0), ans, 1.0),),
      doc="2-norm of a vector, Frobenius norm of a matrix; norm'(0) = 0")
 prim("sqrt_var", 1, t_float, "np.sqrt({0})",  # d/dv sqrt(v) = 1/(2 sqrt v), 0 at v = 0
-     vjp=(lambda g, ans, v: g / E("where", E("gt", ans, 0.0), 2.0 * ans, float("inf")),),
+     vjp=(lambda g, ans, v: g / emit_op("where", emit_op("gt", ans, 0.0), 2.0 * ans, float("inf")),),
      elementwise=True, doc="sqrt of a variance (np.std): 0 cotangent at 0, so std'(0) = 0")
 
 _GROUP[0] = "linear algebra"
 
 
 def _matmul_vjp_a(g, ans, a, b):  # Giles 2008, sec. 2.2: C = AB gives A' = C' B^T, B' = A^T C'
-    return {(1, 1): lambda: g * b, (2, 1): lambda: E("outer", g, b),
+    return {(1, 1): lambda: g * b, (2, 1): lambda: emit_op("outer", g, b),
             (1, 2): lambda: b @ g, (2, 2): lambda: g @ b.T}[(a.type.rank, b.type.rank)]()
 
 
 def _matmul_vjp_b(g, ans, a, b):
     return {(1, 1): lambda: g * a, (2, 1): lambda: a.T @ g,
-            (1, 2): lambda: E("outer", a, g), (2, 2): lambda: a.T @ g}[(a.type.rank, b.type.rank)]()
+            (1, 2): lambda: emit_op("outer", a, g), (2, 2): lambda: a.T @ g}[(a.type.rank, b.type.rank)]()
 
 
 def _emit_matmul(op):  # Numba's @ is BLAS (floats): integer products use a kernel
@@ -683,18 +683,18 @@ prim("matmul", 2, t_matmul, _emit_matmul, vjp=(_matmul_vjp_a, _matmul_vjp_b), sh
 prim("outer", 2, t_outer, "np.outer({0}, {1})",
      vjp=(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g), shape="outer")
 prim("trace", 1, lambda x, **_: Type(x.dtype, 0), "np.trace({0})",
-     vjp=(lambda g, ans, x: g * E("eye_like", x),))
+     vjp=(lambda g, ans, x: g * emit_op("eye_like", x),))
 
 _GROUP[0] = "shapes"
 prim("transpose", 1, t_same, "{0}.T", aliases=(0,), vjp=(lambda g, ans, x: g.T,), doc="all axes reversed", shape="reversed", cheap=True)
 prim("permute", 1, t_same, "np.transpose({0}, {axes})", aliases=(0,),
-     vjp=(lambda g, ans, x, axes: E("permute", g, axes=_inverse(axes)),), shape="permute")
+     vjp=(lambda g, ans, x, axes: emit_op("permute", g, axes=_inverse(axes)),), shape="permute")
 prim("reshape", None, t_reshape, _emit_reshape, aliases=(0,),
-     vjp=_PerInput(lambda i, g, ans, x, *dims: E("reshape_like", g, x) if i == 0 else None), runtime=("runtime.kernels.reshape",))
+     vjp=_PerInput(lambda i, g, ans, x, *dims: emit_op("reshape_like", g, x) if i == 0 else None), runtime=("runtime.kernels.reshape",))
 prim("reshape_like", 2, lambda x, like, **_: Type(x.dtype, like.rank), "reshape({0}, {1}.shape)",
-     aliases=(0,), vjp=(lambda g, ans, x, like: E("reshape_like", g, x), None), shape="like_second", runtime=("runtime.kernels.reshape",))
+     aliases=(0,), vjp=(lambda g, ans, x, like: emit_op("reshape_like", g, x), None), shape="like_second", runtime=("runtime.kernels.reshape",))
 prim("expand_dims", 1, t_expand, _emit_expand, aliases=(0,),
-     vjp=(lambda g, ans, x, axis: E("sum", g) if x.type.rank == 0 else E("reshape_like", g, x),), shape="expand_dims")
+     vjp=(lambda g, ans, x, axis: emit_op("sum", g) if x.type.rank == 0 else emit_op("reshape_like", g, x),), shape="expand_dims")
 prim("concatenate", None, t_concat, _emit_seq("np.concatenate"), vjp=_PerInput(_concat_vjp))
 prim("stack", None, t_stack, _emit_seq("np.stack"), vjp=_PerInput(_stack_vjp))
 prim("pack", None, t_pack, _emit_seq("np.array"), vjp=_PerInput(_pack_vjp),
@@ -705,17 +705,17 @@ def _getitem_vjp(i, g, ans, x, *vals, spec):
     if i:
         return None
     if all(e in ("n", "s000") for e in spec):  # only new axes: a reshape
-        return E("reshape_like", g, x)
-    return E("zeros_with", g, x, *vals, spec=spec)
+        return emit_op("reshape_like", g, x)
+    return emit_op("zeros_with", g, x, *vals, spec=spec)
 
 
 prim("getitem", None, t_getitem, _emit_getitem, vjp=_PerInput(_getitem_vjp), aliases=(0,),
      doc="x[ints, slices with steps, None]", cheap=True)
 prim("take", 2, t_take, _emit_take,
-     vjp=(lambda g, ans, x, a, axis: E("take_add", g, x, a, axis=axis), None),
+     vjp=(lambda g, ans, x, a, axis: emit_op("take_add", g, x, a, axis=axis), None),
      doc="x[..., a, ...] with one int array a at `axis`", shape="take")
 prim("take_pairs", 3, t_take_pairs, "take_pairs({0}, {1}, {2}, {axis})",
-     vjp=(lambda g, ans, x, a, b, axis: E("take_pairs_add", g, x, a, b, axis=axis), None, None),
+     vjp=(lambda g, ans, x, a, b, axis: emit_op("take_pairs_add", g, x, a, b, axis=axis), None, None),
      doc="x[..., a, b, ...]: two 1-D int arrays at axes `axis`, `axis`+1 (X[np.arange(n), y])", shape="take_pairs", runtime=("runtime.kernels.take_pairs",))
 prim("set_index", None, lambda x, v, *vals, spec: (t_getitem(x, *vals, spec=spec), x)[1],
      _emit_set_index, vjp=_PerInput(_set_index_vjp),
@@ -727,9 +727,9 @@ _GROUP[0] = "constructors (not differentiable in their shape arguments)"
 prim("zeros", None, t_dims, _emit_dims("zeros"))
 prim("ones", None, t_dims, _emit_dims("ones"))
 prim("full", None, t_full, lambda op: "np.full(" + _shape_text(len(op.inputs) - 1, 1) + ", {0})",
-     vjp=_PerInput(lambda i, g, ans, v, *dims: E("sum", g) if i == 0 else None))
+     vjp=_PerInput(lambda i, g, ans, v, *dims: emit_op("sum", g) if i == 0 else None))
 prim("full_like", 2, lambda x, v, **_: Type(v.dtype, x.rank), "np.full({0}.shape, {1})",
-     vjp=(None, lambda g, ans, x, v: E("sum", g)), shape="same")
+     vjp=(None, lambda g, ans, x, v: emit_op("sum", g)), shape="same")
 prim("eye", None, lambda *ts, **_: (_need_int(*ts), Type("float64", 2))[1],
      lambda op: "np.eye(" + ", ".join(f"{{{i}}}" for i in range(len(op.inputs))) + ")")
 prim("arange", None, t_arange,

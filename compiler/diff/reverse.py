@@ -327,14 +327,14 @@ class _Reverse:
                     for j in act]
         g_free0 = [_zeros(b, v) for v in free]
         start = b.emit("sub", tape.count, 1)
-        kk = Value(I64, "k")
-        gc_params = [Value(Type("float64", params[j].type.rank), "g_" + (params[j].hint or "t"))
+        k_back = Value(I64, "k")
+        g_carried = [Value(Type("float64", params[j].type.rank), "g_" + (params[j].hint or "t"))
                      for j in act]
-        gf_params = [Value(Type("float64", v.type.rank), "g_" + (v.hint or "t")) for v in free]
+        g_free = [Value(Type("float64", v.type.rank), "g_" + (v.hint or "t")) for v in free]
         child = b.child()
         with child:
             base = dict(subst)
-            vals = [child.emit("stack_read", st, kk) for st in tape.stacks]
+            vals = [child.emit("stack_read", st, k_back) for st in tape.stacks]
             for p, v in zip(params, vals):
                 base[p] = v
                 self.shapes.alias(v, p)
@@ -342,23 +342,23 @@ class _Reverse:
                     self.active.add(v)
             if op.prim == "for":
                 lo, _, step = (s(v) for v in op.inputs[:3])
-                base[body.params[0]] = child.name(child.emit("add", lo, child.emit("mul", kk, step)),
+                base[body.params[0]] = child.name(child.emit("add", lo, child.emit("mul", k_back, step)),
                                                   body.params[0].hint or "i")
             _, tapes = self.augment(body.ops, child, base)
-            local = dict(zip(free, gf_params))
-            for j, g in zip(act, gc_params):
+            local = dict(zip(free, g_free))
+            for j, g in zip(act, g_carried):
                 res = base.get(body.results[j], body.results[j])
                 if res in self.active:
                     self._accumulate(local, res, g, child)
             self.adjoint(body.ops, tapes, local, child, base)
-            new_gc = [local[vals[j]] if vals[j] in local else _zeros(child, vals[j]) for j in act]
-            new_gf = [local[v] for v in free]
-        body_ops, new_gc, new_gf = child.ops, tuple(new_gc), tuple(new_gf)
-        region = Region((kk,) + tuple(gc_params) + tuple(gf_params), tuple(body_ops),
-                        new_gc + new_gf)
+            g_carried_next = [local[vals[j]] if vals[j] in local else _zeros(child, vals[j]) for j in act]
+            g_free_next = [local[v] for v in free]
+        body_ops, g_carried_next, g_free_next = child.ops, tuple(g_carried_next), tuple(g_free_next)
+        region = Region((k_back,) + tuple(g_carried) + tuple(g_free), tuple(body_ops),
+                        g_carried_next + g_free_next)
         outs = b.emit_control("for", [start, b.const(-1), b.const(-1), *g_carry0, *g_free0],
-                              [region], [v.type for v in gc_params + gf_params],
-                              [v.hint for v in gc_params + gf_params])
+                              [region], [v.type for v in g_carried + g_free],
+                              [v.hint for v in g_carried + g_free])
         for j, g in zip(act, outs[:len(act)]):
             x = s(inits[j])
             if x in self.active and x.type.is_float:

@@ -200,16 +200,12 @@ class Lowerer:
     def const_value(self, v):
         """The Python number of a scalar constant Value (a literal, a captured number, or a
         negated one: `-1` lowers to neg(1)), else None."""
-        if not isinstance(v, Value):
-            return None
-        for op in reversed(self.b.ops):
-            if v in op.outputs:
-                if op.prim == "const" and not isinstance(op.attr("value"), ConstArray):
-                    return op.attr("value")
-                if op.prim == "neg":
-                    c = self.const_value(op.inputs[0])
-                    return None if c is None else -c
-                return None
+        op = self.b.defining_op(v) if isinstance(v, Value) else None
+        if op is not None and op.prim == "const" and not isinstance(op.attr("value"), ConstArray):
+            return op.attr("value")
+        if op is not None and op.prim == "neg":
+            c = self.const_value(op.inputs[0])
+            return None if c is None else -c
         return None
 
     def expr(self, node):
