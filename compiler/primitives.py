@@ -470,12 +470,12 @@ def index_read(x, spec, vals, emit=None):
             pos += e != "i"
     while basic and basic[-1] == "s000":
         basic.pop()
-    y = emit_op("getitem", x, *bvals, spec=tuple(basic)) if basic else x
+    y = emit("getitem", x, *bvals, spec=tuple(basic)) if basic else x
     if not arrays:
         return y
     if len(arrays) == 1:
-        return emit_op("take", y, arrays[0], axis=at)
-    return emit_op("take_pairs", y, arrays[0], arrays[1], axis=at)
+        return emit("take", y, arrays[0], axis=at)
+    return emit("take_pairs", y, arrays[0], arrays[1], axis=at)
 
 
 def _extreme_vjp(g, ans, x, axis=None):
