@@ -21,7 +21,7 @@ import astor
 
 from ..ir.core import ConstArray, Graph
 from ..ir.printer import unique_names
-from .. import control  # noqa: F401  (registers the control-flow primitives)
+from .. import primitives_control  # noqa: F401  (registers the control-flow primitives)
 from ..primitives import PRIMS, runtime_imports, scalar_literal
 
 # every generated module imports NumPy and the runtime names the table's spellings call

@@ -1,7 +1,7 @@
 """The registry of primitives: what the IR knows about an op's primitive.
 
 The IR (builder, verify, walk) and the passes look primitives up here by name;
-compiler/primitives.py and compiler/control.py fill the registry with one `Primitive`
+compiler/primitives.py and compiler/primitives_control.py fill the registry with one `Primitive`
 record each when `compiler` is imported. So the IR depends on this module only, never
 on the table that depends on the IR.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-OTHERS = "registered by other modules (compiler/control.py: control flow)"
+OTHERS = "registered by other modules (compiler/primitives_control.py: control flow)"
 
 
 @dataclass(frozen=True)
