@@ -23,12 +23,15 @@ from .captures import Static
 
 # array and list methods that change their object in place (and return None)
 _IN_PLACE_METHODS = {
-    "sort": "`{v} = np.sort({v}{axis})`",
+    "sort": "`{v} = np.sort({v}{axis})` in NumPy; adjoint has no rule for sorting yet, so "
+            "sort outside the loss and pass the sorted array in",
     "fill": "`{v} = np.full_like({v}, {args})`",
-    "partition": "`{v} = np.partition({v}, {args})`",
+    "partition": "`{v} = np.partition({v}, {args})` in NumPy; adjoint has no rule for it "
+                 "yet: partition outside the loss",
     "put": "`{v}[indices] = values` (on a copy: `{v} = {v}.copy()` first if it is an argument)",
     "itemset": "`{v}[index] = value`",
-    "resize": "`{v} = np.resize({v}, {args})`",
+    "resize": "`{v} = {v}.reshape(...)` when the size stays the same (adjoint has no rule "
+              "for np.resize)",
     "setflags": "nothing: arrays in a loss are values",
     "clip": "`{v} = np.clip({v}, {args})`",
 }
