@@ -69,7 +69,8 @@ def call_table(s: CallSpec) -> Table:
     pos = s.pos
     impls = []
     tup = lambda o: [o[0], *o[1]]  # noqa: E731 - wrt is a tuple: grads come as a tuple
-    impls.append(_impl("ours, compiled", value_and_grad(s.loss, wrt=s.wrt), tup, s.argsets))
+    impls.append(_impl("ours, compiled", value_and_grad(s.loss, wrt=s.wrt, jit=True), tup,
+                       s.argsets))
     impls.append(_impl("ours, jit=False", value_and_grad(s.loss, wrt=s.wrt, jit=False), tup,
                        s.argsets))
     impls.append(_impl(HAND_NUMPY, s.grad_numpy, list, s.argsets))

@@ -59,7 +59,7 @@ def _child(lib: str, model: str) -> dict:
         args, wrt = _data(model)
         fn = losses.four_layer if model == "four_layer" else losses.rnn_loss
         t2 = time.perf_counter()
-        vg = compiler.value_and_grad(fn, wrt=wrt)
+        vg = compiler.value_and_grad(fn, wrt=wrt, jit=True)
         vg(*args)
         t3 = time.perf_counter()
         info = vg.compile_info

@@ -70,7 +70,7 @@ def overhead_table():
     m = models.four_layer(16)
     ps = m.p0()
     args = (np.ascontiguousarray(m.X[0]), float(m.y[0]), *ps)
-    vg = value_and_grad(m.loss, wrt=m.wrt)
+    vg = value_and_grad(m.loss, wrt=m.wrt, jit=True)
     vg(*args)
     normed, key = vg.normalize(args)
     fn = vg._specs[key].fn  # the compiled generated function (internal, diagnostic only)

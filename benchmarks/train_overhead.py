@@ -158,8 +158,8 @@ def main(argv=None):
 
     X, y, _, _ = load_data(0)
     p0 = init_params(X.shape[1], args.width, 0)
-    vg = value_and_grad(loss, wrt=("V1", "V2", "V3", "w"))
-    vgb = value_and_grad(batch_loss, wrt=("V1", "V2", "V3", "w"))
+    vg = value_and_grad(loss, wrt=("V1", "V2", "V3", "w"), jit=True)
+    vgb = value_and_grad(batch_loss, wrt=("V1", "V2", "V3", "w"), jit=True)
     t = time.perf_counter()
     fit(vg, p0, (X, y), SGD(args.lr), epochs=1, verbose=False)
     fit(vgb, p0, (X, y), SGD(args.lr), epochs=1, batch_size=32, verbose=False)

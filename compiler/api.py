@@ -14,12 +14,18 @@ integers that are not differentiated stay integers: int scalars become int64 (a 
 an index, a count), integer arrays int64, bool arrays stay bool (masks). So `2.0`,
 `np.float32(2)` and lists of floats share one specialisation; `2` for an argument not
 in `wrt` is an int64 one.
+
+Tiers (`jit=`): "auto" (default) answers the first call of a specialisation from the
+NumPy tier (the generated source run as plain NumPy) at once while a worker process
+compiles the same module with Numba; later calls use the compiled function as soon as
+it is ready. True compiles before the first call returns; False never compiles. Both
+tiers agree to 1e-12 (relative). See compiler/dispatch.py and compiler/background.py.
 """
 from __future__ import annotations
 
 import functools
 
-from . import pipeline
+from . import background, pipeline
 from .arguments import Arguments
 from .dispatch import Dispatcher, Specialization
 from .errors import AdjointError
@@ -45,7 +51,9 @@ class GradFunction:
     compiler/pipeline.py) and invalidates specialisations, compiler/locate.py places
     run-time errors."""
 
-    def __init__(self, fn, wrt=0, *, with_value=False, jit=True):
+    def __init__(self, fn, wrt=0, *, with_value=False, jit="auto"):
+        if jit not in (True, False, "auto"):
+            raise ValueError(f'jit must be "auto", True or False, got {jit!r}')
         self.fn = fn
         self.fs = parse_function(fn)
         self.arguments = Arguments(fn, self.fs, wrt)
@@ -59,6 +67,8 @@ class GradFunction:
         self._dispatch = self._dispatcher.call  # bound once: the per-call path
         self._nargs = len(self.arg_names)
         functools.update_wrapper(self, fn)
+        if jit == "auto":
+            background.prestart()  # the worker imports Numba while the caller works
 
     # ---- calling -------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -123,42 +133,63 @@ class GradFunction:
 
     @property
     def compile_info(self) -> dict:
-        """{'jit': compiled (False: plain NumPy, asked for or after a failed compile),
-        'compile_seconds': the first call's compile or cache load, 'cache_hit'}."""
+        """The last specialisation's tiers: {'mode': "auto", True or False (the `jit`
+        asked for); 'tier': which tier served its last call, "numpy" or "compiled" (None
+        before any call); 'jit': whether the compiled tier serves its next call (False:
+        plain NumPy, asked for, pending, or after a failed compile); 'ready_seconds':
+        when the compiled tier became ready, in seconds since the first call (None while
+        pending or never); 'compile_seconds': the Numba compile or cache load (in the
+        worker for "auto"); 'cache_hit'; 'compile_error': the first line of Numba's
+        error, or None}."""
         s = self._spec()
-        return {"jit": s.jit, "compile_seconds": s.compile_seconds, "cache_hit": s.cache_hit}
+        return {"mode": self.jit, "tier": s.tier, "jit": s.jit, "ready_seconds": s.ready_seconds,
+                "compile_seconds": s.compile_seconds, "cache_hit": s.cache_hit,
+                "compile_error": s.compile_error}
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Block until the compiled tier of every specialisation called so far (and of
+        every training loop made by `epoch_function`) is ready, or `timeout` seconds
+        pass. Returns True if all are compiled; False on a timeout, after a failed
+        compile (warned once), with jit=False, or before the first call. The next call
+        is served by the compiled tier."""
+        return self._dispatcher.wait_compiled(timeout)
 
     # ---- training ------------------------------------------------------------------
     def epoch_function(self, update_import: str, example_args, batched: bool = False,
-                       jit: bool | None = None):
+                       jit=None):
         """The generated training loops for `runtime.train` (see codegen/epoch.py).
 
         update_import: 'module:function' naming the optimiser's update kernel;
         example_args: the loss's arguments for one step (one example's rows, or a
         minibatch's rows when `batched`), to pick the specialisation; jit: None follows
-        this gradient, False runs the loops as plain Python. Returns a namespace with
+        this gradient, False runs the loops as plain Python, True compiles them on their
+        first call, "auto" gives the plain-Python loops with `start_compile(epoch_args,
+        evaluate_args=None)`, which submits their compile for those arguments to the
+        background worker and returns a `dispatch.PendingLoops` (`done()`, `result()`:
+        the compiled loops, or None if Numba failed, `error`). Returns a namespace with
         `epoch` and `evaluate` (compiled in the gradient's module, so Numba caches them
         with it), `source` (their Python source) and `jit`."""
         spec = self.specialize(*example_args)
-        jit = spec.jit if jit is None else bool(jit)
-        memo = self._dispatcher.epoch_loops  # generating source costs ms
-        key = (spec.key, update_import, bool(batched), jit)
-        if key not in memo:
-            memo[key] = pipeline.epoch_module(spec.generated, self.arg_names, self.wrt_names,
-                                              update_import, bool(batched), jit)
-        return memo[key]
+        if jit is None:
+            jit = "auto" if self.jit == "auto" and spec.compile_error is None else spec.jit
+        return self._dispatcher.loops(spec, self.arg_names, self.wrt_names, update_import,
+                                      bool(batched), jit if jit == "auto" else bool(jit))
 
     def __repr__(self):
         kind = "value_and_grad" if self.with_value else "grad"
         return f"<{kind} of {self.fs.node.name} wrt {', '.join(self.wrt_names)}>"
 
 
-def grad(fn=None, wrt=0, *, jit=True):
+def grad(fn=None, wrt=0, *, jit="auto"):
     """Gradient of the scalar loss `fn` with respect to argument(s) `wrt`.
 
     fn: a Python function (defined in a file) returning a float64 scalar.
     wrt: an argument name or index, or a tuple of them (default: the first argument).
-    jit: compile with Numba (default) or run the generated source as plain NumPy.
+    jit: "auto" (default): the first call of each specialisation runs the generated
+    source as plain NumPy at once while a worker process compiles it with Numba; later
+    calls use the compiled function when it is ready (`.compile_info`,
+    `.wait_compiled()`). True: compile before the first call returns (benchmarks,
+    ahead-of-time use). False: never compile. Raises ValueError for anything else.
     Returns a `GradFunction`; usable as a bare decorator (`@grad`) or with arguments
     (`@grad(wrt="w")`). Raises `UnsupportedError`/`ArgumentError` (compiler.errors).
     Method: reverse-mode differentiation of the computation graph (the lecture's
@@ -168,7 +199,7 @@ def grad(fn=None, wrt=0, *, jit=True):
     return GradFunction(fn, wrt, jit=jit)
 
 
-def value_and_grad(fn=None, wrt=0, *, jit=True):
+def value_and_grad(fn=None, wrt=0, *, jit="auto"):
     """Like `grad`, but calling it returns `(loss value, gradient(s))`."""
     if fn is None:
         return lambda f: GradFunction(f, wrt, with_value=True, jit=jit)

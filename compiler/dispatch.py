@@ -3,29 +3,35 @@
 Guarantees:
 - One `Specialization` per key (the argument dtypes and ranks, `arguments.normalize`),
   generated on first use and kept until invalidated.
+- Tiers (`jit`): each specialisation holds the generated module's NumPy-tier function
+  (`numpy_fn`) and its Numba-compiled one (`compiled_fn`); `fn` is the one serving
+  calls. `jit=True` compiles on the first call, before it returns; `jit=False` never
+  compiles; `jit="auto"` serves the first call from the NumPy tier at once and
+  submits the compile to the background worker (compiler/background.py), and the
+  first call after it is ready switches `fn` to the compiled tier. If Numba cannot
+  compile it (either way), one `RuntimeWarning` names the user's function (file:line)
+  and the first line of Numba's error, and calls stay on the NumPy tier.
 - The per-call fast path: arguments that normalisation would pass through unchanged
   (float64 C-contiguous arrays, floats; `arguments.fast_key`) go straight to a compiled
   specialisation registered for their fast key, without `normalize`. Compiled code
   types a float and an np.float64 alike, so only compiled specialisations are
-  registered (the NumPy tier keeps normalize's np.float64 scalars).
+  registered (the NumPy tier keeps normalize's np.float64 scalars); the fast path is
+  the same whatever the mode.
 - Staleness: before every call, everything the generated code baked in (a global or
   closure variable, an attribute of an object, a function's code or defaults, a custom
   rule, an array's contents, shape and dtype) is compared with its current value; any
   change forgets every specialisation, so the next call regenerates.
-- Tiers: a specialisation holds the generated module's NumPy-tier function
-  (`numpy_fn`, loaded when first needed) and, when compiled, its Numba function
-  (`compiled_fn`); `fn` is the one serving calls. If Numba cannot compile it, one
-  `RuntimeWarning` names the function and calls are served by the NumPy tier.
 """
 from __future__ import annotations
 
 import time
 import warnings
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
-from . import pipeline
+from . import background, pipeline
 from .arguments import Arguments, fast_key, fast_key_matches
 from .ir.core import Graph
 from .locate import run_error
@@ -41,8 +47,13 @@ class Specialization:
     jit: bool  # fn is the compiled tier
     compiled_fn: object = None  # a Numba dispatcher (compiles on its first call)
     numpy_fn: object = None  # the same module as plain NumPy; see numpy_tier()
-    compile_seconds: float | None = None  # first call: Numba compile or cache load
+    compile_seconds: float | None = None  # Numba compile or cache load (here or in the worker)
     cache_hit: bool | None = None
+    first_call: float | None = None  # time.perf_counter() of the first call
+    tier: str | None = None  # which tier served the last call: "numpy" or "compiled"
+    job: object = None  # the pending background compile (jit="auto"), a background.Job
+    ready_seconds: float | None = None  # compiled tier ready, seconds after the first call
+    compile_error: str | None = None  # why Numba could not compile it (first line)
 
     @property
     def primal(self) -> Graph:  # the user's computation graph
@@ -84,9 +95,12 @@ def _is_numba_error(e) -> bool:
 
 
 class Dispatcher:
-    """The specialisations of one gradient function and the choice among them."""
+    """The specialisations of one gradient function and the choice among them.
 
-    def __init__(self, arguments: Arguments, jit: bool):
+    jit: True (compile before the first call returns), False (NumPy only) or "auto"
+    (NumPy first, compiled in the background; see the module docstring)."""
+
+    def __init__(self, arguments: Arguments, jit):
         self.arguments, self.jit = arguments, jit
         self.specs: dict = {}  # key -> Specialization
         self.fast: dict = {}  # fast_key(args) -> compiled Specialization
@@ -103,11 +117,17 @@ class Dispatcher:
             self.invalidate()
         fast = fast_key(args)
         spec = self.fast.get(fast) if fast is not None else None
-        if spec is not None:  # already normalised (float64 C arrays, floats)
+        if spec is not None:  # already normalised (float64 C arrays, floats); compiled
             return spec.fn(*args)
         normed, key = self.arguments.normalize(args)
         spec = self.specs.get(key) or self.specialize(key)
-        out = self._first_call(spec, normed) if spec.compile_seconds is None else spec.fn(*normed)
+        if spec.first_call is None:
+            out = self._first_call(spec, normed)
+        else:
+            if spec.job is not None:  # "auto": switch tiers once the compile is done
+                self._collect(spec, stacklevel=4)
+            out = spec.fn(*normed)
+        spec.tier = "compiled" if spec.jit else "numpy"
         if fast is not None and spec.jit and fast_key_matches(fast, key):
             self.fast[fast] = spec
         return out
@@ -120,12 +140,14 @@ class Dispatcher:
         return self.specs.get(key) or self.specialize(key)
 
     def specialize(self, key) -> Specialization:
-        """Generate and load the specialisation for `key` (compiled lazily on first call)."""
+        """Generate and load the specialisation for `key`: its compiled tier (compiled
+        lazily on first call) when jit=True, else its NumPy tier."""
         a = self.arguments
         gen = pipeline.generate(a.fs, key, a.wrt)
-        fn = pipeline.load(gen.module_source, gen.name, self.jit)
-        spec = Specialization(key, gen, fn, self.jit)
-        if self.jit:
+        compiled = self.jit is True
+        fn = pipeline.load(gen.module_source, gen.name, compiled)
+        spec = Specialization(key, gen, fn, compiled)
+        if compiled:
             spec.compiled_fn = fn
         else:
             spec.numpy_fn = fn
@@ -136,24 +158,98 @@ class Dispatcher:
         return spec
 
     def _first_call(self, spec, args):
-        """Call a new specialisation: Numba compiles (or loads its cache) now; if it
-        cannot, warn and switch the specialisation to its NumPy tier."""
-        t0 = time.perf_counter()
+        """Call a new specialisation. jit=True: Numba compiles (or loads its cache) now;
+        if it cannot, warn and switch to the NumPy tier. "auto": submit the compile to
+        the background worker and answer from the NumPy tier."""
+        spec.first_call = t0 = time.perf_counter()
+        if self.jit == "auto":
+            types = [background.describe(a) for a in args]
+            spec.job = background.submit(spec.module_source, [(spec.generated.name, types)])
+            if spec.job.done():  # compiled before (same module and types): use it now
+                self._collect(spec, stacklevel=5)
+            return spec.fn(*args)
         try:
             out = spec.fn(*args)
         except Exception as e:
             if not spec.jit or not _is_numba_error(e):
                 raise
-            fs = self.arguments.fs
-            warnings.warn(f"{fs.loc(fs.node)}: Numba could not compile the gradient of "
-                          f"{fs.node.name} ({str(e).splitlines()[0]}); running it as plain "
-                          "NumPy instead", RuntimeWarning, stacklevel=3)
-            spec.fn, spec.jit = spec.numpy_tier(), False
+            self._failed(spec, str(e), stacklevel=5)
             out = spec.fn(*args)
         spec.compile_seconds = time.perf_counter() - t0
         if spec.jit:
             spec.cache_hit = bool(sum(spec.fn.stats.cache_hits.values()))
+            spec.ready_seconds = spec.compile_seconds
         return out
+
+    def _collect(self, spec, stacklevel):
+        """If the background compile of `spec` has ended, switch it to the compiled tier
+        (or, if it failed, warn once and stay on the NumPy tier)."""
+        job = spec.job
+        if not job.done():
+            return
+        spec.job = None
+        if job.module is None:  # stacklevel: of the user's frame, seen from here
+            self._failed(spec, job.error or "", stacklevel + 1)
+            return
+        spec.compiled_fn = spec.fn = job.function(spec.generated.name)
+        spec.jit = True
+        spec.compile_seconds, spec.cache_hit = job.seconds, job.cache_hit
+        spec.ready_seconds = max(job.ready_at - spec.first_call, 0.0)
+
+    def _failed(self, spec, error: str, stacklevel):
+        """Numba could not compile `spec`: one RuntimeWarning, then the NumPy tier."""
+        fs = self.arguments.fs
+        first = (error.strip().splitlines() or [""])[0]
+        spec.compile_error = first
+        warnings.warn(f"{fs.loc(fs.node)}: Numba could not compile the gradient of "
+                      f"{fs.node.name} ({first}); running it as plain NumPy instead",
+                      RuntimeWarning, stacklevel=stacklevel)
+        spec.fn, spec.jit = spec.numpy_tier(), False
+
+    def wait_compiled(self, timeout=None) -> bool:
+        """Block until every specialisation called so far (and every training loop whose
+        compile was started) has its compiled tier, or `timeout` seconds pass. True if
+        all are compiled; False on a timeout, a failed compile (warned), jit=False, or
+        before the first call."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left():
+            return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+        called = [s for s in self.specs.values() if s.first_call is not None]
+        loops = [lp.job for lp in self.epoch_loops.values() if getattr(lp, "job", None)]
+        if self.jit is False or not (called or loops):
+            return False
+        ok = True
+        for spec in called:
+            if spec.job is not None:
+                spec.job.wait(left())
+                self._collect(spec, stacklevel=4)
+            ok = ok and spec.jit
+        for job in loops:
+            ok = job.wait(left()) and ok
+        return ok
+
+    def loops(self, spec, arg_names, wrt_names, update_import: str, batched: bool, jit):
+        """The training loops around `spec` (pipeline.epoch_module), memoised: jit True or
+        False as asked; "auto": the plain-Python loops with `start_compile`."""
+        key = (spec.key, update_import, batched, jit)
+        if key not in self.epoch_loops:
+            args = (spec.generated, arg_names, wrt_names, update_import, batched)
+            loops = pipeline.epoch_module(*args, jit is True)
+            if jit == "auto":
+                modsrc, _, ep_name, ev_name = pipeline.epoch_module_source(*args, True)
+
+                def start_compile(epoch_args, evaluate_args=None, loops=loops):
+                    entries = [(ep_name, [background.describe(a) for a in epoch_args])]
+                    if evaluate_args is not None:
+                        entries.append((ev_name, [background.describe(a) for a in evaluate_args]))
+                    loops.job = background.submit(modsrc, entries)
+                    return PendingLoops(loops.job, ep_name, ev_name, loops.source)
+
+                loops.start_compile, loops.job = start_compile, None
+            self.epoch_loops[key] = loops
+        return self.epoch_loops[key]
 
     def stale(self) -> bool:
         """Has anything the generated code baked in been rebound, or an array been
@@ -180,3 +276,37 @@ class Dispatcher:
         if spec is None:
             return None
         return run_error(spec, exc, normed, self.arguments.fs)
+
+
+class PendingLoops:
+    """The background compile of training loops (Dispatcher.loops with jit="auto")."""
+
+    def __init__(self, job, epoch_name: str, evaluate_name: str, source: str):
+        self.job, self._names, self.source = job, (epoch_name, evaluate_name), source
+
+    def done(self) -> bool:
+        return self.job.done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.job.wait(timeout)
+
+    @property
+    def error(self) -> str | None:  # the first line of Numba's error, once failed
+        return self.job.error
+
+    @property
+    def seconds(self) -> float | None:  # the worker's compile or cache load
+        return self.job.seconds
+
+    @property
+    def cache_hit(self) -> bool | None:
+        return self.job.cache_hit
+
+    def result(self):
+        """The compiled loops (a namespace like pipeline.epoch_module's, jit=True), or
+        None while pending or if the compile failed."""
+        if not self.job.done() or self.job.module is None:
+            return None
+        ep, ev = self._names
+        return SimpleNamespace(epoch=self.job.function(ep), evaluate=self.job.function(ev),
+                               source=self.source, jit=True)

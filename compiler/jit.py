@@ -27,6 +27,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 import types
 from pathlib import Path
 
@@ -120,8 +121,17 @@ def write_source(source: str) -> Path:
     return path
 
 
+_load_lock = threading.Lock()  # the caller and the background runner (background.py)
+
+
 def load(source: str, jit: bool) -> types.ModuleType:
-    """Import the generated module (compiled with Numba when `jit`)."""
+    """Import the generated module (compiled with Numba when `jit`), once per process
+    even when two threads load it at the same time."""
+    with _load_lock:
+        return _load(source, jit)
+
+
+def _load(source: str, jit: bool) -> types.ModuleType:
     path = write_source(source)
     name = path.stem + ("" if jit else "_py")
     mod = sys.modules.get(name)

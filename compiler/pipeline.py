@@ -64,16 +64,26 @@ def load(module_src: str, name: str, jit: bool):
     return getattr(jitmod.load(module_src, jit), name)
 
 
+def epoch_module_source(gen: Generated, arg_names, wrt_names, update_import: str,
+                        batched: bool, jit: bool) -> tuple[str, str, str, str]:
+    """(module source, the loops' source, epoch function name, evaluate function name)
+    of the training loops around `gen` (codegen/epoch.py); `jit` picks the compiled
+    update kernel or its plain-Python form. Nothing is loaded."""
+    ep, ep_name, ev_name = epoch_source(gen.loss_name, gen.name, arg_names, wrt_names,
+                                        update_import, batched, jit,
+                                        module_globals=gen.consts)
+    modsrc, _ = module_source([gen.source, ep], gen.consts)
+    return modsrc, ep, ep_name, ev_name
+
+
 def epoch_module(gen: Generated, arg_names, wrt_names, update_import: str, batched: bool,
                  jit: bool) -> SimpleNamespace:
     """The training loops of `runtime.train` around the generated gradient `gen`
     (codegen/epoch.py), in one module with it so Numba caches them together. Returns a
     namespace with `epoch`, `evaluate`, `source` (the loops' source) and `jit`."""
     from . import jit as jitmod
-    ep, ep_name, ev_name = epoch_source(gen.loss_name, gen.name, arg_names, wrt_names,
-                                        update_import, batched, jit,
-                                        module_globals=gen.consts)
-    modsrc, _ = module_source([gen.source, ep], gen.consts)
+    modsrc, ep, ep_name, ev_name = epoch_module_source(gen, arg_names, wrt_names,
+                                                       update_import, batched, jit)
     mod = jitmod.load(modsrc, jit)
     return SimpleNamespace(epoch=getattr(mod, ep_name), evaluate=getattr(mod, ev_name),
                            source=ep, jit=jit)

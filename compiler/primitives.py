@@ -221,8 +221,31 @@ def _need_int(*ts):
             raise TypeError("indices and sizes must be integers, not floats")
 
 
+# ---- index specs ------------------------------------------------------------------------
+# An index is a tuple of entries, one per index position, each consuming index Values in
+# order: "i" an int, "n" None (a new axis), "a" an int array, and a slice written as in
+# Python with "_" where a bound is given: ":" (all), "_:" (start), ":_" (stop), "_:_",
+# "::_" (step), "_:_:_". So x[1:n] has spec ("_:_",) and values (1, n).
+FULL = ":"
+
+
+def slice_entry(start: bool, stop: bool, step: bool) -> str:
+    """The index-spec entry of a slice whose start/stop/step are given (True) or not."""
+    return ("_" if start else "") + ":" + ("_" if stop else "") + (":_" if step else "")
+
+
+def is_slice(e: str) -> bool:
+    return ":" in e
+
+
+def slice_bounds(e: str) -> tuple:
+    """(start given, stop given, step given) of a slice entry."""
+    parts = e.split(":") + [""]
+    return parts[0] == "_", parts[1] == "_", parts[2] == "_"
+
+
 def _nvals(e):  # index values an index-spec entry consumes
-    return 1 if e in ("i", "a") else e[1:].count("1") if e[0] == "s" else 0
+    return 1 if e in ("i", "a") else sum(slice_bounds(e)) if is_slice(e) else 0
 
 
 def t_getitem(x, *vals, spec):
@@ -341,9 +364,9 @@ def _index_parts(spec, first):
             k += 1
         else:
             parts = []
-            for bit in e[1:]:
-                parts.append(f"{{{k}}}" if bit == "1" else "")
-                k += bit == "1"
+            for given in slice_bounds(e):
+                parts.append(f"{{{k}}}" if given else "")
+                k += given
             start, stop, step = parts
             sub.append(f"{start}:{stop}" + (f":{step}" if step else ""))
             tup.append(f"slice({start or 'None'}, {stop or 'None'}, {step or 'None'})")
@@ -460,7 +483,7 @@ def index_read(x, spec, vals, emit=None):
     for e in spec:
         vs = [next(it) for _ in range(_nvals(e))]
         if e == "a":
-            basic.append("s000")
+            basic.append(FULL)
             arrays.append(vs[0])
             at = pos if at is None else at
             pos += 1
@@ -468,7 +491,7 @@ def index_read(x, spec, vals, emit=None):
             basic.append(e)
             bvals.extend(vs)
             pos += e != "i"
-    while basic and basic[-1] == "s000":
+    while basic and basic[-1] == FULL:
         basic.pop()
     y = emit("getitem", x, *bvals, spec=tuple(basic)) if basic else x
     if not arrays:
@@ -524,13 +547,13 @@ def _concat_vjp(i, g, ans, *xs, axis):
         start = d if start is None else start + d
     d = emit_op("dim", xs[i], axis=axis)
     stop = d if start is None else start + d
-    bits = "s110" if start is not None else "s010"
+    entry = slice_entry(start is not None, True, False)
     vals = (start, stop) if start is not None else (stop,)
-    return emit_op("getitem", g, *vals, spec=("s000",) * axis + (bits,))
+    return emit_op("getitem", g, *vals, spec=(FULL,) * axis + (entry,))
 
 
 def _stack_vjp(i, g, ans, *xs, axis):
-    return emit_op("getitem", g, i, spec=("s000",) * axis + ("i",))
+    return emit_op("getitem", g, i, spec=(FULL,) * axis + ("i",))
 
 
 def _pack_vjp(i, g, ans, *xs):
@@ -704,7 +727,7 @@ _GROUP[0] = "indexing (reads, and writes as functional updates)"
 def _getitem_vjp(i, g, ans, x, *vals, spec):
     if i:
         return None
-    if all(e in ("n", "s000") for e in spec):  # only new axes: a reshape
+    if all(e in ("n", FULL) for e in spec):  # only new axes: a reshape
         return emit_op("reshape_like", g, x)
     return emit_op("zeros_with", g, x, *vals, spec=spec)
 

@@ -15,10 +15,10 @@ Protocol (what `runtime.train` and the generated epoch loop rely on): an optimis
 
 All built-in optimisers share one kernel, `runtime.optim:update`, which dispatches on
 `hyper[0]` (the optimiser's kind) and passes `hyper[1:] = [lr, weight_decay, ...]` to
-the optimiser's own kernel (each `register_jitable`, any shape, also callable from
-Python). So the generated epoch loop, which names its update kernel in its source, is
-the same module for every built-in optimiser: switching from SGD to Adam costs no
-recompile; and `update` itself is compiled once and cached on disk.
+the optimiser's own kernel (any shape; vectorised NumPy when called from Python, an
+element loop when compiled). So the generated epoch loop, which names its update kernel
+in its source, is the same module for every built-in optimiser: switching from SGD to
+Adam costs no recompile; and `update` itself is compiled once and cached on disk.
 
 Update rules (g is the gradient plus weight_decay * p, the L2 penalty's gradient,
 unless stated otherwise; all operations elementwise; t counts from 1 in the formulas):
@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 from numba import njit
-from numba.extending import overload, register_jitable
+from numba.extending import overload
 
 __all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "update",
            "sgd_update", "momentum_update", "adagrad_update", "rmsprop_update",
@@ -55,86 +55,164 @@ __all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "update
 SGD_KIND, MOMENTUM_KIND, ADAGRAD_KIND, RMSPROP_KIND, ADAM_KIND = 0, 1, 2, 3, 4
 
 
-@register_jitable
+# Each kernel has two forms with the same arithmetic in the same order: called from
+# Python (the NumPy tier: jit=False, or "auto" before the compiled loop is ready) it is
+# vectorised NumPy on whole arrays; inside Numba code the `overload` below it, an
+# element loop (no temporaries, SIMD-friendly), is compiled instead. They agree to the
+# last bits (no fastmath); tests/test_optim.py checks 1e-12.
+_LOOP = {"error_model": "numpy"}
+
+
+def _flat(p, g, state):
+    return p.reshape(p.size), g.ravel(), state.reshape(state.shape[0], p.size)
+
+
 def sgd_update(p, g, state, hyper, t):
     """p <- p - lr (g + wd p), in place. p: C-contiguous float64 array, g: same shape;
     hyper = [lr] or [lr, wd]; state unused (0 slots)."""
     lr = hyper[0]
     wd = hyper[1] if hyper.shape[0] > 1 else 0.0
-    pf = p.reshape(p.size)
-    gf = g.ravel()
+    pf, gf, _ = _flat(p, g, state)
     if wd == 0.0:
-        for j in range(pf.shape[0]):
-            pf[j] -= lr * gf[j]
+        pf -= lr * gf
     else:
-        for j in range(pf.shape[0]):
-            pf[j] -= lr * (gf[j] + wd * pf[j])
+        pf -= lr * (gf + wd * pf)
 
 
-@register_jitable
+@overload(sgd_update, jit_options=_LOOP)
+def _sgd_update_loop(p, g, state, hyper, t):
+    def impl(p, g, state, hyper, t):
+        lr = hyper[0]
+        wd = hyper[1] if hyper.shape[0] > 1 else 0.0
+        pf = p.reshape(p.size)
+        gf = g.ravel()
+        if wd == 0.0:
+            for j in range(pf.shape[0]):
+                pf[j] -= lr * gf[j]
+        else:
+            for j in range(pf.shape[0]):
+                pf[j] -= lr * (gf[j] + wd * pf[j])
+    return impl
+
+
 def momentum_update(p, g, state, hyper, t):
     """Heavy-ball or Nesterov momentum, in place. hyper = [lr, wd, mu, nesterov (0/1)];
     state[0] is the velocity v."""
     lr, wd, mu, nesterov = hyper[0], hyper[1], hyper[2], hyper[3] != 0.0
-    pf = p.reshape(p.size)
-    gf = g.ravel()
-    v = state.reshape(state.shape[0], p.size)[0]
-    for j in range(pf.shape[0]):
-        gj = gf[j] + wd * pf[j]
-        v[j] = mu * v[j] + gj
-        if nesterov:
-            pf[j] -= lr * (gj + mu * v[j])
-        else:
-            pf[j] -= lr * v[j]
+    pf, gf, st = _flat(p, g, state)
+    v = st[0]
+    gj = gf + wd * pf
+    v[:] = mu * v + gj
+    if nesterov:
+        pf -= lr * (gj + mu * v)
+    else:
+        pf -= lr * v
 
 
-@register_jitable
+@overload(momentum_update, jit_options=_LOOP)
+def _momentum_update_loop(p, g, state, hyper, t):
+    def impl(p, g, state, hyper, t):
+        lr, wd, mu, nesterov = hyper[0], hyper[1], hyper[2], hyper[3] != 0.0
+        pf = p.reshape(p.size)
+        gf = g.ravel()
+        v = state.reshape(state.shape[0], p.size)[0]
+        for j in range(pf.shape[0]):
+            gj = gf[j] + wd * pf[j]
+            v[j] = mu * v[j] + gj
+            if nesterov:
+                pf[j] -= lr * (gj + mu * v[j])
+            else:
+                pf[j] -= lr * v[j]
+    return impl
+
+
 def adagrad_update(p, g, state, hyper, t):
     """AdaGrad, in place. hyper = [lr, wd, delta]; state[0] is the sum of squared gradients."""
     lr, wd, delta = hyper[0], hyper[1], hyper[2]
-    pf = p.reshape(p.size)
-    gf = g.ravel()
-    r = state.reshape(state.shape[0], p.size)[0]
-    for j in range(pf.shape[0]):
-        gj = gf[j] + wd * pf[j]
-        r[j] += gj * gj
-        pf[j] -= lr * gj / (delta + math.sqrt(r[j]))
+    pf, gf, st = _flat(p, g, state)
+    r = st[0]
+    gj = gf + wd * pf
+    r += gj * gj
+    pf -= lr * gj / (delta + np.sqrt(r))
 
 
-@register_jitable
+@overload(adagrad_update, jit_options=_LOOP)
+def _adagrad_update_loop(p, g, state, hyper, t):
+    def impl(p, g, state, hyper, t):
+        lr, wd, delta = hyper[0], hyper[1], hyper[2]
+        pf = p.reshape(p.size)
+        gf = g.ravel()
+        r = state.reshape(state.shape[0], p.size)[0]
+        for j in range(pf.shape[0]):
+            gj = gf[j] + wd * pf[j]
+            r[j] += gj * gj
+            pf[j] -= lr * gj / (delta + math.sqrt(r[j]))
+    return impl
+
+
 def rmsprop_update(p, g, state, hyper, t):
     """RMSProp, in place. hyper = [lr, wd, rho, delta]; state[0] is the running mean square."""
     lr, wd, rho, delta = hyper[0], hyper[1], hyper[2], hyper[3]
-    pf = p.reshape(p.size)
-    gf = g.ravel()
-    r = state.reshape(state.shape[0], p.size)[0]
-    for j in range(pf.shape[0]):
-        gj = gf[j] + wd * pf[j]
-        r[j] = rho * r[j] + (1.0 - rho) * gj * gj
-        pf[j] -= lr * gj / math.sqrt(delta + r[j])
+    pf, gf, st = _flat(p, g, state)
+    r = st[0]
+    gj = gf + wd * pf
+    r[:] = rho * r + (1.0 - rho) * gj * gj
+    pf -= lr * gj / np.sqrt(delta + r)
 
 
-@register_jitable
+@overload(rmsprop_update, jit_options=_LOOP)
+def _rmsprop_update_loop(p, g, state, hyper, t):
+    def impl(p, g, state, hyper, t):
+        lr, wd, rho, delta = hyper[0], hyper[1], hyper[2], hyper[3]
+        pf = p.reshape(p.size)
+        gf = g.ravel()
+        r = state.reshape(state.shape[0], p.size)[0]
+        for j in range(pf.shape[0]):
+            gj = gf[j] + wd * pf[j]
+            r[j] = rho * r[j] + (1.0 - rho) * gj * gj
+            pf[j] -= lr * gj / math.sqrt(delta + r[j])
+    return impl
+
+
 def adam_update(p, g, state, hyper, t):
     """Adam (bias-corrected), in place. hyper = [lr, wd, b1, b2, eps, decoupled (0/1)];
     state[0] = m, state[1] = v; t is 0-based (the paper's t is t + 1)."""
     lr, wd, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
-    decoupled = hyper[5] != 0.0
-    pf = p.reshape(p.size)
-    gf = g.ravel()
-    st = state.reshape(state.shape[0], p.size)
+    pf, gf, st = _flat(p, g, state)
     m, v = st[0], st[1]
-    c1 = 1.0 - b1 ** (t + 1)
-    c2 = 1.0 - b2 ** (t + 1)
-    for j in range(pf.shape[0]):
-        if decoupled:
-            gj = gf[j]
-            pf[j] -= lr * wd * pf[j]
-        else:
-            gj = gf[j] + wd * pf[j]
-        m[j] = b1 * m[j] + (1.0 - b1) * gj
-        v[j] = b2 * v[j] + (1.0 - b2) * gj * gj
-        pf[j] -= lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + eps)
+    c1 = 1.0 - b1 ** float(t + 1)  # float: libm pow in both forms
+    c2 = 1.0 - b2 ** float(t + 1)
+    if hyper[5] != 0.0:  # decoupled (AdamW)
+        gj = gf
+        pf -= lr * wd * pf
+    else:
+        gj = gf + wd * pf
+    m[:] = b1 * m + (1.0 - b1) * gj
+    v[:] = b2 * v + (1.0 - b2) * gj * gj
+    pf -= lr * (m / c1) / (np.sqrt(v / c2) + eps)
+
+
+@overload(adam_update, jit_options=_LOOP)
+def _adam_update_loop(p, g, state, hyper, t):
+    def impl(p, g, state, hyper, t):
+        lr, wd, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+        decoupled = hyper[5] != 0.0
+        pf = p.reshape(p.size)
+        gf = g.ravel()
+        st = state.reshape(state.shape[0], p.size)
+        m, v = st[0], st[1]
+        c1 = 1.0 - b1 ** float(t + 1)  # float: libm pow in both forms
+        c2 = 1.0 - b2 ** float(t + 1)
+        for j in range(pf.shape[0]):
+            if decoupled:
+                gj = gf[j]
+                pf[j] -= lr * wd * pf[j]
+            else:
+                gj = gf[j] + wd * pf[j]
+            m[j] = b1 * m[j] + (1.0 - b1) * gj
+            v[j] = b2 * v[j] + (1.0 - b2) * gj * gj
+            pf[j] -= lr * (m[j] / c1) / (math.sqrt(v[j] / c2) + eps)
+    return impl
 
 
 @njit(cache=True, error_model="numpy")
@@ -145,7 +223,8 @@ def update(p, g, state, hyper, t):
     A cached Numba dispatcher (not register_jitable): every generated epoch loop links
     the one compiled, disk-cached version instead of compiling the five kernels again;
     the loops pass flat views, so one signature serves all parameters. `update.py_func`
-    is the plain-Python version (jit=False loops use it). error_model="numpy" drops
+    is the plain-Python version (the NumPy-tier loops use it: the kernels run
+vectorised there, about as fast as compiled for large parameters). error_model="numpy" drops
     Numba's per-division zero check, which blocks SIMD (AdaGrad, RMSProp and Adam run
     about 4x faster); every denominator here is positive for valid hyper-parameters."""
     kind = int(hyper[0])

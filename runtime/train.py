@@ -37,8 +37,11 @@ class FitResult:
     clipping); epoch_seconds: time of each compiled epoch call; train_seconds: wall
     time of all epochs with their Python work (shuffling, validation, history, checks,
     progress bar); fit_seconds: wall time of the whole `fit` (with code generation and
-    compile); compile_seconds: first compile of the loops (or cache load);
-    steps: optimiser steps taken; stopped: None, or why training stopped early;
+    compile); compile_seconds: first compile of the loops (or cache load; in the
+    background worker under jit="auto"); tiers: per epoch, "numpy" (the plain-Python
+    loops) or "compiled"; compiled_after: under jit="auto", seconds from the start of
+    `fit` to the epoch boundary where the compiled loops took over (None if they never
+    did); steps: optimiser steps taken; stopped: None, or why training stopped early;
     warnings: gradient-health messages issued; states: the optimiser state arrays;
     epoch_source: the generated loops' Python source."""
 
@@ -53,6 +56,8 @@ class FitResult:
     fit_seconds: float = 0.0
     compile_seconds: float = 0.0
     cache_hit: bool | None = None
+    tiers: list = field(default_factory=list)
+    compiled_after: float | None = None
     steps: int = 0
     stopped: str | None = None
     warnings: list = field(default_factory=list)
@@ -212,11 +217,21 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         vb = dict(zip(data_names, val))
         val_args = [vb[a] if a in vb else by_name[a] for a in arg_names]
     t0 = time.perf_counter()
-    loops = _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip,
-                     stats, val_args, data_names, arg_names)
-    result.compile_seconds = time.perf_counter() - t0
-    stats_obj = getattr(loops.epoch, "stats", None)
-    result.cache_hit = bool(sum(stats_obj.cache_hits.values())) if stats_obj is not None else None
+    pending = None
+    empty = np.empty(0, dtype=np.int64)
+    if getattr(loops, "start_compile", None) is not None:
+        # jit="auto": train at once with the plain-Python loops; the compiled ones are
+        # compiled in the background and take over at the first epoch boundary after
+        # they are ready
+        pending = loops.start_compile(
+            [*train_args, hyper, empty, 0, batch, clip, stats],
+            None if val_args is None else [*_no_rows(val_args, data_names, arg_names), batch])
+    else:
+        loops = _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch,
+                         clip, stats, val_args, data_names, arg_names)
+        result.compile_seconds = time.perf_counter() - t0
+        counts = getattr(loops.epoch, "stats", None)
+        result.cache_hit = bool(sum(counts.cache_hits.values())) if counts is not None else None
 
     health = None
     if grad_health is not False:
@@ -228,6 +243,9 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     bar = _progress(range(epochs), verbose, desc or "epochs")
     t_train = time.perf_counter()
     for epoch in bar:
+        if pending is not None and pending.done():  # switch tiers between epochs
+            loops, pending = _switch(loops, pending, result, t_fit), None
+        result.tiers.append("compiled" if loops.jit else "numpy")
         order = rng.permutation(n) if shuffle else np.arange(n)
         stats[:] = 0.0
         t = time.perf_counter()
@@ -272,6 +290,24 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     return result
 
 
+def _no_rows(args, data_names, arg_names):
+    return [v[:0] if a in data_names else v for a, v in zip(arg_names, args)]
+
+
+def _switch(loops, pending, result, t_fit):
+    """The compiled loops once their background compile is done; if Numba failed, warn
+    (once) and keep the plain-Python loops."""
+    compiled = pending.result()
+    if compiled is None:
+        warnings.warn(f"Numba could not compile the training loop ({pending.error}); "
+                      "running it as plain Python instead", RuntimeWarning, stacklevel=3)
+        return loops
+    result.compile_seconds = pending.seconds or 0.0
+    result.cache_hit = pending.cache_hit
+    result.compiled_after = time.perf_counter() - t_fit
+    return compiled
+
+
 def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip, stats,
              val_args, data_names, arg_names):
     """Call the loops once on no rows (compiling them, or loading Numba's cache). If Numba
@@ -281,8 +317,7 @@ def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, c
     def warm(loops):
         loops.epoch(*train_args, hyper, empty, 0, batch, clip, stats)
         if val_args is not None:  # zero rows: compiles the evaluation loop, runs no loss
-            loops.evaluate(*[v[:0] if a in data_names else v
-                             for a, v in zip(arg_names, val_args)], batch)
+            loops.evaluate(*_no_rows(val_args, data_names, arg_names), batch)
 
     try:
         warm(loops)

@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     args = (rng.normal(size=5), 0.5, rng.normal(size=(4, 5)), rng.normal(size=(4, 4)),
             rng.normal(size=(4, 4)), rng.normal(size=4))
-    vg = value_and_grad(loss, wrt=("V1", "V2", "V3", "w"))
+    vg = value_and_grad(loss, wrt=("V1", "V2", "V3", "w"), jit=True)
     value, grads = vg(*args)
     info = vg.compile_info
     info["value"] = value

@@ -25,7 +25,7 @@ def _expected(x, y, W, b):
 def test_fast_path_gives_the_same_gradients_and_no_new_specialisation():
     rng = np.random.default_rng(0)
     x, y, W, b = _args(rng)
-    vg = value_and_grad(affine_loss, wrt=("W", "b"))
+    vg = value_and_grad(affine_loss, wrt=("W", "b"), jit=True)
     first = vg(x, y, W, b)
     assert len(vg._fast) == 1  # registered after the first (normalised) call
     spec = next(iter(vg._fast.values()))
@@ -47,7 +47,7 @@ def test_fast_path_gives_the_same_gradients_and_no_new_specialisation():
 def test_fast_path_keeps_argument_errors():
     rng = np.random.default_rng(1)
     x, y, W, b = _args(rng)
-    g = grad(affine_loss, wrt="b")
+    g = grad(affine_loss, wrt="b", jit=True)
     g(x, y, W, b)
     with pytest.raises(ArgumentError, match="missing a required argument: 'b'"):
         g(x, y, W)

@@ -206,3 +206,14 @@ def test_other_bad_hyper_parameters_are_rejected():
     with pytest.raises(TypeError, match="must be a number"):
         SGD("fast")
     assert math.isclose(AdaGrad().delta, 1e-7) and RMSProp().rho == 0.9
+
+
+@pytest.mark.parametrize("opt", [c[0] for c in CASES], ids=[repr(c[0]) for c in CASES])
+def test_numpy_form_agrees_with_the_compiled_loop(opt):
+    """The NumPy tier's vectorised kernels (update.py_func) and the compiled element loops
+    agree to 1e-12 over many steps on a large parameter (issue 12: fit under "auto")."""
+    rng = np.random.default_rng(1)
+    p0 = rng.normal(size=(40, 25))
+    gs = [rng.normal(size=(40, 25)) for _ in range(30)]
+    a, b = _steps(opt, p0, gs, True)[-1], _steps(opt, p0, gs, False)[-1]
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=0)

@@ -56,7 +56,7 @@ def test_writing_through_an_alias_or_into_an_argument_is_refused():
 
 
 def test_integer_data_compiles_with_numba():
-    g = grad(sc.least_squares)
+    g = grad(sc.least_squares, jit=True)
     X = np.arange(12).reshape(4, 3)
     y = np.ones(4)
     w = np.array([0.1, -0.2, 0.3])

@@ -24,7 +24,7 @@ from runtime.optim import SGD, AdaGrad, Adam, Momentum, RMSProp
 from runtime.train import fit
 
 WRT = ("V1", "V2", "V3", "w")
-VG = value_and_grad(four_layer, wrt=WRT)  # shared: one compile for the whole file
+VG = value_and_grad(four_layer, wrt=WRT, jit=True)  # shared: one compile for the file
 VG_PY = value_and_grad(four_layer, wrt=WRT, jit=False)
 
 
@@ -144,7 +144,7 @@ def test_minibatch_training_matches_a_python_loop_and_plain_mode():
     X = rng.normal(size=(50, 3))
     y = X @ np.array([0.5, -1.0, 2.0]) + 0.3
     p0 = {"w": np.zeros(3), "b": np.zeros(1)}
-    vg = value_and_grad(lin_batch, wrt=("w", "b"))
+    vg = value_and_grad(lin_batch, wrt=("w", "b"), jit=True)
     r = fit(vg, p0, (X, y), SGD(0.1, momentum=0.5), epochs=3, batch_size=8, seed=4,
             verbose=False)
     rp = fit(value_and_grad(lin_batch, wrt=("w", "b"), jit=False), p0, (X, y),

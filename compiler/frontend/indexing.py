@@ -23,30 +23,30 @@ import ast
 
 from ..errors import ShapeError, UnsupportedError
 from ..ir.core import Value
-from ..primitives import index_read
+from ..primitives import FULL, index_read, is_slice, slice_entry
 from .captures import Static
 
 
 def _entries(cx, node, x):
     """[(kind, [values])]: kind 'i' int, 'n' None, 'a' int array, 'm' bool mask,
-    's<bits>' slice, '...' ellipsis."""
+    a slice entry (compiler/primitives.py: ':', '_:_', ...), '...' ellipsis."""
     sl = node.slice
     elts = sl.elts if isinstance(sl, ast.Tuple) else [sl]
     out = []
     for e in elts:
         if isinstance(e, ast.Slice):
-            bits, vals = "s", []
+            given, vals = [], []
             for part in (e.lower, e.upper, e.step):
                 if part is None or isinstance(part, ast.Constant) and part.value is None:
-                    bits += "0"
+                    given.append(False)
                     continue
                 v = cx.expr(part)
                 if not isinstance(v, Value) or v.type.rank or v.type.dtype != "int64":
                     raise ShapeError(f"slice bound `{ast.unparse(part)}` is not an int",
                                      cx.fs.loc(part), "use int(...) for a computed bound")
-                bits += "1"
+                given.append(True)
                 vals.append(v)
-            out.append((bits, vals))
+            out.append((slice_entry(*given), vals))
             continue
         if isinstance(e, ast.Constant) and e.value is Ellipsis:
             out.append(("...", []))
@@ -74,7 +74,7 @@ def _entries(cx, node, x):
 
 def _expand(cx, node, x, entries):
     """Replace `...` by full slices; check the number of indexed axes."""
-    used = sum(1 if k in ("i", "a") or k[0] == "s" else v[0].type.rank if k == "m" else 0
+    used = sum(1 if k in ("i", "a") or is_slice(k) else v[0].type.rank if k == "m" else 0
                for k, v in entries)
     r = x.type.rank
     if used > r:
@@ -84,7 +84,7 @@ def _expand(cx, node, x, entries):
         raise ShapeError("an index can only have a single ellipsis", cx.fs.loc(node))
     if dots:
         i = dots[0]
-        entries = entries[:i] + [("s000", [])] * (r - used) + entries[i + 1:]
+        entries = entries[:i] + [(FULL, [])] * (r - used) + entries[i + 1:]
     return entries
 
 
@@ -122,7 +122,7 @@ def _check_advanced(cx, node, entries, store):
     ints = [i for i, k in enumerate(kinds) if k == "i"]
     for i in ints:
         between = kinds[min(i, arrays[0]) + 1:max(i, arrays[-1])]
-        if any(k[0] == "s" for k in between):
+        if any(is_slice(k) for k in between):
             raise UnsupportedError("an int and an index array separated by a slice (NumPy "
                                    "would move their axis to the front)", where,
                                    "index in two steps")
