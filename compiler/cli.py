@@ -2,7 +2,7 @@
 
     python -m compiler show    FILE.py:FUNC [--wrt a,b] [--ir]
     python -m compiler graph   FILE.py:FUNC (--args ARGS.npz | --example) [-o OUT.svg]
-                               [--adjoint] [--iteration K | --unroll]
+                               [--adjoint] [--iteration K | --unroll] [--collapse | --depth K]
     python -m compiler check   FILE.py:FUNC (--args ARGS.npz | --example) [--wrt a,b]
     python -m compiler compile FILE.py:FUNC [--sig "f64[:] f64[:] f64" | --args | --example]
 
@@ -196,7 +196,8 @@ def cmd_graph(a) -> int:
     g, args, _ = _setup(a, need_values=True)
     try:
         view = graph_view(g, *args, adjoint=a.adjoint, max_elements=a.max_elements,
-                          iteration=a.iteration, unroll=a.unroll)
+                          iteration=a.iteration, unroll=a.unroll, collapse=a.collapse,
+                          depth=a.depth)
     except ValueError as e:  # an iteration the loop did not run, a loop too long to unroll
         raise CliError(str(e)) from None
     out = a.output
@@ -318,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "default -1, the last)")
     s.add_argument("--unroll", action="store_true", help="draw every iteration of each loop "
                    "(at most 8), with the carried cotangent on each edge between iterations")
+    fold = s.add_mutually_exclusive_group()
+    fold.add_argument("--collapse", action="store_true", help="draw each call of your own "
+                      "functions as one node (its outputs' f and g)")
+    fold.add_argument("--depth", type=int, default=None, metavar="K", help="draw calls up to "
+                      "K deep op by op, fold deeper ones into one node each (0: as --collapse)")
     s.add_argument("-q", "--quiet", action="store_true", help="do not print the node table")
     s.set_defaults(func=cmd_graph)
 

@@ -25,14 +25,24 @@ labelled with its trip count holding its body once, with the values of one itera
 after the loop ("h after the loop"); `unroll=True` draws every iteration (at most
 UNROLL_MAX) in its own box, node ids suffixed `@k`, the carried cotangent labelling
 each edge from iteration k-1 to k. In the adjoint view each stack of reverse mode is
-one tape node with its entries. Folding user functions into one node is not offered:
-inlined ops keep their source line but not the call they came from.
+one tape node with its entries.
+
+Calls: your functions are inlined, each op's `Loc.inlined_at` naming the call it came
+from. `collapse=True` (or `depth=k`: calls up to k deep drawn op by op, deeper ones
+folded) draws each call as one node named after its outputs (the values it defines that
+are used outside it), labelled with the call as written (`h = layer(W1, x)`) and their
+f and g; edges come from the values it reads from outside and go to the uses of its
+outputs. In the adjoint view a call's backward ops fold into a "grad of" node. The
+body of a `custom_vjp` function records no call site (compiler/custom.py does not pass
+its call to `lower_body`), so it is drawn op by op.
 SVG and PNG are rendered by Graphviz's `dot` program; without it they raise
 `GraphvizNotFound` with install instructions, and DOT still works.
 """
 from __future__ import annotations
 
+import ast
 import html
+import linecache
 import os
 import shutil
 import subprocess
@@ -51,7 +61,7 @@ __all__ = ["GraphView", "GraphvizNotFound", "Node", "format_value", "graph_view"
 INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), "
                 "`brew install graphviz` (macOS) or `conda install graphviz`")
 _FILL = {"wrt": "#ffe08a", "param": "#eeeeee", "const": "#f5f5f5", "primal": "#e8f1fb",
-         "adjoint": "#fde8e8", "tape": "#fff3e0"}
+         "adjoint": "#fde8e8", "tape": "#fff3e0", "call": "#d7ecea", "adjoint_call": "#f8d4d4"}
 
 
 class GraphvizNotFound(RuntimeError):
@@ -119,11 +129,26 @@ def _expr(op, args) -> str:
     return f"{op.prim}({', '.join(args)})"
 
 
+def _call_text(loc) -> str:
+    """The call at `loc` (its file, line and column) as written: `layer(W1, x)`; the
+    whole line when it cannot be read back."""
+    src = "".join(linecache.getline(loc.file, loc.line + k) for k in range(20))[loc.col:]
+    for end in (i + 1 for i, c in enumerate(src) if c == ")"):
+        try:
+            node = ast.parse(src[:end], mode="eval").body
+        except SyntaxError:
+            continue
+        if isinstance(node, ast.Call):
+            return ast.unparse(node)
+    return loc.text
+
+
 @dataclass(frozen=True)
 class Node:
     """One drawn value: `id` its unique name (`h_2@1`: the value of iteration 1 when a
     loop is unrolled), `expr` how it is computed ('' for a parameter), `kind` 'wrt',
-    'param', 'const', 'primal', 'adjoint' or 'tape' (a stack of reverse mode), `f`/`g`
+    'param', 'const', 'primal', 'adjoint', 'tape' (a stack of reverse mode), 'call' or
+    'adjoint_call' (a folded call: its id names its outputs, `f`/`g` list theirs), `f`/`g`
     the formatted forward/backward values (None when not known), `group` its user line,
     `cluster` the box it is drawn in, `greyed` True on the side of a branch not taken,
     `entries` a tape's entries (formatted)."""
@@ -166,12 +191,14 @@ class GraphView:
     adjoint: label values as sweep values ('value =') rather than f/g; iteration: the
     loop iteration whose values are drawn (an index as in Python, -1 the last; every
     loop drawn); unroll: draw every iteration instead (each loop must have run at most
-    UNROLL_MAX = 8 times). Raises ValueError for an iteration a loop did not run or a
-    loop too long to unroll."""
+    UNROLL_MAX = 8 times); depth: fold calls of user functions nested more than `depth`
+    calls deep into one node each (None: every op drawn); collapse=True: depth=0.
+    Raises ValueError for an iteration a loop did not run, a loop too long to unroll or
+    a negative depth."""
 
     def __init__(self, graph: Graph, values=None, grads=None, wrt=(), *, adjoint=False,
                  title=None, max_elements: int = 6, run=None, iteration: int = -1,
-                 unroll: bool = False):
+                 unroll: bool = False, collapse: bool = False, depth: int | None = None):
         from .interp import Run, stack_groups
         self.graph = graph
         self.adjoint = adjoint
@@ -194,6 +221,15 @@ class GraphView:
         self._f: dict = {}  # Value -> formatted value of that node
         self._lines: dict = {}  # (container, line label) -> cluster id
         self._alias: dict = {}  # a while condition's parameter -> the body's parameter
+        self.depth = 0 if collapse and depth is None else depth
+        if self.depth is not None and self.depth < 0:
+            raise ValueError(f"depth={depth}: calls are folded below depth 0 or more")
+        self._calls: dict = {}  # folded call -> (its ops at any depth, the values they define)
+        self._drawn: dict = {}  # (folded call, id suffix) -> id of its node
+        self._call_ids: set = set()
+        self._seen_edges: set = set()  # edges to or from call nodes, drawn once
+        if self.depth is not None:
+            self._scan_calls(graph)
         if run is None:
             run = Run(values=dict(values or {}), grads=dict(grads or {}))
             if values is None:
@@ -230,8 +266,14 @@ class GraphView:
         return cid
 
     def _edge(self, v, to, phase, attrs=""):
-        if v not in self.lits:
-            self.edges.append((self._id[v], to, phase, attrs))
+        if v in self.lits:
+            return
+        src = self._id[v]
+        if src in self._call_ids or to in self._call_ids:
+            if (src, to) in self._seen_edges:
+                return
+            self._seen_edges.add((src, to))
+        self.edges.append((src, to, phase, attrs))
 
     @staticmethod
     def _where(op) -> str:
@@ -241,7 +283,9 @@ class GraphView:
 
     def _block(self, ops, run, container, sfx, greyed):
         for op in ops:
-            if op.regions:
+            if self._call_of(op, ops) is not None:
+                self._folded(op, ops, run, container, sfx, greyed)
+            elif op.regions:
                 (self._branch if op.prim == "if" else self._loop)(op, run, container, sfx, greyed)
             elif op.out in self.lits:
                 continue
@@ -255,21 +299,106 @@ class GraphView:
             else:
                 self._op(op, run, container, sfx, greyed)
 
+    def _line(self, loc, phase, container):
+        """(user line label, id of its box in `container`) for ops at `loc`."""
+        if loc is None:
+            return None, None
+        group = ("grad of " if phase == "adjoint" else "") + \
+            f"{os.path.basename(loc.file)}:{loc.line}: {loc.text}"
+        key = (container, group)
+        if key not in self._lines:
+            self._lines[key] = self._cluster(group, "line", container, phase == "adjoint")
+        return group, self._lines[key]
+
     def _op(self, op, run, container, sfx, greyed):
         if op.prim == "const":
             expr, kind = f"constant array{list(op.attr('value').shape)}", "const"
         else:
             expr, kind = _expr(op, [self._name(v) for v in op.inputs]), op.phase
-        group = cluster = None
-        if op.loc is not None:
-            group = ("grad of " if op.phase == "adjoint" else "") + self._where(op)
-            key = (container, group)
-            if key not in self._lines:
-                self._lines[key] = self._cluster(group, "line", container, op.phase == "adjoint")
-            cluster = self._lines[key]
+        group, cluster = self._line(op.loc, op.phase, container)
         nid = self._add(op.out, expr, kind, run, group, sfx, cluster or container, greyed)
         for v in op.inputs:
             self._edge(v, nid, op.phase, '[color="#bbbbbb", style=dotted]' if greyed else "")
+
+    # ---- folded calls ------------------------------------------------------------------
+    def _call_of(self, op, block):
+        """The folded call `op` (one of the ops `block`) belongs to: (phase, its call
+        sites outermost first, cut `depth` + 1 deep, the block), or None when op is drawn
+        itself. (A call's ops share a block; reverse mode may recompute some in another,
+        the backward loop, drawn as a node of their own.)"""
+        if self.depth is None or op.loc is None:
+            return None
+        chain = op.loc.call_chain()
+        return (op.phase, chain[:self.depth + 1], id(block)) if len(chain) > self.depth \
+            else None
+
+    def _scan_calls(self, graph):
+        """Each folded call's ops and the values they define; its outputs: those of its
+        values that something outside it uses (an op, a region's results, the graph)."""
+        uses: dict = {}
+
+        def scan(ops, region_key):
+            for op in ops:  # an op in a region of a folded op is part of that call
+                key = region_key if region_key is not None else self._call_of(op, ops)
+                for v in op.inputs:
+                    uses.setdefault(v, set()).add(key)
+                if key is not None:
+                    ops_, defined = self._calls.setdefault(key, ([], set()))
+                    ops_.append(op)
+                    defined.update(op.outputs)
+                    for r in op.regions:
+                        defined.update(r.params)
+                for r in op.regions:
+                    scan(r.ops, key)
+                    for v in r.results:
+                        uses.setdefault(v, set()).add(key)
+
+        scan(graph.ops, None)
+        for v in graph.results:
+            uses.setdefault(v, set()).add("result")
+        self._outputs = {}
+        for key, (ops, defined) in self._calls.items():
+            self._outputs[key] = [o for op in ops for o in op.outputs
+                                  if o not in self.lits and uses.get(o, set()) - {key}]
+
+    def _folded(self, op, block, run, container, sfx, greyed):
+        """Draw `op`, an op of a folded call, as part of that call's node."""
+        key = self._call_of(op, block)
+        nid = self._drawn.get((key, sfx))
+        outs = self._outputs[key]
+        if nid is None:
+            phase, chain, _ = key
+            fmt = lambda d: [self._fmt(d.get(o)) if d is not None else None  # noqa: E731
+                             for o in outs]
+            fs = fmt(run.values if run is not None else None)
+            gs = fmt(run.grads if run is not None else None)
+            named = lambda xs: (xs[0] if len(xs) == 1 else "; ".join(  # noqa: E731
+                f"{self.names[o]}: {x}" for o, x in zip(outs, xs)) if any(
+                x is not None for x in xs) else None)
+            types = ", ".join(_type_text(o, run.values.get(o) if run is not None else None)
+                              for o in outs)
+            base = ", ".join(self.names[o] for o in outs) or f"call at line {chain[-1].line}"
+            nid = base + sfx
+            while nid in self._call_ids:
+                nid += "'"
+            expr = ("grad of " if phase == "adjoint" else "") + _call_text(chain[-1])
+            group, cluster = self._line(chain[-1], phase, container)
+            self.nodes.append(Node(nid, expr, types, "adjoint_call" if phase == "adjoint"
+                                   else "call", named(fs), named(gs), group,
+                                   any(o in self.results for o in outs),
+                                   cluster or container, greyed))
+            self.groups.setdefault(group, []).append(nid)
+            self._drawn[(key, sfx)], self._call_ids = nid, self._call_ids | {nid}
+            for o, f in zip(outs, fs):
+                self._f[o] = f
+        defined = self._calls[key][1]
+        for inner in walk([op]):
+            for v in inner.inputs:
+                if v not in defined:
+                    self._edge(v, nid, op.phase,
+                               '[color="#bbbbbb", style=dotted]' if greyed else "")
+        for o in op.outputs:
+            self._id[o] = nid
 
     def _tape(self, op, ops, run, container):
         """A stack of reverse mode, drawn once as the tape it is: its entries after the
@@ -424,7 +553,8 @@ class GraphView:
         rows = [head, f'<FONT POINT-SIZE="9" COLOR="#555555">{e(n.type)}'
                       f'{"  (wrt)" if n.kind == "wrt" else ""}</FONT>']
         if n.f is not None:
-            key, color = ("value", "#b71c1c") if n.kind == "adjoint" else ("f", "#1b5e20")
+            key, color = ("value", "#b71c1c") if n.kind in ("adjoint", "adjoint_call") \
+                else ("f", "#1b5e20")
             rows.append(f'<FONT COLOR="{color}">{key} = {e(n.f)}</FONT>')
         if n.g is not None and not self.adjoint:
             rows.append(f'<FONT COLOR="#b71c1c">g = {e(n.g)}</FONT>')
@@ -443,6 +573,9 @@ class GraphView:
             attrs.append('shape=plain, style=filled')
         if n.kind == "wrt":
             attrs.append("penwidth=2.5")
+        if n.kind in ("call", "adjoint_call"):
+            border = "#b71c1c" if n.kind == "adjoint_call" else "#00695c"
+            attrs.append(f'penwidth=2, color="{border}"')
         if n.is_result:
             attrs.append("peripheries=2")
         return f'"{n.id}" [{", ".join(attrs)}];'
@@ -552,7 +685,8 @@ class GraphView:
 
 
 def graph_view(fn, *args, wrt=0, adjoint=False, max_elements: int = 6, iteration: int = -1,
-               unroll: bool = False) -> GraphView:
+               unroll: bool = False, collapse: bool = False,
+               depth: int | None = None) -> GraphView:
     """The computation graph of `fn` on the arguments `args`, annotated with values.
 
     fn: a Python loss function (as for `compiler.grad`) or a `GradFunction` (its `wrt`
@@ -563,8 +697,11 @@ def graph_view(fn, *args, wrt=0, adjoint=False, max_elements: int = 6, iteration
     stacks of loops as tapes). Loops: `iteration` (int, as a Python index: -1 the last
     iteration) chooses the iteration whose values every loop box shows;
     `unroll=True` draws every iteration instead (at most UNROLL_MAX = 8 per loop), with
-    the carried cotangent on each edge from one iteration to the next. Arrays with more
-    than `max_elements` elements print as shape and norm.
+    the carried cotangent on each edge from one iteration to the next. Calls of your
+    own functions: `collapse=True` draws each as one node (its outputs' f and g, edges
+    from what it reads), `depth=k` draws calls up to k deep op by op and folds deeper
+    ones (default: every op drawn). Arrays with more than `max_elements` elements
+    print as shape and norm.
     Raises the `AdjointError`s of `grad` (unsupported code, bad arguments),
     `compiler.interp.EvaluationError` when NumPy rejects an op on these arguments, and
     ValueError for an `iteration` a loop did not run or a loop too long to unroll."""
@@ -575,7 +712,8 @@ def graph_view(fn, *args, wrt=0, adjoint=False, max_elements: int = 6, iteration
     spec = g.specialize(*args)
     wrt_params = [spec.primal.params[i] for i in g.wrt]
     sig = f"{g.fs.node.name}({', '.join(g.arg_names)}), wrt {', '.join(g.wrt_names)}"
-    opts = dict(max_elements=max_elements, iteration=iteration, unroll=unroll)
+    opts = dict(max_elements=max_elements, iteration=iteration, unroll=unroll,
+                collapse=collapse, depth=depth)
     if adjoint:
         title = (f"{sig}: forward sweep (f_i, blue boxes), then backward sweep "
                  "(g_i = ∂loss/∂f_i, red boxes)")

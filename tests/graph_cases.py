@@ -32,3 +32,35 @@ def rnn(W, U, h, xs):
     for t in range(xs.shape[0]):
         h = np.tanh(W @ h + U @ xs[t])
     return np.sum(h * h)
+
+
+def layer(W, x):
+    return np.tanh(W @ x)
+
+
+def two_layers(W1, W2, x):
+    h = layer(W2, layer(W1, x))
+    return np.sum(h ** 2)
+
+
+def two_layers_tail(h1, W2):  # two_layers after its inner call: d loss / d h1
+    h = layer(W2, h1)
+    return np.sum(h ** 2)
+
+
+def block(W1, W2, x):
+    return layer(W2, layer(W1, x))
+
+
+def nested(W1, W2, x):
+    return np.sum(block(W1, W2, x) ** 2)
+
+
+def cell(W, U, h, x):
+    return np.tanh(W @ h + U @ x)
+
+
+def rnn_cell(W, U, h, xs):
+    for t in range(xs.shape[0]):
+        h = cell(W, U, h, xs[t])
+    return np.sum(h * h)

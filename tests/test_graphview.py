@@ -415,3 +415,153 @@ def test_golden_dot_control_flow(name, regen):
         path.write_text(dot)
     assert path.exists(), f"{path.name} is missing: run pytest --regen-golden and review it"
     assert dot == path.read_text(), f"{path.name} changed: review, then --regen-golden"
+
+
+# ---- calls of user functions: Loc.inlined_at and collapse/depth --------------------------
+from compiler.ir.core import Loc  # noqa: E402
+from compiler.ir.walk import walk  # noqa: E402
+
+TWO = (np.array([[0.2, 0.4], [0.6, 0.8]]), np.array([[0.3, -0.3], [0.2, 0.7]]),
+       np.array([1.0, -2.0]))  # W1, W2, x
+CASES = Path(cf.__file__).name
+
+
+def _line_of(fn, text):
+    import inspect
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(i for i, ln in enumerate(lines) if text in ln)
+
+
+def test_inlined_ops_record_their_call_sites_without_changing_loc_equality():
+    spec = grad(cf.nested, wrt=("W1", "W2"), jit=False).specialize(*TWO)
+    line = _line_of(cf.block, "return layer(W2, layer(W1, x))")
+    chains = {tuple((c.line, c.col) for c in op.loc.call_chain())
+              for op in walk(spec.graph.ops) if op.prim == "tanh"}
+    outer = (_line_of(cf.nested, "return np.sum"), 18)  # `block(W1, W2, x)` in nested
+    assert chains == {(outer, (line, 11)), (outer, (line, 21))}  # layer(W2, .), layer(W1, x)
+    tanh = [op.loc for op in walk(spec.graph.ops) if op.prim == "tanh"]
+    assert tanh[0] == tanh[1] and hash(tanh[0]) == hash(tanh[1])  # one line, two calls
+    assert tanh[0].inlined_at is not tanh[1].inlined_at
+    assert repr(tanh[0]) == repr(Loc(tanh[0].file, tanh[0].line, tanh[0].col, tanh[0].text))
+    # ops of the loss itself: not inlined
+    assert all(op.loc.inlined_at is None for op in spec.primal.ops if op.prim == "sum")
+
+
+def test_collapse_draws_each_call_as_one_node_with_its_f_and_g():
+    import autograd
+    W1, W2, x = TWO
+    h1 = np.tanh(W1 @ x)
+    h2 = np.tanh(W2 @ h1)
+    v = graph_view(cf.two_layers, *TWO, wrt=("W1", "W2"), collapse=True)
+    calls = [n for n in v.nodes if n.kind == "call"]
+    assert [(n.id, n.expr) for n in calls] == [("t2", "layer(W1, x)"),
+                                               ("h", "layer(W2, layer(W1, x))")]
+    assert [n.f for n in calls] == [format_value(h1), format_value(h2)]
+    # g of the inner call's output is d loss / d h1, by autograd and by compiler.grad on
+    # the loss after that call, and g of the outer one is d sum(h^2) / dh = 2h
+    g_h1 = autograd.grad(cf.two_layers_tail, 0)(h1, W2)
+    np.testing.assert_allclose(grad(cf.two_layers_tail, wrt="h1", jit=False)(h1, W2), g_h1,
+                               rtol=1e-13)
+    assert calls[0].g == format_value(g_h1) and calls[1].g == format_value(2 * h2)
+    assert {n.id for n in v.nodes} == {"W1", "W2", "x", "t2", "h", "t5", "loss"}  # no tanh, @
+    assert set(v.edges) == {("W1", "t2", "primal", ""), ("x", "t2", "primal", ""),
+                            ("W2", "h", "primal", ""), ("t2", "h", "primal", ""),
+                            ("h", "t5", "primal", ""), ("t5", "loss", "primal", "")}
+    _check_param_grads(v, cf.two_layers, TWO, ("W1", "W2"))
+    assert f'label="{CASES}:{_line_of(cf.two_layers, "h = layer")}: h = layer(W2, ' \
+           'layer(W1, x))"' in v.dot  # both calls in their line's box
+    # default: every op drawn, two tanh nodes
+    full = graph_view(cf.two_layers, *TWO, wrt=("W1", "W2"))
+    assert [n.expr.split("(")[0] for n in full.nodes if "tanh" in n.expr] == ["np.tanh"] * 2
+    assert not any(n.kind == "call" for n in full.nodes)
+
+
+def test_collapsed_adjoint_view_folds_each_calls_backward_ops():
+    W1, W2, x = TWO
+    gW1, gW2 = grad(cf.two_layers, wrt=("W1", "W2"), jit=False)(*TWO)
+    v = graph_view(cf.two_layers, *TWO, wrt=("W1", "W2"), collapse=True, adjoint=True)
+    fwd = [n for n in v.nodes if n.kind == "call"]
+    back = {n.expr: n for n in v.nodes if n.kind == "adjoint_call"}
+    assert [n.expr for n in fwd] == ["layer(W1, x)", "layer(W2, layer(W1, x))"]
+    assert set(back) == {"grad of layer(W1, x)", "grad of layer(W2, layer(W1, x))"}
+    assert back["grad of layer(W1, x)"].f == format_value(gW1)
+    outer = back["grad of layer(W2, layer(W1, x))"]  # g_W2 and the cotangent of h1
+    g_h1 = grad(cf.two_layers_tail, wrt="h1", jit=False)(np.tanh(W1 @ x), W2)
+    name = outer.id.split(", ")[1]
+    assert outer.id.startswith("g_W2, ") and outer.f == \
+        f"g_W2: {format_value(gW2)}; {name}: {format_value(g_h1)}"
+    assert (outer.id, back["grad of layer(W1, x)"].id, "adjoint", "") in \
+        [(a, b, p, "") for a, b, p, _ in v.edges]  # the cotangent flows to the inner call
+    assert "value = " in _dot_line(v.dot, outer.id)
+
+
+@pytest.mark.parametrize("depth,calls", [(0, ["block(W1, W2, x)"]),
+                                         (1, ["layer(W1, x)", "layer(W2, layer(W1, x))"]),
+                                         (2, [])])
+def test_depth_folds_calls_nested_deeper_than_it(depth, calls):
+    W1, W2, x = TWO
+    v = graph_view(cf.nested, *TWO, wrt=("W1", "W2"), depth=depth)
+    assert [n.expr for n in v.nodes if n.kind == "call"] == calls
+    out = v.node("t4")  # the value block returns (a call node unless depth = 2)
+    assert out.kind == ("primal" if depth == 2 else "call")
+    assert out.f == format_value(np.tanh(W2 @ np.tanh(W1 @ x)))
+    if depth == 2:  # nothing deeper than 2: the full picture
+        assert v.dot == graph_view(cf.nested, *TWO, wrt=("W1", "W2")).dot
+    with pytest.raises(ValueError, match="depth=-1"):
+        graph_view(cf.nested, *TWO, depth=-1)
+
+
+def test_a_call_in_a_loop_body_collapses_in_each_iteration():
+    hs, gs = _rnn_numpy(*RNN)
+    v = graph_view(cf.rnn_cell, *RNN, wrt=("W", "U", "h"), collapse=True, unroll=True)
+    for k in range(3):
+        n = v.node(f"h_2@{k}")
+        assert (n.kind, n.expr) == ("call", "cell(W, U, h, xs[t])")
+        assert (n.f, n.g) == (format_value(hs[k + 1]), format_value(gs[k + 1]))
+        assert (f"h_1@{k}", f"h_2@{k}", "primal", "") in v.edges
+    _check_param_grads(v, cf.rnn_cell, RNN, ("W", "U", "h"))
+    one = graph_view(cf.rnn_cell, *RNN, wrt=("W", "U", "h"), collapse=True, iteration=1)
+    assert (one.node("h_2").f, one.node("h_2").g) == (format_value(hs[2]), format_value(gs[2]))
+    adj = graph_view(cf.rnn_cell, *RNN, wrt=("W", "U", "h"), collapse=True, adjoint=True)
+    gW, gU, gh = grad(cf.rnn_cell, wrt=("W", "U", "h"), jit=False)(*RNN)
+    assert [n.expr for n in adj.nodes if "call" in n.kind] == [
+        "cell(W, U, h, xs[t])", "grad of cell(W, U, h, xs[t])"]
+    assert adj.node("g_h_2").f == format_value(gh) and adj.node("g_W_1").f == format_value(gW)
+
+
+CALL_GOLDEN = {
+    "calls_collapsed": (cf.two_layers, ("W1", "W2"), TWO, {"collapse": True}),
+    "calls_collapsed_adjoint": (cf.two_layers, ("W1", "W2"), TWO,
+                                {"collapse": True, "adjoint": True}),
+    "rnn_cell_collapsed_unrolled": (cf.rnn_cell, ("W", "U", "h"), RNN,
+                                    {"collapse": True, "unroll": True}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALL_GOLDEN))
+def test_golden_dot_collapsed_calls(name, regen):
+    fn, wrt, args, opts = CALL_GOLDEN[name]
+    dot = graph_view(fn, *args, wrt=wrt, **opts).dot
+    path = GOLDEN / f"graph_{name}.dot"
+    if regen:
+        path.write_text(dot)
+    assert path.exists(), f"{path.name} is missing: run pytest --regen-golden and review it"
+    assert dot == path.read_text(), f"{path.name} changed: review, then --regen-golden"
+
+
+def test_command_line_graph_collapses_calls(tmp_path, capsys):
+    from compiler.cli import main
+    W1, W2, x = TWO
+    np.savez(tmp_path / "a.npz", W1=W1, W2=W2, x=x)
+    target = f"{ROOT / 'tests' / 'graph_cases.py'}:nested"
+    base = ["graph", target, "--args", str(tmp_path / "a.npz"), "--wrt", "W1,W2"]
+    assert main(base + ["-o", str(tmp_path / "c.dot"), "--collapse"]) == 0
+    dot = (tmp_path / "c.dot").read_text()
+    assert "= block(W1, W2, x)" in dot and "np.tanh" not in dot
+    assert main(base + ["-o", str(tmp_path / "d.dot"), "--depth", "1", "-q"]) == 0
+    dot = (tmp_path / "d.dot").read_text()
+    assert "= layer(W1, x)" in dot and "= block(W1" not in dot and "np.tanh" not in dot
+    out = capsys.readouterr().out
+    assert "t4    block(W1, W2, x)" in out  # the node table (first run)
+    assert main(base + ["-o", str(tmp_path / "e.dot"), "--depth", "-1"]) == 1
+    assert "depth=-1" in capsys.readouterr().err

@@ -9,7 +9,8 @@ variable names (a reassigned name yields a new SSA value with the same hint). Na
 resolved statically: locals first, then the function's closure, globals and builtins;
 every outside read is recorded as a `Capture` (captures.py). NumPy functions are
 recognised by identity, whatever the module's import name. Calls to other user
-functions are inlined, their arguments bound by Python's rules (binding.py). Numbers
+functions are inlined, their arguments bound by Python's rules (binding.py), their
+ops' Locs naming the call (`Loc.inlined_at`, a chain for nested calls). Numbers
 and arrays found in globals or closures become constants. Anything else raises an
 `AdjointError` at the user's line before any code is generated.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import types
 
 import numpy as np
@@ -363,7 +365,7 @@ class Lowerer:
     def inline(self, node, fn, args, kwargs):
         """A call to the user function fn, lowered by lowering its body here."""
         bound = self.bind_function(node, fn, args, kwargs)
-        return self.lower_body(parse_function(fn), bound)
+        return self.lower_body(parse_function(fn), bound, call=node)
 
     def bind_function(self, node, fn, args, kwargs) -> dict:
         """{parameter: Value} for a call to the user function fn (inlined, or a custom_vjp
@@ -384,9 +386,13 @@ class Lowerer:
                                        "array or number", self.fs.loc(node))
         return bound
 
-    def lower_body(self, fs: FunctionSource, env: dict):
+    def lower_body(self, fs: FunctionSource, env: dict, call: ast.Call | None = None):
         """Lower another function's body (a callee, a custom_vjp function) into this
-        builder, its parameters bound by env; returns its result."""
+        builder, its parameters bound by env; returns its result. With `call`, the AST
+        node of the call, its ops' Locs record it as `inlined_at` (after this function's
+        own call sites: a chain)."""
+        if call is not None:
+            fs = dataclasses.replace(fs, inlined_at=self.fs.loc(call))
         return Lowerer(fs, self.b, dict(env), self.stack, self.captures).body()
 
     # helpers for handlers

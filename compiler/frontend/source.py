@@ -23,13 +23,14 @@ class FunctionSource:
     file: str
     first_line: int  # line of `def` in the file
     indent: int  # columns removed by dedent
+    inlined_at: Loc | None = None  # the call this body is being inlined at (Loc.inlined_at)
 
     def loc(self, node) -> Loc:
         line = self.first_line + getattr(node, "lineno", 1) - 1
         col = getattr(node, "col_offset", 0) + self.indent
         import linecache
         text = linecache.getline(self.file, line).strip()
-        return Loc(self.file, line, col, text)
+        return Loc(self.file, line, col, text, self.inlined_at)
 
     @property
     def params(self) -> list[str]:

@@ -82,12 +82,24 @@ def _b():
 
 @dataclass(frozen=True)
 class Loc:
-    """Where an op comes from in the user's source."""
+    """Where an op comes from in the user's source. `inlined_at`: for an op of an inlined
+    user function, the Loc of the call it was inlined at (itself inlined at its caller's
+    call, and so on: the chain of call sites, innermost first); None outside calls. It
+    is not compared, hashed or printed: two calls of one function give equal Locs."""
 
     file: str
     line: int
     col: int
     text: str  # the user's source line, stripped
+    inlined_at: "Loc | None" = field(default=None, compare=False, repr=False)
+
+    def call_chain(self) -> tuple:
+        """The call sites this op was inlined at, outermost first (() outside calls)."""
+        chain, at = [], self.inlined_at
+        while at is not None:
+            chain.append(at)
+            at = at.inlined_at
+        return tuple(reversed(chain))
 
     def __str__(self):
         return f"{self.file}:{self.line}"
