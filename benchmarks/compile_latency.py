@@ -1,27 +1,34 @@
 """Workload 5: time to the first gradient in a fresh process, ours vs `jax.jit`.
 
 Each case runs `python -m benchmarks.compile_latency --child LIB MODEL` in a new
-process with the pinned thread settings and its own cache directories:
+process with the pinned thread settings and its own ADJOINT_CACHE_DIR (which holds
+every cache of ours: generated modules, their Numba cache, and the Numba cache of the
+runtime kernels under `numba/`; NUMBA_CACHE_DIR does not move them):
 
-- ours, cold: empty ADJOINT_CACHE_DIR and empty NUMBA_CACHE_DIR, so Numba compiles the
-  runtime's kernels (sigmoid, tanh's rule, stacks, ...) as well as the generated gradient;
-- ours, cold gradient: a new empty ADJOINT_CACHE_DIR but the NUMBA_CACHE_DIR the cold run
-  filled: the runtime kernels load from the cache, the generated gradient compiles
+- ours, cold: an empty ADJOINT_CACHE_DIR, so Numba compiles the runtime's kernels
+  used (sigmoid, the matmul and outer kernels, stacks, ...) as well as the gradient;
+- ours, cold gradient: a new ADJOINT_CACHE_DIR holding only the `numba/` folder the cold
+  run filled: the runtime kernels load from the cache, the generated gradient compiles
   (the usual first use of a new loss after installation);
-- ours, warm: the same directories again: everything loads from the cache;
+- ours, warm: the cold run's directory again: everything loads from the cache;
 - JAX: `jax.jit(jax.value_and_grad(loss))`, first call (trace and XLA compile), without
   and with JAX's persistent compilation cache (its second process is the warm one).
 
-The child reports: `import` (numpy, numba and adjoint, or jax), `first call` (code
-generation + compile or cache load, the time a user waits at the first gradient),
-for ours its split into code generation and Numba (`compile_info`), and the steady
-call after it. `process` is the parent's wall time of the whole child (interpreter
-start and the data set-up included).
+Ours is asked for `jit=True` (compile before the first call returns). The child
+reports: `import` (numpy and adjoint, which no longer loads Numba; or jax), `first
+call` (code generation, importing Numba and compiling or loading from the cache: the
+time a user waits at the first gradient), for ours its split into code generation and
+Numba (`compile_info`), and the steady call after it. `process` is the parent's wall
+time of the whole child (interpreter start and the data set-up included).
+`import_compiler()` times `import compiler` alone after NumPy (and checks that it did
+not load Numba).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,7 +58,6 @@ def _child(lib: str, model: str) -> dict:
     t0 = time.perf_counter()
     if lib == "ours":
         import numpy  # noqa: F401
-        import numba  # noqa: F401
 
         import compiler
         from benchmarks import losses
@@ -115,15 +121,18 @@ def _run_child(lib, model, env) -> dict:
 def cases(models=("four_layer", "rnn"), with_jax=True, log=print) -> list:
     """[(model, case label, result dict)] for every case, run in order (see module doc)."""
     rows = []
-    base = dict(os.environ)
+    base = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     with tempfile.TemporaryDirectory(prefix="adjoint-bench-") as tmp:
         for model in models:
-            numba_dir = os.path.join(tmp, model, "numba")
             a1, a2 = os.path.join(tmp, model, "a1"), os.path.join(tmp, model, "a2")
             for label, adj in (("ours, cold (empty caches)", a1),
                                ("ours, cold gradient (runtime kernels cached)", a2),
-                               ("ours, warm cache", a2)):
-                env = base | {"ADJOINT_CACHE_DIR": adj, "NUMBA_CACHE_DIR": numba_dir}
+                               ("ours, warm cache", a1)):
+                if adj == a2 and not os.path.exists(a2):
+                    os.makedirs(a2, mode=0o700)
+                    if os.path.isdir(os.path.join(a1, "numba")):
+                        shutil.copytree(os.path.join(a1, "numba"), os.path.join(a2, "numba"))
+                env = base | {"ADJOINT_CACHE_DIR": adj}
                 log(f"  {model}: {label} ...")
                 rows.append((model, label, _run_child("ours", model, env)))
             if with_jax:
@@ -138,11 +147,31 @@ def cases(models=("four_layer", "rnn"), with_jax=True, log=print) -> list:
     return rows
 
 
-def markdown(rows) -> str:
+_IMPORT = ("import sys, time; import numpy; t = time.perf_counter(); import compiler; "
+           "print(time.perf_counter() - t, 'numba' in sys.modules)")
+
+
+def import_compiler(repeats=5) -> dict:
+    """`import compiler` in fresh processes, after NumPy: the median and min seconds, and
+    whether any of them loaded Numba."""
+    times, numba = [], False
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", _IMPORT], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120, check=True).stdout.split()
+        times.append(float(out[0]))
+        numba |= out[1] == "True"
+    return dict(median_s=statistics.median(times), min_s=min(times), numba=numba)
+
+
+def markdown(rows, imports=None) -> str:
     from benchmarks.harness import fmt_time
-    lines = ["### Compile latency: first gradient in a fresh process", "",
-             "| model | case | first call | of which Numba | import | process | steady call |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["### Compile latency: first gradient in a fresh process", ""]
+    if imports:
+        lines += [f"`import compiler` after NumPy: {fmt_time(imports['median_s'])} median, "
+                  f"{fmt_time(imports['min_s'])} min of 5 processes; Numba "
+                  f"{'loaded (it should not be)' if imports['numba'] else 'not loaded'}", ""]
+    lines += ["| model | case | first call | of which Numba | import | process | steady call |",
+              "|---|---|---:|---:|---:|---:|---:|"]
     for model, label, r in rows:
         if "error" in r:
             lines.append(f"| {model} | {label} | failed: {r['error']} | | | | |")
@@ -151,9 +180,10 @@ def markdown(rows) -> str:
         lines.append(f"| {model} | {label} | {fmt_time(r['first_s'])} | {numba} | "
                      f"{fmt_time(r['import_s'])} | {fmt_time(r['process_s'])} | "
                      f"{fmt_time(r['steady_s'])} |")
-    lines += ["", "- first call: from `value_and_grad(...)` (ours: code generation too) or "
-              "`jax.jit(...)` to the first gradient returned; import: numpy, numba and "
-              "adjoint (or jax) in the fresh process; process: the child's whole wall time",
+    lines += ["", "- first call: from `value_and_grad(..., jit=True)` (ours: code generation, "
+              "importing Numba, compiling or loading) or `jax.jit(...)` to the first gradient "
+              "returned; import: numpy and adjoint (or jax) in the fresh process; process: the "
+              "child's whole wall time",
               "- four_layer: width 16, 11 inputs; rnn: 1,000 steps, width 16"]
     return "\n".join(lines) + "\n"
 
@@ -162,4 +192,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         print(json.dumps(_child(sys.argv[2], sys.argv[3])))
     else:
-        print(markdown(cases()))
+        print(markdown(cases(), import_compiler()))

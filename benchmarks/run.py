@@ -221,7 +221,7 @@ def main(argv=None) -> int:
             from benchmarks import compile_latency
             models = ("four_layer",) if args.quick else ("four_layer", "rnn")
             compile_rows = compile_latency.cases(models, with_jax=libs.jax() is not None)
-            text = compile_latency.markdown(compile_rows)
+            text = compile_latency.markdown(compile_rows, compile_latency.import_compiler())
             print(text, flush=True)
             md.append(text)
             continue

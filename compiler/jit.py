@@ -32,6 +32,8 @@ import types
 from pathlib import Path
 
 from .errors import AdjointError
+from .codegen.pyemit import TWIN_PREFIX
+from .numba_cache import ensure_numba
 
 
 # Numba does not check indices by default: an off-by-one would read (and the backward
@@ -148,9 +150,11 @@ def _load(source: str, jit: bool) -> types.ModuleType:
         del sys.modules[name]
         raise
     if jit:
-        import numba
-        for k, v in list(vars(mod).items()):
-            if isinstance(v, types.FunctionType) and v.__module__ == name:
+        numba = ensure_numba()  # imported here, not by `import compiler`
+        fns = {k: v for k, v in vars(mod).items()
+               if isinstance(v, types.FunctionType) and v.__module__ == name}
+        for k, v in fns.items():  # f runs as its compiled twin when it has one (pyemit)
+            if not k.startswith(TWIN_PREFIX):
                 setattr(mod, k, numba.njit(cache=True, boundscheck=_BOUNDSCHECK,
-                                           error_model="numpy")(v))
+                                           error_model="numpy")(fns.get(TWIN_PREFIX + k, v)))
     return mod

@@ -702,9 +702,17 @@ def _emit_matmul(op):  # Numba's @ is BLAS (floats): integer products use a kern
     return "{0} @ {1}" if op.out.type.dtype == "float64" else "int_matmul({0}, {1})"
 
 
-prim("matmul", 2, t_matmul, _emit_matmul, vjp=(_matmul_vjp_a, _matmul_vjp_b), shape="matmul", runtime=("runtime.kernels.int_matmul",))
+def _numba_matmul(op):
+    return "matmul({0}, {1})" if op.out.type.dtype == "float64" else "int_matmul({0}, {1})"
+
+
+# compiled code calls cached runtime kernels (runtime/kernels.py, compiled once per
+# installation) instead of Numba's generic `@` and np.outer (README, "Compile time")
+prim("matmul", 2, t_matmul, _emit_matmul, vjp=(_matmul_vjp_a, _matmul_vjp_b), shape="matmul",
+     runtime=("runtime.kernels.int_matmul", "runtime.kernels.matmul"), numba=_numba_matmul)
 prim("outer", 2, t_outer, "np.outer({0}, {1})",
-     vjp=(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g), shape="outer")
+     vjp=(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g), shape="outer",
+     runtime=("runtime.kernels.outer",), numba="outer({0}, {1})")
 prim("trace", 1, lambda x, **_: Type(x.dtype, 0), "np.trace({0})",
      vjp=(lambda g, ans, x: g * emit_op("eye_like", x),))
 

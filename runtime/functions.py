@@ -20,11 +20,9 @@ Higham & Higham, "Accurately computing the log-sum-exp and softmax functions", 2
 import math
 
 import numpy as np
-from numba import types, vectorize
-from numba.core.errors import TypingError
-from numba.extending import overload
 
 from .kernels import _drop, _split, lse_3, softmax_lines
+from .numba_forms import overload, types, ufunc
 
 __all__ = ["sigmoid", "log_sigmoid", "relu", "softplus", "logsumexp", "softmax",
            "log_softmax", "cross_entropy"]
@@ -32,31 +30,62 @@ __all__ = ["sigmoid", "log_sigmoid", "relu", "softplus", "logsumexp", "softmax",
 _JIT = {"cache": True}
 
 
-@vectorize(["float64(float64)"], cache=True)
-def sigmoid(x):
-    """Logistic function, elementwise. x: float or float64 array; returns the same shape."""
+# Elementwise functions: compiled, a float64 ufunc of the scalar rule (numba.vectorize);
+# from Python, the same formula on whole arrays (no branch overflows, so no warnings).
+# Both accept floats and arrays; a scalar gives np.float64.
+_UFUNC1 = ["float64(float64)"]
+
+
+def _f64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def _sigmoid(x):
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
     z = math.exp(x)
     return z / (1.0 + z)
 
 
-@vectorize(["float64(float64)"], cache=True)
-def log_sigmoid(x):
-    """log(sigmoid(x)) = -softplus(-x), elementwise, finite for every finite x."""
+@ufunc(_UFUNC1, _sigmoid, cache=True)
+def sigmoid(x):
+    """Logistic function, elementwise. x: float or float64 array; returns the same shape."""
+    x = _f64(x)
+    z = np.exp(-np.abs(x))  # exp(-x) where x >= 0, exp(x) elsewhere: never overflows
+    return np.where(x >= 0.0, 1.0 / (1.0 + z), z / (1.0 + z))[()]
+
+
+def _log_sigmoid(x):
     return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
 
 
-@vectorize(["float64(float64)"], cache=True)
-def relu(x):
-    """max(x, 0), elementwise. x: float or float64 array; returns the same shape."""
+@ufunc(_UFUNC1, _log_sigmoid, cache=True)
+def log_sigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x), elementwise, finite for every finite x."""
+    x = _f64(x)
+    return (np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x))))[()]
+
+
+def _relu(x):
     return x if x > 0.0 else 0.0
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(_UFUNC1, _relu, cache=True)
+def relu(x):
+    """max(x, 0), elementwise. x: float or float64 array; returns the same shape."""
+    x = _f64(x)
+    return np.where(x > 0.0, x, 0.0)[()]
+
+
+def _softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@ufunc(_UFUNC1, _softplus, cache=True)
 def softplus(x):
     """log(1 + exp(x)), elementwise and overflow-free."""
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    x = _f64(x)
+    return (np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))))[()]
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -78,6 +107,7 @@ def logsumexp(x, axis=None, keepdims=False):
 def _logsumexp_nb(x, axis=None, keepdims=False):
     if not (isinstance(keepdims, types.Omitted) or keepdims is False
             or (isinstance(keepdims, types.BooleanLiteral) and not keepdims.literal_value)):
+        from numba.core.errors import TypingError
         raise TypingError("logsumexp(..., keepdims=True) in compiled code: "
                           "use np.expand_dims(logsumexp(x, axis), axis)")
     if axis is None or isinstance(axis, (types.NoneType, types.Omitted)) or x.ndim == 1:

@@ -4,7 +4,8 @@ broadcast_like, tie_weight, axis reductions, indexing with copies and scatter-ad
 Each is a plain NumPy function when called from Python (jit=False) and has a Numba
 implementation (an `overload`, or the same code through `register_jitable`, or a
 `vectorize` ufunc) when called from compiled code, so one generated source runs both
-ways. Numba 0.68 lacks `keepdims`, `max/min/prod` with `axis`, `np.add.at`, 2-D boolean
+ways. The Numba implementations are declared through runtime/numba_forms.py and
+registered only when something is compiled: importing this module does not load Numba. Numba 0.68 lacks `keepdims`, `max/min/prod` with `axis`, `np.add.at`, 2-D boolean
 masks and advanced indexing with two index arrays: the kernels below fill those gaps.
 
 Axis kernels view an array as `(pre, n, post)` (the axis in the middle, C order), so
@@ -15,22 +16,33 @@ are int64, negative entries count from the end, out-of-range entries raise Index
 import math
 
 import numpy as np
-from numba import types, vectorize
-from numba.cpython.unsafe.tuple import tuple_setitem
-from numba.extending import overload, register_jitable
+
+from .numba_forms import intrinsic_global, overload, register_jitable, types, ufunc
+
+intrinsic_global(globals(), "tuple_setitem", "numba.cpython.unsafe.tuple:tuple_setitem")
 
 __all__ = ["unbroadcast", "broadcast_like", "tie_weight", "pow_dbase", "pow_dexp",
            "sum_along", "max_along",
            "min_along", "prod_along", "prod_others", "reshape", "set_index", "zeros_with", "take_add",
-           "take_pairs", "take_pairs_add", "softmax_lines", "cross_entropy_grad", "int_matmul"]
+           "take_pairs", "take_pairs_add", "softmax_lines", "cross_entropy_grad", "int_matmul",
+           "matmul", "outer"]
 
 _JIT = {"cache": True}
 
 
 # ---- elementwise -----------------------------------------------------------------------
-@vectorize(["float64(float64, float64)"], cache=True)
-def tie_weight(a, b):
-    """Share of the cotangent of max(a, b) that goes to a: 1 if a > b, 1/2 on a tie, else 0."""
+# Compiled: a float64 ufunc of the scalar rule (numba.vectorize). From Python: the same
+# rule on whole arrays, each branch computed only where it is taken (so NumPy warns, as
+# the ufunc does, only for the entries that use it). Scalars give np.float64.
+_UFUNC2 = (["float64(float64, float64)"],)
+
+
+def _pair(a, b):
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return a, b, np.zeros(a.shape)
+
+
+def _tie_weight(a, b):
     if a > b:
         return 1.0
     if a == b:
@@ -38,22 +50,43 @@ def tie_weight(a, b):
     return 0.0
 
 
-@vectorize(["float64(float64, float64)"], cache=True)
-def pow_dbase(a, b):
-    """b * a ** (b - 1), and exactly 0 where b == 0: d/da a ** b, finite at 0 ** 0
-    (a ** 0 = 1 for every a, as NumPy's 0.0 ** 0 = 1)."""
+@ufunc(*_UFUNC2, _tie_weight, cache=True)
+def tie_weight(a, b):
+    """Share of the cotangent of max(a, b) that goes to a: 1 if a > b, 1/2 on a tie, else 0."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))[()]
+
+
+def _pow_dbase(a, b):
     if b == 0.0:
         return 0.0
     return b * a ** (b - 1.0)
 
 
-@vectorize(["float64(float64, float64)"], cache=True)
-def pow_dexp(ans, a):
-    """ans * log(a), and exactly 0 where ans == 0 or a == 0: d/db a ** b from ans = a ** b,
-    0 at a = 0 by the kink policy (finite at 0 ** 0, where ans = 1 and log(a) = -inf)."""
+@ufunc(*_UFUNC2, _pow_dbase, cache=True)
+def pow_dbase(a, b):
+    """b * a ** (b - 1), and exactly 0 where b == 0: d/da a ** b, finite at 0 ** 0
+    (a ** 0 = 1 for every a, as NumPy's 0.0 ** 0 = 1)."""
+    a, b, out = _pair(a, b)
+    k = b != 0.0
+    out[k] = b[k] * a[k] ** (b[k] - 1.0)
+    return out[()]
+
+
+def _pow_dexp(ans, a):
     if ans == 0.0 or a == 0.0:
         return 0.0
     return ans * math.log(a)
+
+
+@ufunc(*_UFUNC2, _pow_dexp, cache=True)
+def pow_dexp(ans, a):
+    """ans * log(a), and exactly 0 where ans == 0 or a == 0: d/db a ** b from ans = a ** b,
+    0 at a = 0 by the kink policy (finite at 0 ** 0, where ans = 1 and log(a) = -inf)."""
+    ans, a, out = _pair(ans, a)
+    k = (ans != 0.0) & (a != 0.0)
+    out[k] = ans[k] * np.log(a[k])
+    return out[()]
 
 
 # ---- shapes: (pre, n, post) views --------------------------------------------------------
@@ -553,3 +586,29 @@ def _int_matmul_nb(a, b):
     if ranks == (1, 2):
         return lambda a, b: _int_mm(a.reshape((1, a.shape[0])), b)[0].copy()
     return lambda a, b: _int_mm(a, b)
+
+
+# ---- float matrix products, compiled once per installation ---------------------------------
+# Compiled code (the `numba` spelling of the matmul and outer primitives) calls these
+# instead of `@` and np.outer: Numba's generic implementations are typed, lowered and
+# optimised again inside every new gradient (60 % of a cold four-layer compile, profile.md
+# sec. 5); a kernel is compiled once per signature and cached on disk, and a gradient
+# only links it. The bodies are the same NumPy calls, so results and speed are unchanged.
+def matmul(a, b):
+    """a @ b for float64 operands of rank 1 or 2 (the NumPy tier spells it `a @ b`)."""
+    return a @ b
+
+
+@overload(matmul, jit_options=_JIT)
+def _matmul_nb(a, b):
+    return lambda a, b: a @ b
+
+
+def outer(a, b):
+    """np.outer(a, b) for float64 vectors."""
+    return np.outer(a, b)
+
+
+@overload(outer, jit_options=_JIT)
+def _outer_nb(a, b):
+    return lambda a, b: np.outer(a, b)

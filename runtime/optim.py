@@ -45,8 +45,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
-from numba.extending import overload
+
+from .numba_forms import njit, overload  # recorded; registered with Numba when compiling
 
 __all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "update",
            "sgd_update", "momentum_update", "adagrad_update", "rmsprop_update",

@@ -1,10 +1,12 @@
 """Kernels for reverse mode of loops: trip counts, value stacks, row cotangents.
 
-All are `register_jitable`: plain Python from Python (jit=False), compiled inside
-Numba code. A stack is an array whose first axis indexes iterations.
+All are `register_jitable` (runtime/numba_forms.py): plain Python from Python
+(jit=False), compiled inside Numba code. A stack is an array whose first axis indexes
+iterations.
 """
 import numpy as np
-from numba.extending import register_jitable
+
+from .numba_forms import register_jitable
 
 __all__ = ["trip_count", "push", "row_scatter", "row_add", "index_add", "outer_add", "add_into"]
 

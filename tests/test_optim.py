@@ -10,12 +10,25 @@ from runtime.optim import (SGD, AdaGrad, Adam, Momentum, RMSProp, adagrad_update
                            rmsprop_update, sgd_update, update)
 
 
+def _compiled_update():
+    """The compiled form of `update` (from Python, `update` is its NumPy form: Numba is
+    loaded and the compiled forms registered only when compiling, runtime/numba_forms.py)."""
+    global _COMPILED
+    if _COMPILED is None:
+        from compiler.numba_cache import ensure_numba
+        _COMPILED = ensure_numba().njit(lambda p, g, s, h, t: update(p, g, s, h, t))
+    return _COMPILED
+
+
+_COMPILED = None
+
+
 def _steps(opt, p0, grads, compiled=True):
     """Run opt's kernel on a parameter over the gradient sequence; returns the iterates."""
     p = np.array(p0, dtype=np.float64)
     s = opt.init_state(p)
     h = opt.hyper()
-    kernel = update if compiled else update.py_func
+    kernel = _compiled_update() if compiled else update.py_func
     out = []
     for t, g in enumerate(grads):
         kernel(p.reshape(p.size), np.asarray(g, dtype=np.float64).ravel(),

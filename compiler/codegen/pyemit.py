@@ -9,6 +9,15 @@ as the user wrote it. Each group of statements carries a comment with the user l
 it comes from; the backward sweep's comments say `grad of`. Scalar constants are
 literals (a negative one parenthesised, since `-2.0 ** x` means `-(2.0 ** x)`); array
 constants are module globals `_c0`, `_c1`, ... returned in `consts`.
+
+Two spellings of one graph: the source users read (and the NumPy tier runs) uses each
+primitive's `emit`; its compiled twin uses the `numba` spelling where a primitive has
+one (`matmul(V1, x)` for `V1 @ x`, `outer(a, b)` for `np.outer(a, b)`: cached runtime
+kernels, so Numba does not compile its generic implementations into every gradient).
+`function_source` returns the readable text carrying the twin (`FunctionSource.compiled`);
+`module_source` appends each twin, named `TWIN_PREFIX + name`, after every function, so
+the module has one content hash, one cache entry and unchanged line numbers, and
+compiler/jit.py compiles the twin under the function's name.
 """
 from __future__ import annotations
 
@@ -43,11 +52,22 @@ class _Subst(ast.NodeTransformer):
         return node
 
 
-def _expr(op, args, const_names):
+TWIN_PREFIX = "_compiled_"  # the compiled twin of function f is `_compiled_f`
+
+
+class FunctionSource(str):
+    """The readable source of one generated function; `.compiled` is its compiled twin
+    (the same graph with the `numba` spellings, named TWIN_PREFIX + the name)."""
+
+    compiled: str = ""
+
+
+def _expr(op, args, const_names, compiled=False):
     if op.prim == "const" and isinstance(op.attr("value"), ConstArray):
         return ast.Name(const_names[op.out], ast.Load())
     p = PRIMS[op.prim]
-    tmpl = p.emit(op) if callable(p.emit) else p.emit
+    spelling = p.numba if compiled and p.numba is not None else p.emit
+    tmpl = spelling(op) if callable(spelling) else spelling
     text = tmpl.format(*(f"__a{i}__" for i in range(len(args))), **dict(op.attrs))
     tree = ast.parse(text, mode="eval").body
     return _Subst(args).visit(tree)
@@ -58,14 +78,25 @@ def _text(e) -> str:
 
 
 def function_source(graph: Graph, name: str):
-    """Return (source of `def name(...)`, {global name: ConstArray}, source map).
+    """Return (source of `def name(...)`, {global name: ConstArray}, source map); the
+    source is a FunctionSource whose `.compiled` is the twin for compiled code.
 
     The source map takes a line number of the source (1: the `def` line) to
     `(Loc, phase)` of the user line its statement comes from, phase 'primal' (forward
     sweep) or 'adjoint' (backward sweep): the `# file:line: text` comment nearest above
     it. Lines above the first such comment are absent. Run-time errors are located
     through it (compiler/locate.py)."""
-    gen = _Gen(graph)
+    src, consts, source_map = _function_source(graph, name, False)
+    twin = _function_source(graph, TWIN_PREFIX + name, True)[0]
+    if twin.replace(TWIN_PREFIX + name, name, 1) == src:
+        twin = ""  # no primitive is spelled differently: compile the function itself
+    src = FunctionSource(src)
+    src.compiled = twin
+    return src, consts, source_map
+
+
+def _function_source(graph: Graph, name: str, compiled: bool):
+    gen = _Gen(graph, compiled)
     lines = []
     gen.block(graph.ops, lines, "top", top=True)
     lines.append("return " + ", ".join(_text(gen.expr(r)) for r in graph.results))
@@ -92,7 +123,8 @@ _MARK = "\0"
 class _Gen:
     """Names, inlining decisions and statement emission for one graph."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, compiled: bool = False):
+        self.compiled = compiled  # the `numba` spellings
         self.names = unique_names(graph, RESERVED)
         self.uses: dict = {}  # value -> [block id of each use]
         self.block_of: dict = {}  # value -> block id of its definition
@@ -164,7 +196,7 @@ class _Gen:
                 nm = f"_c{len(self.consts)}"
                 self.const_names[op.out] = nm
                 self.consts[nm] = op.attr("value")
-            e = _expr(op, [self.exprs[v] for v in op.inputs], self.const_names)
+            e = _expr(op, [self.exprs[v] for v in op.inputs], self.const_names, self.compiled)
             if op.prim == "const":
                 self.exprs[op.out] = e
                 continue
@@ -292,4 +324,8 @@ def module_source(functions: list[str], consts: dict):
     for f in functions:  # after the parts so far, the joining newline and a blank line
         starts.append("\n".join(parts).count("\n") + 3)
         parts.append("\n" + f)
+    twins = [f.compiled for f in functions if getattr(f, "compiled", "")]
+    if twins:
+        parts.append("\n# compiled twins: the functions above with runtime kernels for `@` and "
+                     "np.outer\n" + "\n\n".join(twins))
     return "\n".join(parts), starts
