@@ -146,7 +146,10 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         callbacks=()) -> FitResult:
     """Train the parameters of `vg`'s loss over `data`, one compiled call per epoch.
 
-    vg: `value_and_grad(loss, wrt=(names of the trained parameters))`.
+    vg: `value_and_grad(loss, wrt=(names of the trained parameters))`. Its `jit` picks
+        the loops: True compiles them before the first epoch, False runs them as plain
+        Python, "auto" (default) starts with plain Python and switches to the compiled
+        loops at the first epoch boundary after the background compile is done.
     params: dict {name: array} (or a sequence in `wrt` order) of initial float arrays
         (rank >= 1); they are copied, never modified.
     data: tuple with one array per remaining loss argument, in the loss's argument
