@@ -104,7 +104,7 @@ class CustomVJP:
         cx.capture(("rules", id(self)), lambda: self.rules, self.rules)  # defvjp again
         bound = cx.bind_function(node, self.fn, args, kwargs)
         ins = [bound[p] for p in self.params]
-        result = cx.lower_body(parse_function(self.fn), bound)
+        result = cx.lower_body(parse_function(self.fn), bound, call=node)
         if not isinstance(result, Value):
             raise UnsupportedError(f"{name} returns a tuple; a custom_vjp function returns "
                                    "one array or number", cx.fs.loc(node))

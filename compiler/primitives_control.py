@@ -19,8 +19,9 @@ def _no_rule(*_, **__):
     raise AssertionError("control ops are typed by verify, not by a type rule")
 
 
-for _name in ("if", "for", "while"):
-    prim(_name, None, _no_rule, None, doc="structured control flow with regions")
+for _name in ("if", "for", "while"):  # an output may be a value from before the op (a
+    # branch that passes one through, a loop that runs no trip): not a new array
+    prim(_name, None, _no_rule, None, doc="structured control flow with regions", fresh=False)
 
 
 def _emit_alloc(op):

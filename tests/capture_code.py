@@ -91,3 +91,33 @@ def constants(x):
 
 def constants_finite(x):
     return np.sum(C[4:] * x)
+
+
+def branch_passes_cotangent(x, w, c):
+    s = np.sum(x[0:2] ** 2)  # an indexed read: its adjoint is accumulated in place
+    if c > 0:
+        y = 2.0 * x
+    else:
+        y = x  # this branch passes the cotangent of y through
+    z = y + w
+    return np.sum(z * z) + s
+
+
+def loop_passes_cotangent(x, w, n):
+    s = np.sum(x[0:2] ** 2)
+    y = x
+    for i in range(n):  # no trip when n == 0: y is x itself
+        y = y * 1.5
+    z = y + w
+    return np.sum(z * z) + s
+
+
+def while_passes_cotangent(x, w, n):
+    s = np.sum(x[1:] ** 2)
+    y = x
+    k = 0
+    while k < n:
+        y = np.sin(y)
+        k = k + 1
+    z = y + w
+    return np.sum(z * z) + s

@@ -20,6 +20,18 @@ ALIAS_CASES = [
     (cc.reshaped, (np.arange(4.0), np.array([1.0, -1.0])), (0, 1)),
     (cc.passthrough_loop, (np.array([1.0, 2.0]), np.array([3.0, 5.0]), 2), (0, 1)),
     (cc.passthrough_loop, (np.array([1.0, 2.0]), np.array([3.0, 5.0]), 0), (0, 1)),
+    # a cotangent passed through a branch or a loop without trips, then accumulated in
+    # place (the adjoint of an indexed read): it must not be written into another's
+    (cc.branch_passes_cotangent, (np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]), -1.0),
+     (0, 1)),
+    (cc.branch_passes_cotangent, (np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]), 1.0),
+     (0, 1)),
+    (cc.loop_passes_cotangent, (np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]), 0), (0, 1)),
+    (cc.loop_passes_cotangent, (np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]), 2), (0, 1)),
+    (cc.while_passes_cotangent, (np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]), 0),
+     (0, 1)),
+    (cc.while_passes_cotangent, (np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0]), 3),
+     (0, 1)),
 ]
 
 

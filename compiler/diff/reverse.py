@@ -30,7 +30,7 @@ from __future__ import annotations
 from ..errors import ArgumentError
 from ..ir.builder import Builder
 from ..ir.core import I64, Graph, Op, Region, Type, Value
-from ..ir.walk import free_values, substitute
+from ..ir.walk import free_values, substitute, walk
 from ..primitives import PRIMS
 from .shapes import ShapeClasses
 
@@ -94,9 +94,7 @@ def _activity(ops, active: set):
                 if out.type.is_float and any(r.results[j] in active for r in op.regions):
                     active.add(out)
         elif op.prim in ("for", "while"):
-            body = op.regions[-1]
-            params = body.params[1:] if op.prim == "for" else body.params
-            inits = op.inputs[3:] if op.prim == "for" else op.inputs
+            body, params, inits = op.body, op.carried(), op.inits
             for p, x in zip(params, inits):
                 if x in active and p.type.is_float:
                     active.add(p)
@@ -109,7 +107,7 @@ def _activity(ops, active: set):
                 if len(active) == before:
                     break
             if op.prim == "while":
-                for p, q in zip(op.regions[0].params, params):
+                for p, q in zip(op.carried(op.cond_region), params):
                     if q in active:
                         active.add(p)
             for out, p in zip(op.outputs, params):
@@ -117,14 +115,6 @@ def _activity(ops, active: set):
                     active.add(out)
         elif PRIMS[op.prim].vjp is not None and any(v in active for v in op.inputs):
             active.update(v for v in op.outputs if v.type.is_float)
-
-
-def _carried(op):
-    """(block params of the body that are carried, the loop's initial values)."""
-    body = op.regions[-1]
-    if op.prim == "for":
-        return body.params[1:], op.inputs[3:]
-    return body.params, op.inputs
 
 
 class _Tape:
@@ -184,10 +174,9 @@ class _Reverse:
 
     def _augment_loop(self, op, b, subst, copy) -> _Tape:
         s = lambda v: subst.get(v, v)  # noqa: E731
-        params, inits = _carried(op)
-        body = op.regions[-1]
+        params, inits, body = op.carried(), op.inits, op.body
         if op.prim == "for":
-            n = b.emit("trip_count", *(s(v) for v in op.inputs[:3]))
+            n = b.emit("trip_count", *(s(v) for v in op.bounds))
         else:
             n = b.const(16)
         cap = n if op.prim == "for" else b.const(0)
@@ -205,7 +194,7 @@ class _Reverse:
             if p in self.active:
                 self.active.add(q)
         with inner, inner.at(op.loc):
-            carried_new = new_params[1:] if op.prim == "for" else new_params
+            carried_new = new_params[1:] if op.prim == "for" else new_params  # (index, *carried)
             pushed = [inner.emit("stack_push", st, k, c, cap)
                       for st, c in zip(st_params, carried_new)]
         for bop in body.ops:  # nested loops run plainly here; recomputation augments them
@@ -218,7 +207,7 @@ class _Reverse:
                           tuple(results))
         regions = (new_body,)
         if op.prim == "while":
-            cond = op.regions[0]
+            cond = op.cond_region
             csub = dict(subst)
             cparams = [Value(p.type, p.hint) for p in cond.params]
             csub.update(zip(cond.params, cparams))
@@ -312,15 +301,14 @@ class _Reverse:
                 self.adjoint(r.ops, tapes, local, child, base)
                 results = [local[v] if v in local else _zeros(child, v) for v in free]
             branches.append(Region((), tuple(child.ops), tuple(results)))
-        outs = b.emit_control("if", [s(op.inputs[0])], branches, [v.type for v in free],
+        outs = b.emit_control("if", [s(op.condition)], branches, [v.type for v in free],
                               ["" for _ in free])
         for v, g in zip(free, outs):
             self._accumulate(ct, v, g, b)
 
     def _adjoint_loop(self, op, tape, ct, b, subst):
         s = lambda v: subst.get(v, v)  # noqa: E731
-        params, inits = _carried(op)
-        body = op.regions[-1]
+        params, inits, body = op.carried(), op.inits, op.body
         act = [j for j, p in enumerate(params) if p in self.active]
         free = self._free_active([body], s)
         g_carry0 = [ct[s(op.outputs[j])] if s(op.outputs[j]) in ct else _zeros(b, s(op.outputs[j]))
@@ -341,9 +329,9 @@ class _Reverse:
                 if p in self.active:
                     self.active.add(v)
             if op.prim == "for":
-                lo, _, step = (s(v) for v in op.inputs[:3])
-                base[body.params[0]] = child.name(child.emit("add", lo, child.emit("mul", k_back, step)),
-                                                  body.params[0].hint or "i")
+                lo, _, step = (s(v) for v in op.bounds)
+                base[op.index] = child.name(child.emit("add", lo, child.emit("mul", k_back, step)),
+                                            op.index.hint or "i")
             _, tapes = self.augment(body.ops, child, base)
             local = dict(zip(free, g_free))
             for j, g in zip(act, g_carried):
@@ -371,19 +359,12 @@ def _name_cotangents(ops, final):
     """Rename each final cotangent of a named value x to g_x (first, root-most wins),
     at any depth."""
     hints = {}
-    defined = {v for op in _walk(ops) for v in op.outputs}
+    defined = {v for op in walk(ops) for v in op.outputs}
     for x, c in final:
         if x.hint and c in defined and not c.hint and c not in hints:
             hints[c] = "g_" + x.hint
     repl = {c: Value(c.type, h) for c, h in hints.items()}
     return _rebuild(ops, repl), repl
-
-
-def _walk(ops):
-    for op in ops:
-        yield op
-        for r in op.regions:
-            yield from _walk(r.ops)
 
 
 def _rebuild(ops, repl):

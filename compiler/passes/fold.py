@@ -20,7 +20,7 @@ import numpy as np
 
 from ..ir.core import Graph, Op, Value
 from ..ir.walk import mutated_values
-from .subst import substitute
+from ..ir.walk import substitute
 
 _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
           "div": operator.truediv, "pow": operator.pow}
