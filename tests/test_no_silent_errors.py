@@ -235,3 +235,36 @@ def test_integer_matrix_products_index_as_in_numpy(jit):
     assert v == gather_by_int_product(x, A, b) == 13.0
     np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, 2.0])
     assert vg.compile_info["jit"] is jit  # compiled, no fallback to NumPy
+
+
+# ---- Python's meaning of a loop target after the loop, and of `and`/`or` on numbers ----
+import loop_target_code as lt  # noqa: E402
+from compiler.errors import NameResolutionError  # noqa: E402
+
+PY_CASES = [(lt.after, (1.5, 3)), (lt.after, (1.5, 0)),
+            (lt.after_rows, (np.array([1.0, 2.0]), np.array([[1.0, 2.0], [3.0, 4.0]]))),
+            (lt.after_enum, (np.array([1.0, 2.0, 3.0]),)), (lt.with_break, (1.5, 5)),
+            (lt.reassigned_in_body, (1.5, 3)),
+            (lt.f_or, (3.0,)), (lt.f_or, (0.0,)), (lt.f_and, (2.0, 5.0)), (lt.f_and, (0.0, 5.0)),
+            (lt.f_or3, (1.0, 2.0)), (lt.f_or3, (1.0, 3.0)), (lt.f_or3, (2.0, 2.0)),
+            (lt.f_bool, (1.0, 2.0)), (lt.f_bool, (-6.0, 2.0))]
+
+
+@TIERS
+@pytest.mark.parametrize("fn,args", PY_CASES, ids=[c[0].__name__ for c in PY_CASES])
+def test_values_and_gradients_are_pythons(fn, args, jit):
+    """The value equals running the function; the gradient equals autograd's on it."""
+    wrt = tuple(i for i, a in enumerate(args) if not isinstance(a, int))
+    v, g = value_and_grad(fn, wrt=wrt, jit=jit)(*args)
+    assert v == fn(*args)
+    for got, want in zip(g, autograd_grads(fn, args, wrt)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn,name", [(lt.undefined_after, "j"), (lt.first_in_body, "y"),
+                                     (lt.global_shadow, "G")])
+def test_a_name_that_exists_only_if_the_loop_ran_is_an_error_not_a_global(fn, name):
+    with pytest.raises(NameResolutionError, match=f"`{name}` is assigned only on some paths") \
+            as e:
+        grad(fn, jit=False)(1.5, 3)
+    assert "loop_target_code.py" in str(e.value)

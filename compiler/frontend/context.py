@@ -56,6 +56,8 @@ class Lowerer:
                  captures: list | None = None):
         self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
         self.maybe_undefined: set = set()
+        self.local_names = {n.id for n in ast.walk(fs.node) if isinstance(n, ast.Name)
+                            and isinstance(n.ctx, (ast.Store, ast.Del))}
         self.closure = {}
         self.cells = {}
         self.aliased: set = set()
@@ -228,11 +230,7 @@ class Lowerer:
         if isinstance(node, ast.IfExp):
             return control.lower_ifexp(self, node)
         if isinstance(node, ast.BoolOp):
-            vals = [control.truth(self, v, self.expr(v)) for v in node.values]
-            out = vals[0]
-            for v in vals[1:]:
-                out = self.emit(node, "and" if isinstance(node.op, ast.And) else "or", out, v)
-            return out
+            return self.bool_op(node)
         if isinstance(node, ast.UnaryOp):
             x = self.expr(node.operand)
             if isinstance(node.op, ast.Not):
@@ -282,9 +280,39 @@ class Lowerer:
             return indexing.load(self, node, self.expr(node.value))
         raise UnsupportedError(f"expression `{ast.unparse(node)}`", self.fs.loc(node))
 
+    def bool_op(self, node: ast.BoolOp) -> Value:
+        """`a and b`, `a or b` as Python means them: on bools, the logical operation; on
+        numbers, one of the operands (`x or 1.0` is x when x is nonzero, else 1.0; `a and
+        b` is a when a is zero, else b), so the cotangent goes to the operand selected.
+        Both operands are evaluated (they are pure). Arrays have no truth value."""
+        vals = [self.expr(v) for v in node.values]
+        conds = [control.truth(self, n, v) for n, v in zip(node.values, vals)]
+        is_and = isinstance(node.op, ast.And)
+        if all(v.type.dtype == "bool" for v in vals):
+            out = conds[0]
+            for c in conds[1:]:
+                out = self.emit(node, "and" if is_and else "or", out, c)
+            return out
+        out = vals[-1]  # the last operand is the value when no earlier one decides
+        for v, c in zip(reversed(vals[:-1]), reversed(conds[:-1])):
+            out = self.emit(node, "where", c, out, v) if is_and else \
+                self.emit(node, "where", c, v, out)
+        return out
+
     def name(self, node: ast.Name):
         if node.id in self.env:
             return self.env[node.id]
+        # a name the function assigns anywhere is local (Python decides at compile time):
+        # unbound here, it is an error, never the global of the same name
+        if node.id in self.maybe_undefined:
+            raise NameResolutionError(
+                f"`{node.id}` is assigned only on some paths (in a branch, or a loop body "
+                "that may not run)", self.fs.loc(node),
+                f"assign `{node.id}` before the branch or loop")
+        if node.id in self.local_names:
+            raise NameResolutionError(
+                f"`{node.id}` is used before it is assigned (a local variable of "
+                f"{self.fs.node.name}: Python raises UnboundLocalError)", self.fs.loc(node))
         g, bi, name = self.fs.fn.__globals__, vars(builtins), node.id
         for scope in (self.closure, g, bi):
             if name in scope:
@@ -298,10 +326,7 @@ class Lowerer:
                         lambda: g.get(name, bi.get(name, MISSING)))
                 self.capture(key, read, obj)
                 return self.static(obj, node, key)
-        if node.id in self.maybe_undefined:
-            raise NameResolutionError(
-                f"`{node.id}` is assigned only on some paths (in a branch or loop body)",
-                self.fs.loc(node), f"assign `{node.id}` before the branch or loop")
+
         raise NameResolutionError(f"name `{node.id}` is not defined", self.fs.loc(node))
 
     def capture(self, key, read, obj):

@@ -13,7 +13,10 @@ Guarantees:
   statements after one are guarded by `if not flag`, a loop with `break` or `return`
   becomes a `while` whose condition tests the flag (a `for` with them counts its trip
   index explicitly). An early return's value must be a scalar (the loss).
-- A loop's target (`i` in `for i in ...`) is local to the loop.
+- A loop's target (`i` in `for i in ...`) keeps its last value after the loop, as in
+  Python, when it was assigned before the loop (it is carried: a loop without trips
+  leaves the old value); otherwise reading it after the loop is an error, as is reading
+  any name the body assigns first (it exists only if the loop ran).
 """
 from __future__ import annotations
 
@@ -313,9 +316,8 @@ def lower_for(cx, s: ast.For):
     if body_names & {BRK, RET}:
         return _lower_counted_while(cx, s, start, stop, step, bind)
     target_names = _names_of(s.target)
-    saved_targets = {n: cx.env[n] for n in target_names if n in cx.env}
-    carried = sorted(n for n in body_names if isinstance(cx.env.get(n), Value)
-                     and n not in target_names and n != CONT)
+    carried = sorted(n for n in body_names | target_names if isinstance(cx.env.get(n), Value)
+                     and n != CONT)
     types = [cx.env[n].type for n in carried]
     for _attempt in range(3):
         i = Value(I64, s.target.id if isinstance(s.target, ast.Name) else "i")
@@ -336,9 +338,16 @@ def lower_for(cx, s: ast.For):
     outs = cx.b.emit_control("for", [start, stop, step, *inits], [r.region(results)], types,
                              [hint(n) for n in carried])
     cx.env.update(zip(carried, outs))
-    for n in target_names:
-        cx.env.pop(n, None)
-    cx.env.update(saved_targets)
+    _only_if_it_ran(cx, (body_names | target_names) - set(carried))
+
+
+def _only_if_it_ran(cx, names):
+    """Names a loop assigns that did not exist before it: defined after the loop only if
+    it ran, so reading them is an error (compiler/frontend/context.py `name`)."""
+    for n in names:
+        if not n.startswith("@"):
+            cx.env.pop(n, None)
+            cx.maybe_undefined.add(n)
 
 
 def _cast(cx, v, t):
@@ -358,7 +367,6 @@ def _lower_counted_while(cx, s, start, stop, step, bind):
     kname = K + str(sum(1 for name in cx.env if name.startswith(K)))  # nested loops
     cx.env[kname] = cx.b.const(0)
     target_names = _names_of(s.target)
-    saved = {t: cx.env[t] for t in target_names if t in cx.env}
 
     def prologue(cx):
         k = cx.env[kname]
@@ -366,21 +374,17 @@ def _lower_counted_while(cx, s, start, stop, step, bind):
         cx.env[kname] = cx.b.emit("add", k, 1)
         bind(cx, cx.b.name(i, s.target.id if isinstance(s.target, ast.Name) else "i"))
 
-    _lower_while(cx, s, None, s.body, (n, prologue, kname), exclude=target_names)
+    _lower_while(cx, s, None, s.body, (n, prologue, kname), targets=target_names)
     cx.env.pop(kname, None)
-    for t in target_names:
-        cx.env.pop(t, None)
-    cx.env.update(saved)
 
 
-def _lower_while(cx, s, test, body, counted, exclude=()):
-    body_names = assigned(body)
+def _lower_while(cx, s, test, body, counted, targets=frozenset()):
+    body_names = assigned(body) | set(targets)
     outer_brk = cx.env.get(BRK)  # an enclosing loop's flag: this loop's break is not its
     if BRK in body_names:
         cx.env[BRK] = cx.b.const(False)
     names = body_names | ({counted[2]} if counted else set())
-    carried = sorted(n for n in names if isinstance(cx.env.get(n), Value)
-                     and n != CONT and n not in exclude)
+    carried = sorted(n for n in names if isinstance(cx.env.get(n), Value) and n != CONT)
     types = [cx.env[n].type for n in carried]
     for _attempt in range(3):
         cparams = [Value(t, hint(n)) for n, t in zip(carried, types)]
@@ -412,6 +416,7 @@ def _lower_while(cx, s, test, body, counted, exclude=()):
     outs = cx.b.emit_control("while", inits, [cr.region([cond]), br.region(results)], types,
                              [hint(n) for n in carried])
     cx.env.update(zip(carried, outs))
+    _only_if_it_ran(cx, body_names - set(carried) - {BRK, CONT, RET, RETVAL})
     cx.env.pop(BRK, None)
     if outer_brk is not None:
         cx.env[BRK] = outer_brk
