@@ -80,10 +80,15 @@ class Specialization:
 
 
 def _snapshot(value):
-    """What of a captured array the generated code depends on (None: not an array)."""
-    if type(value) is not np.ndarray:
-        return None
-    return value.shape, value.dtype, value.tobytes()
+    """What of a captured value the generated code depends on: an array's (any ndarray
+    subclass's) shape, dtype and contents; a number's type and value (so a property that
+    returns an equal new float each time is not a change); None for other objects,
+    which must be the same object."""
+    if isinstance(value, np.ndarray):
+        return value.shape, value.dtype, value.tobytes()
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        return type(value), repr(value)  # exact for floats (-0.0, nan), any size of int
+    return None
 
 
 def _is_numba_error(e) -> bool:
@@ -256,7 +261,10 @@ class Dispatcher:
         changed in place (contents, shape or dtype), since it was generated?"""
         for read, value, snap in self.captured.values():
             now = read()
-            if now is not value or snap is not None and _snapshot(now) != snap:
+            if now is value:  # the same object: only an array can have changed
+                if snap is not None and isinstance(now, np.ndarray) and _snapshot(now) != snap:
+                    return True
+            elif snap is None or _snapshot(now) != snap:  # another object: an equal number?
                 return True
         return False
 

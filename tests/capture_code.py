@@ -121,3 +121,31 @@ def while_passes_cotangent(x, w, n):
         k = k + 1
     z = y + w
     return np.sum(z * z) + s
+
+
+class Sub(np.ndarray):
+    """An ndarray subclass captured as a constant."""
+
+
+SUB = np.array([1.0, 2.0]).view(Sub)
+
+
+def uses_subclass(x):
+    return np.sum(x * SUB)
+
+
+class Fresh:
+    """An attribute that is a new (equal) float object on every read."""
+
+    z = 0.5
+
+    @property
+    def scale(self):
+        return 3.0 + self.z
+
+
+FRESH = Fresh()
+
+
+def uses_property(x):
+    return np.sum(FRESH.scale * x)

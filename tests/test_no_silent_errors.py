@@ -268,3 +268,23 @@ def test_a_name_that_exists_only_if_the_loop_ran_is_an_error_not_a_global(fn, na
             as e:
         grad(fn, jit=False)(1.5, 3)
     assert "loop_target_code.py" in str(e.value)
+
+
+@TIERS
+def test_captured_ndarray_subclass_changed_in_place(jit, monkeypatch):
+    monkeypatch.setattr(cc, "SUB", cc.SUB.copy())
+    g = grad(cc.uses_subclass, jit=jit)
+    np.testing.assert_array_equal(g(np.ones(2)), [1.0, 2.0])
+    cc.SUB[0] = 10.0
+    np.testing.assert_array_equal(g(np.ones(2)), [10.0, 2.0])
+
+
+def test_an_equal_new_number_on_every_read_does_not_regenerate(monkeypatch):
+    g = grad(cc.uses_property, jit=False)
+    np.testing.assert_array_equal(g(np.ones(2)), [3.5, 3.5])
+    spec = g._spec()
+    for _ in range(3):
+        np.testing.assert_array_equal(g(np.ones(2)), [3.5, 3.5])
+    assert g._spec() is spec  # the same specialisation: no regeneration
+    monkeypatch.setattr(cc.Fresh, "z", 1.5)
+    np.testing.assert_array_equal(g(np.ones(2)), [4.5, 4.5])
