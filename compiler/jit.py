@@ -154,7 +154,11 @@ def _load(source: str, jit: bool) -> types.ModuleType:
         fns = {k: v for k, v in vars(mod).items()
                if isinstance(v, types.FunctionType) and v.__module__ == name}
         for k, v in fns.items():  # f runs as its compiled twin when it has one (pyemit)
-            if not k.startswith(TWIN_PREFIX):
-                setattr(mod, k, numba.njit(cache=True, boundscheck=_BOUNDSCHECK,
-                                           error_model="numpy")(fns.get(TWIN_PREFIX + k, v)))
+            if k.startswith(TWIN_PREFIX):
+                continue
+            if TWIN_PREFIX + k in fns:
+                v = fns[TWIN_PREFIX + k]
+                v.__name__ = v.__qualname__ = k  # messages name f, not its twin
+            setattr(mod, k, numba.njit(cache=True, boundscheck=_BOUNDSCHECK,
+                                       error_model="numpy")(v))
     return mod
