@@ -6,7 +6,7 @@ import pytest
 
 import capture_code as cc
 from compiler import grad, value_and_grad
-from compiler.errors import UnsupportedError
+from compiler.errors import RunError, UnsupportedError
 from oracles import assert_owned, autograd_grads
 
 TIERS = pytest.mark.parametrize("jit", [False, True])
@@ -156,7 +156,7 @@ def test_array_whose_shape_changed_in_place(jit, monkeypatch):
     monkeypatch.setattr(cc, "A", cc.A.copy())
     g = value_and_grad(cc.uses_array_shape, jit=jit)
     x = np.array([1.0, -1.0])
-    with pytest.raises(Exception):  # (4,) * (2,): NumPy cannot broadcast either
+    with pytest.raises(RunError, match="broadcast"):  # (4,) * (2,): NumPy cannot either
         g(x)
     cc.A.shape = (2, 2)  # same bytes, new shape: now A * x broadcasts
     v, gx = g(x)

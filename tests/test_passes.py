@@ -76,21 +76,31 @@ def test_dce_drops_a_stack_the_backward_loop_never_reads():
     k = PASSES.index("dce")
     before = adjoint_before("newton_sqrt", k)
     after = run_pipeline(before, [PIPELINE[k]])
-    pushed = lambda g: sum(1 for op in walk(g.ops) if op.prim == "stack_push")  # noqa: E731
-    assert pushed(after) < pushed(before)
+    pushed = lambda g: sorted(op.inputs[2].hint or "t" for op in walk(g.ops)  # noqa: E731
+                              if op.prim == "stack_push")
+    # the backward loop reads back x and a / x ('t'); the loop's flag `broke`, its
+    # counter `k` and abs(x_new - x) (the stopping test, pushed by the residuals pass)
+    # were pushed too, and nothing reads them
+    assert pushed(before) == ["broke", "k", "t", "t", "x"] and pushed(after) == ["t", "x"]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_prefix_of_the_pipeline_computes_the_same_gradient(case):
-    """Each pass keeps the values: run every prefix of the pipeline in the interpreter."""
+    """Each pass keeps the values: run every prefix of the pipeline in the interpreter, on
+    random arguments (ones would not tell W from W.T, nor one trip's residual from
+    another's), against autograd."""
     from compiler.interp import evaluate
+    from oracles import autograd_grads
     fn, wrt, args = CASES[case]
+    rng = np.random.default_rng(5)
+    args = tuple(a if isinstance(a, float) else rng.normal(size=np.shape(a)) * 0.7
+                 for a in args)
     g = grad(fn, wrt=wrt, jit=False)
-    want = g(*args)
+    want = autograd_grads(fn, args, g.wrt)
     normed, _ = g.normalize(args)
     for k in range(len(PIPELINE) + 1):
         graph = adjoint_before(case, k)
         env = evaluate(graph, normed)
         got = [env[r] for r in graph.results[1:]]
-        for a, b in zip(got, want if isinstance(want, tuple) else (want,)):
-            np.testing.assert_allclose(a, b, rtol=1e-13, err_msg=f"after {PASSES[:k]}")
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-10, err_msg=f"after {PASSES[:k]}")
