@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import NameResolutionError, ShapeError, UnsupportedError
 from ..ir.builder import Builder
 from ..ir.core import ConstArray, Value
+from ..ir.registry import PRIMS
 from . import control, indexing, numpy_api
 from .binding import Signature, bind
 from .captures import (MISSING, Capture, Static, cell_reader, current_captures, trusted,
@@ -56,6 +57,7 @@ class Lowerer:
                  captures: list | None = None):
         self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
         self.maybe_undefined: set = set()
+        self.views: dict = {}  # name -> names of the arrays it is a view of (note_view)
         self.local_names = {n.id for n in ast.walk(fs.node) if isinstance(n, ast.Name)
                             and isinstance(n.ctx, (ast.Store, ast.Del))}
         self.closure = {}
@@ -126,6 +128,7 @@ class Lowerer:
             shared = isinstance(value, Value) and value.type.rank > 0 and (
                 value in self.param_values or any(v is value for v in self.env.values()))
             self.env[target.id] = self.b.name(value, target.id)
+            self.note_view(target.id, self.env[target.id])
             if shared:  # `y = x`: one array under two names, as in Python
                 self.aliased.add(target.id)
                 self.aliased.update(n for n, v in self.env.items() if v is value)
@@ -147,11 +150,58 @@ class Lowerer:
             raise UnsupportedError(f"assignment to `{ast.unparse(target)}`",
                                    self.fs.loc(target), "assign to plain names")
 
+    def note_view(self, name, value):
+        """Record whether `name` now holds a view of another array (NumPy shares memory:
+        a basic slice, a reshape, `.T`, a row of `for row in X`): the primitives whose
+        record says `aliases`. Its bases are the names holding the arrays it views. A
+        rebinding of a base does not change the view (it keeps the old array)."""
+        for bases in self.views.values():
+            bases.discard(name)
+        self.views.pop(name, None)
+        if not isinstance(value, Value) or value.type.rank == 0:
+            return
+        bases = self._view_bases(value)
+        if bases is not None:
+            self.views[name] = bases - {name}
+
+    def _view_bases(self, value, depth=0):
+        """Names of the arrays `value` is a view of (an empty set when they have none);
+        None when `value` is not a view."""
+        op = self.b.defining_op(value)
+        if op is None or not PRIMS[op.prim].aliases or depth > 20:
+            return None
+        out = set()
+        for i in PRIMS[op.prim].aliases:
+            src = op.inputs[i]
+            named = {n for n, v in self.env.items() if v is src and not n.startswith("@")}
+            out |= named
+            for n in named:
+                out |= self.views.get(n, set())
+            out |= self._view_bases(src, depth + 1) or set()
+        return out
+
     def check_unaliased(self, node: ast.Name, old, what):
         """In Python, writing into an array (x[i] = v, x += v) changes it under every name
-        and in the caller; adjoint's updates are functional. Refuse where that differs."""
+        and in the caller, and through views (a slice, a reshape, `.T`, a row) it changes
+        their base, and a base's views; adjoint's updates are functional. Refuse where
+        that differs (the writes through views are issue 13's)."""
         if not isinstance(old, Value) or old.type.rank == 0:
             return
+        hint = ("adjoint does not follow writes through views yet: copy the view first "
+                f"(`{node.id} = {node.id}.copy()`) or write into the base array itself")
+        if node.id in self.views:
+            bases = sorted(self.views[node.id])
+            of = f"of `{bases[0]}`" if bases else "of another array"
+            raise UnsupportedError(
+                f"{what} `{node.id}`, a view {of} (a slice, reshape, transpose or row): "
+                "in NumPy that would change the viewed array too", self.fs.loc(node), hint)
+        holders = sorted(n for n, bases in self.views.items() if node.id in bases and n in self.env)
+        if holders:
+            raise UnsupportedError(
+                f"{what} `{node.id}` while `{holders[0]}` is a view of it: in NumPy that would "
+                f"change `{holders[0]}` too", self.fs.loc(node),
+                f"take `{holders[0]}` after the write, or copy it when you take it "
+                "(`....copy()`)")
         if old in self.param_values or node.id in self.aliased:
             whose = "an argument of the function" if old in self.param_values else \
                 "an array that another name also refers to"

@@ -283,6 +283,7 @@ def _iteration(cx, s: ast.For):
         def bind(cx, i):
             cx.env[idx_name] = i
             cx.env[row_name] = cx.b.name(cx.b.emit("row", arr, i), row_name)
+            cx.note_view(row_name, cx.env[row_name])
         start, stop, step = _rows(cx, it.args[0], arr)
         return start, stop, step, bind
     arr = cx.expr(it)
@@ -293,8 +294,11 @@ def _iteration(cx, s: ast.For):
     if not isinstance(target, ast.Name):
         raise UnsupportedError("the target of `for row in X` must be a name", cx.fs.loc(target))
     start, stop, step = _rows(cx, it, arr)
-    return start, stop, step, lambda cx, i: cx.env.__setitem__(
-        target.id, cx.b.name(cx.b.emit("row", arr, i), target.id))
+
+    def bind_row(cx, i):
+        cx.env[target.id] = cx.b.name(cx.b.emit("row", arr, i), target.id)
+        cx.note_view(target.id, cx.env[target.id])
+    return start, stop, step, bind_row
 
 
 def _rows(cx, node, arr):

@@ -403,6 +403,10 @@ def _ravel(cx, node, args, kwargs):
     return reshape(cx, node, array(cx, node, x), [cx.b.const(-1)])
 
 
+def _flatten(cx, node, args, kwargs):  # a copy, unlike ravel (writes do not reach x)
+    return cx.b.emit("copy", _ravel(cx, node, args, kwargs))
+
+
 def _expand_dims(cx, node, args, kwargs):
     a = bind(cx, node, args, kwargs, "a", "axis")
     x = array(cx, node, a["a"])
@@ -766,7 +770,7 @@ METHODS = {
     "sum": _reduction("sum"), "mean": _reduction("mean"), "max": _reduction("max"),
     "min": _reduction("min"), "prod": _reduction("prod"), "var": _variance(False),
     "std": _variance(True), "dot": _dot, "transpose": _m_transpose, "reshape": _m_reshape,
-    "ravel": _ravel, "flatten": _ravel, "squeeze": _squeeze, "clip": _clip,
+    "ravel": _ravel, "flatten": _flatten, "squeeze": _squeeze, "clip": _clip,
     "astype": _m_astype,
     "copy": lambda cx, node, args, kwargs: _copy(cx, node, args, kwargs),  # a new value: writes
     # to the copy must not count as writes through another name (see lower.check_unaliased)
