@@ -262,7 +262,8 @@ class Dispatcher:
         for read, value, snap in self.captured.values():
             now = read()
             if now is value:  # the same object: only an array can have changed
-                if snap is not None and isinstance(now, np.ndarray) and _snapshot(now) != snap:
+                if snap is not None and type(snap) is tuple and len(snap) == 3 and \
+                        _snapshot(now) != snap:
                     return True
             elif snap is None or _snapshot(now) != snap:  # another object: an equal number?
                 return True

@@ -702,8 +702,10 @@ def _emit_matmul(op):  # Numba's @ is BLAS (floats): integer products use a kern
     return "{0} @ {1}" if op.out.type.dtype == "float64" else "int_matmul({0}, {1})"
 
 
-def _numba_matmul(op):
-    return "matmul({0}, {1})" if op.out.type.dtype == "float64" else "int_matmul({0}, {1})"
+def _numba_matmul(op):  # a dot of two vectors is cheap to compile and to inline: `@` stays
+    if op.out.type.dtype != "float64":
+        return "int_matmul({0}, {1})"
+    return "{0} @ {1}" if op.out.type.rank == 0 else "matmul({0}, {1})"
 
 
 # compiled code calls cached runtime kernels (runtime/kernels.py, compiled once per

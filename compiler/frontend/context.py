@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import builtins
 import dataclasses
+import functools
 import types
 
 import numpy as np
@@ -372,8 +373,8 @@ class Lowerer:
                     key, read = ("cell", id(cell)), cell_reader(cell)
                 else:  # a builtin is read through the globals, where it may be shadowed later
                     key = ("global", id(g), name)
-                    read = (lambda: g.get(name, MISSING)) if scope is g else (
-                        lambda: g.get(name, bi.get(name, MISSING)))
+                    read = functools.partial(g.get, name, MISSING) if scope is g else (
+                        lambda: g.get(name, bi.get(name, MISSING)))  # (checked every call)
                 self.capture(key, read, obj)
                 return self.static(obj, node, key)
 
