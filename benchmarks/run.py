@@ -219,8 +219,9 @@ def main(argv=None) -> int:
         print(f"== {name}", flush=True)
         if name == "compile":
             from benchmarks import compile_latency
-            models = ("four_layer",) if args.quick else ("four_layer", "rnn")
-            compile_rows = compile_latency.cases(models, with_jax=libs.jax() is not None)
+            models = ("four_layer",) if args.quick else ("four_layer", "softmax", "rnn50", "rnn")
+            compile_rows = compile_latency.cases(models, with_jax=libs.jax() is not None,
+                                                 auto=("four_layer", "softmax", "rnn50"))
             text = compile_latency.markdown(compile_rows, compile_latency.import_compiler())
             print(text, flush=True)
             md.append(text)
