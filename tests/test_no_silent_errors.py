@@ -318,3 +318,17 @@ def test_copies_and_read_only_views_compute_what_numpy_computes(fn, jit):
     v, g = value_and_grad(fn, jit=jit)(X4)
     assert v == fn(X4)
     np.testing.assert_allclose(g, numerical_grad(fn, (X4,), 0), rtol=1e-6)
+
+
+def runtime_int_power(x, k):
+    return x ** k
+
+
+@TIERS
+@pytest.mark.parametrize("x,k", [(0.0, -1), (1.5, 3), (-1.3812797174167781, 3), (2.0, 0)])
+def test_a_float_to_a_run_time_int_power_is_numpys(jit, x, k):
+    """pow() as NumPy computes it in both tiers (Numba's integer power raised
+    ZeroDivisionError at 0.0 ** -1 and rounded x ** 3 as x * x * x)."""
+    with np.errstate(divide="ignore"):
+        v, _ = value_and_grad(runtime_int_power, jit=jit)(x, k)
+        assert np.float64(v).tobytes() == (np.float64(x) ** k).tobytes()

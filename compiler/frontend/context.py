@@ -237,10 +237,12 @@ class Lowerer:
         if not (isinstance(base, Value) and isinstance(exp, Value)):
             return base, exp
         k = self.const_value(exp)
-        if base.type.dtype == "float64" and isinstance(k, int) and exp.type.rank == 0:
-            # a float to a constant int power: computed by pow() as NumPy does, not by
-            # Numba's integer power (repeated products; ZeroDivisionError for 0.0 ** -1)
-            return base, self.b.const(float(k))
+        if base.type.dtype == "float64" and exp.type.dtype in ("int64", "bool") and \
+                exp.type.rank == 0:
+            # a float to an int power: computed by pow() as NumPy does, not by Numba's
+            # integer power (repeated products; ZeroDivisionError for 0.0 ** -1)
+            return base, (self.b.const(float(k)) if isinstance(k, int) else
+                          self.b.emit("cast", exp))
         if base.type.dtype not in ("int64", "bool") or exp.type.dtype not in ("int64", "bool"):
             return base, exp
         if isinstance(k, int) and k >= 0:
