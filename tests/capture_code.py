@@ -149,3 +149,11 @@ FRESH = Fresh()
 
 def uses_property(x):
     return np.sum(FRESH.scale * x)
+
+
+def var_over_n_minus_1(x):
+    return np.sum(x * x) / (len(x) - 1)
+
+
+def var_ddof1(x):
+    return np.var(x, ddof=1)

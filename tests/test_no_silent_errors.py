@@ -332,3 +332,16 @@ def test_a_float_to_a_run_time_int_power_is_numpys(jit, x, k):
     with np.errstate(divide="ignore"):
         v, _ = value_and_grad(runtime_int_power, jit=jit)(x, k)
         assert np.float64(v).tobytes() == (np.float64(x) ** k).tobytes()
+
+
+@pytest.mark.parametrize("fn", [cc.var_over_n_minus_1, cc.var_ddof1], ids=lambda f: f.__name__)
+def test_a_division_by_a_zero_length_is_numpys_in_both_tiers(fn):
+    """The backward sweep's `1.0 / n` with a length n = 0 is inf or nan as NumPy computes
+    it (the NumPy tier raised ZeroDivisionError, the compiled tier gave inf)."""
+    x = np.array([2.0])
+    with np.errstate(all="ignore"):
+        want = fn(x)
+        got = [value_and_grad(fn, jit=jit)(x) for jit in (False, True)]
+    for v, g in got:
+        np.testing.assert_array_equal([v], [want])
+    np.testing.assert_array_equal(got[0][1], got[1][1])

@@ -66,6 +66,12 @@ def _expr(op, args, const_names, compiled=False):
     if op.prim == "const" and isinstance(op.attr("value"), ConstArray):
         return ast.Name(const_names[op.out], ast.Load())
     p = PRIMS[op.prim]
+    if op.prim == "div" and op.inputs[1].type.rank == 0 and op.inputs[1].type.dtype != "float64" \
+            and isinstance(args[0], ast.Constant):
+        # a literal over an int (a length, a size) is Python arithmetic, which raises at 0;
+        # as a NumPy float64 it is inf, as in NumPy and in compiled code
+        args = [ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "float64", ast.Load()),
+                         [args[0]], [])] + list(args[1:])
     spelling = p.numba if compiled and p.numba is not None else p.emit
     tmpl = spelling(op) if callable(spelling) else spelling
     text = tmpl.format(*(f"__a{i}__" for i in range(len(args))), **dict(op.attrs))
