@@ -19,3 +19,17 @@ def pytest_addoption(parser):
 @pytest.fixture
 def regen(request):
     return request.config.getoption("--regen-golden")
+
+
+@pytest.fixture
+def check_golden(regen):
+    """check_golden(path, text): text must equal the golden file at path; with
+    `--regen-golden` the file is rewritten first (review the diff). A missing golden
+    file fails: it is never created silently."""
+    def check(path, text):
+        if regen:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        assert path.exists(), f"{path.name} is missing: run pytest --regen-golden and review it"
+        assert text == path.read_text(), f"{path.name} changed: review, then --regen-golden"
+    return check

@@ -162,14 +162,11 @@ GOLDEN_CASES = {
 
 @pytest.mark.parametrize("adjoint", [False, True], ids=["primal", "adjoint"])
 @pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
-def test_golden_dot(name, adjoint, regen):
+def test_golden_dot(name, adjoint, check_golden):
     fn, wrt, args = GOLDEN_CASES[name]
     dot = graph_view(fn, *args, wrt=wrt, adjoint=adjoint).dot
     path = GOLDEN / f"{name}{'_adjoint' if adjoint else ''}.dot"
-    if regen:
-        path.write_text(dot)
-    assert path.exists(), f"{path.name} is missing: run pytest --regen-golden and review it"
-    assert dot == path.read_text(), f"{path.name} changed: review, then --regen-golden"
+    check_golden(path, dot)
 
 
 def test_without_graphviz_dot_still_works_and_svg_says_how_to_install(monkeypatch, tmp_path):
@@ -407,14 +404,11 @@ LOOP_GOLDEN = {
 
 
 @pytest.mark.parametrize("name", sorted(LOOP_GOLDEN))
-def test_golden_dot_control_flow(name, regen):
+def test_golden_dot_control_flow(name, check_golden):
     fn, wrt, args, opts = LOOP_GOLDEN[name]
     dot = graph_view(fn, *args, wrt=wrt, **opts).dot
     path = GOLDEN / f"graph_{name}.dot"
-    if regen:
-        path.write_text(dot)
-    assert path.exists(), f"{path.name} is missing: run pytest --regen-golden and review it"
-    assert dot == path.read_text(), f"{path.name} changed: review, then --regen-golden"
+    check_golden(path, dot)
 
 
 # ---- calls of user functions: Loc.inlined_at and collapse/depth --------------------------
@@ -539,14 +533,11 @@ CALL_GOLDEN = {
 
 
 @pytest.mark.parametrize("name", sorted(CALL_GOLDEN))
-def test_golden_dot_collapsed_calls(name, regen):
+def test_golden_dot_collapsed_calls(name, check_golden):
     fn, wrt, args, opts = CALL_GOLDEN[name]
     dot = graph_view(fn, *args, wrt=wrt, **opts).dot
     path = GOLDEN / f"graph_{name}.dot"
-    if regen:
-        path.write_text(dot)
-    assert path.exists(), f"{path.name} is missing: run pytest --regen-golden and review it"
-    assert dot == path.read_text(), f"{path.name} changed: review, then --regen-golden"
+    check_golden(path, dot)
 
 
 def test_command_line_graph_collapses_calls(tmp_path, capsys):

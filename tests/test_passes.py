@@ -39,17 +39,11 @@ def prims(graph):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("k", range(len(PIPELINE)), ids=PASSES)
-def test_pass_golden(case, k, regen):
+def test_pass_golden(case, k, check_golden):
     before = adjoint_before(case, k)
     name, p = PIPELINE[k]
     after = run_pipeline(before, [(name, p)], verify_each=True)
-    path = GOLDEN / f"{case}.{k}_{name}.ir"
-    text = str(after) + "\n"
-    if regen:
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"{path.name} is missing: run pytest --regen-golden and review it"
-    assert text == path.read_text(), f"{path.name} changed: review, then --regen-golden"
+    check_golden(GOLDEN / f"{case}.{k}_{name}.ir", str(after) + "\n")
 
 
 def test_residuals_stores_what_the_backward_loop_would_recompute_expensively():
