@@ -73,6 +73,11 @@ class Job:
         self.seconds: float | None = None  # the worker's compile (or cache load)
         self.cache_hit: bool | None = None  # the worker found it all in Numba's cache
         self._done = threading.Event()
+        # set when the worker has compiled into the cache: loading it here (importing
+        # Numba, reading the cache) takes a few tenths of a second when this process is
+        # idle, far longer while another thread keeps the GIL busy; a caller that can
+        # pause (fit, at an epoch boundary) waits for the load then (Job.wait)
+        self.compiled = threading.Event()
 
     def done(self) -> bool:
         return self._done.is_set()
@@ -235,6 +240,7 @@ def _serve(job: Job):
         job._finish(error=reply.get("error") or "the compile failed")
         return
     job.seconds, job.cache_hit = reply.get("seconds"), reply.get("cache_hit")
+    job.compiled.set()  # the worker is done: what is left is loading from its cache
     from .compile_worker import compile_entries  # from the cache the worker wrote: ms
     try:
         module, _ = compile_entries(job.source, job.entries)

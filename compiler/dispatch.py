@@ -296,6 +296,10 @@ class PendingLoops:
     def done(self) -> bool:
         return self.job.done()
 
+    def compiled(self) -> bool:
+        """The worker has compiled into the cache (loading here may still be running)."""
+        return self.job.compiled.is_set()
+
     def wait(self, timeout: float | None = None) -> bool:
         return self.job.wait(timeout)
 

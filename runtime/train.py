@@ -12,6 +12,7 @@ compiler/codegen/epoch.py). runtime never imports compiler.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -67,6 +68,22 @@ class FitResult:
     @property
     def epochs(self) -> int:
         return len(self.loss)
+
+    def timing(self) -> str:
+        """One line on where the epochs ran and how long they took: e.g. '3 epochs on the
+        NumPy tier (median 12.4 ms), 37 compiled (median 0.98 ms; compiled loops from
+        1.6 s)'. Medians of `epoch_seconds` per tier."""
+        parts = []
+        for tier, what in (("numpy", "on the NumPy tier"), ("compiled", "compiled")):
+            t = [s for s, k in zip(self.epoch_seconds, self.tiers) if k == tier]
+            if t:
+                parts.append(f"{len(t)} epoch{'s' if len(t) > 1 else ''} {what} (median "
+                             f"{statistics.median(t) * 1e3:.3g} ms)")
+        if self.compiled_after is not None:
+            parts[-1] = parts[-1][:-1] + f"; compiled loops from {self.compiled_after:.2g} s)"
+        elif "compiled" not in self.tiers and self.tiers:
+            parts.append("the compiled loops were not ready before training ended")
+        return ", ".join(parts)
 
     def history(self) -> dict:
         """{'loss', 'val_loss', 'grad_norm', 'grad_norm_max', 'global_grad_norm'}."""
@@ -246,7 +263,11 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     bar = _progress(range(epochs), verbose, desc or "epochs")
     t_train = time.perf_counter()
     for epoch in bar:
-        if pending is not None and pending.done():  # switch tiers between epochs
+        if pending is not None and (pending.done() or pending.compiled()):
+            # switch tiers between epochs. Once the worker has compiled, loading its cache
+            # here takes a few tenths of a second, but while this thread runs epochs it
+            # keeps the GIL from the loading thread for far longer: wait for it now
+            pending.wait(60)
             loops, pending = _switch(loops, pending, result, t_fit), None
         result.tiers.append("compiled" if loops.jit else "numpy")
         order = rng.permutation(n) if shuffle else np.arange(n)
