@@ -58,7 +58,11 @@ def compile_entries(source, entries):
 def main():
     proto = os.fdopen(os.dup(1), "w")  # replies only; stray prints go to stderr
     os.dup2(2, 1)
-    import numba  # noqa: F401  the slow import, done before the first job arrives
+    try:  # the slow part (importing Numba, registering the runtime's compiled forms)
+        from .numba_cache import ensure_numba  # before the first job arrives
+        ensure_numba()
+    except Exception:  # noqa: BLE001 - the first job reports it (an unsafe cache, ...)
+        pass
     for line in sys.stdin:
         job = json.loads(line)
         signal.alarm(int(job.get("timeout", 600)) + 30)
