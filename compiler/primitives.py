@@ -595,7 +595,12 @@ prim("const", 0, t_const, _emit_const, doc="a literal scalar or captured constan
 prim("size", 1, t_int, "{0}.size", doc="number of elements, an int (not differentiable)", cheap=True)
 prim("dim", 1, t_int, "{0}.shape[{axis}]", doc="length of one axis, an int", cheap=True)
 prim("cast", 1, t_float_like, _emit_cast, vjp=(lambda g, ans, x: g,), doc="to float64", shape="same", cheap=True)
-prim("to_int", 1, lambda x, **_: Type("int64", x.rank), _emit_to_int, doc="to int64 (int())", shape="same")
+def _numba_to_int(op):  # Numba's int() of NaN or inf is garbage: raise as Python does
+    return "{0}.astype(np.int64)" if op.inputs[0].type.rank else "checked_int({0})"
+
+
+prim("to_int", 1, lambda x, **_: Type("int64", x.rank), _emit_to_int, doc="to int64 (int())",
+     shape="same", numba=_numba_to_int, runtime=("runtime.kernels.checked_int",))
 prim("stop_gradient", 1, t_same, "{0}", aliases=(0,), doc="the value, with a zero cotangent", shape="same")
 
 _GROUP[0] = "elementwise arithmetic (NumPy broadcasting)"

@@ -25,7 +25,7 @@ __all__ = ["unbroadcast", "broadcast_like", "tie_weight", "pow_dbase", "pow_dexp
            "sum_along", "max_along",
            "min_along", "prod_along", "prod_others", "reshape", "set_index", "zeros_with", "take_add",
            "take_pairs", "take_pairs_add", "softmax_lines", "cross_entropy_grad", "int_matmul",
-           "matmul", "outer"]
+           "matmul", "outer", "checked_int"]
 
 _JIT = {"cache": True}
 
@@ -612,3 +612,21 @@ def outer(a, b):
 @overload(outer, jit_options=_JIT)
 def _outer_nb(a, b):
     return lambda a, b: np.outer(a, b)
+
+
+# ---- int() of a float scalar -----------------------------------------------------------------
+def checked_int(x):
+    """int(x) of a float scalar, as Python computes it: ValueError for NaN, OverflowError
+    for inf (compiled code spells `int(x)` this way: Numba's int() of NaN is garbage)."""
+    return int(x)
+
+
+@overload(checked_int, jit_options=_JIT)
+def _checked_int_nb(x):
+    def impl(x):
+        if x != x:
+            raise ValueError("cannot convert float NaN to integer")
+        if not -9.223372036854776e18 <= x < 9.223372036854776e18:
+            raise OverflowError("cannot convert float infinity or a float beyond int64 to integer")
+        return int(x)
+    return impl

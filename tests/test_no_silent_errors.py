@@ -345,3 +345,17 @@ def test_a_division_by_a_zero_length_is_numpys_in_both_tiers(fn):
     for v, g in got:
         np.testing.assert_array_equal([v], [want])
     np.testing.assert_array_equal(got[0][1], got[1][1])
+
+
+def int_of(x):
+    return x * int(x)
+
+
+@TIERS
+def test_int_of_nan_raises_in_both_tiers(jit):
+    """Python's int() of NaN raises ValueError; compiled code returned garbage."""
+    from compiler.errors import RunError
+    g = value_and_grad(int_of, jit=jit)
+    assert g(2.5) == (5.0, 2.0)
+    with pytest.raises(RunError, match="NaN"):
+        g(float("nan"))
