@@ -191,7 +191,11 @@ class Dispatcher:
         (or, if it failed, warn once and stay on the NumPy tier)."""
         job = spec.job
         if not job.done():
-            return
+            if not job.compiled.is_set():
+                return
+            # the worker has compiled: load its cache now (a few tenths of a second) rather
+            # than leave the loading thread to compete for the GIL with these calls
+            job.wait(60)
         spec.job = None
         if job.module is None:  # stacklevel: of the user's frame, seen from here
             self._failed(spec, job.error or "", stacklevel + 1)
