@@ -10,9 +10,10 @@ standard calculus; matrix rules from Giles, "An extended collection of matrix de
 results for forward and reverse mode AD" (2008).
 
 Non-differentiable points, one policy whatever the spelling: ties in max/maximum/min/
-minimum (and so clip) split the cotangent evenly among the tied entries; `where` (and a
-boolean-mask write) sends it to the selected branch only; abs'(0) = 0, relu'(0) = 0,
-norm'(0) = 0, std'(x) = 0 over equal entries (sqrt_var), d/da a ** 0 = 0 (0 ** 0
+minimum/fmax/fmin (and so clip) split the cotangent evenly among the tied entries (a NaN
+operand of fmax/fmin gets none); `where` (and a boolean-mask write) sends it to the
+selected branch only; abs'(0) = 0, relu'(0) = 0, norm'(0) = 0, hypot'(0, 0) = 0,
+std'(x) = 0 over equal entries (sqrt_var), d/da a ** 0 = 0 (0 ** 0
 included), d/db a ** b = 0 at a = 0; sign, comparisons, integer values and indices have
 no gradient.
 
@@ -651,10 +652,50 @@ for _name, _np, _rule in (
         ("tanh", "np.tanh", lambda g, ans, x: g * (1.0 - ans * ans)),
         ("sinh", "np.sinh", lambda g, ans, x: g * emit_op("cosh", x)),
         ("cosh", "np.cosh", lambda g, ans, x: g * emit_op("sinh", x)),
-        ("arctan", "np.arctan", lambda g, ans, x: g / (1.0 + x * x))):
+        ("arctan", "np.arctan", lambda g, ans, x: g / (1.0 + x * x)),
+        ("arcsin", "np.arcsin", lambda g, ans, x: g / emit_op("sqrt", 1.0 - x * x)),
+        ("arccos", "np.arccos", lambda g, ans, x: -(g / emit_op("sqrt", 1.0 - x * x))),
+        ("arcsinh", "np.arcsinh", lambda g, ans, x: g / emit_op("sqrt", x * x + 1.0)),
+        ("arccosh", "np.arccosh", lambda g, ans, x: g / emit_op("sqrt", x * x - 1.0)),
+        ("arctanh", "np.arctanh", lambda g, ans, x: g / (1.0 - x * x)),
+        ("exp2", "np.exp2", lambda g, ans, x: g * ans * math.log(2.0)),
+        ("cbrt", "np.cbrt", lambda g, ans, x: g / (3.0 * ans * ans)),
+        ("deg2rad", "np.deg2rad", lambda g, ans, x: g * (math.pi / 180.0)),
+        ("rad2deg", "np.rad2deg", lambda g, ans, x: g * (180.0 / math.pi))):
     prim(_name, 1, t_float, _np + "({0})", vjp=(_rule,), elementwise=True)
 prim("abs", 1, t_same, "np.abs({0})", vjp=(lambda g, ans, x: g * emit_op("sign", x),),
      elementwise=True, doc="abs'(0) = 0")
+
+
+def _fmax_share(g, ans, x, other):
+    """x's share of the cotangent of fmax/fmin(x, other): 1 where the result is x, 1/2 at
+    a tie (the tie policy of maximum/minimum, as tie_weight), 0 where x is NaN and other
+    is not (NumPy's fmax and fmin return the other operand) and where both are NaN."""
+    share = emit_op("where", emit_op("eq", x, other), 0.5, 1.0)
+    return g * emit_op("where", emit_op("eq", x, ans), share, 0.0)
+
+
+def _numba_heaviside(op):  # Numba lacks np.heaviside: the same values, NaN included
+    if op.out.type.rank == 0:
+        return "(1.0 if {0} > 0 else 0.0 if {0} < 0 else np.float64({1}) if {0} == 0 else np.nan)"
+    return "np.where({0} > 0, 1.0, np.where({0} < 0, 0.0, np.where({0} == 0, {1}, np.nan)))"
+
+
+# d/dy arctan2(y, x) = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)
+prim("arctan2", 2, t_float, "np.arctan2({0}, {1})", broadcasts=True,
+     vjp=(lambda g, ans, y, x: g * x / (x * x + y * y), lambda g, ans, y, x: -(g * y) / (x * x + y * y)))
+prim("hypot", 2, t_float, "np.hypot({0}, {1})", broadcasts=True,
+     vjp=(lambda g, ans, a, b: g * a / emit_op("where", emit_op("gt", ans, 0.0), ans, 1.0),
+          lambda g, ans, a, b: g * b / emit_op("where", emit_op("gt", ans, 0.0), ans, 1.0)),
+     doc="the 2-norm of (a, b); hypot'(0, 0) = 0, as norm'(0)")
+prim("fmax", 2, t_arith, "np.fmax({0}, {1})", broadcasts=True,
+     vjp=(lambda g, ans, a, b: _fmax_share(g, ans, a, b), lambda g, ans, a, b: _fmax_share(g, ans, b, a)),
+     doc="maximum ignoring NaN; ties split evenly")
+prim("fmin", 2, t_arith, "np.fmin({0}, {1})", broadcasts=True,
+     vjp=(lambda g, ans, a, b: _fmax_share(g, ans, a, b), lambda g, ans, a, b: _fmax_share(g, ans, b, a)),
+     doc="minimum ignoring NaN; ties split evenly")
+prim("heaviside", 2, t_float, "np.heaviside({0}, {1})", elementwise=True, numba=_numba_heaviside,
+     doc="0, {1} at 0, 1; zero gradient")
 
 _GROUP[0] = "stable functions (runtime.functions)"
 prim("sigmoid", 1, t_float, "sigmoid({0})", vjp=(lambda g, ans, x: g * ans * (1.0 - ans),),

@@ -71,8 +71,25 @@ def neg_spelled(a, b):
                          + np.divide(a, b + 3.0) + np.add(a, b) + np.power(b + 3.0, a)))
 
 
+def arctan2(a, b):
+    return np.sum(np.arctan2(a, b) ** 2)
+
+
+def hypot(a, b):
+    return np.sum(np.sin(np.hypot(a, b)))
+
+
+def fmax(a, b):
+    return np.sum(np.sin(np.fmax(a, b)))
+
+
+def fmin(a, b):
+    return np.sum(np.sin(np.fmin(a, b)))
+
+
 BINARY = {"add": add, "sub": sub, "mul": mul, "div": div, "pow": pow_, "maximum": maximum,
-          "minimum": minimum, "logaddexp": logaddexp, "where": where, "neg": neg_spelled}
+          "minimum": minimum, "logaddexp": logaddexp, "where": where, "neg": neg_spelled,
+          "arctan2": arctan2, "hypot": hypot, "fmax": fmax, "fmin": fmin}
 _POSITIVE = {"div": (None, 1), "pow": (0, None)}
 
 
@@ -146,6 +163,38 @@ def arctan(x):
     return np.sum(np.arctan(x) ** 2)
 
 
+def arcsin(x):
+    return np.sum(np.arcsin(x) ** 2)
+
+
+def arccos(x):
+    return np.sum(np.arccos(x) ** 2)
+
+
+def arcsinh(x):
+    return np.sum(np.arcsinh(x) ** 2)
+
+
+def arccosh(x):
+    return np.sum(np.arccosh(x) ** 2)
+
+
+def arctanh(x):
+    return np.sum(np.arctanh(x) ** 2)
+
+
+def exp2(x):
+    return np.sum(np.exp2(x) ** 2)
+
+
+def deg2rad(x):
+    return np.sum(np.sin(np.deg2rad(x * 50.0)) + np.radians(x) ** 2)
+
+
+def rad2deg(x):
+    return np.sum(np.rad2deg(x) ** 2 + np.degrees(x))
+
+
 def abs_(x):
     return np.sum(np.abs(x) ** 3 + np.fabs(x))
 
@@ -177,8 +226,11 @@ def softplus_(x):
 UNARY_FNS = {"exp": exp, "expm1": expm1, "log": log, "log1p": log1p, "sqrt": sqrt, "sin": sin,
              "cos": cos, "tan": tan, "tanh": tanh, "sinh": sinh, "cosh": cosh, "arctan": arctan,
              "abs": abs_, "square": square, "sign": sign, "sigmoid": sigmoid_,
-             "log_sigmoid": log_sigmoid_, "relu": relu_, "softplus": softplus_}
-_DOMAIN = {"log": (0.2, 2.0), "sqrt": (0.2, 2.0), "log1p": (-0.5, 2.0)}
+             "log_sigmoid": log_sigmoid_, "relu": relu_, "softplus": softplus_,
+             "arcsin": arcsin, "arccos": arccos, "arcsinh": arcsinh, "arccosh": arccosh,
+             "arctanh": arctanh, "exp2": exp2, "deg2rad": deg2rad, "rad2deg": rad2deg}
+_DOMAIN = {"log": (0.2, 2.0), "sqrt": (0.2, 2.0), "log1p": (-0.5, 2.0), "arcsin": (-0.9, 0.9),
+           "arccos": (-0.9, 0.9), "arctanh": (-0.9, 0.9), "arccosh": (1.1, 3.0)}
 
 
 @pytest.mark.parametrize("shape", UNARY, ids=str)
@@ -186,6 +238,73 @@ _DOMAIN = {"log": (0.2, 2.0), "sqrt": (0.2, 2.0), "log1p": (-0.5, 2.0)}
 def test_unary_primitive(name, shape):
     x = rand(shape, 3, *_DOMAIN.get(name, (-1.0, 1.0)))
     assert_grads_match(UNARY_FNS[name], (x,), (0,), jit=False)
+
+
+def cbrt(x):  # both signs, away from 0 (where cbrt' is infinite)
+    return np.sum(np.cbrt(x) ** 2 + np.cbrt(-2.0 * x))
+
+
+@pytest.mark.parametrize("shape", UNARY, ids=str)
+def test_cbrt_against_finite_differences(shape):  # autograd has no rule for cbrt
+    assert_matches_finite_differences(cbrt, (rand(shape, 3, 0.3, 2.0),), (0,))
+
+
+def fmax_nan(a, b):
+    v = np.fmax(a, b)
+    return np.sum(np.where(v != v, 1000.0, v) * np.arange(1.0, 6.0))
+
+
+def fmin_nan(a, b):
+    v = np.fmin(a, b)
+    return np.sum(np.where(v != v, 1000.0, v) * np.arange(1.0, 6.0))
+
+
+# a = [1, 2, nan, 3, nan], b = [1, 1, 2, nan, nan]: a tie, a > b, a NaN, b NaN, both NaN;
+# each side's share of the cotangent (ties split evenly, a NaN side gets none)
+FMAX_SHARES = {fmax_nan: ([0.5, 1.0, 0.0, 1.0, 0.0], [0.5, 0.0, 1.0, 0.0, 0.0]),
+               fmin_nan: ([0.5, 0.0, 0.0, 1.0, 0.0], [0.5, 1.0, 1.0, 0.0, 0.0])}
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("fn", [fmax_nan, fmin_nan], ids=lambda f: f.__name__)
+def test_fmax_fmin_split_ties_and_ignore_nan(fn, jit):
+    a = np.array([1.0, 2.0, np.nan, 3.0, np.nan])
+    b = np.array([1.0, 1.0, 2.0, np.nan, np.nan])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, (ga, gb) = value_and_grad(fn, wrt=(0, 1), jit=jit)(a, b)
+    assert v == fn(a, b)  # NumPy's values: NaN only where both are NaN
+    w = np.arange(1.0, 6.0)
+    np.testing.assert_array_equal(ga, w * np.array(FMAX_SHARES[fn][0]))
+    np.testing.assert_array_equal(gb, w * np.array(FMAX_SHARES[fn][1]))
+    # ties with a broadcast scalar: half to each side, the scalar's halves summed
+    ga, gs = grad(fmax, wrt=(0, 1), jit=jit)(np.array([0.0, 0.0, -1.0]), 0.0)
+    np.testing.assert_array_equal(ga, [0.5, 0.5, 0.0])
+    assert gs == 0.5 + 0.5 + 1.0
+
+
+def test_hypot_gradient_at_the_origin_is_zero():  # as norm'(0) = 0
+    ga, gb = grad(hypot, wrt=(0, 1), jit=False)(np.array([0.0, 3.0]), np.array([0.0, 4.0]))
+    np.testing.assert_allclose(ga, [0.0, 0.6 * math.cos(5.0)], rtol=1e-15)
+    np.testing.assert_allclose(gb, [0.0, 0.8 * math.cos(5.0)], rtol=1e-15)
+
+
+def heavisides(x, h, s):  # NaN where x is NaN: counted as 100
+    v = np.heaviside(x, h)
+    return np.sum(np.where(v != v, 100.0, v) * np.arange(1.0, 9.0).reshape(2, 4)) + np.heaviside(s, 0) * s
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_heaviside_values_as_numpy_and_no_gradient(jit):
+    x = np.array([[-1.0, 0.0, 2.0, np.nan], [0.0, -0.0, 3.0, -2.0]])
+    for h, s in ((0.5, 0.0), (np.array([0.2, 0.3, 0.4, 0.6]), 2.0), (np.array([[0.7], [0.1]]), -1.0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            v, (gx, gh, gs) = value_and_grad(heavisides, wrt=(0, 1, 2), jit=jit)(x, h, s)
+        assert v == pytest.approx(heavisides(x, h, s), rel=1e-15)  # NumPy's values
+        np.testing.assert_array_equal(gx, np.zeros((2, 4)))  # heaviside' = 0
+        np.testing.assert_array_equal(gh, np.zeros(np.shape(h)))
+        assert gs == np.heaviside(s, 0)  # d/ds heaviside(s, 0) * s
 
 
 def math_functions(x):
@@ -201,6 +320,24 @@ def test_math_module_functions_on_scalars():
             - math.sin(x) + 1 / math.cos(x) ** 2 + math.cosh(x) + math.sinh(x) + 1 / (1 + x * x)
             + math.exp(x) + 1 / (1 + x) + 1 + 2)
     assert got == pytest.approx(want, rel=1e-14)
+
+
+def math_inverses(s, t):  # math's spellings of the inverse and degree functions
+    return (math.asin(s) + math.acos(s) * t + math.atan2(s, t) + math.hypot(s, t) + math.asinh(s)
+            + math.acosh(t + 1.5) + math.atanh(s) + math.degrees(s) + math.radians(t))
+
+
+def math_inverses_311(s, t):  # math.cbrt and math.exp2 are new in Python 3.11
+    return math_inverses(s, t) + math.cbrt(t) + math.exp2(s)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_math_inverse_functions_on_scalars(jit):
+    fn = math_inverses_311 if hasattr(math, "cbrt") else math_inverses
+    args = (0.3, 0.7)
+    got = grad(fn, wrt=(0, 1), jit=jit)(*args)
+    for i, g in enumerate(got):
+        assert g == pytest.approx(numerical_grad(fn, args, i), rel=1e-8)
 
 
 # ---- reductions ---------------------------------------------------------------------
@@ -555,8 +692,15 @@ def jit_elementwise(a, b, c):
          + np.logaddexp(a, b) + np.where(m, a, b) + np.sign(a) * a + k)
     u = (np.exp(a) + np.expm1(b) + np.log(c) + np.log1p(c) + np.sqrt(c) + np.sin(a) + np.cos(b)
          + np.tan(a) + np.tanh(b) + np.sinh(a) + np.cosh(b) + np.arctan(a) + np.abs(b)
-         + sigmoid(a) + log_sigmoid(b) + relu(a) + softplus(b) + 2.0 ** a)
+         + sigmoid(a) + log_sigmoid(b) + relu(a) + softplus(b) + 2.0 ** a + np.cbrt(c)
+         + np.heaviside(a, b) * a)
     return np.sum(t * u) + np.sum(np.where(a > 0, np.sqrt(np.abs(a)), 0.0))
+
+
+def jit_functions(a, b, c):  # a, b in (-0.9, 0.9), c > 1.1
+    return np.sum(np.arcsin(a) * np.arccos(b) + np.arctan2(a, b) + np.sin(np.hypot(a, c))
+                  + np.arcsinh(a) * np.arccosh(c) + np.arctanh(b) + np.exp2(a)
+                  + np.deg2rad(b) * np.rad2deg(a) + np.fmax(a, b) + np.fmin(b, a) ** 2)
 
 
 def jit_reductions(x, y):
@@ -599,6 +743,8 @@ def jit_indexing(x, labels, idx, s):
 
 BATCHES = {
     "elementwise": (jit_elementwise, lambda: (rand((2, 3), 30), rand((3,), 31), rand((2, 3), 32, 0.2, 1.0)), (0, 1, 2)),
+    "functions": (jit_functions, lambda: (rand((2, 3), 42, -0.9, 0.9), rand((3,), 43, -0.9, 0.9),
+                                          rand((1, 3), 44, 1.1, 2.0)), (0, 1, 2)),
     "reductions": (jit_reductions, lambda: (rand((2, 3, 4), 33, 0.5, 1.5), rand((4,), 34)), (0, 1)),
     "linalg_shapes": (jit_linalg_shapes, lambda: (rand((2, 3), 35), rand((3, 2), 36), rand((3,), 37)), (0, 1, 2)),
     "indexing": (jit_indexing, lambda: (rand((4, 3), 38, -1.0, 2.0), np.array([0, 2, 1, 2]),
@@ -641,7 +787,7 @@ def test_compiled_batch_matches_numpy_mode_and_oracles(name, compiled):
         np.testing.assert_allclose(g, p, rtol=1e-12, atol=1e-12)
         fd = numerical_grad(fn, args, i)
         np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7)
-    if name in ("reductions", "linalg_shapes"):  # autograd cannot differentiate index
+    if name in ("functions", "reductions", "linalg_shapes"):  # autograd cannot differentiate index
         # assignment, nor a `where` whose operand is broadcast (it does not sum it back)
         for g, a in zip(got, autograd_grads(fn, args, wrt)):
             np.testing.assert_allclose(g, a, rtol=1e-9, atol=1e-12)

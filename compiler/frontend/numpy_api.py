@@ -139,14 +139,14 @@ def _unary(prim):
     return h
 
 
-def _math(prim):  # math.* functions: scalars only, as in Python
+def _math(prim, n=1):  # math.* functions: scalars only, as in Python
     def h(cx, node, args, kwargs):
         cx.no_kwargs(node, kwargs)
-        (x,) = cx.arity(node, args, 1)
-        if isinstance(x, Value) and x.type.rank:
+        xs = cx.arity(node, args, n)
+        if any(isinstance(x, Value) and x.type.rank for x in xs):
             raise ShapeError(f"`{_callee(node)}` of an array", cx.fs.loc(node),
                              f"use np.{prim} for arrays")
-        return cx.emit(node, prim, x)
+        return cx.emit(node, prim, *xs)
     return h
 
 
@@ -626,6 +626,12 @@ _BASE = {
     np.sqrt: _unary("sqrt"), np.sin: _unary("sin"), np.cos: _unary("cos"),
     np.tan: _unary("tan"), np.tanh: _unary("tanh"), np.sinh: _unary("sinh"),
     np.cosh: _unary("cosh"), np.arctan: _unary("arctan"), np.abs: _unary("abs"),
+    np.arcsin: _unary("arcsin"), np.arccos: _unary("arccos"), np.arcsinh: _unary("arcsinh"),
+    np.arccosh: _unary("arccosh"), np.arctanh: _unary("arctanh"), np.exp2: _unary("exp2"),
+    np.cbrt: _unary("cbrt"), np.deg2rad: _unary("deg2rad"), np.radians: _unary("deg2rad"),
+    np.rad2deg: _unary("rad2deg"), np.degrees: _unary("rad2deg"),
+    np.arctan2: _binary("arctan2"), np.hypot: _binary("hypot"), np.fmax: _binary("fmax"),
+    np.fmin: _binary("fmin"), np.heaviside: _binary("heaviside"),
     np.fabs: _unary("abs"), np.sign: _unary("sign"), np.negative: _unary("neg"),
     np.square: _square, np.reciprocal: _reciprocal,
     np.add: _binary("add"), np.subtract: _binary("sub"), np.multiply: _binary("mul"),
@@ -653,10 +659,17 @@ _BASE = {
     math.sqrt: _math("sqrt"), math.fabs: _math("abs"), math.sin: _math("sin"),
     math.cos: _math("cos"), math.tan: _math("tan"), math.sinh: _math("sinh"),
     math.cosh: _math("cosh"), math.atan: _math("arctan"), math.expm1: _math("expm1"),
-    math.log1p: _math("log1p"),
+    math.log1p: _math("log1p"), math.asin: _math("arcsin"), math.acos: _math("arccos"),
+    math.atan2: _math("arctan2", 2), math.hypot: _math("hypot", 2), math.asinh: _math("arcsinh"),
+    math.acosh: _math("arccosh"), math.atanh: _math("arctanh"), math.radians: _math("deg2rad"),
+    math.degrees: _math("rad2deg"),
     builtins.abs: _unary("abs"), builtins.float: _float, builtins.int: _int,
     builtins.max: _max2("maximum"), builtins.min: _max2("minimum"), builtins.len: _len,
 }
+
+
+_BASE.update({getattr(math, n): _math(p) for n, p in (("cbrt", "cbrt"), ("exp2", "exp2"))
+              if hasattr(math, n)})  # Python 3.11
 
 
 class _Functions(dict):
