@@ -403,14 +403,6 @@ LOOP_GOLDEN = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(LOOP_GOLDEN))
-def test_golden_dot_control_flow(name, check_golden):
-    fn, wrt, args, opts = LOOP_GOLDEN[name]
-    dot = graph_view(fn, *args, wrt=wrt, **opts).dot
-    path = GOLDEN / f"graph_{name}.dot"
-    check_golden(path, dot)
-
-
 # ---- calls of user functions: Loc.inlined_at and collapse/depth --------------------------
 from compiler.ir.core import Loc  # noqa: E402
 from compiler.ir.walk import walk  # noqa: E402
@@ -532,12 +524,10 @@ CALL_GOLDEN = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CALL_GOLDEN))
-def test_golden_dot_collapsed_calls(name, check_golden):
-    fn, wrt, args, opts = CALL_GOLDEN[name]
-    dot = graph_view(fn, *args, wrt=wrt, **opts).dot
-    path = GOLDEN / f"graph_{name}.dot"
-    check_golden(path, dot)
+@pytest.mark.parametrize("name", sorted(LOOP_GOLDEN) + sorted(CALL_GOLDEN))
+def test_golden_dot_control_flow_and_calls(name, check_golden):
+    fn, wrt, args, opts = {**LOOP_GOLDEN, **CALL_GOLDEN}[name]
+    check_golden(GOLDEN / f"graph_{name}.dot", graph_view(fn, *args, wrt=wrt, **opts).dot)
 
 
 def test_command_line_graph_collapses_calls(tmp_path, capsys):
