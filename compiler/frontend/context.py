@@ -221,19 +221,20 @@ class Lowerer:
             args = tuple(self.b.emit("cast", a) if isinstance(a, Value) and a.type.rank and
                          a.type.dtype != "float64" else a for a in args)
         if prim == "pow":
-            args = self.int_power(node, *args)
+            args = self.power_operands(node, *args)
         try:
             return self.b.emit(prim, *args, **attrs)
         except TypeError as e:
             raise ShapeError(f"`{ast.unparse(node)}`: {e}", self.fs.loc(node)) from None
 
-    def int_power(self, node, base, exp):
+    def power_operands(self, node, base, exp):
         """Operands of `base ** exp`. An integer to a negative integer power is a float in
         Python (2 ** -1 == 0.5) and an error for NumPy integer arrays; Numba's int64 power
         would truncate it to 0. So an int scalar base is cast to float64 unless the
         exponent is a constant >= 0 (`k ** 2` stays an int), and an integer array to a
-        negative constant power is refused, as NumPy refuses it. A float to a constant
-        int power gets a float exponent: both tiers then call pow() as NumPy does."""
+        negative constant power is refused, as NumPy refuses it. A float to an int power
+        (constant or run-time) gets a float exponent: both tiers then call pow() as NumPy
+        does."""
         if not (isinstance(base, Value) and isinstance(exp, Value)):
             return base, exp
         k = self.const_value(exp)
