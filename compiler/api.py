@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 
-from . import background, pipeline
+from . import background
 from .arguments import Arguments
 from .dispatch import Dispatcher, Specialization
 from .errors import AdjointError

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from compiler import grad, value_and_grad
+from compiler import value_and_grad
 from oracles import autograd_grads
 
 VARS = ("a", "b", "c")
