@@ -844,4 +844,145 @@ prim("prod_others", 1, t_float_like, "prod_others({0}, {axis})",
      doc="product of the other elements along axis (adjoint of prod)", shape="same", runtime=("runtime.kernels.prod_others",))
 prim("cross_entropy_grad", 2, lambda z, y, **_: Type("float64", z.rank),
      "cross_entropy_grad({0}, {1})", doc="(softmax(z) - onehot(y)) / n", shape="same", runtime=("runtime.kernels.cross_entropy_grad",))
+
+# ---- more of NumPy and SciPy (issue 15 §1) -------------------------------------------------
+def t_square(x, **_):
+    if x.rank != 2:
+        raise TypeError(f"takes a 2-D (square) matrix, got rank {x.rank}")
+    return Type("float64", 2)
+
+
+def t_det(x, **_):
+    t_square(x)
+    return Type("float64", 0)
+
+
+def t_solve(a, b, **_):
+    t_square(a)
+    if b.rank not in (1, 2):
+        raise TypeError(f"solve takes a right-hand side of rank 1 or 2, got {b.rank}")
+    return Type("float64", b.rank)
+
+
+def t_arg_reduce(x, axis=None, **_):
+    if x.rank == 0:
+        raise TypeError("needs an array of rank >= 1")
+    return I64 if axis is None else Type("int64", x.rank - 1)
+
+
+def t_take_along(x, idx, axis, **_):
+    _need_int(idx)
+    if idx.rank != x.rank or idx.dtype == "bool":
+        raise TypeError("take_along_axis takes int indices of the array's rank")
+    return Type(x.dtype, x.rank)
+
+
+def _flip_axis(v, axis):
+    """v reversed along `axis` (a view: v[..., ::-1])."""
+    return emit_op("getitem", v, -1, spec=(FULL,) * axis + ("::_",))
+
+
+def _sinc_vjp(g, ans, x):  # d/dx sin(pi x) / (pi x) = (cos(pi x) - sinc(x)) / x, 0 at x = 0
+    zero = emit_op("eq", x, 0.0)
+    xs = emit_op("where", zero, 1.0, x)
+    return g * emit_op("where", zero, 0.0, (emit_op("cos", math.pi * xs) - ans) / xs)
+
+
+def _eigh_values_vjp(g, ans, a):
+    v = emit_op("eigh_vectors", a)
+    return emit_op("eigh_grad", ans, v, g, emit_op("zeros_like", v))
+
+
+def _eigh_vectors_vjp(g, ans, a):
+    w = emit_op("eigh_values", a)
+    return emit_op("eigh_grad", w, ans, emit_op("zeros_like", w), g)
+
+
+def _solve_vjp_a(g, ans, a, b):  # X = A^-1 B: B' = A^-T X', A' = -B' X^T (Giles 2008, 2.3.1)
+    gb = emit_op("solve", a.T, g)
+    return -(emit_op("outer", gb, ans) if b.type.rank == 1 else gb @ ans.T)
+
+
+_GROUP[0] = "elementwise functions"
+prim("sinc", 1, t_float, "np.sinc({0})", vjp=(_sinc_vjp,), elementwise=True,
+     doc="sin(pi x) / (pi x), 1 at 0; sinc'(0) = 0")
+_GROUP[0] = "special functions (scipy.special; runtime.kernels)"
+prim("erf", 1, t_float, "erf({0})", elementwise=True, runtime=("runtime.kernels.erf",),
+     vjp=(lambda g, ans, x: g * (2.0 / math.sqrt(math.pi)) * emit_op("exp", -(x * x)),))
+prim("erfc", 1, t_float, "erfc({0})", elementwise=True, runtime=("runtime.kernels.erfc",),
+     vjp=(lambda g, ans, x: -(g * (2.0 / math.sqrt(math.pi)) * emit_op("exp", -(x * x))),))
+prim("gammaln", 1, t_float, "gammaln({0})", elementwise=True, runtime=("runtime.kernels.gammaln",),
+     vjp=(lambda g, ans, x: g * emit_op("digamma", x),), doc="log |Gamma(x)|")
+prim("digamma", 1, t_float, "digamma({0})", elementwise=True, runtime=("runtime.kernels.digamma",),
+     vjp=(lambda g, ans, x: g * emit_op("trigamma", x),))
+prim("trigamma", 1, t_float, "trigamma({0})", elementwise=True, runtime=("runtime.kernels.trigamma",),
+     doc="digamma' (no rule: third derivatives of gammaln are not needed)")
+
+_GROUP[0] = "scans and sorting"
+prim("cumsum", 1, lambda x, axis: Type("int64" if x.dtype == "bool" else x.dtype, x.rank),
+     "cumsum_along({0}, {axis})", shape="same", runtime=("runtime.kernels.cumsum_along",),
+     vjp=(lambda g, ans, x, axis: _flip_axis(emit_op("cumsum", _flip_axis(g, axis), axis=axis), axis),),
+     doc="along an int axis; adjoint: the reversed cumulative sum")
+prim("cumprod", 1, lambda x, axis: Type("int64" if x.dtype == "bool" else x.dtype, x.rank),
+     "cumprod_along({0}, {axis})", shape="same", runtime=("runtime.kernels.cumprod_along",),
+     vjp=(lambda g, ans, x, axis: emit_op("cumprod_grad", g, x, axis=axis),),
+     doc="along an int axis; exact at zeros")
+prim("take_along_axis", 2, t_take_along, "take_along({0}, {1}, {axis})",
+     vjp=(lambda g, ans, x, i, axis: emit_op("take_along_add", g, x, i, axis=axis), None),
+     runtime=("runtime.kernels.take_along",),
+     doc="np.take_along_axis with indices of x's shape off `axis` (np.sort's gather)")
+prim("argsort", 1, lambda x, axis: Type("int64", x.rank), "argsort_along({0}, {axis})",
+     shape="same", runtime=("runtime.kernels.argsort_along",), doc="stable (ties keep their order)")
+prim("argmax", 1, t_arg_reduce, lambda op: "np.argmax({0})" if op.attr("axis") is None else
+     "np.argmax({0}, {axis})", doc="first maximum; axis: None or an int")
+prim("argmin", 1, t_arg_reduce, lambda op: "np.argmin({0})" if op.attr("axis") is None else
+     "np.argmin({0}, {axis})", doc="first minimum; axis: None or an int")
+prim("searchsorted", 2, lambda a, v, side: Type("int64", v.rank),
+     "np.searchsorted({0}, {1}, side={side!r})", doc="insertion points of {1} in sorted 1-D {0}")
+prim("nonzero", 1, lambda x, axis: Type("int64", 1), "np.nonzero({0})[{axis}]",
+     doc="the indices along `axis` of the nonzero entries (np.nonzero(x)[axis])")
+prim("unique", 1, lambda x: Type(x.dtype, 1), "np.unique({0})", doc="sorted distinct values (no rule)")
+
+_GROUP[0] = "linear algebra"
+prim("det", 1, t_det, "np.linalg.det({0})", vjp=(lambda g, ans, a: g * emit_op("det_cofactor", a),),
+     doc="gradient: the cofactor matrix, exact on singular matrices")
+prim("logabsdet", 1, t_det, "np.linalg.slogdet({0})[1]",
+     vjp=(lambda g, ans, a: g * emit_op("inv", a).T,), doc="log |det|, np.linalg.slogdet(a)[1]")
+prim("slogdet_sign", 1, t_det, "np.linalg.slogdet({0})[0]", doc="sign of det, np.linalg.slogdet(a)[0]")
+prim("inv", 1, t_square, "np.linalg.inv({0})",  # A^-1' = -A^-T G A^-T (Giles 2008, 2.2.3)
+     vjp=(lambda g, ans, a: -(ans.T @ g @ ans.T),))
+prim("solve", 2, t_solve, "np.linalg.solve({0}, {1})", vjp=(_solve_vjp_a, lambda g, ans, a, b: emit_op("solve", a.T, g)))
+prim("cholesky", 1, t_square, "np.linalg.cholesky({0})",
+     vjp=(lambda g, ans, a: emit_op("cholesky_grad", ans, g),), doc="lower L; cotangent on A's lower triangle")
+prim("eigh_values", 1, lambda a: Type("float64", (t_square(a), 1)[1]), "np.linalg.eigh({0})[0]",
+     vjp=(_eigh_values_vjp,), doc="ascending eigenvalues of symmetric A (its lower triangle)")
+prim("eigh_vectors", 1, t_square, "np.linalg.eigh({0})[1]", vjp=(_eigh_vectors_vjp,),
+     doc="eigenvectors (columns); repeated eigenvalues: no gradient through their basis")
+prim("qr_q", 1, lambda a: Type("float64", 2), "np.linalg.qr({0})[0]",
+     vjp=(lambda g, ans, a: emit_op("qr_grad", ans, emit_op("qr_r", a), g, emit_op("zeros_like", emit_op("qr_r", a))),),
+     doc="reduced Q of A (m >= n)")
+prim("qr_r", 1, lambda a: Type("float64", 2), "np.linalg.qr({0})[1]",
+     vjp=(lambda g, ans, a: emit_op("qr_grad", emit_op("qr_q", a), ans, emit_op("zeros_like", emit_op("qr_q", a)), g),),
+     doc="R of A (m >= n)")
+
+_GROUP[0] = "shapes"
+prim("broadcast_to", None, lambda x, *dims: (_need_int(*dims), Type(x.dtype, len(dims)))[1],
+     lambda op: "np.broadcast_to({0}, " + _shape_text(len(op.inputs) - 1, 1) + ")", aliases=(0,),
+     vjp=_PerInput(lambda i, g, ans, x, *dims: emit_op("unbroadcast", g, x) if i == 0 else None),
+     doc="a read-only view of x broadcast to a shape; adjoint: unbroadcast")
+
+_GROUP[0] = "adjoint helpers (in generated backward sweeps)"
+prim("cumprod_grad", 2, lambda g, x, axis: Type("float64", x.rank), "cumprod_grad({0}, {1}, {axis})",
+     shape="like_second", runtime=("runtime.kernels.cumprod_grad",), doc="adjoint of cumprod, exact at zeros")
+prim("take_along_add", 3, lambda g, x, i, axis: Type("float64", x.rank),
+     "take_along_add({0}, {1}, {2}, {axis})", shape="like_second",
+     runtime=("runtime.kernels.take_along_add",), doc="adjoint of take_along_axis: a scatter-add")
+prim("det_cofactor", 1, t_square, "det_cofactor({0})", shape="same",
+     runtime=("runtime.kernels.det_cofactor",), doc="adj(A)^T from the SVD (singular A included)")
+prim("cholesky_grad", 2, lambda l, g: Type("float64", 2), "cholesky_grad({0}, {1})",
+     runtime=("runtime.kernels.cholesky_grad",), doc="adjoint of cholesky (Murray 2016)")
+prim("eigh_grad", 4, lambda w, v, gw, gv: Type("float64", 2), "eigh_grad({0}, {1}, {2}, {3})",
+     runtime=("runtime.kernels.eigh_grad",), doc="adjoint of eigh (Giles 2008, 3.1)")
+prim("qr_grad", 4, lambda q, r, gq, gr: Type("float64", 2), "qr_grad({0}, {1}, {2}, {3})",
+     runtime=("runtime.kernels.qr_grad",), doc="adjoint of the reduced QR (Liao et al. 2019)")
 _GROUP[0] = OTHERS

@@ -630,3 +630,358 @@ def _checked_int_nb(x):
             raise OverflowError("cannot convert float infinity or a float beyond int64 to integer")
         return int(x)
     return impl
+
+
+# ---- scans, sorting and gathers along an axis (issue 15) ------------------------------------
+# Numba's np.cumsum/np.cumprod take no axis, its np.argsort sorts 1-D arrays only and it has
+# no scatter-add for np.take_along_axis: these loop over the (pre, n, post) view.
+def cumsum_along(x, axis):
+    """np.cumsum(x, axis=axis) for an int axis (x: an array of rank >= 1)."""
+    return np.cumsum(x, axis=axis)
+
+
+def cumprod_along(x, axis):
+    """np.cumprod(x, axis=axis) for an int axis."""
+    return np.cumprod(x, axis=axis)
+
+
+def _scan_nb(kind):
+    def ov(x, axis):
+        def impl(x, axis):
+            pre, n, post = _split(x.shape, axis % x.ndim)
+            a = np.ascontiguousarray(x).reshape((pre, n, post))
+            out = np.empty((pre, n, post), dtype=x.dtype)
+            for i in range(pre):
+                for j in range(post):
+                    if n == 0:
+                        continue
+                    acc = a[i, 0, j]
+                    out[i, 0, j] = acc
+                    for k in range(1, n):
+                        if kind == "sum":
+                            acc = acc + a[i, k, j]
+                        else:
+                            acc = acc * a[i, k, j]
+                        out[i, k, j] = acc
+            return out.reshape(x.shape)
+        return impl
+    return ov
+
+
+overload(cumsum_along, jit_options=_JIT)(_scan_nb("sum"))
+overload(cumprod_along, jit_options=_JIT)(_scan_nb("prod"))
+
+
+def cumprod_grad(g, x, axis):
+    """The cotangent of x for y = cumprod(x, axis) and y's cotangent g, exact where x has
+    zeros (no division): along each line, x_i's cotangent is
+    (x_0 ... x_{i-1}) * s_i with s_i = g_i + x_{i+1} s_{i+1} (s_{n-1} = g_{n-1}), since
+    dy_j/dx_i = prod_{k <= j, k != i} x_k. g, x: float64 arrays of one shape."""
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    g = np.moveaxis(np.asarray(g, dtype=np.float64), axis, -1)
+    n = x.shape[-1]
+    out = np.empty(x.shape)
+    s = np.zeros(x.shape[:-1])
+    for i in range(n - 1, -1, -1):
+        s = g[..., i] + (x[..., i + 1] * s if i + 1 < n else 0.0)
+        out[..., i] = s
+    left = np.cumprod(np.concatenate([np.ones(x.shape[:-1] + (1,)), x[..., :-1]], axis=-1), axis=-1)
+    return np.moveaxis(out * left, -1, axis)
+
+
+@overload(cumprod_grad, jit_options=_JIT)
+def _cumprod_grad_nb(g, x, axis):
+    def impl(g, x, axis):
+        pre, n, post = _split(x.shape, axis % x.ndim)
+        a = np.ascontiguousarray(x).reshape((pre, n, post))
+        b = np.ascontiguousarray(g).reshape((pre, n, post))
+        out = np.empty((pre, n, post))
+        for i in range(pre):
+            for j in range(post):
+                s = 0.0
+                for k in range(n - 1, -1, -1):
+                    s = b[i, k, j] + (a[i, k + 1, j] * s if k + 1 < n else 0.0)
+                    out[i, k, j] = s
+                left = 1.0
+                for k in range(n):
+                    out[i, k, j] *= left
+                    left *= a[i, k, j]
+        return out.reshape(x.shape)
+    return impl
+
+
+def argsort_along(x, axis):
+    """np.argsort(x, axis=axis, kind='stable'): int64 indices that sort each line, ties
+    in their original order (both tiers give the same permutation)."""
+    return np.argsort(x, axis=axis, kind="stable")
+
+
+@overload(argsort_along, jit_options=_JIT)
+def _argsort_along_nb(x, axis):
+    def impl(x, axis):
+        pre, n, post = _split(x.shape, axis % x.ndim)
+        a = np.ascontiguousarray(x).reshape((pre, n, post))
+        out = np.empty((pre, n, post), dtype=np.int64)
+        line = np.empty(n, dtype=a.dtype)
+        for i in range(pre):
+            for j in range(post):
+                for k in range(n):
+                    line[k] = a[i, k, j]
+                p = np.argsort(line, kind="mergesort")
+                for k in range(n):
+                    out[i, k, j] = p[k]
+        return out.reshape(x.shape)
+    return impl
+
+
+@register_jitable
+def _along_view(x, idx, axis):
+    """(pre, n, m, post) of x and an index array idx of x's rank that agree on every axis
+    but `axis` (where x has n entries and idx m)."""
+    if idx.ndim != x.ndim:
+        raise ValueError("take_along_axis: the indices need the array's rank")
+    for d in range(x.ndim):
+        if d != axis and idx.shape[d] != x.shape[d]:
+            raise ValueError("take_along_axis: the indices' shape differs from the array's "
+                             "off the axis (adjoint does not broadcast them)")
+    pre, n, post = _split(x.shape, axis)
+    return pre, n, idx.shape[axis], post
+
+
+def take_along(x, idx, axis):
+    """np.take_along_axis(x, idx, axis) for an int64 idx of x's shape except at `axis`
+    (no broadcasting of idx; negative entries count from the end; out of range raises)."""
+    _along_view(x, idx, axis)
+    n = x.shape[axis]
+    if np.any((idx < -n) | (idx >= n)):
+        raise IndexError("index out of bounds")
+    return np.take_along_axis(x, idx, axis)
+
+
+def take_along_add(g, x, idx, axis):
+    """Adjoint of take_along: zeros of x's shape with g added at idx along `axis`
+    (repeated indices summed)."""
+    out = np.zeros(np.shape(x))
+    n = x.shape[axis]
+    pos = np.moveaxis(np.asarray(idx) % n, axis, -1)
+    gm = np.moveaxis(np.asarray(g, dtype=np.float64), axis, -1)
+    om = np.moveaxis(out, axis, -1)
+    lead = np.indices(pos.shape[:-1])
+    np.add.at(om, tuple(l[..., None] for l in lead) + (pos,), gm)
+    return out
+
+
+@overload(take_along, jit_options=_JIT)
+def _take_along_nb(x, idx, axis):
+    def impl(x, idx, axis):
+        pre, n, m, post = _along_view(x, idx, axis)
+        a = np.ascontiguousarray(x).reshape((pre, n, post))
+        ix = np.ascontiguousarray(idx).reshape((pre, m, post))
+        out = np.empty((pre, m, post), dtype=x.dtype)
+        for i in range(pre):
+            for k in range(m):
+                for j in range(post):
+                    out[i, k, j] = a[i, _index(ix[i, k, j], n), j]
+        return out.reshape(idx.shape)
+    return impl
+
+
+@overload(take_along_add, jit_options=_JIT)
+def _take_along_add_nb(g, x, idx, axis):
+    def impl(g, x, idx, axis):
+        pre, n, m, post = _along_view(x, idx, axis)
+        out = np.zeros(x.shape)
+        o = out.reshape((pre, n, post))
+        ix = np.ascontiguousarray(idx).reshape((pre, m, post))
+        b = np.ascontiguousarray(g).reshape((pre, m, post))
+        for i in range(pre):
+            for k in range(m):
+                for j in range(post):
+                    o[i, _index(ix[i, k, j], n), j] += b[i, k, j]
+        return out
+    return impl
+
+
+# ---- linear algebra adjoints (issue 15) ------------------------------------------------------
+# Plain NumPy that Numba also compiles (register_jitable): one body for both tiers. Square
+# float64 matrices; formulas from Giles (2008) sec. 2.2-2.3, Murray (2016) "Differentiation
+# of the Cholesky decomposition" and Liao et al. (2019) "Differentiable programming tensor
+# networks" (QR). NumPy's cholesky and eigh read only the lower triangle of A, so their
+# cotangents are with respect to it: the symmetric cotangent S becomes
+# tril(S + S.T, -1) + diag(S) (what central differences see; for a symmetric A built as
+# B @ B.T the gradient of B is the same as under the symmetric convention).
+@register_jitable(cache=True)
+def det_cofactor(a):
+    """The cofactor matrix of a square a (adj(a).T, the gradient of det(a)), finite and
+    exact on singular matrices: from the SVD a = U diag(s) Vt, adj(a).T =
+    det(U) det(Vt) U diag(prod_{j != i} s_j) Vt (no division by det(a) or by s)."""
+    u, s, vt = np.linalg.svd(a)
+    n = s.shape[0]
+    others = np.ones(n)
+    for i in range(n):
+        for j in range(n):
+            if j != i:
+                others[i] *= s[j]
+    sign = np.linalg.det(u) * np.linalg.det(vt)
+    return sign * ((u * others) @ vt)
+
+
+@register_jitable(cache=True)
+def _lower_cotangent(s):
+    """tril(s + s.T, -1) + diag(s): a symmetric cotangent as one on the lower triangle."""
+    return np.tril(s + s.T, -1) + np.diag(np.diag(s))
+
+
+@register_jitable(cache=True)
+def cholesky_grad(l, g):
+    """Cotangent of A (its lower triangle, which np.linalg.cholesky reads) for L =
+    cholesky(A) and L's cotangent g: S = L^-T phi(L^T g) L^-1 with phi the lower triangle,
+    diagonal halved (Murray 2016, eq. 10), symmetrised, then on the lower triangle."""
+    p = np.tril(l.T @ g)
+    for i in range(p.shape[0]):
+        p[i, i] *= 0.5
+    y = np.linalg.solve(l.T, p)
+    s = np.linalg.solve(l.T, y.T).T
+    return _lower_cotangent(0.5 * (s + s.T))
+
+
+@register_jitable(cache=True)
+def eigh_grad(w, v, gw, gv):
+    """Cotangent of A (its lower triangle, which np.linalg.eigh reads) for w, V = eigh(A)
+    with cotangents gw (of w) and gv (of V): V (diag(gw) + F * (V^T gv)) V^T with
+    F_ij = 1 / (w_j - w_i) (Giles 2008, sec. 3.1). Degenerate policy: F_ij = 0 where w_i and
+    w_j agree to n * eps * max|w| (the basis of a repeated eigenvalue's eigenspace is
+    arbitrary: a loss that depends on it has no gradient there; one that depends on the
+    eigenspace only, such as its projector, gets the right one)."""
+    n = w.shape[0]
+    scale = 0.0
+    for i in range(n):
+        scale = max(scale, abs(w[i]))
+    tol = n * 2.220446049250313e-16 * scale
+    vg = v.T @ gv
+    inner = np.zeros((n, n))
+    for i in range(n):
+        inner[i, i] = gw[i]
+        for j in range(n):
+            d = w[j] - w[i]
+            if i != j and abs(d) > tol:
+                inner[i, j] = vg[i, j] / d
+    return _lower_cotangent(v @ inner @ v.T)
+
+
+@register_jitable(cache=True)
+def qr_grad(q, r, gq, gr):
+    """Cotangent of A (m x n, m >= n) for the reduced Q, R = qr(A) and cotangents gq, gr:
+    M = R gr^T - gq^T Q, A' = (gq + Q copyltu(M)) R^-T with copyltu(M) the symmetric
+    matrix of M's lower triangle (Liao et al. 2019, eq. 4)."""
+    m = r @ gr.T - gq.T @ q
+    sym = np.tril(m, -1)
+    sym = sym + sym.T + np.diag(np.diag(m))
+    b = gq + q @ sym
+    return np.linalg.solve(r, b.T).T
+
+
+# ---- special functions (scipy.special's erf, erfc, gammaln, digamma) ------------------------
+# Scalar rules compiled as float64 ufuncs; from Python the same scalar rules through
+# np.vectorize, so both tiers compute the same numbers. erf, erfc and gammaln are libm's
+# (math); digamma and trigamma (its derivative) use the recurrence psi(x) = psi(x + 1) - 1/x
+# up to x >= 10, the asymptotic series to x^-12 there (error < 1e-15), and the reflection
+# psi(1 - x) - psi(x) = pi / tan(pi x) for x < 0 (Abramowitz & Stegun 6.3.5-6.3.18, 6.4.7-12).
+_UFUNC1 = (["float64(float64)"],)
+
+
+def _erf(x):
+    return math.erf(x)
+
+
+def _erfc(x):
+    return math.erfc(x)
+
+
+def _gammaln(x):
+    if x <= 0.0 and x == math.floor(x):
+        return math.inf
+    return math.lgamma(x)
+
+
+def _digamma(x):
+    if x != x or x == -math.inf:
+        return math.nan
+    if x == math.inf:
+        return math.inf
+    r = 0.0
+    if x <= 0.0:
+        if x == math.floor(x):
+            return -math.inf if x == 0.0 else math.nan
+        r = -math.pi / math.tan(math.pi * x)
+        x = 1.0 - x
+    while x < 10.0:
+        r -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    t = f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132 - f * (691.0 / 32760))))))
+    return r + math.log(x) - 0.5 / x - t
+
+
+def _trigamma(x):
+    if x != x or x == -math.inf:
+        return math.nan
+    if x == math.inf:
+        return 0.0
+    if x <= 0.0:
+        if x == math.floor(x):
+            return math.inf
+        s = math.sin(math.pi * x)
+        return math.pi * math.pi / (s * s) - _trigamma_pos(1.0 - x)
+    return _trigamma_pos(x)
+
+
+def _trigamma_pos(x):
+    r = 0.0
+    while x < 10.0:
+        r += 1.0 / (x * x)
+        x += 1.0
+    f = 1.0 / (x * x)
+    t = (1.0 / 6 - f * (1.0 / 30 - f * (1.0 / 42 - f * (1.0 / 30 - f * (5.0 / 66 - f * (691.0 / 2730 - f * (7.0 / 6)))))))
+    return r + 1.0 / x + 0.5 * f + t * f / x
+
+
+register_jitable(_trigamma_pos)
+_VEC = {}
+
+
+def _vectorized(scalar, x):
+    fn = _VEC.get(scalar)
+    if fn is None:
+        fn = _VEC[scalar] = np.vectorize(scalar, otypes=[np.float64])
+    return fn(np.asarray(x, dtype=np.float64))[()]
+
+
+@ufunc(*_UFUNC1, _erf, cache=True)
+def erf(x):
+    """The error function 2/sqrt(pi) int_0^x exp(-t^2) dt, elementwise (float64)."""
+    return _vectorized(_erf, x)
+
+
+@ufunc(*_UFUNC1, _erfc, cache=True)
+def erfc(x):
+    """1 - erf(x), accurate where erf(x) is near 1."""
+    return _vectorized(_erfc, x)
+
+
+@ufunc(*_UFUNC1, _gammaln, cache=True)
+def gammaln(x):
+    """log |Gamma(x)|; inf at 0 and the negative integers (as scipy.special.gammaln)."""
+    return _vectorized(_gammaln, x)
+
+
+@ufunc(*_UFUNC1, _digamma, cache=True)
+def digamma(x):
+    """psi(x) = d/dx log Gamma(x); -inf at 0, NaN at the negative integers (as SciPy)."""
+    return _vectorized(_digamma, x)
+
+
+@ufunc(*_UFUNC1, _trigamma, cache=True)
+def trigamma(x):
+    """psi'(x) = d/dx digamma(x); inf at 0 and the negative integers."""
+    return _vectorized(_trigamma, x)

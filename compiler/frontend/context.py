@@ -270,6 +270,8 @@ class Lowerer:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, (bool, int, float)):
                 return self.b.const(node.value)
+            if isinstance(node.value, str):  # an einsum subscript, a mode, a side: a literal
+                return Static(node.value)
             raise UnsupportedError(f"constant {node.value!r} is not a number", self.fs.loc(node))
         if isinstance(node, ast.Name):
             return self.name(node)
