@@ -827,7 +827,7 @@ prim("pow_dbase", 2, t_float, "pow_dbase({0}, {1})", elementwise=True,
 prim("pow_dexp", 2, t_float, "pow_dexp({0}, {1})", elementwise=True,
      doc="{0} * log({1}), 0 where {0} == 0 or {1} == 0: d/db a ** b from {0} = a ** b", runtime=("runtime.kernels.pow_dexp",))
 prim("fill_like", 2, lambda x, g, **_: Type("float64", x.rank), "np.full({0}.shape, {1})",
-     doc="scalar {1} in the shape of {0}", shape="like_second")
+     doc="scalar {1} in the shape of {0}", shape="same")
 prim("broadcast_like", 2, t_like, "broadcast_like({0}, {1})", aliases=(0,),
      doc="{0} broadcast to the shape of {1}, C-contiguous (NumPy may return {0} itself)", shape="like_second", runtime=("runtime.kernels.broadcast_like",))
 prim("unbroadcast", 2, t_like, "unbroadcast({0}, {1})", aliases=(0,),
