@@ -54,6 +54,7 @@ class Specialization:
     job: object = None  # the pending background compile (jit="auto"), a background.Job
     ready_seconds: float | None = None  # compiled tier ready, seconds after the first call
     compile_error: str | None = None  # why Numba could not compile it (first line)
+    regroup: object = None  # structured arguments or has_aux: Arguments.regrouper's function
 
     @property
     def primal(self) -> Graph:  # the user's computation graph
@@ -133,6 +134,8 @@ class Dispatcher:
                 self._collect(spec, stacklevel=4)
             out = spec.fn(*normed)
         spec.tier = "compiled" if spec.jit else "numpy"
+        if spec.regroup is not None:  # gradients (and aux) rebuilt into their structures
+            return spec.regroup(out)
         if fast is not None and spec.jit and fast_key_matches(fast, key):
             self.fast[fast] = spec
         return out
@@ -147,11 +150,11 @@ class Dispatcher:
     def specialize(self, key) -> Specialization:
         """Generate and load the specialisation for `key`: its compiled tier (compiled
         lazily on first call) when jit=True, else its NumPy tier."""
-        a = self.arguments
-        gen = pipeline.generate(a.fs, key, a.wrt)
+        gen = self.generate(key)
         compiled = self.jit is True
         fn = pipeline.load(gen.module_source, gen.name, compiled)
         spec = Specialization(key, gen, fn, compiled)
+        spec.regroup = self.arguments.regrouper(key, gen.aux_tree)
         if compiled:
             spec.compiled_fn = fn
         else:
@@ -161,6 +164,12 @@ class Dispatcher:
         self.specs[key] = spec
         self.last = spec
         return spec
+
+    def generate(self, key) -> pipeline.Generated:
+        """The generated code for `key` (compiler/transforms.py overrides it for the
+        other transformations: jvp, vjp, Jacobians, Hessians)."""
+        a = self.arguments
+        return pipeline.generate(a.fs, key, a.leaf_wrt(key), a.has_aux)
 
     def _first_call(self, spec, args):
         """Call a new specialisation. jit=True: Numba compiles (or loads its cache) now;
