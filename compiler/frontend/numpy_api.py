@@ -48,7 +48,7 @@ def bind(cx, node, args, kwargs, *params):
 def literal(cx, node, v, what):
     """A constant argument's Python value: numbers, None, tuples of them, Python objects
     such as `float` (dtype). Raises UnsupportedError for a run-time value."""
-    if v is None or isinstance(v, (bool, int, float)):
+    if v is None or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, tuple):
         return tuple(literal(cx, node, e, what) for e in v)
@@ -310,21 +310,6 @@ def _variance(std):
         v = cx.emit(node, "div", s, n)
         return cx.emit(node, "sqrt_var", v) if std else v  # std'(0) = 0, as norm'(0) = 0
     return h
-
-
-def _norm(cx, node, args, kwargs):
-    a = bind(cx, node, args, kwargs, "x", ("ord", None), ("axis", None), ("keepdims", False))
-    x = array(cx, node, a["x"])
-    if literal(cx, node, a["ord"], "ord") not in (None, 2, "fro") or a["axis"] is not None \
-            or _flag(cx, node, a["keepdims"], "keepdims"):
-        raise UnsupportedError("np.linalg.norm with `ord`, `axis` or `keepdims`", cx.fs.loc(node),
-                               "write it out, e.g. np.sqrt(np.sum(x * x, axis=1))")
-    if x.type.rank == 0:
-        return cx.emit(node, "abs", x)
-    if x.type.rank > 2:
-        raise ShapeError("np.linalg.norm of an array of rank > 2", cx.fs.loc(node),
-                         "use np.linalg.norm(x.ravel())")
-    return cx.emit(node, "norm", convert(cx, node, x, "float64"))
 
 
 # ---- linear algebra -------------------------------------------------------------------
@@ -645,7 +630,6 @@ _BASE = {
     np.sum: _reduction("sum"), np.mean: _reduction("mean"), np.max: _reduction("max"),
     np.min: _reduction("min"), np.amax: _reduction("max"), np.amin: _reduction("min"),
     np.prod: _reduction("prod"), np.var: _variance(False), np.std: _variance(True),
-    np.linalg.norm: _norm,
     np.dot: _dot, np.matmul: _binary("matmul"), np.outer: _outer, np.inner: _inner,
     np.trace: _trace,
     np.transpose: _transpose, np.reshape: _reshape, np.ravel: _ravel,
@@ -679,7 +663,7 @@ class _Functions(dict):
 
     def __init__(self, base):
         super().__init__(base)
-        self._runtime = False
+        self._runtime = self._scipy = False
 
     def register(self, obj, handler):
         self[obj] = handler
@@ -688,6 +672,10 @@ class _Functions(dict):
         if not self._runtime:
             self._runtime = True
             for k, v in _runtime_handlers().items():
+                self.setdefault(k, v)
+        if not self._scipy and "scipy.special" in sys.modules:  # the user's code imported it
+            self._scipy = True
+            for k, v in _scipy_handlers().items():
                 self.setdefault(k, v)
         try:
             h = super().get(obj)
@@ -814,3 +802,1002 @@ def _copy(cx, node, args, kwargs):
 
 FUNCTIONS[np.copy] = _copy
 
+
+
+# ---- more of NumPy and SciPy (issue 15 §1) ----------------------------------------------
+# Each function is lowered to primitives: where an exact composition of existing ones
+# exists (flip, atleast_*, diff, tril/triu, tile, repeat, roll, pad, split, diagonal,
+# einsum, tensordot, kron, median, scipy.special compositions), to that, so its JVP and
+# VJP come from theirs; otherwise to a primitive of its own (compiler/primitives.py,
+# "more of NumPy and SciPy"). Arguments NumPy takes as Python values (axes, orders,
+# `reps`, `pad_width`, subscripts, q) must be constants.
+from ..primitives import FULL as _FULL, slice_entry as _slice_entry  # noqa: E402
+
+
+def _ival(cx, v):
+    """An int Value for a Python int or an int Value."""
+    return cx.b.const(v) if isinstance(v, int) else v
+
+
+def _one_axis(cx, node, x, v, what="axis"):
+    """A single constant axis of x, non-negative."""
+    ax = literal(cx, node, v, what)
+    if not isinstance(ax, int) or isinstance(ax, bool):
+        raise UnsupportedError(f"`{what}` of `{_callee(node)}` must be an int", cx.fs.loc(node))
+    return axes_arg(cx, node, x, ax)[0]
+
+
+def _const_int(cx, node, v, what):
+    c = literal(cx, node, v, what)
+    if not isinstance(c, int) or isinstance(c, bool):
+        raise UnsupportedError(f"`{what}` of `{_callee(node)}` must be a constant int",
+                               cx.fs.loc(node))
+    return c
+
+
+def _slice_along(cx, node, x, axis, start=None, stop=None, step=None):
+    """x[..., start:stop:step, ...] at `axis` (bounds: None, ints or int Values)."""
+    vals = [_ival(cx, v) for v in (start, stop, step) if v is not None]
+    entry = _slice_entry(start is not None, stop is not None, step is not None)
+    return cx.emit(node, "getitem", x, *vals, spec=(_FULL,) * axis + (entry,))
+
+
+def _at(cx, node, x, axis, k):
+    """x[..., k, ...] at `axis` (k an int or int Value): one axis fewer."""
+    return cx.emit(node, "getitem", x, _ival(cx, k), spec=(_FULL,) * axis + ("i",))
+
+
+def _dims(cx, node, x):
+    return [cx.emit(node, "dim", x, axis=k) for k in range(x.type.rank)]
+
+
+def _prod_ints(cx, node, vs):
+    out = cx.b.const(1)
+    for v in vs:
+        out = cx.emit(node, "mul", out, v)
+    return out
+
+
+def _ravel_value(cx, node, x):
+    return reshape(cx, node, x, [cx.b.const(-1)]) if x.type.rank != 1 else x
+
+
+def _as_float(cx, node, x):
+    return convert(cx, node, array(cx, node, x), "float64")
+
+
+def _need_rank(cx, node, x, lo, what=None):
+    if x.type.rank < lo:
+        raise ShapeError(f"`{_callee(node)}` needs an array of rank >= {lo}"
+                         + (f" ({what})" if what else ""), cx.fs.loc(node))
+
+
+# -- elementwise --------------------------------------------------------------------------
+def _nan_to_num(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "x", ("copy", True), ("nan", 0.0), ("posinf", None),
+             ("neginf", None))
+    x = array(cx, node, a["x"])
+    if x.type.dtype != "float64":
+        return x
+    big = float(np.finfo(np.float64).max)
+    posinf = big if a["posinf"] is None else a["posinf"]
+    neginf = -big if a["neginf"] is None else a["neginf"]
+    out = cx.emit(node, "where", cx.emit(node, "eq", x, -math.inf), neginf, x)
+    out = cx.emit(node, "where", cx.emit(node, "eq", x, math.inf), posinf, out)
+    return cx.emit(node, "where", cx.emit(node, "ne", x, x), a["nan"], out)
+
+
+def _round(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("decimals", 0))
+    if literal(cx, node, a["decimals"], "decimals") != 0:
+        raise UnsupportedError("np.round with decimals", cx.fs.loc(node),
+                               "scale first: np.round(x * 100.0) / 100.0")
+    x = array(cx, node, a["a"])
+    return x if x.type.dtype != "float64" else cx.emit(node, "rint", x)  # half to even, as NumPy
+
+
+# -- shapes -------------------------------------------------------------------------------
+def _atleast(n):
+    new_axes = {1: {0: (0,)}, 2: {0: (0, 1), 1: (0,)}, 3: {0: (0, 1, 2), 1: (0, 2), 2: (2,)}}[n]
+
+    def one(cx, node, x):
+        x = array(cx, node, x)
+        for k in new_axes.get(x.type.rank, ()):
+            x = cx.emit(node, "expand_dims", x, axis=k)
+        return x
+
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        if not args:
+            raise UnsupportedError(f"`{_callee(node)}` of nothing", cx.fs.loc(node))
+        out = tuple(one(cx, node, x) for x in args)
+        return out[0] if len(out) == 1 else out
+    return h
+
+
+def broadcast_to(cx, node, x, dims):
+    if len(dims) < x.type.rank:
+        raise ShapeError(f"`{_callee(node)}`: cannot broadcast an array of rank {x.type.rank} "
+                         f"to rank {len(dims)}", cx.fs.loc(node))
+    return cx.emit(node, "broadcast_to", x, *dims)
+
+
+def _broadcast_to(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "array", "shape")
+    return broadcast_to(cx, node, array(cx, node, a["array"]), shape_arg(cx, node, a["shape"]))
+
+
+def _tile(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "A", "reps")
+    x = array(cx, node, a["A"])
+    reps = literal(cx, node, a["reps"], "reps")
+    reps = reps if isinstance(reps, tuple) else (reps,)
+    if not reps or not all(isinstance(r, int) and r >= 0 for r in reps):
+        raise UnsupportedError("`reps` of np.tile must be constant non-negative ints",
+                               cx.fs.loc(node))
+    d = max(len(reps), x.type.rank)
+    reps = (1,) * (d - len(reps)) + tuple(reps)
+    if x.type.rank == 0:
+        x = cx.emit(node, "expand_dims", x, axis=0)
+    if x.type.rank < d:
+        x = cx.emit(node, "reshape", x, *([cx.b.const(1)] * (d - x.type.rank) + _dims(cx, node, x)))
+    if all(r == 1 for r in reps):
+        return cx.b.emit("copy", x)
+    dims = _dims(cx, node, x)
+    y = x
+    for k in range(d):  # (1, s0, 1, s1, ...) broadcast to (r0, s0, r1, s1, ...)
+        y = cx.emit(node, "expand_dims", y, axis=2 * k)
+    full = [v for r, s in zip(reps, dims) for v in (cx.b.const(r), s)]
+    y = cx.emit(node, "broadcast_to", y, *full)
+    return cx.emit(node, "reshape", y, *[cx.emit(node, "mul", r, s) for r, s in
+                                         zip(full[::2], full[1::2])])
+
+
+def _repeat(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", "repeats", ("axis", None))
+    x = array(cx, node, a["a"])
+    r = literal(cx, node, a["repeats"], "repeats")
+    if not isinstance(r, int) or isinstance(r, bool) or r < 0:
+        raise UnsupportedError("np.repeat with other than a constant non-negative int `repeats`",
+                               cx.fs.loc(node), "for per-element counts, index with "
+                               "np.repeat(np.arange(n), counts) computed outside the loss")
+    if a["axis"] is None or x.type.rank == 0:
+        x = _ravel_value(cx, node, x) if x.type.rank else cx.emit(node, "expand_dims", x, axis=0)
+        axis = 0
+    else:
+        axis = _one_axis(cx, node, x, a["axis"])
+    dims = _dims(cx, node, x)
+    y = cx.emit(node, "expand_dims", x, axis=axis + 1)
+    y = cx.emit(node, "broadcast_to", y, *(dims[:axis + 1] + [cx.b.const(r)] + dims[axis + 1:]))
+    return cx.emit(node, "reshape", y, *(dims[:axis] + [cx.emit(node, "mul", dims[axis], r)]
+                                         + dims[axis + 1:]))
+
+
+def flip(cx, node, x, axes):
+    axes = range(x.type.rank) if axes is None else axes
+    if not axes:
+        return x
+    spec = tuple("::_" if k in axes else _FULL for k in range(max(axes) + 1))
+    return cx.emit(node, "getitem", x, *[cx.b.const(-1)] * len(axes), spec=spec)
+
+
+def _flip(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "m", ("axis", None))
+    x = array(cx, node, a["m"])
+    return flip(cx, node, x, axes_arg(cx, node, x, a["axis"]))
+
+
+def _flip_fixed(axis, rank):
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        x = array(cx, node, cx.arity(node, args, 1)[0])
+        _need_rank(cx, node, x, rank)
+        return flip(cx, node, x, (axis,))
+    return h
+
+
+def _roll(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", "shift", ("axis", None))
+    x = array(cx, node, a["a"])
+    if a["axis"] is None:
+        if x.type.rank == 0:
+            return x
+        flat = _roll_axis(cx, node, _ravel_value(cx, node, x), a["shift"], 0)
+        return flat if x.type.rank == 1 else cx.emit(node, "reshape_like", flat, x)
+    axes = literal(cx, node, a["axis"], "axis")
+    shifts = a["shift"]
+    axes = axes if isinstance(axes, tuple) else (axes,)
+    shifts = shifts if isinstance(shifts, tuple) else (shifts,) * len(axes)
+    if len(shifts) != len(axes):
+        raise ShapeError("np.roll: `shift` and `axis` of different lengths", cx.fs.loc(node))
+    for s, ax in zip(shifts, axes):
+        x = _roll_axis(cx, node, x, s, axes_arg(cx, node, x, ax)[0])
+    return x
+
+
+def _roll_axis(cx, node, x, shift, axis):
+    if not isinstance(shift, Value) or shift.type.rank or shift.type.dtype != "int64":
+        raise ShapeError("np.roll: `shift` must be an int", cx.fs.loc(node))
+    n = cx.emit(node, "dim", x, axis=axis)
+    cut = cx.emit(node, "sub", n, cx.emit(node, "mod", shift, n))  # x[cut:] comes first
+    return cx.emit(node, "concatenate", _slice_along(cx, node, x, axis, start=cut),
+                   _slice_along(cx, node, x, axis, stop=cut), axis=axis)
+
+
+def _pad_widths(cx, node, w, rank):
+    w = literal(cx, node, w, "pad_width")
+    if isinstance(w, int):
+        w = ((w, w),) * rank
+    elif isinstance(w, tuple) and len(w) == 2 and all(isinstance(v, int) for v in w):
+        w = (w,) * rank
+    elif isinstance(w, tuple) and len(w) == 1 and isinstance(w[0], tuple):
+        w = tuple(w[0]) * rank if len(w[0]) == 1 else (tuple(w[0]),) * rank
+    if not (isinstance(w, tuple) and len(w) == rank and all(
+            isinstance(p, tuple) and len(p) == 2 and all(isinstance(v, int) and v >= 0 for v in p)
+            for p in w)):
+        raise UnsupportedError("`pad_width` of np.pad must be constant non-negative ints: n, "
+                               "(before, after) or one pair per axis", cx.fs.loc(node))
+    return w
+
+
+def _pad(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "array", "pad_width", ("mode", "constant"),
+             ("constant_values", 0))
+    x = array(cx, node, a["array"])
+    _need_rank(cx, node, x, 1)
+    mode = literal(cx, node, a["mode"], "mode")
+    if mode not in ("constant", "edge"):
+        raise UnsupportedError(f"np.pad with mode={mode!r}", cx.fs.loc(node),
+                               "supported modes: 'constant' (a scalar constant_values) and 'edge'")
+    v = a["constant_values"]
+    if mode == "constant" and not (isinstance(v, Value) and v.type.rank == 0):
+        raise UnsupportedError("np.pad: `constant_values` must be a scalar", cx.fs.loc(node))
+    for axis, (before, after) in enumerate(_pad_widths(cx, node, a["pad_width"], x.type.rank)):
+        parts = []
+        for width, at_end in ((before, False), (after, True)):
+            if not width:
+                continue
+            dims = _dims(cx, node, x)
+            dims[axis] = cx.b.const(width)
+            if mode == "constant":
+                parts.append(cx.emit(node, "full", convert(cx, node, v, x.type.dtype), *dims))
+            else:
+                n = cx.emit(node, "dim", x, axis=axis)
+                edge = _slice_along(cx, node, x, axis, start=cx.emit(node, "sub", n, 1)) if at_end \
+                    else _slice_along(cx, node, x, axis, stop=1)
+                parts.append(cx.emit(node, "broadcast_to", edge, *dims))
+        if parts:
+            parts.insert(1 if before else 0, x)
+            x = cx.emit(node, "concatenate", *parts, axis=axis)
+    return x
+
+
+def _split(equal):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "ary", "indices_or_sections", ("axis", 0))
+        x = array(cx, node, a["ary"])
+        _need_rank(cx, node, x, 1)
+        return split(cx, node, x, a["indices_or_sections"], _one_axis(cx, node, x, a["axis"]), equal)
+    return h
+
+
+def split(cx, node, x, sections, axis, equal):
+    """np.split (equal=True) / np.array_split of x along `axis` into a tuple of views."""
+    s = literal(cx, node, sections, "indices_or_sections")
+    if isinstance(s, tuple):
+        if not all(isinstance(i, int) for i in s):
+            raise UnsupportedError("split indices must be constant ints", cx.fs.loc(node))
+        bounds = [None] + list(s) + [None]
+        return tuple(_slice_along(cx, node, x, axis, start=lo, stop=hi)
+                     for lo, hi in zip(bounds[:-1], bounds[1:]))
+    if not isinstance(s, int) or s <= 0:
+        raise UnsupportedError("the number of sections must be a constant int > 0",
+                               cx.fs.loc(node))
+    dims = _dims(cx, node, x)
+    if equal:  # a reshape to (..., s, n / s, ...): raises at run time unless s divides n
+        y = cx.emit(node, "reshape", x, *(dims[:axis] + [cx.b.const(s), cx.b.const(-1)]
+                                         + dims[axis + 1:]))
+        return tuple(_at(cx, node, y, axis, k) for k in range(s))
+    n = dims[axis]
+    q, r = cx.emit(node, "floordiv", n, s), cx.emit(node, "mod", n, s)
+    starts = [cx.emit(node, "add", cx.emit(node, "mul", q, k), cx.emit(node, "minimum", r, k))
+              for k in range(s)] + [n]
+    return tuple(_slice_along(cx, node, x, axis, start=lo, stop=hi)
+                 for lo, hi in zip(starts[:-1], starts[1:]))
+
+
+def _split_fixed(axis):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "ary", "indices_or_sections")
+        x = array(cx, node, a["ary"])
+        _need_rank(cx, node, x, 1 if axis == "h" else 2)
+        ax = (1 if x.type.rank > 1 else 0) if axis == "h" else axis
+        return split(cx, node, x, a["indices_or_sections"], ax, True)
+    return h
+
+
+def _swapaxes(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", "axis1", "axis2")
+    x = array(cx, node, a["a"])
+    i, j = _one_axis(cx, node, x, a["axis1"]), _one_axis(cx, node, x, a["axis2"])
+    order = list(range(x.type.rank))
+    order[i], order[j] = order[j], order[i]
+    return transpose(cx, node, x, tuple(order))
+
+
+def _moveaxis(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", "source", "destination")
+    x = array(cx, node, a["a"])
+    src = literal(cx, node, a["source"], "source")
+    dst = literal(cx, node, a["destination"], "destination")
+    src, dst = (src if isinstance(src, tuple) else (src,)), (dst if isinstance(dst, tuple) else (dst,))
+    if len(src) != len(dst):
+        raise ShapeError("np.moveaxis: `source` and `destination` of different lengths",
+                         cx.fs.loc(node))
+    src = [axes_arg(cx, node, x, s)[0] for s in src]
+    dst = [axes_arg(cx, node, x, d)[0] for d in dst]
+    order = [k for k in range(x.type.rank) if k not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(cx, node, x, tuple(order))
+
+
+def diagonal(cx, node, x, offset, axis1, axis2):
+    """The diagonal at `offset` of the (axis1, axis2) planes of x, as the last axis: the
+    planes flattened and read with step n + 1 from the first diagonal entry."""
+    r = x.type.rank
+    if (axis1, axis2) != (r - 2, r - 1):
+        x = transpose(cx, node, x, tuple(k for k in range(r) if k not in (axis1, axis2))
+                      + (axis1, axis2))
+    dims = _dims(cx, node, x)
+    m, n = dims[-2], dims[-1]
+    flat = cx.emit(node, "reshape", x, *(dims[:-2] + [cx.emit(node, "mul", m, n)]))
+    if offset >= 0:
+        length = cx.emit(node, "minimum", m, cx.emit(node, "sub", n, offset))
+        start = cx.b.const(offset)
+    else:
+        length = cx.emit(node, "minimum", cx.emit(node, "add", m, offset), n)
+        start = cx.emit(node, "mul", n, -offset)
+    length = cx.emit(node, "maximum", length, 0)
+    step = cx.emit(node, "add", n, 1)
+    stop = cx.emit(node, "add", start, cx.emit(node, "mul", length, step))
+    return _slice_along(cx, node, flat, r - 2, start=start, stop=stop, step=step)
+
+
+def _diagonal(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("offset", 0), ("axis1", 0), ("axis2", 1))
+    x = array(cx, node, a["a"])
+    _need_rank(cx, node, x, 2)
+    i, j = _one_axis(cx, node, x, a["axis1"]), _one_axis(cx, node, x, a["axis2"])
+    if i == j:
+        raise ShapeError("np.diagonal: axis1 and axis2 are the same", cx.fs.loc(node))
+    return diagonal(cx, node, x, _const_int(cx, node, a["offset"], "offset"), i, j)
+
+
+def _diag(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "v", ("k", 0))
+    x = array(cx, node, a["v"])
+    k = _const_int(cx, node, a["k"], "k")
+    if x.type.rank == 2:
+        return diagonal(cx, node, x, k, 0, 1)
+    if x.type.rank != 1:
+        raise ShapeError("np.diag takes a 1-D or 2-D array", cx.fs.loc(node))
+    m = cx.emit(node, "dim", x, axis=0)
+    n = cx.emit(node, "add", m, abs(k))
+    z = cx.emit(node, "zeros", cx.emit(node, "mul", n, n),
+                **({} if x.type.dtype == "float64" else {"dtype": x.type.dtype}))
+    start = cx.b.const(k) if k >= 0 else cx.emit(node, "mul", n, -k)
+    step = cx.emit(node, "add", n, 1)
+    stop = cx.emit(node, "add", start, cx.emit(node, "mul", m, step))
+    z = cx.emit(node, "set_index", z, x, start, stop, step, spec=(_slice_entry(True, True, True),))
+    return cx.emit(node, "reshape", z, n, n)
+
+
+def _tri(lower):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "m", ("k", 0))
+        x = array(cx, node, a["m"])
+        _need_rank(cx, node, x, 2)
+        k = _const_int(cx, node, a["k"], "k")
+        r = x.type.rank
+        rows = cx.emit(node, "arange", cx.emit(node, "dim", x, axis=r - 2))
+        cols = cx.emit(node, "arange", cx.emit(node, "dim", x, axis=r - 1))
+        rows = cx.emit(node, "add", cx.emit(node, "expand_dims", rows, axis=1), k)
+        keep = cx.emit(node, "ge" if lower else "le", rows, cx.emit(node, "expand_dims", cols, axis=0))
+        zero = cx.b.const(0.0 if x.type.dtype == "float64" else 0)
+        return cx.emit(node, "where", keep, x, zero)
+    return h
+
+
+def _take_along_axis(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "arr", "indices", "axis")
+    x, idx = array(cx, node, a["arr"]), array(cx, node, a["indices"])
+    if a["axis"] is None:
+        x, idx = _ravel_value(cx, node, x), _ravel_value(cx, node, idx)
+        axis = 0
+    else:
+        axis = _one_axis(cx, node, x, a["axis"])
+    return cx.emit(node, "take_along_axis", x, idx, axis=axis)
+
+
+# -- integer-valued helpers --------------------------------------------------------------
+def _arg_extreme(prim):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "a", ("axis", None))
+        x = array(cx, node, a["a"])
+        _need_rank(cx, node, x, 1)
+        axis = None if a["axis"] is None else _one_axis(cx, node, x, a["axis"])
+        if axis is not None and x.type.rank == 1:
+            axis = None
+        return cx.emit(node, prim, x, axis=axis)
+    return h
+
+
+def argsort(cx, node, x, axis_v):
+    if axis_v is None:
+        return cx.emit(node, "argsort", _ravel_value(cx, node, x), axis=0)
+    _need_rank(cx, node, x, 1)
+    return cx.emit(node, "argsort", x, axis=_one_axis(cx, node, x, axis_v))
+
+
+def _argsort(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axis", -1), ("kind", None), ("order", None))
+    return argsort(cx, node, array(cx, node, a["a"]), a["axis"])
+
+
+def _sort(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axis", -1), ("kind", None), ("order", None))
+    x = array(cx, node, a["a"])
+    if a["axis"] is None:
+        x, axis = _ravel_value(cx, node, x), 0
+    else:
+        _need_rank(cx, node, x, 1)
+        axis = _one_axis(cx, node, x, a["axis"])
+    return cx.emit(node, "take_along_axis", x, cx.emit(node, "argsort", x, axis=axis), axis=axis)
+
+
+def _searchsorted(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", "v", ("side", "left"), ("sorter", None))
+    s, v = array(cx, node, a["a"]), array(cx, node, a["v"])
+    side = literal(cx, node, a["side"], "side")
+    if side not in ("left", "right") or a["sorter"] is not None:
+        raise UnsupportedError("np.searchsorted with side other than 'left'/'right' or a sorter",
+                               cx.fs.loc(node))
+    if s.type.rank != 1:
+        raise ShapeError("np.searchsorted: `a` must be 1-D", cx.fs.loc(node))
+    d = "float64" if "float64" in (s.type.dtype, v.type.dtype) else None
+    return cx.emit(node, "searchsorted", convert(cx, node, s, d), convert(cx, node, v, d), side=side)
+
+
+def _nonzero(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    x = array(cx, node, cx.arity(node, args, 1)[0])
+    _need_rank(cx, node, x, 1, "np.nonzero of a scalar is deprecated")
+    return tuple(cx.emit(node, "nonzero", x, axis=k) for k in range(x.type.rank))
+
+
+def _flatnonzero(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    x = array(cx, node, cx.arity(node, args, 1)[0])
+    return cx.emit(node, "nonzero", _ravel_value(cx, node, x), axis=0)
+
+
+def _unique(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "ar", ("return_index", False), ("return_inverse", False),
+             ("return_counts", False), ("axis", None))
+    if any(_flag(cx, node, a[k], k) for k in ("return_index", "return_inverse", "return_counts")) \
+            or a["axis"] is not None:
+        raise UnsupportedError("np.unique with return_index/return_inverse/return_counts or axis",
+                               cx.fs.loc(node), "np.unique(x) (the sorted distinct values) is "
+                               "supported")
+    x = array(cx, node, a["ar"])
+    _need_rank(cx, node, x, 1)
+    return cx.emit(node, "unique", _ravel_value(cx, node, x))
+
+
+# -- scans and order statistics ------------------------------------------------------------
+def _scan(prim):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "a", ("axis", None), ("dtype", None))
+        x = convert(cx, node, array(cx, node, a["a"]), _dtype(cx, node, a["dtype"]))
+        if x.type.dtype == "bool":
+            x = convert(cx, node, x, "int64")
+        if a["axis"] is None:
+            x = _ravel_value(cx, node, x) if x.type.rank else cx.emit(node, "expand_dims", x, axis=0)
+            return cx.emit(node, prim, x, axis=0)
+        _need_rank(cx, node, x, 1)
+        return cx.emit(node, prim, x, axis=_one_axis(cx, node, x, a["axis"]))
+    return h
+
+
+def _diff(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("n", 1), ("axis", -1), ("prepend", None),
+             ("append", None))
+    if a["prepend"] is not None or a["append"] is not None:
+        raise UnsupportedError("np.diff with prepend/append", cx.fs.loc(node),
+                               "concatenate first: np.diff(np.concatenate((p, x)))")
+    x = array(cx, node, a["a"])
+    _need_rank(cx, node, x, 1)
+    axis = _one_axis(cx, node, x, a["axis"])
+    n = _const_int(cx, node, a["n"], "n")
+    if x.type.dtype == "bool":
+        raise UnsupportedError("np.diff of a boolean array", cx.fs.loc(node), "cast to int first")
+    for _ in range(n):
+        x = cx.emit(node, "sub", _slice_along(cx, node, x, axis, start=1),
+                    _slice_along(cx, node, x, axis, stop=-1))
+    return x
+
+
+def _order_statistic(cx, node, x, s, axis, k):
+    """s[..., k, ...] (s: x sorted along axis, k an int Value) whose cotangent is split
+    evenly among the entries of x equal to it (the tie policy of max/min): the value
+    stop_gradient(s_k) + (t - stop_gradient(t)), t the mean of those entries."""
+    v = cx.b.emit("stop_gradient", _at(cx, node, s, axis, k))
+    hit = cx.emit(node, "cast", cx.emit(node, "eq", x, cx.emit(node, "expand_dims", v, axis=axis)))
+    t = cx.emit(node, "div", reduce(cx, node, "sum", cx.emit(node, "mul", x, hit), (axis,)),
+                reduce(cx, node, "sum", hit, (axis,)))
+    return cx.emit(node, "add", v, cx.emit(node, "sub", t, cx.b.emit("stop_gradient", t)))
+
+
+def _sorted_along(cx, node, x, axis_v):
+    x = _as_float(cx, node, x)
+    if axis_v is None:
+        x, axis = _ravel_value(cx, node, x) if x.type.rank else cx.emit(node, "expand_dims", x, axis=0), 0
+    else:
+        _need_rank(cx, node, x, 1)
+        axis = _one_axis(cx, node, x, axis_v)
+    s = cx.emit(node, "take_along_axis", x, cx.emit(node, "argsort", x, axis=axis), axis=axis)
+    return x, s, axis
+
+
+def _keep(cx, node, out, x_rank, axis_v, axis, keepdims):
+    if not keepdims:
+        return out
+    for k in (range(x_rank) if axis_v is None else (axis,)):
+        out = cx.emit(node, "expand_dims", out, axis=k)
+    return out
+
+
+def _median(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axis", None), ("keepdims", False))
+    x0 = array(cx, node, a["a"])
+    x, s, axis = _sorted_along(cx, node, x0, a["axis"])
+    n = cx.emit(node, "dim", x, axis=axis)
+    lo = _order_statistic(cx, node, x, s, axis, cx.emit(node, "floordiv", cx.emit(node, "sub", n, 1), 2))
+    hi = _order_statistic(cx, node, x, s, axis, cx.emit(node, "floordiv", n, 2))
+    out = cx.emit(node, "mul", cx.emit(node, "add", lo, hi), 0.5)
+    return _keep(cx, node, out, x0.type.rank, a["axis"], axis, _flag(cx, node, a["keepdims"], "keepdims"))
+
+
+def _quantile(scale):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "a", "q", ("axis", None), ("method", "linear"),
+                 ("keepdims", False))
+        q = literal(cx, node, a["q"], "q")
+        if not isinstance(q, (int, float)) or isinstance(q, bool) or not 0 <= q <= scale:
+            raise UnsupportedError(f"`q` of `{_callee(node)}` must be a constant number in "
+                                   f"[0, {scale:g}]", cx.fs.loc(node), "call it once per q")
+        if literal(cx, node, a["method"], "method") != "linear":
+            raise UnsupportedError("only method='linear' (the default)", cx.fs.loc(node))
+        x0 = array(cx, node, a["a"])
+        x, s, axis = _sorted_along(cx, node, x0, a["axis"])
+        q = float(np.true_divide(q, scale))
+        n = cx.emit(node, "cast", cx.emit(node, "dim", x, axis=axis))
+        # NumPy's virtual index for 'linear' (alpha = beta = 1): n q + (1 - q) - 1
+        virtual = cx.emit(node, "sub", cx.emit(node, "add", cx.emit(node, "mul", n, q), 1.0 - q), 1.0)
+        below = cx.emit(node, "to_int", virtual)
+        above = cx.emit(node, "minimum", cx.emit(node, "add", below, 1),
+                        cx.emit(node, "sub", cx.emit(node, "dim", x, axis=axis), 1))
+        t = cx.emit(node, "sub", virtual, cx.emit(node, "cast", below))
+        lo = _order_statistic(cx, node, x, s, axis, below)
+        hi = _order_statistic(cx, node, x, s, axis, above)
+        d = cx.emit(node, "sub", hi, lo)  # NumPy's _lerp, exact at t = 0 and t = 1
+        out = cx.emit(node, "where", cx.emit(node, "ge", t, 0.5),
+                      cx.emit(node, "sub", hi, cx.emit(node, "mul", d, cx.emit(node, "sub", 1.0, t))),
+                      cx.emit(node, "add", lo, cx.emit(node, "mul", d, t)))
+        return _keep(cx, node, out, x0.type.rank, a["axis"], axis, _flag(cx, node, a["keepdims"], "keepdims"))
+    return h
+
+
+def _average(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axis", None), ("weights", None), ("returned", False),
+             ("keepdims", False))
+    x = array(cx, node, a["a"])
+    axes = axes_arg(cx, node, x, a["axis"])
+    keep = _flag(cx, node, a["keepdims"], "keepdims")
+    if _flag(cx, node, a["returned"], "returned"):
+        raise UnsupportedError("np.average with returned=True", cx.fs.loc(node),
+                               "compute the weight sum with np.sum(w)")
+    if a["weights"] is None:
+        return reduce(cx, node, "mean", x, axes, keep)
+    w = array(cx, node, a["weights"])
+    if w.type.rank != x.type.rank:
+        if w.type.rank != 1 or axes is None or len(axes) != 1:
+            raise ShapeError("np.average: 1-D weights need an int axis; otherwise weights of "
+                             "the array's shape", cx.fs.loc(node))
+        for k in range(x.type.rank):
+            if k != axes[0]:
+                w = cx.emit(node, "expand_dims", w, axis=k)
+        w = cx.emit(node, "broadcast_to", w, *_dims(cx, node, x))
+    num = reduce(cx, node, "sum", cx.emit(node, "mul", x, w), axes, keep)
+    return cx.emit(node, "div", num, reduce(cx, node, "sum", w, axes, keep))
+
+
+def _nan_reduction(kind):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "a", ("axis", None), ("keepdims", False))
+        x = array(cx, node, a["a"])
+        axes = axes_arg(cx, node, x, a["axis"])
+        keep = _flag(cx, node, a["keepdims"], "keepdims")
+        if x.type.dtype != "float64":
+            return reduce(cx, node, kind, x, axes, keep)
+        ok = cx.emit(node, "eq", x, x)
+        s = reduce(cx, node, "sum", cx.emit(node, "where", ok, x, 0.0), axes, keep)
+        if kind == "sum":
+            return s
+        return cx.emit(node, "div", s, reduce(cx, node, "sum", cx.emit(node, "cast", ok), axes, keep))
+    return h
+
+
+def _norm(cx, node, args, kwargs):
+    """np.linalg.norm: vector norms (ord None/2, 1, inf, -inf, 0, other p) of x or along an
+    int axis; matrix norms ('fro', 1, -1, inf, -inf) of 2-D x or over two axes. norm'(0) = 0
+    (sqrt_var); abs'(0) = 0; max/min ties split evenly."""
+    a = bind(cx, node, args, kwargs, "x", ("ord", None), ("axis", None), ("keepdims", False))
+    x = _as_float(cx, node, a["x"])
+    ord_ = literal(cx, node, a["ord"], "ord")
+    keep = _flag(cx, node, a["keepdims"], "keepdims")
+    if x.type.rank == 0:
+        raise ShapeError("np.linalg.norm of a scalar", cx.fs.loc(node), "use abs(x)")
+    axes = axes_arg(cx, node, x, a["axis"])
+    if axes is None:
+        if ord_ is None:
+            if not keep:
+                return cx.emit(node, "norm", x if x.type.rank <= 2 else _ravel_value(cx, node, x))
+            return _keep(cx, node, cx.emit(node, "norm", _ravel_value(cx, node, x)), x.type.rank,
+                         None, None, True)
+        if x.type.rank > 2:
+            raise ShapeError("np.linalg.norm with `ord` of an array of rank > 2", cx.fs.loc(node),
+                             "pass axis=")
+        axes = tuple(range(x.type.rank))
+    if len(axes) == 1:
+        out = _vector_norm(cx, node, x, ord_, axes)
+    elif len(axes) == 2:
+        out = _matrix_norm(cx, node, x, ord_, axes)
+    else:
+        raise ShapeError("np.linalg.norm over more than two axes", cx.fs.loc(node))
+    if keep:
+        for k in axes:
+            out = cx.emit(node, "expand_dims", out, axis=k)
+    return out
+
+
+def _vector_norm(cx, node, x, ord_, axes):
+    ab = cx.emit(node, "abs", x)
+    if ord_ in (None, 2):
+        return cx.emit(node, "sqrt_var", reduce(cx, node, "sum", cx.emit(node, "mul", x, x), axes))
+    if ord_ == math.inf:
+        return reduce(cx, node, "max", ab, axes)
+    if ord_ == -math.inf:
+        return reduce(cx, node, "min", ab, axes)
+    if ord_ == 1:
+        return reduce(cx, node, "sum", ab, axes)
+    if ord_ == 0:
+        return cx.emit(node, "cast", reduce(cx, node, "sum", cx.emit(node, "ne", x, 0.0), axes))
+    if isinstance(ord_, (int, float)) and not isinstance(ord_, bool):
+        p = float(ord_)
+        return cx.emit(node, "pow", reduce(cx, node, "sum", cx.emit(node, "pow", ab, p), axes), 1.0 / p)
+    raise UnsupportedError(f"np.linalg.norm of a vector with ord={ord_!r}", cx.fs.loc(node))
+
+
+def _matrix_norm(cx, node, x, ord_, axes):
+    r0, c0 = axes
+    if ord_ in (None, "fro"):
+        return cx.emit(node, "sqrt_var", reduce(cx, node, "sum", cx.emit(node, "mul", x, x), axes))
+    ab = cx.emit(node, "abs", x)
+    if ord_ in (1, -1):  # max/min over columns of the column sums
+        sums, other = reduce(cx, node, "sum", ab, (r0,)), c0 - (c0 > r0)
+    elif ord_ in (math.inf, -math.inf):
+        sums, other = reduce(cx, node, "sum", ab, (c0,)), r0 - (r0 > c0)
+    else:
+        raise UnsupportedError(f"np.linalg.norm of a matrix with ord={ord_!r}", cx.fs.loc(node),
+                               "supported: 'fro', 1, -1, inf, -inf (2, -2 and 'nuc' need "
+                               "singular values)")
+    return reduce(cx, node, "max" if ord_ in (1, math.inf) else "min", sums, (other,))
+
+
+# -- linear algebra -----------------------------------------------------------------------
+def _matrix(cx, node, x, what):
+    x = _as_float(cx, node, x)
+    if x.type.rank != 2:
+        raise ShapeError(f"`{_callee(node)}` takes a 2-D matrix ({what}), not an array of rank "
+                         f"{x.type.rank}", cx.fs.loc(node), "stacks of matrices are not supported: "
+                         "loop over them")
+    return x
+
+
+def _linalg1(prim, what="square"):
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        return cx.emit(node, prim, _matrix(cx, node, cx.arity(node, args, 1)[0], what))
+    return h
+
+
+def _slogdet(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    x = _matrix(cx, node, cx.arity(node, args, 1)[0], "square")
+    return cx.emit(node, "slogdet_sign", x), cx.emit(node, "logabsdet", x)
+
+
+def _solve(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    a, b = cx.arity(node, args, 2)
+    return cx.emit(node, "solve", _matrix(cx, node, a, "square"), _as_float(cx, node, b))
+
+
+def _eigh(values_only):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "a", ("UPLO", "L"))
+        if literal(cx, node, a["UPLO"], "UPLO") != "L":
+            raise UnsupportedError("np.linalg.eigh with UPLO='U'", cx.fs.loc(node),
+                                   "pass a.T (the lower triangle is read)")
+        x = _matrix(cx, node, a["a"], "symmetric")
+        w = cx.emit(node, "eigh_values", x)
+        return w if values_only else (w, cx.emit(node, "eigh_vectors", x))
+    return h
+
+
+def _qr(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("mode", "reduced"))
+    if literal(cx, node, a["mode"], "mode") != "reduced":
+        raise UnsupportedError("np.linalg.qr with a mode other than 'reduced'", cx.fs.loc(node))
+    x = _matrix(cx, node, a["a"], "m x n, m >= n")
+    return cx.emit(node, "qr_q", x), cx.emit(node, "qr_r", x)
+
+
+def _kron(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    a, b = (array(cx, node, v) for v in cx.arity(node, args, 2))
+    if a.type.rank == 0 or b.type.rank == 0:
+        return cx.emit(node, "mul", a, b)
+    r = max(a.type.rank, b.type.rank)
+    a = a if a.type.rank == r else cx.emit(node, "reshape", a, *([cx.b.const(1)] * (r - a.type.rank) + _dims(cx, node, a)))
+    b = b if b.type.rank == r else cx.emit(node, "reshape", b, *([cx.b.const(1)] * (r - b.type.rank) + _dims(cx, node, b)))
+    da, db = _dims(cx, node, a), _dims(cx, node, b)
+    for k in range(r):  # a[:, None, :, None] * b[None, :, None, :]
+        a = cx.emit(node, "expand_dims", a, axis=2 * k + 1)
+        b = cx.emit(node, "expand_dims", b, axis=2 * k)
+    return cx.emit(node, "reshape", cx.emit(node, "mul", a, b),
+                   *[cx.emit(node, "mul", p, q) for p, q in zip(da, db)])
+
+
+def _einsum(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    if not args or not isinstance(args[0], Static) or not isinstance(args[0].obj, str):
+        raise UnsupportedError("np.einsum takes a constant subscript string first",
+                               cx.fs.loc(node), "np.einsum('ij,jk->ik', a, b)")
+    ops = [array(cx, node, v) for v in args[1:]]
+    return einsum(cx, node, args[0].obj, ops)
+
+
+def einsum(cx, node, subscripts, ops):
+    """Lower np.einsum: repeated indices of one operand become a diagonal, indices only one
+    operand has and the output lacks are summed, operands are contracted left to right
+    (a matrix product where no index is shared with the output, else a broadcast product
+    and a sum), and the result is permuted to the output's order."""
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise UnsupportedError("np.einsum with '...'", cx.fs.loc(node),
+                               "name every axis: 'bij,bjk->bik'")
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    if not arrow:
+        letters = "".join(terms)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(terms) != len(ops) or not all(t.isalpha() or t == "" for t in terms + [out]) \
+            or len(set(out)) != len(out):
+        raise UnsupportedError(f"np.einsum subscripts {subscripts!r} do not match the "
+                               f"{len(ops)} operand(s)", cx.fs.loc(node))
+    for t, x in zip(terms, ops):
+        if len(t) != x.type.rank:
+            raise ShapeError(f"np.einsum: subscripts {t!r} for an operand of rank {x.type.rank}",
+                             cx.fs.loc(node))
+    if set(out) - set("".join(terms)):
+        raise ShapeError(f"np.einsum: output index not in the inputs: {subscripts!r}", cx.fs.loc(node))
+    items = [_einsum_diagonals(cx, node, x, t) for x, t in zip(ops, terms)]
+    while len(items) > 1:
+        later = set(out).union(*(t for _, t in items[2:]))
+        (a, ta), (b, tb) = items[0], items[1]
+        a, ta = _einsum_sum_free(cx, node, a, ta, later | set(tb))
+        b, tb = _einsum_sum_free(cx, node, b, tb, later | set(ta))
+        items[:2] = [_einsum_pair(cx, node, a, ta, b, tb, later)]
+    x, t = _einsum_sum_free(cx, node, *items[0], set(out))
+    return transpose(cx, node, x, tuple(t.index(c) for c in out)) if t != out else x
+
+
+def _einsum_diagonals(cx, node, x, t):
+    while len(set(t)) != len(t):
+        c = next(c for c in t if t.count(c) > 1)
+        i = t.index(c)
+        j = t.index(c, i + 1)
+        x = diagonal(cx, node, x, 0, i, j)
+        t = "".join(e for k, e in enumerate(t) if k not in (i, j)) + c
+    return x, t
+
+
+def _einsum_sum_free(cx, node, x, t, needed):
+    axes = tuple(k for k, c in enumerate(t) if c not in needed)
+    if not axes:
+        return x, t
+    return reduce(cx, node, "sum", x, axes), "".join(c for c in t if c in needed)
+
+
+def _einsum_pair(cx, node, a, ta, b, tb, later):
+    shared = [c for c in ta if c in tb]
+    batch = [c for c in shared if c in later]
+    contract = [c for c in shared if c not in later]
+    la, lb = [c for c in ta if c not in tb], [c for c in tb if c not in ta]
+    if not batch and contract:  # a matrix product: (la, contract) @ (contract, lb)
+        a2 = transpose(cx, node, a, tuple(ta.index(c) for c in la + contract))
+        b2 = transpose(cx, node, b, tuple(tb.index(c) for c in contract + lb))
+        da, db = _dims(cx, node, a2), _dims(cx, node, b2)
+        k = _prod_ints(cx, node, db[:len(contract)])
+        left = _prod_ints(cx, node, da[:len(la)])
+        right = _prod_ints(cx, node, db[len(contract):])
+        a2 = cx.emit(node, "reshape", a2, left, k) if la else \
+            (a2 if len(contract) == 1 else cx.emit(node, "reshape", a2, k))
+        b2 = cx.emit(node, "reshape", b2, k, right) if lb else \
+            (b2 if len(contract) == 1 else cx.emit(node, "reshape", b2, k))
+        y = cx.emit(node, "matmul", a2, b2)
+        if len(la) > 1 or len(lb) > 1:  # y is (left, right): back to the separate axes
+            y = cx.emit(node, "reshape", y, *(da[:len(la)] + db[len(contract):]))
+        return y, "".join(la + lb)
+    full = batch + la + lb + contract  # a broadcast product, summed over `contract`
+    a2 = _einsum_place(cx, node, a, ta, full)
+    b2 = _einsum_place(cx, node, b, tb, full)
+    y = cx.emit(node, "mul", a2, b2)
+    n = len(full) - len(contract)
+    if contract:
+        y = reduce(cx, node, "sum", y, tuple(range(n, len(full))))
+    return y, "".join(full[:n])
+
+
+def _einsum_place(cx, node, x, t, full):
+    """x (indices t) permuted to the order of `full` with size-1 axes where it lacks one."""
+    present = [c for c in full if c in t]
+    x = transpose(cx, node, x, tuple(t.index(c) for c in present))
+    for k, c in enumerate(full):
+        if c not in t:
+            x = cx.emit(node, "expand_dims", x, axis=k)
+    return x
+
+
+def _tensordot(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", "b", ("axes", 2))
+    x, y = array(cx, node, a["a"]), array(cx, node, a["b"])
+    axes = literal(cx, node, a["axes"], "axes")
+    if isinstance(axes, int):
+        ax_a = tuple(range(x.type.rank - axes, x.type.rank))
+        ax_b = tuple(range(axes))
+    elif isinstance(axes, tuple) and len(axes) == 2:
+        ax_a, ax_b = ((v,) if isinstance(v, int) else tuple(v) for v in axes)
+        ax_a = tuple(k % x.type.rank for k in ax_a)
+        ax_b = tuple(k % y.type.rank for k in ax_b)
+    else:
+        raise UnsupportedError("`axes` of np.tensordot: an int or a pair of sequences",
+                               cx.fs.loc(node))
+    if len(ax_a) != len(ax_b) or len(ax_a) > min(x.type.rank, y.type.rank):
+        raise ShapeError("np.tensordot: the axes do not pair up", cx.fs.loc(node))
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    ta = [next(letters) for _ in range(x.type.rank)]
+    tb = [next(letters) for _ in range(y.type.rank)]
+    for i, j in zip(ax_a, ax_b):
+        tb[j] = ta[i]
+    out = [c for k, c in enumerate(ta) if k not in ax_a] + [c for k, c in enumerate(tb) if k not in ax_b]
+    return einsum(cx, node, "".join(ta) + "," + "".join(tb) + "->" + "".join(out), [x, y])
+
+
+# -- scipy.special ------------------------------------------------------------------------
+def _xlogy(shift):
+    """x * log(y) (shift: log1p(y)), 0 where x = 0 and y = 0 (y = -1): the log's argument is
+    replaced by 1 (0) there, so the value is 0 and both cotangents are finite (0)."""
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        x, y = (_as_float(cx, node, v) for v in cx.arity(node, args, 2))
+        edge = cx.emit(node, "logical_and", cx.emit(node, "eq", x, 0.0),
+                       cx.emit(node, "eq", y, -1.0 if shift else 0.0))
+        safe = cx.emit(node, "where", edge, 0.0 if shift else 1.0, y)
+        return cx.emit(node, "mul", x, cx.emit(node, "log1p" if shift else "log", safe))
+    return h
+
+
+def _entr(cx, node, args, kwargs):  # -x log x for x > 0, 0 at 0, -inf below (scipy.special.entr)
+    cx.no_kwargs(node, kwargs)
+    x = _as_float(cx, node, cx.arity(node, args, 1)[0])
+    pos = cx.emit(node, "gt", x, 0.0)
+    v = cx.emit(node, "neg", cx.emit(node, "mul", x, cx.emit(node, "log", cx.emit(node, "where", pos, x, 1.0))))
+    return cx.emit(node, "where", pos, v, cx.emit(node, "where", cx.emit(node, "eq", x, 0.0), 0.0, -math.inf))
+
+
+def _rel_entr(kl):
+    """rel_entr: x log(x / y) for x, y > 0, 0 at x = 0 and y >= 0, inf otherwise; kl_div adds
+    y - x (scipy.special.rel_entr, kl_div)."""
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        x, y = (_as_float(cx, node, v) for v in cx.arity(node, args, 2))
+        both = cx.emit(node, "logical_and", cx.emit(node, "gt", x, 0.0), cx.emit(node, "gt", y, 0.0))
+        xs = cx.emit(node, "where", both, x, 1.0)
+        ys = cx.emit(node, "where", both, y, 1.0)
+        v = cx.emit(node, "mul", x, cx.emit(node, "log", cx.emit(node, "div", xs, ys)))
+        if kl:
+            v = cx.emit(node, "add", cx.emit(node, "sub", v, x), y)
+        zero = cx.emit(node, "logical_and", cx.emit(node, "eq", x, 0.0), cx.emit(node, "ge", y, 0.0))
+        return cx.emit(node, "where", both, v,
+                       cx.emit(node, "where", zero, y if kl else 0.0, math.inf))
+    return h
+
+
+def _logit(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    p = _as_float(cx, node, cx.arity(node, args, 1)[0])
+    return cx.emit(node, "log", cx.emit(node, "div", p, cx.emit(node, "sub", 1.0, p)))
+
+
+def _betaln(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    a, b = (_as_float(cx, node, v) for v in cx.arity(node, args, 2))
+    return cx.emit(node, "sub", cx.emit(node, "add", cx.emit(node, "gammaln", a), cx.emit(node, "gammaln", b)),
+                   cx.emit(node, "gammaln", cx.emit(node, "add", a, b)))
+
+
+def _scipy_logsumexp(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axis", None), ("b", None), ("keepdims", False),
+             ("return_sign", False))
+    if a["b"] is not None or _flag(cx, node, a["return_sign"], "return_sign"):
+        raise UnsupportedError("scipy.special.logsumexp with `b` or return_sign", cx.fs.loc(node),
+                               "for weights b > 0 write logsumexp(a + np.log(b))")
+    kw = {k: v for k, v in kwargs.items() if k in ("axis", "keepdims")}
+    return _runtime_axis("logsumexp", None)(cx, node, list(args[:2]), kw)
+
+
+def _scipy_handlers():
+    import scipy.special as sp
+    return {sp.expit: _unary("sigmoid"), sp.log_expit: _unary("log_sigmoid"),
+            sp.logit: _logit, sp.logsumexp: _scipy_logsumexp,
+            sp.softmax: _runtime_axis("softmax", None), sp.log_softmax: _runtime_axis("log_softmax", None),
+            sp.xlogy: _xlogy(False), sp.xlog1py: _xlogy(True), sp.entr: _entr,
+            sp.rel_entr: _rel_entr(False), sp.kl_div: _rel_entr(True),
+            sp.erf: _unary("erf"), sp.erfc: _unary("erfc"), sp.gammaln: _unary("gammaln"),
+            sp.digamma: _unary("digamma"), sp.psi: _unary("digamma"), sp.betaln: _betaln,
+            sp.expm1: _unary("expm1"), sp.log1p: _unary("log1p")}
+
+
+_MORE = {
+    np.sinc: _unary("sinc"), np.nan_to_num: _nan_to_num, np.floor: _unary("floor"),
+    np.ceil: _unary("ceil"), np.rint: _unary("rint"), np.round: _round, np.around: _round,
+    np.atleast_1d: _atleast(1), np.atleast_2d: _atleast(2), np.atleast_3d: _atleast(3),
+    np.broadcast_to: _broadcast_to, np.tile: _tile, np.repeat: _repeat, np.flip: _flip,
+    np.fliplr: _flip_fixed(1, 2), np.flipud: _flip_fixed(0, 1), np.roll: _roll, np.pad: _pad,
+    np.split: _split(True), np.array_split: _split(False), np.hsplit: _split_fixed("h"),
+    np.vsplit: _split_fixed(0), np.swapaxes: _swapaxes, np.moveaxis: _moveaxis,
+    np.diag: _diag, np.diagonal: _diagonal, np.tril: _tri(True), np.triu: _tri(False),
+    np.take_along_axis: _take_along_axis,
+    np.argmax: _arg_extreme("argmax"), np.argmin: _arg_extreme("argmin"), np.argsort: _argsort,
+    np.sort: _sort, np.searchsorted: _searchsorted, np.nonzero: _nonzero,
+    np.flatnonzero: _flatnonzero, np.unique: _unique,
+    np.cumsum: _scan("cumsum"), np.cumprod: _scan("cumprod"), np.diff: _diff,
+    np.median: _median, np.percentile: _quantile(100.0), np.quantile: _quantile(1.0),
+    np.average: _average, np.nansum: _nan_reduction("sum"), np.nanmean: _nan_reduction("mean"),
+    np.linalg.norm: _norm,
+    np.einsum: _einsum, np.tensordot: _tensordot, np.kron: _kron,
+    np.linalg.det: _linalg1("det"), np.linalg.slogdet: _slogdet, np.linalg.inv: _linalg1("inv"),
+    np.linalg.solve: _solve, np.linalg.cholesky: _linalg1("cholesky", "symmetric positive definite"),
+    np.linalg.eigh: _eigh(False), np.linalg.eigvalsh: _eigh(True), np.linalg.qr: _qr,
+    math.erf: _math("erf"), math.erfc: _math("erfc"), math.lgamma: _math("gammaln"),
+}
+FUNCTIONS.update(_MORE)
+METHODS.update({
+    "argmax": _arg_extreme("argmax"), "argmin": _arg_extreme("argmin"), "argsort": _argsort,
+    "cumsum": _scan("cumsum"), "cumprod": _scan("cumprod"), "diagonal": _diagonal,
+    "nonzero": _nonzero, "repeat": _repeat, "swapaxes": _swapaxes,
+})
