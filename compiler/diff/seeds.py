@@ -22,10 +22,11 @@ Hessian block H[i][k] has shape `shape(w_i) + shape(w_k)`.
 """
 from __future__ import annotations
 
-from ..ir.builder import Builder
+from ..ir.builder import _SCALARS, Builder
 from ..ir.core import I64, Graph, Op, Region, Type, Value
-from ..ir.walk import free_values
+from ..ir.walk import free_values, walk
 from ..passes.dce import dce
+from ..passes.fold import fold
 from . import forward
 from .reverse import reverse
 
@@ -48,8 +49,19 @@ def vjp_graph(primal: Graph, wrt: tuple) -> Graph:
     return adj.replace(results=(y,) + adj.results[1:], result_names=names)
 
 
+def _folded(adj: Graph) -> Graph:
+    """adj with scalar arithmetic on constants folded (`2 * r ** (2 - 1)` reads `2 * r`),
+    its constants known to the rules (`scalar_constant`), so that forward mode applies
+    the rule of a constant power (`2 * t_r`) rather than the general one."""
+    adj = fold(adj)
+    for op in walk(adj.ops):
+        if op.prim == "const" and isinstance(op.attr("value"), (int, float)):
+            _SCALARS.setdefault(op.out, op.attr("value"))
+    return adj
+
+
 def hvp_graph(primal: Graph, wrt: tuple) -> Graph:
-    adj = reverse(primal, wrt)
+    adj = _folded(reverse(primal, wrt))
     h = forward.jvp(adj, wrt)
     k = len(adj.results)
     t_grads = h.results[k + 1:]  # tangents of g_<wrt>: skip the loss and its tangent
@@ -178,7 +190,7 @@ def _basis_loop(b, i, seed, lv, others, var, outputs, templates, columns):
 
 def hessian_graph(primal: Graph, wrt: tuple) -> Graph:
     """Blocks H[i][k] = d^2 f / d w_i d w_k, i-major (forward-over-reverse)."""
-    adj = reverse(primal, wrt)
+    adj = _folded(reverse(primal, wrt))
     h = forward.jvp(adj, wrt)
     k = len(adj.results)
     n = len(primal.params)

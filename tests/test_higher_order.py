@@ -1,0 +1,182 @@
+"""Second order and Jacobians (compiler/transforms.py, compiler/diff/seeds.py): Hessians
+against autograd's `hessian` and central differences of the gradient, Hessian-vector
+products without the Hessian, Jacobians by forward and reverse mode, the lecture's
+networks, the printed second-order source, both tiers."""
+import numpy as np
+import pytest
+from autograd import hessian as ag_hessian
+from autograd import jacobian as ag_jacobian
+
+from compiler import grad, hessian, hvp, jacfwd, jacobian, jacrev
+from models import four_layer, rnn, two_layer
+from oracles import autograd_twin
+
+
+def lecture_args(width=4, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=3), 0.7, rng.normal(size=(width, 3)), rng.normal(size=width)
+
+
+def four_layer_args(width=5, seed=2):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=3), 0.4, rng.normal(size=(width, 3)) * 0.7,
+            rng.normal(size=(width, width)) * 0.5, rng.normal(size=(width, width)) * 0.5,
+            rng.normal(size=width))
+
+
+def ag_hess_block(fn, args, i, k):
+    """autograd's d^2 fn / d args[i] d args[k]."""
+    twin = autograd_twin(fn)
+
+    def g_k(*a):
+        from autograd import grad as ag_grad
+        return ag_grad(twin, k)(*a)
+    if i == k:
+        return ag_hessian(twin, i)(*args)
+    r = ag_jacobian(g_k, i)(*args)  # d g_k / d args[i]: shape s_k + s_i
+    si, sk = np.shape(args[i]), np.shape(args[k])
+    return r.reshape(int(np.prod(sk)), int(np.prod(si))).T.reshape(si + sk)
+
+
+def fd_hessian(fn, args, i, eps=1e-5):
+    """Central differences of our gradient: column j is d grad / d args[i]_j."""
+    g = grad(fn, wrt=i, jit=False)
+    x = np.asarray(args[i], dtype=float)
+    cols = []
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = eps
+        a_plus, a_minus = list(args), list(args)
+        a_plus[i], a_minus[i] = x + e.reshape(x.shape), x - e.reshape(x.shape)
+        cols.append((g(*a_plus) - g(*a_minus)) / (2 * eps))
+    return np.stack(cols).reshape(x.shape + x.shape)
+
+
+@pytest.mark.parametrize("wrt", ["w", "V"])
+def test_two_layer_hessian_against_autograd_and_differences(wrt):
+    args = lecture_args()
+    i = ("x", "y", "V", "w").index(wrt)
+    H = hessian(two_layer, wrt=wrt, jit=False)(*args)
+    assert H.shape == np.shape(args[i]) * 2
+    np.testing.assert_allclose(H, ag_hess_block(two_layer, args, i, i), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(H, fd_hessian(two_layer, args, i), rtol=1e-6, atol=1e-7)
+
+
+def test_hessian_blocks_of_several_arguments():
+    args = lecture_args()
+    (HVV, HVw), (HwV, Hww) = hessian(two_layer, wrt=("V", "w"), jit=False)(*args)
+    assert HVw.shape == (4, 3, 4) and HwV.shape == (4, 4, 3)
+    np.testing.assert_allclose(Hww, ag_hess_block(two_layer, args, 3, 3), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(HVV, ag_hess_block(two_layer, args, 2, 2), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(HwV, ag_hess_block(two_layer, args, 3, 2), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(HVw, np.moveaxis(HwV, 0, -1), rtol=1e-12, atol=1e-14)  # symmetry
+
+
+def test_hessian_of_a_scalar_argument():
+    def f(a, x):
+        return np.sum(np.sin(a * x)) * a
+    x = np.linspace(-1.0, 1.0, 4)
+    H = hessian(f, wrt="a", jit=False)(0.3, x)
+    assert np.ndim(H) == 0
+    assert H == pytest.approx(float(fd_hessian(f, (0.3, x), 0)), rel=1e-7)
+
+
+def test_four_layer_hessian_and_hvp_against_autograd():
+    args = four_layer_args()
+    H = hessian(four_layer, wrt="w", jit=False)(*args)
+    np.testing.assert_allclose(H, ag_hess_block(four_layer, args, 5, 5), rtol=1e-9, atol=1e-12)
+    names = ("V1", "V2", "V3", "w")
+    rng = np.random.default_rng(5)
+    v = tuple(rng.normal(size=np.shape(args[2 + k])) for k in range(4))
+    hv = hvp(four_layer, wrt=names, jit=False)(*args, v)
+    for k in range(4):  # (H v)_k = sum_i H[k][i] v_i
+        want = sum(np.tensordot(v[i], ag_hess_block(four_layer, args, 2 + i, 2 + k),
+                                axes=np.ndim(v[i])) for i in range(4))
+        np.testing.assert_allclose(hv[k], want, rtol=1e-9, atol=1e-12)
+
+
+def test_hessian_through_loops_against_differences():
+    rng = np.random.default_rng(3)
+    W, U, h, xs = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(3, 2)), rng.normal(size=3), rng.normal(size=(4, 2))
+    for i in (0, 2):
+        H = hessian(rnn, wrt=i, jit=False)(W, U, h, xs)
+        np.testing.assert_allclose(H, fd_hessian(rnn, (W, U, h, xs), i), rtol=1e-6, atol=1e-7)
+
+
+def test_hvp_costs_no_hessian_and_matches_it():
+    args = four_layer_args(width=6)
+    f = hvp(four_layer, wrt="V2", jit=False)
+    v = np.random.default_rng(0).normal(size=(6, 6))
+    H = hessian(four_layer, wrt="V2", jit=False)(*args)
+    np.testing.assert_allclose(f(*args, v), np.tensordot(H, v, axes=2), rtol=1e-10, atol=1e-12)
+    assert "for " not in f.source  # no loop over basis vectors: one tangent sweep
+    assert "stack" not in f.source
+
+
+# ---- Jacobians -----------------------------------------------------------------------------
+def layer(W, x):
+    return np.tanh(W @ x) * 2.0
+
+
+def summary(x):
+    return np.array([np.sum(x ** 2), np.prod(x), np.max(x)])
+
+
+@pytest.mark.parametrize("make", [jacfwd, jacrev, jacobian], ids=lambda m: m.__name__)
+def test_jacobians_against_autograd(make):
+    rng = np.random.default_rng(4)
+    W, x = rng.normal(size=(3, 4)), rng.normal(size=4)
+    JW, Jx = make(layer, wrt=("W", "x"), jit=False)(W, x)
+    tw = autograd_twin(layer)
+    np.testing.assert_allclose(JW, ag_jacobian(tw, 0)(W, x), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Jx, ag_jacobian(tw, 1)(W, x), rtol=1e-12, atol=1e-14)
+    z = rng.normal(size=5)
+    J = make(summary, jit=False)(z)
+    np.testing.assert_allclose(J, ag_jacobian(autograd_twin(summary))(z), rtol=1e-12, atol=1e-14)
+
+
+def test_jacobian_picks_the_mode_by_shape():
+    rng = np.random.default_rng(4)
+    J = jacobian(layer, wrt="x", jit=False)
+    J(rng.normal(size=(8, 2)), rng.normal(size=2))   # 2 inputs, 8 outputs: forward
+    assert J.last is J.fwd
+    J2 = jacobian(layer, wrt="W", jit=False)
+    W, x = rng.normal(size=(2, 8)), rng.normal(size=8)
+    J2(W, x)
+    J2(W, x)                                          # 16 inputs, 2 outputs: reverse
+    assert J2.last is J2.rev
+
+
+# ---- the printed second-order source -------------------------------------------------------
+def test_two_layer_second_order_source(check_golden):
+    from pathlib import Path
+    f = hvp(two_layer, wrt=("V", "w"), jit=False)
+    x, y, V, w = lecture_args()
+    f(x, y, V, w, (np.ones((4, 3)), np.ones(4)))
+    src = f.source
+    assert src.startswith("def two_layer_hvp(x, y, V, w, t_V, t_w):")
+    assert src.splitlines()[-1].strip() == "return t_g_V, t_g_w"
+    check_golden(Path(__file__).parent / "golden" / "two_layer_hvp.py", src)
+    H = hessian(two_layer, wrt="w", jit=False)
+    H(x, y, V, w)
+    assert H.source.startswith("def two_layer_hessian(x, y, V, w):")
+
+
+# ---- compiled ------------------------------------------------------------------------------
+def test_compiled_hessian_and_hvp_match_numpy_tier():
+    args = four_layer_args()
+    names = ("V1", "V2", "V3", "w")
+    H = hessian(four_layer, wrt="w", jit=True)
+    got = H(*args)
+    assert H.compile_info["jit"] is True
+    np.testing.assert_allclose(got, hessian(four_layer, wrt="w", jit=False)(*args), rtol=1e-12)
+    v = tuple(np.ones(np.shape(args[2 + k])) for k in range(4))
+    f = hvp(four_layer, wrt=names, jit=True)
+    got = f(*args, v)
+    assert f.compile_info["jit"] is True
+    for a, b in zip(got, hvp(four_layer, wrt=names, jit=False)(*args, v)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    J = jacrev(layer, wrt="W", jit=True)
+    W, x = np.ones((3, 4)) * 0.1, np.ones(4)
+    np.testing.assert_allclose(J(W, x), jacrev(layer, wrt="W", jit=False)(W, x), rtol=1e-12)
+    assert J.compile_info["jit"] is True
