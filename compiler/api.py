@@ -51,12 +51,13 @@ class GradFunction:
     compiler/pipeline.py) and invalidates specialisations, compiler/locate.py places
     run-time errors."""
 
-    def __init__(self, fn, wrt=0, *, with_value=False, jit="auto"):
+    def __init__(self, fn, wrt=0, *, with_value=False, jit="auto", has_aux=False):
         if jit not in (True, False, "auto"):
             raise ValueError(f'jit must be "auto", True or False, got {jit!r}')
         self.fn = fn
         self.fs = parse_function(fn)
-        self.arguments = Arguments(fn, self.fs, wrt)
+        self.has_aux = bool(has_aux)
+        self.arguments = Arguments(fn, self.fs, wrt, self.has_aux)
         self.arg_names = self.arguments.names
         self.single = self.arguments.single
         self.wrt = self.arguments.wrt
@@ -65,14 +66,16 @@ class GradFunction:
         self.jit = jit
         self._dispatcher = Dispatcher(self.arguments, jit)
         self._dispatch = self._dispatcher.call  # bound once: the per-call path
-        self._nargs = len(self.arg_names)
+        # calls with exactly this many positional arguments skip binding (-1: always bind,
+        # keyword-only parameters cannot be given by position)
+        self._nargs = -1 if self.fs.node.args.kwonlyargs else len(self.arg_names)
         functools.update_wrapper(self, fn)
         if jit == "auto":
             background.prestart()  # the worker imports Numba while the caller works
 
     # ---- calling -------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if kwargs or len(args) < self._nargs:
+        if kwargs or len(args) != self._nargs:
             args = self.arguments.bind(args, kwargs)
         try:
             out = self._dispatch(args)
@@ -84,6 +87,8 @@ class GradFunction:
                 raise
             raise error from e
         grads = out[1] if self.single else tuple(out[1:])
+        if self.has_aux and not self.with_value:  # out[0] is (loss, aux)
+            return grads, out[0][1]
         return (out[0], grads) if self.with_value else grads
 
     def normalize(self, args):
@@ -180,11 +185,16 @@ class GradFunction:
         return f"<{kind} of {self.fs.node.name} wrt {', '.join(self.wrt_names)}>"
 
 
-def grad(fn=None, wrt=0, *, jit="auto"):
+def grad(fn=None, wrt=0, *, jit="auto", has_aux=False):
     """Gradient of the scalar loss `fn` with respect to argument(s) `wrt`.
 
-    fn: a Python function (defined in a file) returning a float64 scalar.
+    fn: a Python function (defined in a file) returning a float64 scalar, or a bound
+    method (`model.loss`: its object's attributes are read as constants, like globals).
+    Arguments may be arrays, numbers, or dicts, lists, tuples and namedtuples of them,
+    nested (compiler/pytree.py); a structured argument's gradient has its structure.
     wrt: an argument name or index, or a tuple of them (default: the first argument).
+    has_aux: `fn` returns `(loss, aux)`, aux any array, number or structure of them; the
+    call then returns `(gradient(s), aux)` (as jax.grad(..., has_aux=True)).
     jit: "auto" (default): the first call of each specialisation runs the generated
     source as plain NumPy at once while a worker process compiles it with Numba; later
     calls use the compiled function when it is ready (`.compile_info`,
@@ -195,12 +205,13 @@ def grad(fn=None, wrt=0, *, jit="auto"):
     Method: reverse-mode differentiation of the computation graph (the lecture's
     backpropagation: forward values f_i, backward values g_i = d loss / d f_i)."""
     if fn is None:
-        return lambda f: GradFunction(f, wrt, jit=jit)
-    return GradFunction(fn, wrt, jit=jit)
+        return lambda f: GradFunction(f, wrt, jit=jit, has_aux=has_aux)
+    return GradFunction(fn, wrt, jit=jit, has_aux=has_aux)
 
 
-def value_and_grad(fn=None, wrt=0, *, jit="auto"):
-    """Like `grad`, but calling it returns `(loss value, gradient(s))`."""
+def value_and_grad(fn=None, wrt=0, *, jit="auto", has_aux=False):
+    """Like `grad`, but calling it returns `(loss value, gradient(s))`; with `has_aux`,
+    `((loss value, aux), gradient(s))` (as jax.value_and_grad)."""
     if fn is None:
-        return lambda f: GradFunction(f, wrt, with_value=True, jit=jit)
-    return GradFunction(fn, wrt, with_value=True, jit=jit)
+        return lambda f: GradFunction(f, wrt, with_value=True, jit=jit, has_aux=has_aux)
+    return GradFunction(fn, wrt, with_value=True, jit=jit, has_aux=has_aux)

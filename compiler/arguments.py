@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import ArgumentError
 from .ir.core import Type
+from .pytree import TreeType, flatten, is_tree
 
 
 def arg_type(a, as_float: bool):
@@ -26,6 +27,8 @@ def arg_type(a, as_float: bool):
     (nested) list or tuple of numbers. Raises TypeError for anything else, or an array
     of another dtype (complex, object, strings)."""
     if isinstance(a, np.ndarray):
+        if a.ndim == 0:  # a 0-d array is the scalar it holds
+            return arg_type(a[()], as_float)
         if a.dtype == np.float64 and a.flags.c_contiguous:
             return a, Type("float64", a.ndim)
         if as_float or a.dtype.kind == "f":
@@ -57,7 +60,7 @@ def fast_key(args):
     key = []
     for a in args:
         t = type(a)
-        if t is _NDARRAY and a.dtype is _F64 and a.flags.c_contiguous:
+        if t is _NDARRAY and a.dtype is _F64 and a.flags.c_contiguous and a.ndim:
             key.append(a.ndim)
         elif t is float or t is _NP_F64:
             key.append(-1)
@@ -77,9 +80,9 @@ class Arguments:
     tuple of them. Raises ArgumentError for an empty `wrt`, an unknown name, an index
     out of range or an argument named twice, at the function's `def`."""
 
-    def __init__(self, fn, fs, wrt):
-        self.fn, self.fs = fn, fs
-        self.names = tuple(fs.params)
+    def __init__(self, fn, fs, wrt, has_aux: bool = False):
+        self.fn, self.fs, self.has_aux = fn, fs, has_aux
+        self.names = tuple(fs.params)  # positional, then keyword-only; no bound `self`
         self.single = isinstance(wrt, (int, str))
         entries = (wrt,) if self.single else tuple(wrt)
         if not entries:
@@ -105,27 +108,80 @@ class Arguments:
         raise ArgumentError(f"wrt entries are argument names or indices, not {w!r}")
 
     def bind(self, args: tuple, kwargs: dict) -> tuple:
-        """Positional arguments from a call with keywords or defaults, as Python binds
-        them. Raises ArgumentError (a missing or unexpected argument) at the `def`."""
+        """The arguments in parameter order (positional, then keyword-only) from a call
+        with keywords or defaults, as Python binds them. Raises ArgumentError at the
+        `def` naming an unknown keyword (with the parameters), then too many positional
+        arguments, a missing or doubly given argument."""
+        name, loc = self.fs.node.name, self.fs.loc(self.fs.node)
+        unknown = [k for k in kwargs if k not in self.names]
+        if unknown:
+            raise ArgumentError(f"{name}() got an unexpected keyword argument {unknown[0]!r} "
+                                f"(its arguments: {', '.join(self.names)})", loc)
         try:
             bound = inspect.signature(self.fn).bind(*args, **kwargs)
         except TypeError as e:
-            raise ArgumentError(f"{self.fs.node.name}(): {e}", self.fs.loc(self.fs.node)) from None
+            raise ArgumentError(f"{name}(): {e} (its arguments: {', '.join(self.names)})",
+                                loc) from None
         bound.apply_defaults()
-        return bound.args
+        return tuple(bound.arguments[n] for n in self.names)
 
     def normalize(self, args) -> tuple[list, tuple]:
         """(normalised arguments, specialisation key: one `Type` per argument). Raises
         ArgumentError for a wrong count or an argument that is not an array or number."""
         if len(args) != len(self.names):
             raise ArgumentError(f"{self.fs.node.name} takes {len(self.names)} arguments "
-                                f"({', '.join(self.names)}), got {len(args)}")
+                                f"({', '.join(self.names)}), got {len(args)}",
+                                self.fs.loc(self.fs.node))
         out, key = [], []
         for i, a in enumerate(args):
             try:
+                if is_tree(a):  # flattened: the generated code takes the leaves
+                    leaves, tree = flatten(a)
+                    types = []
+                    for leaf in leaves:
+                        v, t = arg_type(leaf, i in self.wrt)
+                        out.append(v)
+                        types.append(t)
+                    key.append(TreeType(tree, tuple(types)))
+                    continue
                 v, t = arg_type(a, i in self.wrt)
             except TypeError as e:
                 raise ArgumentError(f"argument {self.names[i]!r}: {e}") from None
             out.append(v)
             key.append(t)
         return out, tuple(key)
+
+    def leaf_wrt(self, key) -> tuple[int, ...]:
+        """The graph parameter positions (leaves) of the `wrt` arguments, in `wrt`
+        order, for the specialisation `key`."""
+        starts, n = [], 0
+        for t in key:
+            starts.append(n)
+            n += t.tree.num_leaves if isinstance(t, TreeType) else 1
+        out = []
+        for i in self.wrt:
+            size = key[i].tree.num_leaves if isinstance(key[i], TreeType) else 1
+            out += range(starts[i], starts[i] + size)
+        return tuple(out)
+
+    def regrouper(self, key, aux_tree):
+        """None when the generated function's outputs `(loss, *gradients)` are already
+        one per `wrt` argument; else a function from those outputs (`(loss, *leaf
+        gradients, *aux leaves)`) to `(value, *gradients)`: each structured argument's
+        gradient rebuilt with its structure, value `(loss, aux)` with aux rebuilt."""
+        trees = [key[i].tree if isinstance(key[i], TreeType) else None for i in self.wrt]
+        if aux_tree is None and not any(trees):
+            return None
+
+        def regroup(out):
+            pos, grads = 1, []
+            for tree in trees:
+                if tree is None:
+                    grads.append(out[pos])
+                    pos += 1
+                else:
+                    grads.append(tree.unflatten(out[pos:pos + tree.num_leaves]))
+                    pos += tree.num_leaves
+            value = out[0] if aux_tree is None else (out[0], aux_tree.unflatten(out[pos:]))
+            return (value, *grads)
+        return regroup

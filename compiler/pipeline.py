@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 from .codegen import epoch_source, function_source, module_source
 from .diff import reverse
-from .frontend import lower, recording
+from .frontend import lower_with_aux, recording
 from .ir.core import Graph
 from .passes import run_pipeline
 
@@ -37,23 +37,37 @@ class Generated:
     module_source: str
     line_map: dict  # module line number -> (Loc, phase 'primal' | 'adjoint')
     captures: list  # a `Capture` per outside object read (frontend/lower.py)
+    aux_tree: object = None  # has_aux: the TreeDef of aux (its leaves follow the gradients)
 
 
-def generate(fs, key: tuple, wrt: tuple) -> Generated:
+def generate(fs, key: tuple, wrt: tuple, has_aux: bool = False) -> Generated:
     """Generate the value-and-gradient of the parsed function `fs` (frontend.source)
-    for arguments of the `Type`s in `key`, differentiated in the argument positions
-    `wrt`. Raises AdjointError subclasses for code that cannot be differentiated."""
+    for arguments of the `Type`s in `key` (a `pytree.TreeType` for a structured one),
+    differentiated in the graph parameter positions `wrt` (leaves). With `has_aux`, `fs`
+    returns `(loss, aux)` and the generated function returns the loss, the gradients,
+    then aux's leaves. Raises AdjointError subclasses for code that cannot be
+    differentiated."""
     verify_each = bool(os.environ.get("ADJOINT_VERIFY"))
     with recording([]) as captures:  # custom rules are read by reverse mode
-        primal = run_pipeline(lower(fs, key), verify_each=verify_each)
-        graph = run_pipeline(reverse(primal, wrt), verify_each=verify_each)
+        lowered, aux_tree = lower_with_aux(fs, key, has_aux)
+        primal = run_pipeline(lowered, verify_each=verify_each)
+        graph = run_pipeline(_with_aux(reverse(primal, wrt), primal), verify_each=verify_each)
     name = f"{fs.node.name}_value_and_grad"
     src, consts, source_map = function_source(graph, name)
     modsrc, (start,) = module_source([src], consts)
     if "src" in os.environ.get("ADJOINT_DEBUG", "").split(","):
         print(f"--- ADJOINT_DEBUG=src {name}\n{modsrc}", file=sys.stderr)
     line_map = {start - 1 + line: where for line, where in source_map.items()}
-    return Generated(fs.node.name, name, primal, graph, src, consts, modsrc, line_map, captures)
+    return Generated(fs.node.name, name, primal, graph, src, consts, modsrc, line_map, captures,
+                     aux_tree)
+
+
+def _with_aux(adjoint: Graph, primal: Graph) -> Graph:
+    """The adjoint graph also returning the primal's results after the loss (has_aux)."""
+    if len(primal.results) == 1:
+        return adjoint
+    return adjoint.replace(results=adjoint.results + primal.results[1:],
+                           result_names=adjoint.result_names + primal.result_names[1:])
 
 
 def load(module_src: str, name: str, jit: bool):

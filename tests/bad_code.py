@@ -8,9 +8,9 @@ def uses_with(x):
     return x
 
 
-def uses_lambda(x):
-    f = lambda t: t * 2  # noqa: E731  line 12
-    return f(x)
+def uses_listcomp(x):
+    f = [t * 2 for t in x]  # line 12
+    return np.sum(f)
 
 
 def calls_unknown(x):

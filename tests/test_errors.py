@@ -22,10 +22,10 @@ def test_with_statement_is_rejected_at_decoration_time():
     _check(e, 6, "`with`", "with open")
 
 
-def test_lambda_is_rejected():
+def test_list_comprehension_is_rejected():
     with pytest.raises(UnsupportedError) as e:
-        grad(bad_code.uses_lambda)
-    _check(e, 12, "lambda")
+        grad(bad_code.uses_listcomp)
+    _check(e, 12, "ListComp", "list comprehensions")
 
 
 def test_call_to_unknown_python_function():

@@ -34,7 +34,7 @@ from ..errors import NameResolutionError, ShapeError, UnsupportedError
 from ..ir.builder import Builder
 from ..ir.core import ConstArray, Value
 from ..ir.registry import PRIMS
-from . import control, indexing, numpy_api
+from . import control, indexing, numpy_api, structures
 from .binding import Signature, bind
 from .captures import (MISSING, Capture, Static, cell_reader, current_captures, trusted,
                        trusted_function)
@@ -55,12 +55,15 @@ class Lowerer:
     the enclosing `recording`)."""
 
     def __init__(self, fs: FunctionSource, b: Builder, env: dict, stack: tuple = (),
-                 captures: list | None = None):
+                 captures: list | None = None, outer: Lowerer | None = None):
         self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
+        self.outer = outer  # for a local `def`/`lambda`: the function it is defined in
         self.maybe_undefined: set = set()
         self.views: dict = {}  # name -> names of the arrays it is a view of (note_view)
-        self.local_names = {n.id for n in ast.walk(fs.node) if isinstance(n, ast.Name)
-                            and isinstance(n.ctx, (ast.Store, ast.Del))}
+        self.local_names = _local_names(fs.node)
+        if fs.bound is not None and fs.bound[0] not in env:  # a bound method's `self`
+            name, obj = fs.bound
+            env[name] = Static(obj, ("bound", id(obj)))
         self.closure = {}
         self.cells = {}
         self.aliased: set = set()
@@ -92,8 +95,20 @@ class Lowerer:
             return
         if isinstance(s, ast.Assign):
             value = self.expr(s.value)
-            for target in s.targets:
+            for target in s.targets:  # a = b = v: left to right, one object under both names
                 self.assign(target, value)
+                if isinstance(target, ast.Name):
+                    value = self.env[target.id]
+        elif isinstance(s, ast.AnnAssign):  # h: float = 0.0; `h: float` alone binds nothing
+            if s.value is not None:
+                self.assign(s.target, self.expr(s.value))
+        elif isinstance(s, ast.FunctionDef):  # a local helper, inlined where it is called
+            self.env[s.name] = structures.define(self, s)
+            self.note_view(s.name, None)
+        elif isinstance(s, ast.Assert):
+            # dropped from the generated code, as `python -O` drops it; its condition is
+            # lowered (so a mistake in it is still reported) and then unused
+            self.expr(s.test)
         elif isinstance(s, ast.AugAssign):
             op = _BINOPS.get(type(s.op))
             if op is None:
@@ -120,9 +135,12 @@ class Lowerer:
 
     def assign(self, target, value):
         if isinstance(target, ast.Name):
-            if isinstance(value, tuple):
-                raise UnsupportedError("assigning a tuple to one name", self.fs.loc(target),
-                                       "unpack it: `a, b = ...`")
+            if isinstance(value, (tuple, dict, structures.LocalFunction)):
+                # a container of values, or a local function: a compile-time binding
+                self.env[target.id] = value
+                self.note_view(target.id, None)
+                self.aliased.discard(target.id)
+                return
             if isinstance(value, Static):
                 raise UnsupportedError(f"`{target.id}` would hold a Python object, not an array",
                                        self.fs.loc(target))
@@ -277,6 +295,10 @@ class Lowerer:
             return self.name(node)
         if isinstance(node, (ast.Tuple, ast.List)):  # a list literal reads as a tuple
             return tuple(self.expr(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return structures.dict_literal(self, node)
+        if isinstance(node, ast.Lambda):
+            return structures.define(self, node)
         if isinstance(node, ast.BinOp):
             op = _BINOPS.get(type(node.op))
             if op is None:
@@ -314,6 +336,8 @@ class Lowerer:
             return self.emit(node, op, self.expr(node.left), self.expr(node.comparators[0]))
         if isinstance(node, ast.Attribute):
             base = self.expr(node.value)
+            if isinstance(base, (tuple, dict)):  # p.W1 of a namedtuple
+                return structures.attribute(self, node, base)
             if isinstance(base, Static):
                 try:
                     obj = getattr(base.obj, node.attr)
@@ -333,7 +357,10 @@ class Lowerer:
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Subscript):
-            return indexing.load(self, node, self.expr(node.value))
+            base = self.expr(node.value)
+            if isinstance(base, (tuple, dict)):  # p["W1"], x[0] of a tuple or list
+                return structures.item(self, node, base)
+            return indexing.load(self, node, base)
         raise UnsupportedError(f"expression `{ast.unparse(node)}`", self.fs.loc(node))
 
     def bool_op(self, node: ast.BoolOp) -> Value:
@@ -369,6 +396,8 @@ class Lowerer:
             raise NameResolutionError(
                 f"`{node.id}` is used before it is assigned (a local variable of "
                 f"{self.fs.node.name}: Python raises UnboundLocalError)", self.fs.loc(node))
+        if self.outer is not None:  # a local function: the enclosing one's names, as now
+            return self.outer.name(node)
         g, bi, name = self.fs.fn.__globals__, vars(builtins), node.id
         for scope in (self.closure, g, bi):
             if name in scope:
@@ -413,18 +442,25 @@ class Lowerer:
             target = self.expr(func)
         else:
             target = self.expr(func)
+        kwargs = {k.arg: k.value for k in node.keywords}
+        if None in kwargs:
+            raise UnsupportedError("`**kwargs` in a call", self.fs.loc(node))
+        if isinstance(target, structures.LocalFunction):
+            return self.inline_local(node, target, [self.expr(a) for a in node.args], kwargs)
         if not isinstance(target, Static):
             raise UnsupportedError(f"`{ast.unparse(func)}` is not callable", self.fs.loc(node))
         obj = target.obj
         args = [self.expr(a) for a in node.args]
-        kwargs = {k.arg: k.value for k in node.keywords}
-        if None in kwargs:
-            raise UnsupportedError("`**kwargs` in a call", self.fs.loc(node))
-        handler = numpy_api.FUNCTIONS.get(obj)
+        built = structures.build(self, node, obj, args, kwargs)
+        if built is not None:  # dict(a=a, b=b), tuple(x)
+            return built
+        handler = numpy_api.FUNCTIONS.get(obj) if _hashable(obj) else None
         if handler is not None:  # NumPy, math, builtins, runtime.functions, custom_vjp
             return handler(self, node, args, kwargs)
         if isinstance(obj, types.FunctionType):
             return self.inline(node, obj, args, kwargs)
+        if isinstance(obj, types.MethodType) and isinstance(obj.__func__, types.FunctionType):
+            return self.inline_method(node, target, args, kwargs)
         what = getattr(obj, "__qualname__", None) or type(obj).__name__
         mod = getattr(obj, "__module__", None)
         raise NameResolutionError(
@@ -448,6 +484,45 @@ class Lowerer:
         bound = self.bind_function(node, fn, args, kwargs)
         return self.lower_body(parse_function(fn), bound, call=node)
 
+    def inline_local(self, node, fn: structures.LocalFunction, args, kwargs):
+        """A call to a `def` or `lambda` of the function being lowered: its body lowered
+        here, names it does not bind resolved in the function that defines it."""
+        if fn.active:
+            raise UnsupportedError(f"recursive call to `{fn.name}`", self.fs.loc(node),
+                                   "rewrite the recursion as a loop")
+        bound = self.bind(node, fn.signature(), args, kwargs)
+        for n, v in bound.items():
+            if not isinstance(v, (Value, tuple, dict, structures.LocalFunction)):
+                raise UnsupportedError(f"argument `{n}` of `{ast.unparse(node.func)}` is not an "
+                                       "array or number", self.fs.loc(node))
+        fs = dataclasses.replace(fn.outer.fs, node=fn.node, bound=None,
+                                 inlined_at=self.fs.loc(node))
+        fn.active = True
+        try:
+            return Lowerer(fs, self.b, dict(bound), self.stack, self.captures, fn.outer).body()
+        finally:
+            fn.active = False
+
+    def inline_method(self, node, target: Static, args, kwargs):
+        """A call to a method of an object (`self.layer(x)`, `model.predict(x)`): its
+        function inlined with the object bound to its first parameter."""
+        method = target.obj
+        fn = method.__func__
+        sig = Signature.of_function(fn)
+        if not sig.positional:
+            raise UnsupportedError(f"`{ast.unparse(node.func)}` takes no `self`", self.fs.loc(node))
+        sig = Signature(sig.positional[1:], sig.keyword_only,
+                        {k: v for k, v in sig.defaults.items() if k != sig.positional[0]})
+        if fn in self.stack:
+            raise UnsupportedError(f"recursive call to `{fn.__name__}`", self.fs.loc(node),
+                                   "rewrite the recursion as a loop")
+        for attr in ("__code__", "__defaults__", "__kwdefaults__"):
+            self.capture((attr, id(fn)), lambda a=attr: getattr(fn, a), getattr(fn, attr))
+        bound = self.bind(node, sig, args, kwargs, default=lambda d: self.static(d, node))
+        fs = parse_function(method)  # binds `self` to the object (FunctionSource.bound)
+        bound[fs.bound[0]] = Static(method.__self__, target.key)
+        return self.lower_body(fs, bound, call=node)
+
     def bind_function(self, node, fn, args, kwargs) -> dict:
         """{parameter: Value} for a call to the user function fn (inlined, or a custom_vjp
         function), bound as Python binds it; defaults become constants. Records the
@@ -462,7 +537,7 @@ class Lowerer:
         bound = self.bind(node, Signature.of_function(fn), args, kwargs,
                           default=lambda d: self.static(d, node))
         for n, v in bound.items():
-            if not isinstance(v, Value):
+            if not isinstance(v, (Value, tuple, dict, structures.LocalFunction)):
                 raise UnsupportedError(f"argument `{n}` of `{ast.unparse(node.func)}` is not an "
                                        "array or number", self.fs.loc(node))
         return bound
@@ -498,3 +573,32 @@ class Lowerer:
         if kwargs:
             raise UnsupportedError(f"keyword argument(s) {', '.join(kwargs)} to "
                                    f"`{ast.unparse(node.func)}`", self.fs.loc(node))
+
+
+def _hashable(obj) -> bool:
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
+
+
+def _local_names(fn: ast.FunctionDef) -> set:
+    """The names a function's body binds (its locals, as Python decides at compile time),
+    not looking into local `def`s and lambdas (their own scopes) but counting their
+    names."""
+    out: set = set()
+    todo = list(fn.body)
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.FunctionDef):
+            out.add(n.name)
+            todo.extend(n.args.defaults + [d for d in n.args.kw_defaults if d is not None])
+            continue
+        if isinstance(n, ast.Lambda):
+            todo.extend(n.args.defaults)
+            continue
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            out.add(n.id)
+        todo.extend(ast.iter_child_nodes(n))
+    return out

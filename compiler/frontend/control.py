@@ -42,8 +42,11 @@ def assigned(stmts, nested=False) -> set:
         if isinstance(s, ast.Assign):
             for t in s.targets:
                 _targets(t, out)
-        elif isinstance(s, ast.AugAssign):
-            _targets(s.target, out)
+        elif isinstance(s, (ast.AugAssign, ast.AnnAssign)):
+            if not isinstance(s, ast.AnnAssign) or s.value is not None:
+                _targets(s.target, out)
+        elif isinstance(s, ast.FunctionDef):
+            out.add(s.name)
         elif isinstance(s, ast.If):
             out |= assigned(s.body, nested) | assigned(s.orelse, nested)
         elif isinstance(s, (ast.For, ast.While)):

@@ -55,6 +55,9 @@ def _entries(cx, node, x):
             out.append(("n", []))
             continue
         v = cx.expr(e)
+        if isinstance(v, tuple) and v:  # x[[0, 0, 2]]: a list of indices is an int array
+            from .numpy_api import array  # noqa: PLC0415 - a part module: kept local
+            v = array(cx, node, v)
         if isinstance(v, Static) and v.obj is None:
             out.append(("n", []))
         elif not isinstance(v, Value):

@@ -16,24 +16,45 @@ from ..ir.core import Graph, Value
 from .captures import Capture, recording
 from .context import Lowerer
 from .source import FunctionSource
+from .structures import flatten_result, parameters
 
-__all__ = ["Capture", "lower", "lower_into", "recording"]
+__all__ = ["Capture", "lower", "lower_into", "lower_with_aux", "recording"]
 
 
 def lower(fs: FunctionSource, arg_types) -> Graph:
-    """Lower the parsed function for arguments of the given `Type`s. Raises an
-    `AdjointError` at the user's line for anything unsupported, and UnsupportedError for
-    a function that returns a tuple."""
+    """Lower the parsed function for arguments of the given `Type`s (a `TreeType` for a
+    structured argument: one parameter per leaf, compiler/frontend/structures.py).
+    Raises an `AdjointError` at the user's line for anything unsupported, and
+    UnsupportedError for a function that returns a tuple."""
+    return lower_with_aux(fs, arg_types, False)[0]
+
+
+def lower_with_aux(fs: FunctionSource, arg_types, has_aux: bool):
+    """(graph, aux TreeDef or None). With `has_aux`, the function returns `(loss, aux)`:
+    the graph's results are the loss and then aux's leaves (named `aux`, `aux_1`, ...),
+    and the TreeDef rebuilds aux from them."""
     b = Builder()
-    params = tuple(Value(t, name) for name, t in zip(fs.params, arg_types))
+    params, env = parameters(fs, arg_types)
     with b:
-        result = Lowerer(fs, b, dict(zip(fs.params, params))).body()
+        result = Lowerer(fs, b, env).body()
+    where = fs.loc(fs.node.body[-1])
+    aux, tree = [], None
+    if has_aux:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise UnsupportedError(f"{fs.node.name} must return `(loss, aux)` with has_aux=True",
+                                   where, "return a pair: the scalar loss and the auxiliary data")
+        result, aux_value = result
+        aux, tree = flatten_result(where, aux_value)
     if isinstance(result, Value):
         result = b.name(result, "loss")
-    if isinstance(result, tuple):
-        raise UnsupportedError(f"{fs.node.name} returns a tuple; a loss must be one scalar",
-                               fs.loc(fs.node.body[-1]), "return only the loss")
-    return Graph(fs.node.name, params, tuple(b.ops), (result,), ("loss",))
+    if isinstance(result, (tuple, dict)):
+        raise UnsupportedError(f"{fs.node.name} returns a {type(result).__name__}; a loss must "
+                               "be one scalar", where,
+                               "return only the loss, or `(loss, aux)` with grad(..., has_aux=True)")
+    if not isinstance(result, Value):
+        raise UnsupportedError(f"{fs.node.name} does not return an array or number", where)
+    names = ("loss",) + tuple("aux" if i == 0 else f"aux_{i}" for i in range(len(aux)))
+    return Graph(fs.node.name, params, tuple(b.ops), (result, *aux), names), tree
 
 
 def lower_into(fs: FunctionSource, builder: Builder, env: dict):

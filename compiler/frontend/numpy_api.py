@@ -62,6 +62,8 @@ def literal(cx, node, v, what):
 
 
 def array(cx, node, v, what="argument"):
+    if isinstance(v, tuple) and v and not hasattr(type(v), "_fields"):
+        v = _nested(cx, node, v)  # a list or tuple of numbers or arrays, as NumPy reads it
     if not isinstance(v, Value):
         raise UnsupportedError(f"{what} of `{_callee(node)}` is not an array or number",
                                cx.fs.loc(node))

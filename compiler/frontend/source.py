@@ -8,6 +8,7 @@ statements and expressions in `ALLOWED` (the "fence", after google/tangent).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import textwrap
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class FunctionSource:
     first_line: int  # line of `def` in the file
     indent: int  # columns removed by dedent
     inlined_at: Loc | None = None  # the call this body is being inlined at (Loc.inlined_at)
+    bound: tuple | None = None  # a bound method's (first parameter's name, its object)
 
     def loc(self, node) -> Loc:
         line = self.first_line + getattr(node, "lineno", 1) - 1
@@ -34,7 +36,11 @@ class FunctionSource:
 
     @property
     def params(self) -> list[str]:
-        return [a.arg for a in self.node.args.args]
+        """The parameters a caller passes: positional ones, then keyword-only ones; a
+        bound method's first parameter (`self`) is bound already."""
+        a = self.node.args
+        names = [p.arg for p in a.args + a.kwonlyargs]
+        return names[1:] if self.bound is not None else names
 
 
 _STATEMENT_HINTS = {
@@ -43,15 +49,12 @@ _STATEMENT_HINTS = {
     ast.Raise: "`raise` cannot appear in a differentiated function",
     ast.Global: "`global` cannot appear in a differentiated function",
     ast.Nonlocal: "`nonlocal` cannot appear in a differentiated function",
-    ast.FunctionDef: "nested `def` is not supported; define the helper at module level",
     ast.ClassDef: "classes cannot be defined inside a differentiated function",
     ast.Import: "imports inside a differentiated function are not supported; import at module level",
     ast.ImportFrom: "imports inside a differentiated function are not supported; import at module level",
     ast.Delete: "`del` is not supported",
-    ast.Assert: "`assert` is not supported inside a differentiated function",
 }
 _EXPR_HINTS = {
-    ast.Lambda: "`lambda` is not supported; define a module-level function instead",
     ast.ListComp: "list comprehensions are not supported; use NumPy array operations",
     ast.GeneratorExp: "generator expressions are not supported; use NumPy array operations",
     ast.DictComp: "dict comprehensions are not supported",
@@ -59,14 +62,13 @@ _EXPR_HINTS = {
     ast.Yield: "generators cannot be differentiated",
     ast.YieldFrom: "generators cannot be differentiated",
     ast.Await: "`await` cannot be differentiated",
-    ast.Dict: "dicts are not supported; pass arrays",
     ast.Set: "sets are not supported",
     ast.JoinedStr: "f-strings are not supported",
     ast.NamedExpr: "`:=` is not supported",
     ast.Starred: "`*args` unpacking is not supported",
 }
-_STATEMENTS = (ast.Assign, ast.AugAssign, ast.Return, ast.Expr, ast.Pass, ast.If, ast.For,
-               ast.While, ast.Break, ast.Continue)
+_STATEMENTS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr, ast.Pass, ast.If,
+               ast.For, ast.While, ast.Break, ast.Continue, ast.Assert, ast.FunctionDef)
 
 
 def construct_name(node) -> str:
@@ -75,7 +77,11 @@ def construct_name(node) -> str:
 
 
 def parse_function(fn) -> FunctionSource:
-    """Parse `fn` and check it against the fence. Raises UnsupportedError."""
+    """Parse `fn` (a function, or a bound method: its object is bound to its first
+    parameter) and check it against the fence. Raises UnsupportedError."""
+    bound = None
+    if inspect.ismethod(fn) and inspect.isfunction(fn.__func__):
+        bound, fn = fn.__self__, fn.__func__
     name = getattr(fn, "__qualname__", repr(fn))
     try:
         file = inspect.getsourcefile(fn) or "<unknown>"
@@ -95,6 +101,10 @@ def parse_function(fn) -> FunctionSource:
                                hint="adjoint differentiates functions defined with `def`")
     # decorators sit above `def`; inspect's first line is the first decorator
     fs = FunctionSource(fn, node, file, first, indent)
+    if bound is not None:
+        if not node.args.args:
+            raise UnsupportedError(f"the method {name} takes no `self` parameter", fs.loc(node))
+        fs = dataclasses.replace(fs, bound=(node.args.args[0].arg, bound))
     _fence(fs)
     return fs
 
@@ -105,13 +115,18 @@ def _fence(fs: FunctionSource):
         if bad is not None:
             raise UnsupportedError(f"{what} in the signature of {fs.node.name} is not supported",
                                    fs.loc(bad), "list each argument by name")
-    if a.kwonlyargs or a.posonlyargs:
-        raise UnsupportedError("keyword-only and positional-only parameters are not supported",
+    if a.posonlyargs:
+        raise UnsupportedError("positional-only parameters are not supported",
                                fs.loc(fs.node), "use plain positional parameters")
-    _fence_block(fs, fs.node.body)
-    if not _always_returns(fs.node.body):
-        last = fs.node.body[-1]
-        raise UnsupportedError(f"{fs.node.name} can end without returning a value", fs.loc(last),
+    _fence_function(fs, fs.node)
+
+
+def _fence_function(fs, node):
+    """The fence for a function's body (the user's, or a local `def` in it)."""
+    _fence_block(fs, node.body)
+    if not _always_returns(node.body):
+        last = node.body[-1]
+        raise UnsupportedError(f"{node.name} can end without returning a value", fs.loc(last),
                                "end the function with `return <loss>`")
 
 
@@ -130,6 +145,12 @@ def _fence_block(fs, stmts):
                     _fence_expr(fs, sub)
             _fence_block(fs, stmt.body)
             _fence_block(fs, stmt.orelse)
+            continue
+        if isinstance(stmt, ast.FunctionDef):  # a local helper: inlined where it is called
+            for sub in stmt.args.defaults + [d for d in stmt.args.kw_defaults if d is not None]:
+                for e in ast.walk(sub):
+                    _fence_expr(fs, e)
+            _fence_function(fs, stmt)
             continue
         if isinstance(stmt, ast.Return) and stmt.value is None:
             raise UnsupportedError("`return` without a value", fs.loc(stmt),
