@@ -906,6 +906,8 @@ def _solve_vjp_a(g, ans, a, b):  # X = A^-1 B: B' = A^-T X', A' = -B' X^T (Giles
 _GROUP[0] = "elementwise functions"
 prim("sinc", 1, t_float, "np.sinc({0})", vjp=(_sinc_vjp,), elementwise=True,
      doc="sin(pi x) / (pi x), 1 at 0; sinc'(0) = 0")
+for _name in ("floor", "ceil", "rint"):
+    prim(_name, 1, t_float, f"np.{_name}({{0}})", elementwise=True, doc="zero gradient")
 _GROUP[0] = "special functions (scipy.special; runtime.kernels)"
 prim("erf", 1, t_float, "erf({0})", elementwise=True, runtime=("runtime.kernels.erf",),
      vjp=(lambda g, ans, x: g * (2.0 / math.sqrt(math.pi)) * emit_op("exp", -(x * x)),))

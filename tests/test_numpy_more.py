@@ -1,0 +1,491 @@
+"""The rest of NumPy and SciPy a loss uses (issue 15 §1): each function's value against
+NumPy/SciPy and its gradient against central differences and, where autograd has a rule,
+autograd, over several shapes, as plain NumPy (jit=False); then the same functions
+compiled by Numba (jit=True) in a few batched functions, against the NumPy tier. Policies
+asserted by value: det's gradient on singular matrices (the cofactor matrix), cumprod's
+at zeros, median's ties split evenly, eigh's degenerate eigenvalues, the integer helpers
+(argmax, argsort, searchsorted, nonzero, unique) as indices."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.special as sp
+
+from compiler import grad, value_and_grad
+from compiler.errors import AdjointError
+from oracles import autograd_grads
+from runtime.check import numerical_grad
+
+
+def rand(shape, seed, lo=-1.0, hi=1.0):
+    v = np.random.default_rng(seed).uniform(lo, hi, size=shape)
+    return float(v) if shape == () else v
+
+
+def spd(n, seed):
+    b = rand((n, n), seed)
+    return b @ b.T + n * np.eye(n)
+
+
+def check(fn, args, wrt=(0,), autograd=False, jit=False, rtol=1e-7, fd_tol=1e-6):
+    """value as fn's (NumPy's), gradient vs central differences (and autograd)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, gs = value_and_grad(fn, wrt=tuple(wrt), jit=jit)(*args)
+    want = fn(*args)
+    np.testing.assert_allclose(v, want, rtol=1e-12, atol=1e-13)
+    for i, g in zip(wrt, gs):
+        assert np.shape(g) == np.shape(args[i])
+        fd = numerical_grad(fn, args, i)
+        err = np.max(np.abs(np.asarray(g) - fd)) / max(1.0, float(np.max(np.abs(fd))))
+        assert err < fd_tol, f"finite differences, arg {i}: {err:.2e}\n{g}\n{fd}"
+    if autograd:
+        for g, a in zip(gs, autograd_grads(fn, args, wrt)):
+            np.testing.assert_allclose(g, a, rtol=rtol, atol=1e-10)
+    return v, gs
+
+
+# ---- scipy.special ---------------------------------------------------------------------
+def special_sigmoids(x):
+    return np.sum(sp.expit(x) * sp.log_expit(-x) + sp.logit(sp.expit(x) * 0.8 + 0.1))
+
+
+def special_softmax(x):
+    return (np.sum(sp.softmax(x) * x) + np.sum(sp.log_softmax(x, axis=-1) ** 2)
+            + np.sum(sp.logsumexp(x, axis=0)) + sp.logsumexp(x))
+
+
+def special_xlogy(x, y):
+    return np.sum(sp.xlogy(x, y) + sp.xlog1py(x, y) + sp.entr(y) + sp.rel_entr(y, y * y + 0.5)
+                  + sp.kl_div(y + 0.1, y * 0.5 + 1.0))
+
+
+def special_gamma(x):
+    return np.sum(sp.erf(x) * sp.erfc(x / 2) + sp.gammaln(x + 2.0) * sp.digamma(x + 3.0)
+                  + sp.psi(x + 1.5) + sp.betaln(x + 2.0, x * x + 1.0))
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)], ids=str)
+def test_scipy_special(shape):
+    x = rand(shape, 1)
+    check(special_sigmoids, (x,))
+    check(special_gamma, (x,))
+    y = rand(shape, 2, 0.1, 1.5)
+    check(special_xlogy, (x, y), wrt=(0, 1))
+    if shape:
+        check(special_softmax, (x,))
+
+
+def test_scipy_special_at_zero_and_outside_the_domain():
+    x = np.array([0.0, 0.0, 1.0, 2.0])
+    y = np.array([0.0, 2.0, 0.0, 3.0])
+
+    def f(x, y):
+        return np.sum(sp.xlogy(x, y) * np.arange(1.0, 5.0))
+    v, (gx, gy) = value_and_grad(f, wrt=(0, 1), jit=False)(x, y)
+    with np.errstate(divide="ignore"):
+        assert v == f(x, y)  # -inf from 1 * log(0), as SciPy
+    # d/dx at x = 0: log(y) where y > 0 (smooth there), 0 at x = y = 0 (the policy)
+    np.testing.assert_array_equal(gx[:2], [0.0, 2.0 * np.log(2.0)])
+    assert gy[0] == 0.0 and gy[1] == 0.0 and gy[3] == 4.0 * 2.0 / 3.0
+
+    def g(p):
+        return np.sum(sp.entr(p) + sp.rel_entr(p, 0.5 + 0.0 * p))
+    p = np.array([0.0, 0.25, 1.0])
+    v, gp = value_and_grad(g, jit=False)(p)
+    assert v == pytest.approx(g(p), rel=1e-15)
+    assert gp[0] == 0.0  # the masked branch leaks no -inf
+    np.testing.assert_allclose(gp[1:], -np.log(p[1:]) - 1 + np.log(p[1:] / 0.5) + 1, rtol=1e-14)
+    np.testing.assert_array_equal(sp.entr(np.array([-1.0])), [-np.inf])
+
+
+def test_special_values_match_scipy():
+    from runtime import kernels
+    x = np.concatenate([np.linspace(-7.5, 30.0, 301), [0.5, 1.0, 2.0, 1e-8, 150.0]])
+    for ours, theirs in ((kernels.erf, sp.erf), (kernels.erfc, sp.erfc),
+                         (kernels.gammaln, sp.gammaln)):
+        np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-13, atol=1e-15)
+    xs = x[(x != np.round(x)) | (x > 0)]
+    np.testing.assert_allclose(kernels.digamma(xs), sp.digamma(xs), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(kernels.trigamma(xs), sp.polygamma(1, xs), rtol=1e-12)
+    assert np.isneginf(kernels.digamma(0.0)) and np.isnan(kernels.digamma(-2.0))
+
+
+def test_scipy_special_against_autograd():
+    import autograd.scipy.special as asp
+    import oracles
+
+    def f(x):
+        return np.sum(sp.erf(x) + sp.gammaln(x + 2.0) + sp.expit(x) + sp.digamma(x + 3.0))
+    x = rand((2, 3), 3)
+    twin = oracles.autograd_twin(f)
+    twin.__globals__["sp"] = asp
+    import autograd
+    np.testing.assert_allclose(grad(f, jit=False)(x), autograd.grad(twin)(x), rtol=1e-12)
+
+
+# ---- shapes ------------------------------------------------------------------------------
+def shapes_basic(x):
+    w = np.arange(1.0, 1.0 + x.size).reshape(x.shape)
+    t = np.sum(np.roll(x, 1) * w) + np.sum(np.atleast_2d(x) ** 3)
+    if x.ndim >= 1:
+        t = t + np.sum(np.diff(x, axis=0) ** 2) + np.sum(np.cumsum(x, axis=0) * w)
+        t = t + np.sum(np.repeat(x, 2, axis=0) ** 2)
+    return t + np.sum(np.atleast_1d(np.sum(x)) * 2.0) + np.sum(np.atleast_3d(x) ** 2)
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 2)], ids=str)
+def test_shapes_against_autograd(shape):
+    check(shapes_basic, (rand(shape, 4),), autograd=True)
+
+
+def tiles(x):
+    return np.sum(np.tile(x, (2, 3)) ** 3) + np.sum(np.tile(x, (2, 1, 2)) * 2.0)
+
+
+def tile_short(x):  # autograd's tile rule fails here (rank > 1, reps shorter than it)
+    return np.sum(np.tile(x, 2) ** 3) + np.sum(np.tile(x, (3, 1)) ** 2)
+
+
+def test_tile():
+    check(tiles, (rand((3, 2), 4),), autograd=True)
+    check(tile_short, (rand((3, 2), 4),))
+    check(tile_short, (rand((2, 3, 2), 4),))
+    check(tile_short, (rand((3,), 4),), autograd=True)
+
+
+def shapes_more(x):
+    w = np.arange(1.0, 1.0 + x.size).reshape(x.shape)
+    a, b = np.split(x, 2, axis=1)
+    c, d, e = np.array_split(x, 3, axis=1)
+    p = np.pad(x, ((1, 2), (0, 1)), mode="constant", constant_values=0.5)
+    q = np.pad(x, 1, mode="edge")
+    return (np.sum(a * b) + np.sum(c) * np.sum(d ** 2) + np.sum(e ** 3)
+            + np.sum(p ** 2 * np.arange(p.shape[1])) + np.sum(q ** 3)
+            + np.sum(np.swapaxes(x, 0, 1) * w.T) + np.sum(np.moveaxis(x, 0, -1) ** 2)
+            + np.sum(np.roll(x, -3, axis=1) * w) + np.sum(np.roll(x, (1, 2), axis=(0, 1)) * w)
+            + np.sum(np.fliplr(x) * w) + np.sum(np.flipud(x) * w) + np.sum(np.flip(x) * w)
+            + np.sum(np.flip(x, axis=1) * w)
+            + np.sum(np.broadcast_to(x[0], (3, x.shape[1])) * np.arange(3.0)[:, None])
+            + np.sum(np.tile(x, (2, 1, 3)) ** 2) + np.sum(np.repeat(x, 3) ** 3))
+
+
+def test_shapes_more():  # autograd has no rule for flip nor pad(mode='edge')
+    check(shapes_more, (rand((3, 4), 5),))
+
+
+def diagonals(x, v):
+    return (np.sum(np.diag(x) ** 2) + np.sum(np.diag(x, 1) * 3.0) + np.sum(np.diag(x, -2) ** 3)
+            + np.sum(np.diagonal(x, 1) ** 2) + np.sum(np.tril(x) ** 2) + np.sum(np.triu(x, 1) * 2.0)
+            + np.sum(np.tril(x, -1) ** 3) + np.sum(np.diag(v) @ x[:3, :3])
+            + np.sum(np.diag(v, 1) ** 2) + np.sum(np.diag(v, -1) * np.arange(16.0).reshape(4, 4)))
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (3, 5), (5, 3)], ids=str)
+def test_diagonals(shape):
+    x, v = rand(shape, 6), rand((3,), 7)
+    check(diagonals, (x, v), wrt=(0, 1))  # autograd's diag takes offset 0 only
+
+    def d0(x):
+        return np.sum(np.diag(x) ** 2) + np.sum(np.tril(x) ** 2) + np.sum(np.triu(x, 1) * 2.0)
+    check(d0, (x,), autograd=shape[0] == shape[1])  # autograd's tril: square matrices
+
+
+def test_diagonal_of_a_stack_and_values():
+    def f(x):
+        return np.sum(np.diagonal(x, 0, 1, 2) ** 2) + np.sum(np.diagonal(x, -1, 0, 2) * 3.0)
+    check(f, (rand((2, 3, 3), 8),))
+    x = rand((4, 3), 9)
+    for k in range(-5, 5):
+        np.testing.assert_array_equal(grad(lambda_diag(k), jit=False)(x),
+                                      np.eye(4, 3, k))
+
+
+def lambda_diag(k):
+    def f(x):
+        return np.sum(np.diagonal(x, k))
+    return f
+
+
+def test_take_along_axis_and_sort():
+    def f(x, i):
+        return np.sum(np.take_along_axis(x, i, axis=1) ** 2 * np.arange(1.0, 3.0))
+
+    x = rand((3, 4), 10)
+    i = np.array([[0, 3], [1, 1], [-1, 2]])
+    check(f, (x, i), wrt=(0,))
+
+    def s(x):
+        return (np.sum(np.sort(x, axis=0) * np.arange(12.0).reshape(3, 4))
+                + np.sum(np.sort(x) ** 3 * np.arange(4.0)) + np.sum(np.sort(x, axis=None)[:5]))
+    check(s, (x,))  # autograd sorts 1-D arrays only
+
+    def s1(v):
+        return np.sum(np.sort(v) ** 3 * np.arange(5.0))
+    check(s1, (rand((5,), 11),), autograd=True)
+
+
+def test_sort_gradient_follows_the_permutation():
+    def f(x):
+        return np.sum(np.sort(x) * np.arange(1.0, 5.0))
+    g = grad(f, jit=False)(np.array([3.0, 1.0, 2.0, 0.0]))
+    np.testing.assert_array_equal(g, [4.0, 2.0, 3.0, 1.0])
+
+
+# ---- integer helpers -----------------------------------------------------------------------
+def indexers(x, y):
+    k = np.argmax(x)
+    j = np.argmin(x, axis=1)
+    order = np.argsort(y)
+    pos = np.searchsorted(np.sort(y), np.array([0.0, 0.5]), side="right")
+    nz = np.nonzero(x > 0.2)
+    u = np.unique(np.round(x * 2.0) + np.floor(x) + np.ceil(x))
+    return (x.ravel()[k] * 2.0 + np.sum(x[np.arange(x.shape[0]), j] ** 2) + np.sum(y[order] * np.arange(y.size))
+            + np.sum(pos) + np.sum(x[nz[0], nz[1]] ** 2) + np.sum(u) + np.sum(y[np.flatnonzero(y > 0)])
+            + x[np.argmax(x, axis=0)[0], 0])
+
+
+def test_integer_helpers_as_indices():
+    check(indexers, (rand((3, 4), 11), rand((5,), 12)), wrt=(0, 1))
+
+
+def test_integer_helpers_values():
+    x = np.array([[1.0, 3.0, 3.0], [0.0, -1.0, 5.0]])
+
+    def f(x):
+        return (np.argmax(x) * 1.0 + np.sum(np.argmax(x, axis=1)) * 10.0 + np.sum(np.argmin(x, axis=0)) * 100.0
+                + np.sum(np.argsort(x, axis=0) * np.arange(3.0)) * 1000.0 + np.sum(np.unique(x)) * 1e4
+                + np.sum(np.nonzero(x)[1]) * 1e5 + np.searchsorted(np.array([0.0, 1.0, 3.0]), 3.0) * 1e6)
+    assert value_and_grad(f, jit=False)(x)[0] == f(x)
+
+
+# ---- reductions and scans ----------------------------------------------------------------
+def scans(x):
+    return (np.sum(np.cumsum(x, axis=-1) ** 2) + np.sum(np.cumsum(x) * 0.5)
+            + np.sum(np.cumprod(x, axis=0) * 2.0) + np.sum(np.cumprod(x) ** 2) + np.sum(np.diff(x, 2, axis=-1) ** 2))
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4)], ids=str)
+def test_scans(shape):
+    check(scans, (rand(shape, 13),))
+
+
+def test_cumprod_exact_at_zeros():
+    def f(x):
+        return np.sum(np.cumprod(x) * np.arange(1.0, 5.0))
+    for x in ([2.0, 0.0, 3.0, 4.0], [0.0, 0.0, 3.0, 4.0], [1.0, 2.0, 3.0, 0.0]):
+        x = np.array(x)
+        g = grad(f, jit=False)(x)
+        np.testing.assert_allclose(g, numerical_grad(f, (x,), 0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(grad(f, jit=False)(np.array([2.0, 0.0, 3.0, 4.0])),
+                                  [1.0, 2.0 * 2 + 3 * 2 * 3 + 4 * 2 * 3 * 4, 0.0, 0.0])
+
+
+def order_stats(x):
+    return (np.median(x) + np.sum(np.median(x, axis=0) ** 2) + np.percentile(x, 30.0)
+            + np.sum(np.quantile(x, 0.75, axis=1, keepdims=True) * 3.0) + np.percentile(x, 100)
+            + np.sum(np.median(x, axis=1, keepdims=True)))
+
+
+def test_median_and_percentiles():
+    check(order_stats, (rand((4, 5), 14),))
+    check(order_stats, (rand((3, 3), 15),))
+
+
+def test_median_ties_split_evenly():
+    def f(x):
+        return np.median(x)
+    g = grad(f, jit=False)(np.array([1.0, 2.0, 2.0, 5.0, 2.0]))
+    np.testing.assert_array_equal(g, [0.0, 1 / 3, 1 / 3, 0.0, 1 / 3])
+    g = grad(f, jit=False)(np.array([1.0, 3.0, 2.0, 7.0]))
+    np.testing.assert_array_equal(g, [0.0, 0.5, 0.5, 0.0])
+
+
+def averages(x, w):
+    return (np.average(x, weights=w) + np.sum(np.average(x, axis=1, weights=w[0]) ** 2)
+            + np.average(x) + np.nansum(x * 2.0) + np.sum(np.nanmean(x, axis=0) ** 2))
+
+
+def test_average_and_nan_reductions():
+    check(averages, (rand((3, 4), 16), rand((3, 4), 17, 0.5, 1.5)), wrt=(0, 1))
+
+    def f(x):
+        return np.nansum(x ** 2) + np.nanmean(x) + np.sum(np.nan_to_num(x, nan=3.0) * 2.0)
+    x = np.array([1.0, np.nan, 2.0, 5.0])
+    v, g = value_and_grad(f, jit=False)(x)
+    assert v == f(x)
+    np.testing.assert_allclose(g, [2.0 + 1 / 3 + 2.0, 0.0, 4.0 + 1 / 3 + 2.0, 10.0 + 1 / 3 + 2.0], rtol=1e-15)
+
+    def h(x):
+        return (np.sum(np.nan_to_num(x, posinf=2.0, neginf=-1.0) * np.arange(1.0, 5.0))
+                + np.sum(np.nan_to_num(x, nan=-1.0, posinf=7.0, neginf=-3.0)))
+    x = np.array([1.0, np.nan, np.inf, -np.inf])
+    v, g = value_and_grad(h, jit=False)(x)
+    assert v == h(x)
+    np.testing.assert_array_equal(g, [2.0, 0.0, 0.0, 0.0])
+
+
+def norms(x):
+    return (np.sum(np.linalg.norm(x, axis=1)) + np.sum(np.linalg.norm(x, ord=1, axis=0))
+            + np.linalg.norm(x, "fro") + np.linalg.norm(x, 1) + np.linalg.norm(x, np.inf)
+            + np.linalg.norm(x, -np.inf) + np.sum(np.linalg.norm(x, ord=3, axis=1, keepdims=True))
+            + np.linalg.norm(x.ravel(), np.inf) + np.linalg.norm(x[0], ord=-np.inf)
+            + np.linalg.norm(x.ravel(), 0))
+
+
+def test_norms():
+    x = rand((3, 4), 18)
+    check(norms, (x,))  # autograd lacks ord=1, inf, 0 gradients
+
+    def two(x):
+        return np.sum(np.linalg.norm(x, axis=1)) + np.linalg.norm(x, "fro") + np.sum(np.linalg.norm(x, ord=3, axis=0))
+    check(two, (x,), autograd=True)
+
+    def f(x):
+        return np.sum(np.linalg.norm(x, axis=1))
+    g = grad(f, jit=False)(np.array([[0.0, 0.0], [3.0, 4.0]]))
+    np.testing.assert_allclose(g, [[0.0, 0.0], [0.6, 0.8]], rtol=1e-15)  # norm'(0) = 0
+    assert g[0, 0] == 0.0 and g[0, 1] == 0.0
+
+
+# ---- linear algebra ---------------------------------------------------------------------
+def einsum_repeated(a, b, v):  # autograd's einsum rule cannot take repeated indices
+    return (np.einsum("ii", a @ b) + np.sum(np.einsum("ii->i", b @ a) * v)
+            + np.sum(np.einsum("nd,nn->d", b.T, a @ b) ** 2))
+
+
+def einsums(a, b, v):
+    return (np.sum(np.einsum("ij,jk->ik", a, b) ** 2) + np.einsum("i,i", v, v) + np.sum(np.einsum("ij->ji", a) * a.T) + np.sum(np.einsum("ij,ij->i", a, a))
+            + np.sum(np.einsum("ij,k->ijk", a, v) ** 2) + np.sum(np.einsum("ij,jk,kl->il", a, b, a) * 0.1)
+            + np.sum(np.einsum("bi,bi,b->b", a, a, v[:3])) + np.sum(np.einsum("ij,kj", a, a) ** 2)
+            + np.sum(np.tensordot(a, b, axes=1) ** 2) + np.tensordot(a, a, axes=2)
+            + np.sum(np.tensordot(a, b, axes=([0], [1])) ** 2) + np.sum(np.kron(a, b) ** 2)
+            + np.sum(np.kron(v, v[:2]) ** 3))
+
+
+def test_einsum_tensordot_kron():
+    args = (rand((3, 4), 19), rand((4, 3), 20), rand((4,), 21))
+    check(einsums, args, wrt=(0, 1, 2), autograd=True, rtol=1e-9)
+    check(einsum_repeated, args, wrt=(0, 1, 2))
+
+
+def test_einsum_batched_and_repeated():
+    def f(x, y):
+        return (np.sum(np.einsum("bij,bjk->bik", x, y) ** 2) + np.sum(np.einsum("bii->b", np.einsum("bij,bjk->bik", x, y)) ** 2)
+                + np.sum(np.einsum("iij->j", np.einsum("bij->ijb", x)[:2, :2]) ** 2))
+    check(f, (rand((2, 3, 3), 22), rand((2, 3, 3), 23)), wrt=(0, 1))
+
+
+def test_einsum_errors():
+    def f(x):
+        return np.sum(np.einsum("...ij->ij", x))
+
+    def g(x):
+        return np.sum(np.einsum("ijk->i", x))
+    for fn in (f, g):
+        with pytest.raises(AdjointError) as e:
+            grad(fn, jit=False)(rand((2, 2), 1))
+        assert "test_numpy_more.py" in str(e.value) and "einsum" in str(e.value)
+
+
+def lin(a, b):
+    s, logdet = np.linalg.slogdet(a)
+    x = np.linalg.solve(a, b)
+    return (np.linalg.det(a) + logdet * s + np.sum(np.linalg.inv(a) ** 2) + np.sum(x ** 2)
+            + np.sum(np.linalg.solve(a, b[:, 0]) * 2.0))
+
+
+def test_det_inv_solve_slogdet():
+    check(lin, (spd(3, 24) + rand((3, 3), 25) * 0.3, rand((3, 2), 26)), wrt=(0, 1), autograd=True,
+          rtol=1e-9)
+
+
+def test_det_gradient_on_singular_matrices_is_the_cofactor_matrix():
+    def f(a):
+        return np.linalg.det(a)
+    for a in (np.array([[1.0, 2.0], [2.0, 4.0]]), np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 5.0]]),
+              np.zeros((3, 3)), np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 2.0]])):
+        g = grad(f, jit=False)(a)
+        n = a.shape[0]
+        cof = np.array([[(-1) ** (i + j) * np.linalg.det(np.delete(np.delete(a, i, 0), j, 1))
+                         for j in range(n)] for i in range(n)])
+        np.testing.assert_allclose(g, cof, atol=1e-12)
+        assert np.all(np.isfinite(g))
+
+
+def decompositions(b):
+    a = b @ b.T + 3.0 * np.eye(b.shape[0])
+    l = np.linalg.cholesky(a)
+    w, v = np.linalg.eigh(a)
+    return (np.sum(l ** 2 * np.arange(9.0).reshape(3, 3)) + np.sum(w ** 3) + np.sum(np.linalg.eigvalsh(a))
+            + np.sum((v[:, 0] * v[0, 0]) ** 2 * np.arange(3.0)) + np.sum(np.abs(v[:, -1]) * 0.5))
+
+
+def test_cholesky_eigh_against_autograd():
+    check(decompositions, (rand((3, 3), 27),), rtol=1e-8)
+
+    def auto(b):  # what autograd differentiates (it has no eigvalsh rule)
+        a = b @ b.T + 3.0 * np.eye(b.shape[0])
+        w, v = np.linalg.eigh(a)
+        return np.sum(np.linalg.cholesky(a) ** 2 * np.arange(9.0).reshape(3, 3)) + np.sum(w ** 3) \
+            + np.sum((v[:, 0] * v[0, 0]) ** 2 * np.arange(3.0))
+    check(auto, (rand((3, 3), 27),), autograd=True, rtol=1e-8)
+
+
+def test_cholesky_and_eigh_cotangents_are_on_the_lower_triangle():
+    a = spd(3, 28)
+
+    def f(a):
+        return np.sum(np.linalg.cholesky(a) * np.arange(9.0).reshape(3, 3))
+
+    def h(a):
+        w, v = np.linalg.eigh(a)
+        return np.sum(w ** 2) + np.sum(v[:, 2] * v[0, 2] * np.arange(3.0))
+    for fn in (f, h):
+        g = grad(fn, jit=False)(a)
+        np.testing.assert_allclose(g, numerical_grad(fn, (a,), 0), rtol=1e-6, atol=1e-8)
+        assert np.all(np.triu(g, 1) == 0.0)
+
+
+def test_eigh_degenerate_eigenvalues():
+    def projector(a):  # depends on the eigenspace of the double eigenvalue only
+        w, v = np.linalg.eigh(a)
+        p = v[:, :2] @ v[:, :2].T
+        return np.sum(p * np.array([[1.0, 2.0, 0.0], [0.5, 1.0, 3.0], [0.0, 1.0, 2.0]]))
+    a = np.diag([1.0, 1.0, 4.0])
+    g = grad(projector, jit=False)(a)
+    assert np.all(np.isfinite(g))
+    np.testing.assert_allclose(g, numerical_grad(projector, (a,), 0), atol=1e-6)
+
+
+def qrs(a):
+    q, r = np.linalg.qr(a)
+    return np.sum(q * np.arange(a.size).reshape(a.shape)) + np.sum(r ** 2 * 0.5)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (5, 3)], ids=str)
+def test_qr(shape):
+    check(qrs, (rand(shape, 29),))
+
+
+def test_linalg_refuses_stacks_at_the_line():
+    def f(x):
+        return np.linalg.det(x)
+    with pytest.raises(AdjointError) as e:
+        grad(f, jit=False)(rand((2, 3, 3), 1))
+    assert "test_numpy_more.py" in str(e.value) and "2-D" in str(e.value)
+
+
+def test_unsupported_options_are_refused_at_the_line():
+    def f(x):
+        return np.sum(np.pad(x, 1, mode="reflect"))
+
+    def g(x):
+        return np.sum(np.unique(x, return_counts=True)[1])
+
+    def h(x):
+        return np.linalg.norm(x, "nuc")
+    for fn in (f, g, h):
+        with pytest.raises(AdjointError) as e:
+            grad(fn, jit=False)(rand((3, 3), 1))
+        assert "test_numpy_more.py" in str(e.value)
