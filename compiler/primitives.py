@@ -918,7 +918,8 @@ prim("gammaln", 1, t_float, "gammaln({0})", elementwise=True, runtime=("runtime.
 prim("digamma", 1, t_float, "digamma({0})", elementwise=True, runtime=("runtime.kernels.digamma",),
      vjp=(lambda g, ans, x: g * emit_op("trigamma", x),))
 prim("trigamma", 1, t_float, "trigamma({0})", elementwise=True, runtime=("runtime.kernels.trigamma",),
-     doc="digamma' (no rule: third derivatives of gammaln are not needed)")
+     vjp=(lambda *_: _no_second("trigamma (a second derivative of digamma)")(),),
+     doc="digamma'; its own derivative is refused, not zero")
 
 _GROUP[0] = "scans and sorting"
 prim("cumsum", 1, lambda x, axis: Type("int64" if x.dtype == "bool" else x.dtype, x.rank),
@@ -987,4 +988,78 @@ prim("eigh_grad", 4, lambda w, v, gw, gv: Type("float64", 2), "eigh_grad({0}, {1
      runtime=("runtime.kernels.eigh_grad",), doc="adjoint of eigh (Giles 2008, 3.1)")
 prim("qr_grad", 4, lambda q, r, gq, gr: Type("float64", 2), "qr_grad({0}, {1}, {2}, {3})",
      runtime=("runtime.kernels.qr_grad",), doc="adjoint of the reduced QR (Liao et al. 2019)")
+
+# ---- forward mode (JVP) rules of the primitives above (compiler/diff/forward.py) ---------
+def _no_second(what, hint=""):
+    """A rule for a derivative not implemented: raises UnsupportedError when used (never a
+    silent zero)."""
+    def rule(*_, **__):
+        from .errors import UnsupportedError
+        raise UnsupportedError(f"the derivative of {what} is not implemented", None, hint or None)
+    return rule
+
+
+def _with_jvp(name, rules):
+    import dataclasses
+    PRIMS[name] = dataclasses.replace(PRIMS[name], jvp=rules)
+
+
+def _det_jvp(t, ans, a):  # d det = <cofactor(A), dA>, exact on singular A
+    return emit_op("sum", emit_op("det_cofactor", a) * t)
+
+
+def _solve_jvp_a(t, ans, a, b):  # dX = -A^-1 dA X
+    return -emit_op("solve", a, t @ ans)
+
+
+_HESS = "second derivatives through np.linalg decompositions (forward mode over their adjoints)"
+_with_jvp("cumsum", (lambda t, ans, x, axis: emit_op("cumsum", t, axis=axis),))
+_with_jvp("cumprod", (lambda t, ans, x, axis: emit_op("cumprod_jvp", t, x, axis=axis),))
+_with_jvp("take_along_axis", (lambda t, ans, x, i, axis: emit_op("take_along_axis", t, i, axis=axis), None))
+_with_jvp("det", (_det_jvp,))
+_with_jvp("logabsdet", (lambda t, ans, a: emit_op("sum", emit_op("inv", a).T * t),))
+_with_jvp("inv", (lambda t, ans, a: -(ans @ t @ ans),))
+_with_jvp("solve", (_solve_jvp_a, lambda t, ans, a, b: emit_op("solve", a, t)))
+_with_jvp("cholesky", (lambda t, ans, a: emit_op("cholesky_jvp", ans, t),))
+_with_jvp("eigh_values", (lambda t, ans, a: emit_op("eigh_values_jvp", emit_op("eigh_vectors", a), t),))
+_with_jvp("eigh_vectors", (lambda t, ans, a: emit_op("eigh_vectors_jvp", emit_op("eigh_values", a), ans, t),))
+_with_jvp("qr_q", (lambda t, ans, a: emit_op("qr_q_jvp", ans, emit_op("qr_r", a), t),))
+_with_jvp("qr_r", (lambda t, ans, a: emit_op("qr_r_jvp", emit_op("qr_q", a), ans, t),))
+_with_jvp("broadcast_to", _PerInput(lambda i, t, ans, x, *dims: emit_op("broadcast_to", t, *dims) if i == 0 else None))
+# the adjoint helpers are linear in their cotangent inputs; their derivative in the primal
+# inputs (a Hessian through det, cumprod or a decomposition) is refused, not zero
+_with_jvp("cumprod_grad", (lambda t, ans, g, x, axis: emit_op("cumprod_grad", t, x, axis=axis),
+                           _no_second("np.cumprod's adjoint in x (a Hessian through cumprod)")))
+_with_jvp("take_along_add", (lambda t, ans, g, x, i, axis: emit_op("take_along_add", t, x, i, axis=axis), None, None))
+_with_jvp("det_cofactor", (_no_second("np.linalg.det's adjoint (a Hessian through det)",
+                                      "for invertible A, write det via np.exp(logdet) from slogdet"),))
+_with_jvp("cholesky_grad", (_no_second(_HESS), lambda t, ans, l, g: emit_op("cholesky_grad", l, t)))
+_with_jvp("eigh_grad", (_no_second(_HESS), _no_second(_HESS),
+                        lambda t, ans, w, v, gw, gv: emit_op("eigh_grad", w, v, t, emit_op("zeros_like", gv)),
+                        lambda t, ans, w, v, gw, gv: emit_op("eigh_grad", w, v, emit_op("zeros_like", gw), t)))
+_with_jvp("qr_grad", (_no_second(_HESS), _no_second(_HESS),
+                      lambda t, ans, q, r, gq, gr: emit_op("qr_grad", q, r, t, emit_op("zeros_like", gr)),
+                      lambda t, ans, q, r, gq, gr: emit_op("qr_grad", q, r, emit_op("zeros_like", gq), t)))
+
+_GROUP[0] = "tangent helpers (in generated forward sweeps)"
+_NO_REVERSE = _no_second("a forward-mode tangent in reverse mode")
+prim("cumprod_jvp", 2, lambda t, x, axis: Type("float64", x.rank), "cumprod_jvp({0}, {1}, {axis})",
+     shape="like_second", runtime=("runtime.kernels.cumprod_jvp",), vjp=(_NO_REVERSE, _NO_REVERSE),
+     jvp=(lambda t, ans, tx, x, axis: emit_op("cumprod_jvp", t, x, axis=axis), _no_second("np.cumprod's tangent in x")),
+     doc="tangent of cumprod, exact at zeros")
+prim("cholesky_jvp", 2, lambda l, t: Type("float64", 2), "cholesky_jvp({0}, {1})",
+     runtime=("runtime.kernels.cholesky_jvp",), vjp=(_NO_REVERSE, _NO_REVERSE),
+     jvp=(_no_second(_HESS), lambda t, ans, l, tt: emit_op("cholesky_jvp", l, t)))
+prim("eigh_values_jvp", 2, lambda v, t: Type("float64", 1), "eigh_values_jvp({0}, {1})",
+     runtime=("runtime.kernels.eigh_values_jvp",), vjp=(_NO_REVERSE, _NO_REVERSE),
+     jvp=(_no_second(_HESS), lambda t, ans, v, tt: emit_op("eigh_values_jvp", v, t)))
+prim("eigh_vectors_jvp", 3, lambda w, v, t: Type("float64", 2), "eigh_vectors_jvp({0}, {1}, {2})",
+     runtime=("runtime.kernels.eigh_vectors_jvp",), vjp=(_NO_REVERSE,) * 3,
+     jvp=(_no_second(_HESS), _no_second(_HESS), lambda t, ans, w, v, tt: emit_op("eigh_vectors_jvp", w, v, t)))
+prim("qr_q_jvp", 3, lambda q, r, t: Type("float64", 2), "qr_q_jvp({0}, {1}, {2})",
+     runtime=("runtime.kernels.qr_q_jvp",), vjp=(_NO_REVERSE,) * 3,
+     jvp=(_no_second(_HESS), _no_second(_HESS), lambda t, ans, q, r, tt: emit_op("qr_q_jvp", q, r, t)))
+prim("qr_r_jvp", 3, lambda q, r, t: Type("float64", 2), "qr_r_jvp({0}, {1}, {2})",
+     runtime=("runtime.kernels.qr_r_jvp",), vjp=(_NO_REVERSE,) * 3,
+     jvp=(_no_second(_HESS), _no_second(_HESS), lambda t, ans, q, r, tt: emit_op("qr_r_jvp", q, r, t)))
 _GROUP[0] = OTHERS

@@ -874,6 +874,9 @@ def qr_grad(q, r, gq, gr):
     """Cotangent of A (m x n, m >= n) for the reduced Q, R = qr(A) and cotangents gq, gr:
     M = R gr^T - gq^T Q, A' = (gq + Q copyltu(M)) R^-T with copyltu(M) the symmetric
     matrix of M's lower triangle (Liao et al. 2019, eq. 4)."""
+    if q.shape[0] < r.shape[1]:
+        raise ValueError("the gradient of np.linalg.qr needs a matrix with at least as many "
+                         "rows as columns")
     m = r @ gr.T - gq.T @ q
     sym = np.tril(m, -1)
     sym = sym + sym.T + np.diag(np.diag(m))
@@ -985,3 +988,109 @@ def digamma(x):
 def trigamma(x):
     """psi'(x) = d/dx digamma(x); inf at 0 and the negative integers."""
     return _vectorized(_trigamma, x)
+
+
+# ---- tangents (forward mode) of the scans and decompositions ----------------------------------
+def cumprod_jvp(t, x, axis):
+    """The tangent of y = cumprod(x, axis) for x's tangent t, exact at zeros (no division):
+    along each line dy_0 = t_0, dy_k = dy_{k-1} x_k + y_{k-1} t_k."""
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    t = np.moveaxis(np.asarray(t, dtype=np.float64), axis, -1)
+    out = np.empty(x.shape)
+    y = np.ones(x.shape[:-1])
+    d = np.zeros(x.shape[:-1])
+    for k in range(x.shape[-1]):
+        d = d * x[..., k] + y * t[..., k]
+        y = y * x[..., k]
+        out[..., k] = d
+    return np.moveaxis(out, -1, axis)
+
+
+@overload(cumprod_jvp, jit_options=_JIT)
+def _cumprod_jvp_nb(t, x, axis):
+    def impl(t, x, axis):
+        pre, n, post = _split(x.shape, axis % x.ndim)
+        a = np.ascontiguousarray(x).reshape((pre, n, post))
+        b = np.ascontiguousarray(t).reshape((pre, n, post))
+        out = np.empty((pre, n, post))
+        for i in range(pre):
+            for j in range(post):
+                y, d = 1.0, 0.0
+                for k in range(n):
+                    d = d * a[i, k, j] + y * b[i, k, j]
+                    y *= a[i, k, j]
+                    out[i, k, j] = d
+        return out.reshape(x.shape)
+    return impl
+
+
+@register_jitable(cache=True)
+def _symmetric_from_lower(t):
+    """The symmetric matrix whose lower triangle is t's (the perturbation that
+    np.linalg.cholesky and eigh see when their argument moves by t)."""
+    low = np.tril(t, -1)
+    return low + low.T + np.diag(np.diag(t))
+
+
+@register_jitable(cache=True)
+def cholesky_jvp(l, t):
+    """dL for L = cholesky(A) and A's tangent t (its lower triangle): L phi(L^-1 E L^-T),
+    E the symmetric perturbation, phi the lower triangle with the diagonal halved
+    (Murray 2016, eq. 8)."""
+    e = _symmetric_from_lower(t)
+    m = np.linalg.solve(l, np.linalg.solve(l, e).T).T
+    p = np.tril(m)
+    for i in range(p.shape[0]):
+        p[i, i] *= 0.5
+    return l @ p
+
+
+@register_jitable(cache=True)
+def eigh_values_jvp(v, t):
+    """dw_i = v_i^T E v_i for w, V = eigh(A), E the symmetric perturbation from t."""
+    return np.diag(v.T @ _symmetric_from_lower(t) @ v).copy()
+
+
+@register_jitable(cache=True)
+def eigh_vectors_jvp(w, v, t):
+    """dV = V (F * (V^T E V)), F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it and where
+    w_i, w_j agree to n * eps * max|w| (the degenerate policy of eigh_grad)."""
+    n = w.shape[0]
+    scale = 0.0
+    for i in range(n):
+        scale = max(scale, abs(w[i]))
+    tol = n * 2.220446049250313e-16 * scale
+    m = v.T @ _symmetric_from_lower(t) @ v
+    f = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            d = w[j] - w[i]
+            if i != j and abs(d) > tol:
+                f[i, j] = m[i, j] / d
+    return v @ f
+
+
+@register_jitable(cache=True)
+def _qr_tangent_parts(q, r, t):
+    if q.shape[0] < r.shape[1]:
+        raise ValueError("the derivative of np.linalg.qr needs a matrix with at least as "
+                         "many rows as columns")
+    dx_rinv = np.linalg.solve(r.T, t.T).T  # t R^-1
+    c = q.T @ dx_rinv
+    low = np.tril(c, -1)
+    return dx_rinv, c, low - low.T
+
+
+@register_jitable(cache=True)
+def qr_q_jvp(q, r, t):
+    """dQ = Q (O - Q^T t R^-1) + t R^-1 with O the skew part of tril(Q^T t R^-1, -1) (the
+    JVP of the reduced QR for m >= n, as JAX's qr_jvp_rule)."""
+    dx_rinv, c, o = _qr_tangent_parts(q, r, t)
+    return q @ (o - c) + dx_rinv
+
+
+@register_jitable(cache=True)
+def qr_r_jvp(q, r, t):
+    """dR = (Q^T t R^-1 - O) R."""
+    dx_rinv, c, o = _qr_tangent_parts(q, r, t)
+    return (c - o) @ r

@@ -489,3 +489,43 @@ def test_unsupported_options_are_refused_at_the_line():
         with pytest.raises(AdjointError) as e:
             grad(fn, jit=False)(rand((3, 3), 1))
         assert "test_numpy_more.py" in str(e.value)
+
+
+# ---- forward mode (JVP rules) and Hessians -------------------------------------------------
+def jvp_shapes_scans(x):
+    w = np.arange(1.0, 1.0 + x.size).reshape(x.shape)
+    return (np.sum(np.cumsum(x, axis=1) * w) + np.sum(np.sort(x, axis=1) ** 2 * w)
+            + np.sum(np.broadcast_to(x[0], (2, x.shape[1])) ** 3) + np.sum(np.tile(x, (1, 2)) ** 2)
+            + np.median(x) + np.sum(np.einsum("ij,kj->ik", x, x) ** 2) + np.sum(np.diag(x[:, :3]) ** 3)
+            + np.sum(sp.erf(x) * sp.gammaln(x + 2.0)) + np.sum(np.linalg.norm(x, axis=0)))
+
+
+def jvp_linalg(a, b):
+    s, logdet = np.linalg.slogdet(a)
+    return np.sum(np.linalg.inv(a) ** 2) + logdet + np.sum(np.linalg.solve(a, b) ** 2)
+
+
+def jvp_first_order(a):
+    s = a @ a.T + 3.0 * np.eye(3)
+    w, v = np.linalg.eigh(s)
+    q, r = np.linalg.qr(a)
+    return (np.linalg.det(a) + np.sum(np.cumprod(a, axis=0) ** 2) + np.sum(np.linalg.cholesky(s) ** 2)
+            + np.sum(w ** 2) + np.sum(v[:, 2] * v[0, 2] * np.arange(3.0)) + np.sum(q * np.arange(9.0).reshape(3, 3))
+            + np.sum(r ** 2) + np.sum(sp.digamma(a + 2.0)))
+
+
+def test_jvp_and_hessians():
+    from test_forward import check_jvp
+    check_jvp(jvp_shapes_scans, (rand((3, 4), 30),), (0,))
+    check_jvp(jvp_linalg, (spd(3, 31) + rand((3, 3), 32) * 0.3, rand((3, 2), 33)), (0, 1))
+    check_jvp(jvp_first_order, (rand((3, 3), 34) + 2.0 * np.eye(3),), (0,), second_order=False)
+
+
+def test_hessian_through_det_is_refused_not_zero():
+    from compiler import hvp
+
+    def f(a):
+        return np.linalg.det(a)
+    with pytest.raises(AdjointError) as e:
+        hvp(f, jit=False)(rand((3, 3), 1), rand((3, 3), 2))
+    assert "det" in str(e.value)
