@@ -5,7 +5,8 @@
 Workloads (issue 6): the lecture's four-layer regression on diabetes at widths 16 and
 256 (gradient per call and SGD epoch), the hinge-loss classifier on breast cancer (per
 call and epoch), a minibatch softmax MLP (batch 256, width 256), the RNN recurrence of
-issue 3 (1,000 steps, width 16), and compile latency in fresh processes. Each table
+issue 3 (1,000 steps, width 16), second order (issue 14, benchmarks/bench_hessian.py:
+the four-layer Hessian and HVP against JAX), and compile latency in fresh processes. Each table
 compares ours (compiled and jit=False), hand-written NumPy and Numba, autograd,
 PyTorch (when installed) and JAX; see benchmarks/harness.py for the method. The
 results file starts with the machine, the load, the versions and the thread settings;
@@ -30,7 +31,8 @@ from pathlib import Path  # noqa: E402
 from benchmarks import harness, libs, threads  # noqa: E402,F811
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = ["four_layer_16", "four_layer_256", "hinge", "mlp", "rnn", "overhead", "compile"]
+WORKLOADS = ["four_layer_16", "four_layer_256", "hinge", "mlp", "rnn", "overhead", "second_order",
+             "compile"]
 
 
 def build(name: str, quick: bool) -> list:
@@ -54,6 +56,9 @@ def build(name: str, quick: bool) -> list:
         return [calls.call_table(rnn.spec())]
     if name == "overhead":
         return [overhead_table()]
+    if name == "second_order":  # issue 14: Hessian and HVP against JAX
+        from benchmarks import bench_hessian
+        return bench_hessian.tables(quick)
     raise ValueError(name)
 
 
@@ -233,6 +238,10 @@ def main(argv=None) -> int:
             print(text, flush=True)
             md.append(text)
     summary = targets(tables, compile_rows)
+    if "second_order" in names:
+        from benchmarks import bench_hessian
+        summary += "\n" + bench_hessian.ratios([t for k, t in tables.items()
+                                                if k.startswith(("hessian_", "hvp_"))])
     print(summary)
     failed = [f"{t.title}: {i.label}" for t in tables.values() for i in t.impls
               if i.check is not None and not i.ok]
