@@ -152,6 +152,12 @@ def _set_index_jvp(ts, ans, x, v, *vals, spec):
     return emit_op("set_index", tx, tv, *vals, spec=spec)
 
 
+def _add_at_jvp(ts, ans, x, v, *vals, spec):  # linear in (x, v): the same add of tangents
+    tx = ts[0] if ts[0] is not None else emit_op("zeros_like", x)
+    tv = ts[1] if ts[1] is not None else 0.0
+    return emit_op("add_at", tx, tv, *vals, spec=spec)
+
+
 # ---- adjoint helpers (forward-over-reverse) ----------------------------------------------
 def _safe_ratio(num, den):
     """num / den, 0 where num == 0 or den == 0 (no division by zero is evaluated)."""
@@ -244,6 +250,7 @@ _RULES = {
     "take": (lambda t, ans, x, a, axis: emit_op("take", t, a, axis=axis), None),
     "take_pairs": (lambda t, ans, x, a, b, axis: emit_op("take_pairs", t, a, b, axis=axis), None, None),
     "set_index": Joint(_set_index_jvp),
+    "add_at": Joint(_add_at_jvp),
     "full": _PerInput(lambda i, t, ans, v, *dims: emit_op("full", t, *dims), last=0),
     "full_like": (None, lambda t, ans, x, v: emit_op("full_like", x, t)),
     # forward mode differentiates the inlined body (input 0), not the user's VJP rule

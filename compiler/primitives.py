@@ -562,9 +562,41 @@ def _pack_vjp(i, g, ans, *xs):
 
 
 def _set_index_vjp(i, g, ans, x, v, *vals, spec):
+    """x[idx] = v: the old x gets g outside idx, v gets g[idx]. With a repeated index in
+    an index array only its last occurrence's value is kept (set_index's kernel writes
+    in order), so only that occurrence gets the cotangent: g[idx] times the mask
+    `last_occurrence` (one for unique indices)."""
     if i == 0:
         return emit_op("set_index", g, 0.0, *vals, spec=spec)
+    if i > 1:
+        return None
+    read = index_read(g, spec, vals)
+    if "a" in spec:
+        k = spec.index("a")
+        axis = sum(1 for e in spec[:k] if e != "n")  # x's axis the index array runs along
+        arr = vals[sum(_nvals(e) for e in spec[:k])]
+        mask = emit_op("last_occurrence", arr, emit_op("dim", x, axis=axis))
+        at = sum(1 for e in spec[:k] if e != "i")  # where index_read puts the array's axes
+        for _ in range(at):
+            mask = emit_op("expand_dims", mask, axis=0)
+        for _ in range(read.type.rank - mask.type.rank):
+            mask = emit_op("expand_dims", mask, axis=mask.type.rank)
+        read = read * mask
+    return fit_shape(read, v)
+
+
+def _add_at_vjp(i, g, ans, x, v, *vals, spec):
+    """np.add.at(x, idx, v): g_x = g, g_v = g[idx] (each occurrence of a repeated index
+    added v, so each gets the cotangent), summed to v's shape."""
+    if i == 0:
+        return g
+    if i > 1:
+        return None
     return fit_shape(index_read(g, spec, vals), v)
+
+
+def _emit_add_at(op):
+    return "add_at({0}, " + index_tuple(op.attr("spec"), 2) + ", {1})"
 
 
 def _inverse(axes):
@@ -799,6 +831,13 @@ prim("take_pairs", 3, t_take_pairs, "take_pairs({0}, {1}, {2}, {axis})",
 prim("set_index", None, lambda x, v, *vals, spec: (t_getitem(x, *vals, spec=spec), x)[1],
      _emit_set_index, vjp=_PerInput(_set_index_vjp),
      doc="a copy of x with x[index] = v (x[i] = v in user code)", shape="same", runtime=("runtime.kernels.set_index",))
+prim("add_at", None, lambda x, v, *vals, spec: (t_getitem(x, *vals, spec=spec), x)[1],
+     _emit_add_at, vjp=_PerInput(_add_at_vjp),
+     doc="a copy of x with np.add.at(x, index, v): repeated indices add", shape="same",
+     runtime=("runtime.kernels.add_at",))
+prim("last_occurrence", 2, lambda a, n, **_: Type("float64", a.rank), "last_occurrence({0}, {1})",
+     doc="1 where an index of {0} (into an axis of length {1}) does not occur again later, else 0",
+     runtime=("runtime.kernels.last_occurrence",))
 prim("nonzero_flat", 1, lambda m, **_: Type("int64", 1), "np.flatnonzero({0})",
      doc="flat indices of the True entries of a mask")
 

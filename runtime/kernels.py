@@ -23,7 +23,8 @@ intrinsic_global(globals(), "tuple_setitem", "numba.cpython.unsafe.tuple:tuple_s
 
 __all__ = ["unbroadcast", "broadcast_like", "tie_weight", "pow_dbase", "pow_dexp",
            "sum_along", "max_along",
-           "min_along", "prod_along", "prod_others", "reshape", "set_index", "zeros_with", "take_add",
+           "min_along", "prod_along", "prod_others", "reshape", "set_index", "add_at",
+           "last_occurrence", "zeros_with", "take_add",
            "take_pairs", "take_pairs_add", "softmax_lines", "cross_entropy_grad", "int_matmul",
            "matmul", "outer", "checked_int"]
 
@@ -318,49 +319,70 @@ def _reshape_nb(x, shape):
     return impl
 
 
-_REPEATED = ("x[idx] = v with a repeated index in idx: NumPy keeps only one of the writes "
-             "to that element, so its gradient is ambiguous; write each element once")
-
-
-def check_unique_index(idx):
-    """Raise ValueError when an integer index array in idx repeats an index."""
-    for a in (idx if isinstance(idx, tuple) else (idx,)):
-        if isinstance(a, np.ndarray) and a.dtype.kind in "iu" and np.unique(a).size != a.size:
-            raise ValueError(_REPEATED)
-
-
-@overload(check_unique_index, jit_options={"cache": True})
-def _check_unique_index_nb(idx):
-    def arrays(t):
-        return isinstance(t, types.Array) and isinstance(t.dtype, types.Integer)
-    if arrays(idx):
-        def impl(idx):
-            if np.unique(idx).size != idx.size:
-                raise ValueError(_REPEATED)
-        return impl
-    if isinstance(idx, types.BaseTuple):
-        pos = [i for i, t in enumerate(idx.types) if arrays(t)]
-        if pos:
-            p = pos[0]
-
-            def impl_t(idx):
-                a = idx[p]
-                if np.unique(a).size != a.size:
-                    raise ValueError(_REPEATED)
-            return impl_t
-    return lambda idx: None
-
-
 @register_jitable
 def set_index(x, idx, v):
     """A copy of x with x[idx] = v: the functional form of an indexed assignment.
-    idx: an int, slice, None, 1-D int array, or a tuple of them (one array at most).
-    Raises ValueError for a repeated index in an index array (its gradient would be
-    ambiguous: NumPy keeps one of the writes)."""
-    check_unique_index(idx)
+    idx: an int, slice, None, 1-D int array, or a tuple of them (one array at most). A
+    repeated index in an index array is written once per occurrence, in order, so the
+    last occurrence's value stays (what NumPy does in practice, and Numba's loop)."""
     out = x.copy()
     out[idx] = v
     return out
+
+
+def add_at(x, idx, v):
+    """A copy of x with np.add.at(copy, idx, v): v added at idx, unbuffered (a repeated
+    index adds once per occurrence). idx as for set_index; v broadcasts to x[idx]."""
+    out = np.array(x, copy=True)
+    np.add.at(out, idx, v)
+    return out
+
+
+@overload(add_at, jit_options=_JIT)
+def _add_at_nb(x, idx, v):
+    scalar = not isinstance(v, types.Array)
+
+    def impl(x, idx, v):
+        out = x.copy()
+        pos = np.ascontiguousarray(np.arange(x.size).reshape(x.shape)[idx]).reshape(-1)
+        flat = out.reshape(-1)
+        if scalar:
+            for k in range(pos.size):
+                flat[pos[k]] += v
+        else:
+            shape = np.arange(x.size).reshape(x.shape)[idx].shape
+            vb = np.ascontiguousarray(np.broadcast_to(v, shape)).reshape(-1)
+            for k in range(pos.size):
+                flat[pos[k]] += vb[k]
+        return out
+    return impl
+
+
+def last_occurrence(a, n):
+    """float64 array of a's shape: 1 where a[k] (an index into an axis of length n,
+    negative counting from the end) does not occur again later in a (C order), else 0.
+    The entries of a write x[a] = v whose value NumPy keeps."""
+    flat = np.asarray(a).reshape(-1)
+    flat = np.where(flat < 0, flat + n, flat)
+    out = np.zeros(flat.size)
+    _, first = np.unique(flat[::-1], return_index=True)
+    out[flat.size - 1 - first] = 1.0
+    return out.reshape(np.shape(a))
+
+
+@overload(last_occurrence, jit_options=_JIT)
+def _last_occurrence_nb(a, n):
+    def impl(a, n):
+        flat = np.ascontiguousarray(a).reshape(-1)
+        out = np.zeros(flat.size)
+        seen = np.zeros(n, dtype=np.bool_)
+        for k in range(flat.size - 1, -1, -1):
+            j = flat[k] + n if flat[k] < 0 else flat[k]
+            if not seen[j]:
+                seen[j] = True
+                out[k] = 1.0
+        return out.reshape(a.shape)
+    return impl
 
 
 @register_jitable

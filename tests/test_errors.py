@@ -112,9 +112,9 @@ def _hint(err):
      "`v.sort()` changes `v` in place and returns None", "sort outside the loss"),
     (bad_code.prints, (np.ones(3),), 74,
      "`print(x)` in a differentiated function", "print outside the loss"),
-    (bad_code.adds_at, (np.ones(3), np.ones(3)), 80,
-     "`np.add.at(a, idx, v)` updates `a` in place",
-     "`a[idx] += v` when `idx` has no repeated entries"),
+    (bad_code.adds_at, (np.ones(3), np.ones(3)), 80,  # np.add.at is lowered (issue 13)
+     "`np.multiply.at(a, idx, v)` updates `a` in place",
+     "`a[idx] = np.multiply(a[idx], v)` when `idx` has no repeated entries"),
     (bad_code.writes_out, (np.ones(3),), 86,
      "`np.exp(x, out=y)` writes its result into `y` in place", "`y = np.exp(x)`"),
     (bad_code.compares_instead_of_assigning, (np.ones(3),), 92,

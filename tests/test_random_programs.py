@@ -5,7 +5,9 @@ autograd (the gradient, to rtol 1e-9), in both tiers.
 The programs mix float and integer literals, powers (`2 ** -1`, `x ** 2`, `3 ** 2`,
 `a ** 2.0`), int/int true division, `//` and `%` of ints, an int argument `k`, indexing
 (`v[0]`, `v[1:]`, `v[::-1]`, `v[i]` with a loop counter), writes into a local array
-(`w = v.copy(); w[0] = a * b; w[1:] += a`), branches, `for` loops with `break`, and
+(`w = v.copy(); w[0] = a * b; w[1:] += a`), writes through views of it (`u = w[1:];
+u[i % 2] = a`, `r = w[::-1]; r *= a`, `u += a`), `np.add.at` and a write at a
+repeated index (the last occurrence wins), branches, `for` loops with `break`, and
 bounded `while` loops with `break`. Each write has a functional twin (`np.where`,
 `np.concatenate`) that autograd can differentiate: the oracle runs the twin source,
 whose value is checked against the user's program first.
@@ -123,6 +125,16 @@ def writes(draw, counters):
         (f"w[:2] = {e}", f"w = np.where(np.arange(3) < 2, {te}, w)"),
         (f"w[1:] = w[:-1] * {e}", f"w = np.concatenate([w[:1], w[:-1] * {te}[1:]])"),
         (f"w = w[::-1] * {e}", f"w = w[::-1] * {e}"),
+        # writes through views of w (issue 13), in loops too; the twin writes w itself
+        (f"u = w[1:]; u[({j}) % 2] = {e}", f"w = np.where(np.arange(3) == 1 + ({j}) % 2, {te}, w)"),
+        (f"u = w[1:]; u += {e}", f"w = w + np.where(np.arange(3) >= 1, {te}, 0.0)"),
+        (f"r = w[::-1]; r[{j}] = {e}", f"w = np.where(np.arange(3) == 2 - ({j}) % 3, {te}, w)"),
+        (f"r = w[::-1]; r *= {e}", f"w = w * {te}"),
+        (f"u = w[:2]; u[0] += u[1] * {e}",
+         f"w = w + np.where(np.arange(3) == 0, w[1] * {te}, 0.0)"),
+        (f"np.add.at(w, [0, 0, 2], {e})", f"w = w + np.array([2.0, 0.0, 1.0]) * {te}"),
+        (f"w[[2, 0, 2]] = {e} * np.array([1.0, 2.0, 3.0])",
+         f"w = np.where(np.arange(3) == 1, w, np.array([2.0, 0.0, 3.0]) * {te})"),
     ]))
 
 

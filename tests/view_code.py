@@ -1,25 +1,241 @@
-"""Losses for tests/test_no_silent_errors.py: writes through views (refused until issue
-13 makes them write through) and the copies that are not views (allowed)."""
+"""Losses that write through views, into arguments and at repeated indices, for
+tests/test_views.py and tests/test_no_silent_errors.py. Each computes under NumPy what
+its gradient's forward value must equal. A line a refusal names ends in `# refused`."""
 import numpy as np
+
+
+# ---- the issue's two examples ---------------------------------------------------------------
 def slice_view(x):
     y = x.copy()
     v = y[1:3]
     v[0] = 10.0 * x[0]
     return np.sum(y * y)
+
+
 def rows_in_place(X):
     Y = X.copy()
     for row in Y:
         row[0] = 3.0 * row[1]
     return np.sum(Y * Y)
+
+
+# ---- every kind of view ---------------------------------------------------------------------
 def base_after_view(x):
     y = x.copy(); z = y[1:3]; y[1] = 7.0
     return np.sum(z * x[:2])
+
+
 def reshape_view(x):
     y = x.copy(); z = y.reshape(2, 2); z[0, 0] = 5.0
     return np.sum(y * x)
+
+
 def transpose_aug(X):
     Y = X.copy(); Z = Y.T; Z += 1.0
-    return np.sum(Y)
+    return np.sum(Y * X)
+
+
+def step_slice(x):
+    y = x * 1.0
+    v = y[::2]
+    v[1] = x[0] * x[3]
+    return np.sum(y * y) + np.sum(v)
+
+
+def negative_step(x):
+    y = x.copy()
+    v = y[::-1]
+    v[0] = x[1] * x[2]
+    v[1:3] = v[1:3] * 2.0
+    return np.sum(y ** 2)
+
+
+def ellipsis_view(X):
+    Y = X.copy()
+    c = Y[..., 0]
+    c[1] = X[0, 1] * X[2, 0]
+    return np.sum(Y * X)
+
+
+def new_axis_view(x):
+    y = x.copy()
+    v = y[None, 1:3]
+    v[0, 1] = x[0] ** 2
+    return np.sum(y * x) + np.sum(v)
+
+
+def attribute_T(X):
+    Y = X.copy()
+    Z = Y.T
+    Z[1, 2] = X[0, 0] * 4.0
+    return np.sum(Y * Y)
+
+
+def transpose_axes(X):
+    Y = X.reshape(2, 2, 2).copy()
+    Z = np.transpose(Y, (1, 2, 0))
+    Z[0, 1, 0] = np.sum(X) * X[0]
+    return np.sum(Y * Y)
+
+
+def swapaxes_view(X):
+    Y = X.copy()
+    Z = np.swapaxes(Y, 0, 1)
+    Z[0] = Z[0] * X[1, 1]
+    return np.sum(Y * X)
+
+
+def ravel_view(X):
+    Y = X.copy()
+    r = Y.ravel()
+    r[3] = X[0, 0] * X[1, 1]
+    return np.sum(Y * X)
+
+
+def squeeze_view(x):
+    y = np.zeros((1, 4))
+    y[0] = x
+    s = np.squeeze(y, axis=0)
+    s[2] = x[1] * x[3]
+    return np.sum(y * y)
+
+
+def expand_dims_view(x):
+    y = x.copy()
+    e = np.expand_dims(y, 0)
+    e[0, 2] = x[0] * x[1]
+    return np.sum(y ** 3)
+
+
+def int_index_row(X):
+    Y = X.copy()
+    r = Y[1]
+    r[0] = r[1] * X[0, 0]
+    return np.sum(Y * Y)
+
+
+def view_of_view(x):
+    y = x.copy()
+    v = y[1:]
+    w = v[::2]
+    w[1] = x[0] * 5.0
+    return np.sum(y * x) + np.sum(w)
+
+
+def two_names(x):
+    y = x.copy()
+    z = y
+    z[0] = x[1] * x[2]
+    return np.sum(y * x)
+
+
+def aug_on_view_element(x):
+    y = x.copy()
+    v = y[1:]
+    v[0] += x[0] * x[3]
+    v *= 2.0
+    return np.sum(y * y)
+
+
+def chained_subscript(X):
+    Y = X.copy()
+    Y[1][0] = X[0, 1] * 2.0
+    Y.T[1, 2] = X[2, 0]
+    return np.sum(Y * X)
+
+
+def rebound_base(x):
+    y = x.copy()
+    v = y[1:3]
+    y = y * 2.0
+    v[0] = x[0] * 7.0
+    return np.sum(v * v) + np.sum(y)
+
+
+def enumerate_rows(X):
+    Y = X.copy()
+    for i, row in enumerate(Y):
+        row[1] = row[0] * (i + 1.0)
+        row += 1.0
+    return np.sum(Y * X)
+
+
+def view_written_in_loop(x):
+    y = x.copy()
+    v = y[1:]
+    for i in range(1, 3):
+        v[i] = v[i - 1] * 0.5 + x[i]
+    return np.sum(y * y)
+
+
+def row_read_after_base_write(X):
+    Y = X.copy()
+    s = 0.0
+    for row in Y:
+        Y[2, 0] = Y[2, 0] + row[0]   # later rows see earlier writes into Y
+        s = s + row[0] * row[1]
+    return s + np.sum(Y)
+
+
+def view_in_branch(x):
+    y = x.copy()
+    v = y[1:3]
+    if x[0] > 0:
+        v[0] = x[0] * 3.0
+    else:
+        v[1] = x[1] * 3.0
+    return np.sum(y * x)
+
+
+# ---- writes into arguments --------------------------------------------------------------------
+def write_argument(x, a, b):
+    x[0] = a * b
+    return np.sum(x * x)
+
+
+def write_argument_view(X, w):
+    v = X[:, 1]
+    v *= w
+    X += 1.0
+    return np.sum(X ** 2)
+
+
+# ---- repeated indices ---------------------------------------------------------------------------
+IDX = np.array([0, 2, 0, 3, 2])
+
+
+def repeated_set(x, v):
+    y = x.copy()
+    y[IDX] = v * 2.0
+    return np.sum(y * x)
+
+
+def repeated_aug(x, v):
+    y = x.copy()
+    y[IDX] += v * v
+    return np.sum(y ** 2)
+
+
+def add_at(x, v):
+    y = x.copy()
+    np.add.at(y, IDX, v * v)
+    return np.sum(y ** 2)
+
+
+def add_at_rows(X, v):
+    Y = X.copy()
+    np.add.at(Y, np.array([1, 1, 0]), v)
+    return np.sum(Y * Y)
+
+
+def add_at_view(X, v):
+    Y = X.copy()
+    c = Y[:, 1]
+    np.add.at(c, [0, 2, 0], v)
+    return np.sum(Y * X)
+
+
+# ---- copies that are not views (writes do not reach x) -----------------------------------------
 def ok_copy(x):
     y = x.copy(); z = y[1:3].copy(); z[0] = 5.0; y[0] = 2.0
     return np.sum(y * x) + np.sum(z)
@@ -32,3 +248,70 @@ def ok_reassign(x):
 def ok_read_only_view(x):
     y = x.copy(); y[0] = 5.0; z = y[1:]
     return np.sum(z * x[1:]) + np.sum(y)
+def ok_astype(x):
+    y = x.astype(float); y[0] = 9.0; z = np.array(x); z[1] = 8.0; w = +x; w[2] = 7.0
+    return np.sum(x * y * z * w)
+
+
+# ---- refused, at the line marked ---------------------------------------------------------------
+G = np.array([1.0, 2.0, 3.0, 4.0])
+
+
+def reshape_of_argument(x):
+    z = x.reshape(2, 2)
+    z[0, 0] = 1.0  # refused
+    return np.sum(z)
+
+
+def reshape_of_transpose(X):
+    Y = X.copy()
+    r = Y.T.reshape(-1)
+    r[0] = 1.0  # refused
+    return np.sum(Y)
+
+
+def base_written_under_unknown_view(X):
+    Y = X.copy()
+    r = Y.T.reshape(-1)
+    Y[0, 0] = 1.0  # refused
+    return np.sum(r)
+
+
+def view_depends_on_branch(x):
+    y = x.copy()
+    if x[0] > 0:
+        v = y[0:2]
+    else:
+        v = y[1:3]
+    v[0] = 1.0  # refused
+    return np.sum(y)
+
+
+def view_changes_in_loop(x):
+    y = x.copy()
+    v = y[0:2]
+    for i in range(2):
+        v[0] = v[0] + 1.0  # refused
+        v = y[2:4]
+    return np.sum(y)
+
+
+def writes_global(x):
+    g = G
+    g[0] = x[0]  # refused
+    return np.sum(g * x)
+
+
+def _helper(a):
+    a[0] = 0.0  # refused
+    return np.sum(a)
+
+
+def writes_callee_parameter(x):
+    y = x.copy()
+    return _helper(y) + np.sum(y)
+
+
+def writes_temporary(x):
+    (x * 2.0)[0] = 1.0  # refused
+    return np.sum(x)

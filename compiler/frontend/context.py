@@ -30,11 +30,11 @@ import types
 
 import numpy as np
 
-from ..errors import NameResolutionError, ShapeError, UnsupportedError
+from ..errors import AdjointError, NameResolutionError, ShapeError, UnsupportedError
 from ..ir.builder import Builder
 from ..ir.core import ConstArray, Value
 from ..ir.registry import PRIMS
-from . import control, indexing, numpy_api, structures
+from . import control, indexing, numpy_api, structures, views
 from .binding import Signature, bind
 from .captures import (MISSING, Capture, Static, cell_reader, current_captures, trusted,
                        trusted_function)
@@ -59,15 +59,19 @@ class Lowerer:
         self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
         self.outer = outer  # for a local `def`/`lambda`: the function it is defined in
         self.maybe_undefined: set = set()
-        self.views: dict = {}  # name -> names of the arrays it is a view of (note_view)
         self.local_names = _local_names(fs.node)
         if fs.bound is not None and fs.bound[0] not in env:  # a bound method's `self`
             name, obj = fs.bound
             env[name] = Static(obj, ("bound", id(obj)))
         self.closure = {}
         self.cells = {}
-        self.aliased: set = set()
+        self.aliased: set = set()  # (unused: views.py keeps which names share arrays)
         self.param_values = set(v for v in env.values() if isinstance(v, Value))
+        # arrays that share memory (views.py): a callee's array parameters are its
+        # caller's arrays (writes into them refused); arrays known C-contiguous
+        self.foreign: set = {n for n, v in env.items() if isinstance(v, Value) and
+                             v.type.rank} if len(self.stack) > 1 else set()
+        self.contiguous_values: set = set()
         self.captures: list = current_captures() if captures is None else captures
         fn = fs.fn
         if getattr(fn, "__closure__", None):
@@ -103,8 +107,7 @@ class Lowerer:
             if s.value is not None:
                 self.assign(s.target, self.expr(s.value))
         elif isinstance(s, ast.FunctionDef):  # a local helper, inlined where it is called
-            self.env[s.name] = structures.define(self, s)
-            self.note_view(s.name, None)
+            self.note_view(s.name, structures.define(self, s))
         elif isinstance(s, ast.Assert):
             # dropped from the generated code, as `python -O` drops it; its condition is
             # lowered (so a mistake in it is still reported) and then unused
@@ -116,8 +119,8 @@ class Lowerer:
             if not isinstance(s.target, (ast.Name, ast.Subscript)):
                 raise UnsupportedError("augmented assignment to anything but a name or an "
                                        "element", self.fs.loc(s.target))
-            if isinstance(s.target, ast.Name):
-                self.check_unaliased(s.target, self.env.get(s.target.id), "updating in place")
+            if isinstance(s.target, ast.Name) and self._updates_in_place(s.target):
+                return self._augment_in_place(s, op)
             load = ast.copy_location(
                 type(s.target)(**{**{f: getattr(s.target, f) for f in s.target._fields},
                                   "ctx": ast.Load()}), s.target)
@@ -125,6 +128,8 @@ class Lowerer:
             self.assign(s.target, self.emit(s, op, old, self.expr(s.value)))
         elif isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant):  # docstring
+                return
+            if self._add_at(s.value):
                 return
             message, hint = explain(s.value, self.expr)  # v.sort(), print(x), x == 3, ...
             raise UnsupportedError(message, self.fs.loc(s), hint)
@@ -137,22 +142,14 @@ class Lowerer:
         if isinstance(target, ast.Name):
             if isinstance(value, (tuple, dict, structures.LocalFunction)):
                 # a container of values, or a local function: a compile-time binding
-                self.env[target.id] = value
-                self.note_view(target.id, None)
-                self.aliased.discard(target.id)
+                self.note_view(target.id, value)
                 return
             if isinstance(value, Static):
                 raise UnsupportedError(f"`{target.id}` would hold a Python object, not an array",
                                        self.fs.loc(target))
-            shared = isinstance(value, Value) and value.type.rank > 0 and (
-                value in self.param_values or any(v is value for v in self.env.values()))
-            self.env[target.id] = self.b.name(value, target.id)
-            self.note_view(target.id, self.env[target.id])
-            if shared:  # `y = x`: one array under two names, as in Python
-                self.aliased.add(target.id)
-                self.aliased.update(n for n, v in self.env.items() if v is value)
-            else:
-                self.aliased.discard(target.id)
+            if isinstance(value, Value) and not value.hint:
+                value = self.b.name(value, target.id)
+            views.bind(self, target.id, value)  # `y = x`, `v = y[1:3]`: shares y's array
         elif isinstance(target, (ast.Tuple, ast.List)):
             if not isinstance(value, tuple) or len(value) != len(target.elts):
                 n = len(value) if isinstance(value, tuple) else 1
@@ -160,73 +157,114 @@ class Lowerer:
                                        self.fs.loc(target))
             for t, v in zip(target.elts, value):
                 self.assign(t, v)
-        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
-            # x[i] = v is a functional update: x becomes a new SSA value
-            old = self.name(target.value)
-            self.check_unaliased(target.value, old, "writing into")
-            self.env[target.value.id] = indexing.store(self, target, old, value)
+        elif isinstance(target, ast.Subscript):
+            self.store(target, value)
         else:
             raise UnsupportedError(f"assignment to `{ast.unparse(target)}`",
                                    self.fs.loc(target), "assign to plain names")
 
+    def store(self, target: ast.Subscript, value):
+        """`a[idx] = value` as NumPy means it: a write into the array `a` names (or is a
+        view of: `Y[i][j] = v`, `Y.T[0] = v`), seen by every name that shares it
+        (views.py). The write is functional: the array's root becomes a new SSA value."""
+        base = self.expr(target.value)
+        name = self.written_name(target.value, base)
+        parts = indexing.store_parts(self, target, base, value)
+        views.write(self, target, name, lambda old: indexing.apply_store(self, target, old, parts),
+                    index=None if parts[0] != "index" else ("set_index",) + parts[1:],
+                    shown=ast.unparse(target.value))
+        views.forget_temporary(self, name)
+
+    def written_name(self, node, base) -> str:
+        """The env key of the array a write into `node` (whose value is `base`) changes: a
+        name, or for a view expression (`Y[i]`, `Y.T`) a temporary name bound to the
+        view. Raises UnsupportedError for an array no name holds (the write would be
+        lost, as in NumPy) or that is not an array."""
+        if isinstance(node, ast.Name) and isinstance(self.env.get(node.id), Value):
+            if base.type.rank == 0:
+                raise UnsupportedError(f"`{node.id}` is not an array that can be written to",
+                                       self.fs.loc(node))
+            return node.id
+        if not isinstance(base, Value) or base.type.rank == 0:
+            raise UnsupportedError(f"`{ast.unparse(node)}` is not an array that can be "
+                                   "written to", self.fs.loc(node))
+        ref = views.source(self, base)
+        if ref is None:
+            raise UnsupportedError(
+                f"writing into `{ast.unparse(node)}`, a new array no name holds: the write "
+                "would be lost (NumPy changes only that temporary)", self.fs.loc(node),
+                "assign the array to a name first, write into it, and use the name")
+        tmp = f"@view#{sum(1 for n in self.env if n.startswith('@view#'))}"
+        self.env[tmp] = base
+        views.set_ref(self, tmp, ref)
+        return tmp
+
+    def _updates_in_place(self, target: ast.Name) -> bool:
+        """`x += v` on an array that another name, a view, a parameter of an inlined
+        function or a global shares: NumPy updates it in place, so they see it."""
+        v = self.env.get(target.id)
+        return isinstance(v, Value) and v.type.rank > 0 and views.shared(self, target.id)
+
+    def _augment_in_place(self, s: ast.AugAssign, op):
+        name = s.target.id
+        rhs = self.expr(s.value)
+
+        def build(old):
+            new = self.emit(s, op, old, rhs)
+            if new.type.rank != old.type.rank:
+                raise ShapeError(f"`{ast.unparse(s)}`: the result has rank {new.type.rank}, "
+                                 f"`{name}` rank {old.type.rank} (NumPy: non-broadcastable "
+                                 "output operand)", self.fs.loc(s))
+            if new.type.dtype != old.type.dtype:
+                if old.type.dtype != "float64":
+                    raise UnsupportedError(
+                        f"`{ast.unparse(s)}` updates the {old.type.dtype} array `{name}` in "
+                        f"place with {new.type.dtype} values (NumPy raises UFuncTypeError: "
+                        "cannot cast)", self.fs.loc(s), f"`{name} = {name}.astype(float)` first")
+                new = self.b.emit("cast", new)
+            return new
+        views.write(self, s.target, name, build)
+
+    def _add_at(self, node) -> bool:
+        """`np.add.at(a, idx, v)` as a statement: `a` becomes `add_at(a, v, *idx)`, NumPy's
+        unbuffered add (a repeated index adds every time), written through views as any
+        write. False if `node` is not such a call."""
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "at"):
+            return False
+        try:
+            f = self.expr(node.func)
+        except AdjointError:
+            return False
+        if not (isinstance(f, Static) and getattr(f.obj, "__self__", None) is np.add):
+            return False
+        if len(node.args) != 3 or node.keywords:
+            raise UnsupportedError("np.add.at takes three arguments here: np.add.at(a, idx, v)",
+                                   self.fs.loc(node))
+        a_node, idx_node, v_node = node.args
+        base = self.expr(a_node)
+        name = self.written_name(a_node, base)
+        vals, spec = indexing.index_parts(self, node, base, idx_node)
+        v = self.expr(v_node)
+        if not isinstance(v, Value):
+            raise UnsupportedError("the values added are not an array or number", self.fs.loc(v_node))
+        if base.type.dtype != "float64" and v.type.dtype == "float64" or base.type.dtype == "bool":
+            raise UnsupportedError(
+                f"np.add.at into the {base.type.dtype} array `{ast.unparse(a_node)}` of "
+                f"{v.type.dtype} values (NumPy raises UFuncTypeError: cannot cast)",
+                self.fs.loc(node), "add into a float array: `a = a.astype(float)` first")
+        if base.type.dtype == "float64" and v.type.dtype != "float64":
+            v = self.b.emit("cast", v)
+        views.write(self, node, name,
+                    lambda old: self.emit(node, "add_at", old, v, *vals, spec=spec),
+                    index=("add_at", v, vals, spec), shown=ast.unparse(a_node))
+        views.forget_temporary(self, name)
+        return True
+
     def note_view(self, name, value):
-        """Record whether `name` now holds a view of another array (NumPy shares memory:
-        a basic slice, a reshape, `.T`, a row of `for row in X`): the primitives whose
-        record says `aliases`. Its bases are the names holding the arrays it views. A
-        rebinding of a base does not change the view (it keeps the old array)."""
-        for bases in self.views.values():
-            bases.discard(name)
-        self.views.pop(name, None)
-        if not isinstance(value, Value) or value.type.rank == 0:
-            return
-        bases = self._view_bases(value)
-        if bases is not None:
-            self.views[name] = bases - {name}
-
-    def _view_bases(self, value, depth=0):
-        """Names of the arrays `value` is a view of (an empty set when they have none);
-        None when `value` is not a view."""
-        op = self.b.defining_op(value)
-        if op is None or not PRIMS[op.prim].aliases or depth > 20:
-            return None
-        out = set()
-        for i in PRIMS[op.prim].aliases:
-            src = op.inputs[i]
-            named = {n for n, v in self.env.items() if v is src and not n.startswith("@")}
-            out |= named
-            for n in named:
-                out |= self.views.get(n, set())
-            out |= self._view_bases(src, depth + 1) or set()
-        return out
-
-    def check_unaliased(self, node: ast.Name, old, what):
-        """In Python, writing into an array (x[i] = v, x += v) changes it under every name
-        and in the caller, and through views (a slice, a reshape, `.T`, a row) it changes
-        their base, and a base's views; adjoint's updates are functional. Refuse where
-        that differs (the writes through views are issue 13's)."""
-        if not isinstance(old, Value) or old.type.rank == 0:
-            return
-        hint = ("adjoint does not follow writes through views yet: copy the view first "
-                f"(`{node.id} = {node.id}.copy()`) or write into the base array itself")
-        if node.id in self.views:
-            bases = sorted(self.views[node.id])
-            of = f"of `{bases[0]}`" if bases else "of another array"
-            raise UnsupportedError(
-                f"{what} `{node.id}`, a view {of} (a slice, reshape, transpose or row): "
-                "in NumPy that would change the viewed array too", self.fs.loc(node), hint)
-        holders = sorted(n for n, bases in self.views.items() if node.id in bases and n in self.env)
-        if holders:
-            raise UnsupportedError(
-                f"{what} `{node.id}` while `{holders[0]}` is a view of it: in NumPy that would "
-                f"change `{holders[0]}` too", self.fs.loc(node),
-                f"take `{holders[0]}` after the write, or copy it when you take it "
-                "(`....copy()`)")
-        if old in self.param_values or node.id in self.aliased:
-            whose = "an argument of the function" if old in self.param_values else \
-                "an array that another name also refers to"
-            raise UnsupportedError(
-                f"{what} `{node.id}`, {whose}: in Python that would change it everywhere",
-                self.fs.loc(node), f"copy it first: `{node.id} = {node.id}.copy()`")
+        """Bind `name` to `value` (a compile-time binding: a tuple, dict, local function),
+        forgetting any array it shared (views.bind)."""
+        views.bind(self, name, value)
 
     # ---- expressions ---------------------------------------------------------------
     def emit(self, node, prim, *args, **attrs) -> Value:
@@ -315,8 +353,8 @@ class Lowerer:
                 return self.emit(node, "not", control.truth(self, node.operand, x))
             if isinstance(node.op, ast.USub):
                 return self.emit(node, "neg", x)
-            if isinstance(node.op, ast.UAdd):
-                return x
+            if isinstance(node.op, ast.UAdd):  # +x of an array is a new array (np.positive)
+                return self.b.emit("copy", x) if isinstance(x, Value) and x.type.rank else x
             raise UnsupportedError(f"operator `{ast.unparse(node)}`", self.fs.loc(node),
                                    "use np.logical_not / np.where")
         if isinstance(node, ast.Compare):

@@ -24,6 +24,7 @@ import ast
 
 from ..errors import ShapeError, UnsupportedError
 from ..ir.core import I64, Region, Type, Value, promote
+from . import views
 from .captures import Static
 
 RET, RETVAL, BRK, CONT, K = "@ret", "@retval", "@brk", "@cont", "@k"
@@ -31,6 +32,8 @@ _HINTS = {RET: "returned", RETVAL: "return_value", BRK: "broke", CONT: "skip", K
 
 
 def hint(name: str) -> str:
+    if "#" in name:  # a hidden array that views share (views.py): `@y#0`
+        return name.lstrip("@").split("#")[0]
     return "k" if name.startswith(K) else _HINTS.get(name, name)
 
 
@@ -210,19 +213,21 @@ def lower_if(cx, node, cond: Value, then_stmts, else_stmts):
         block(cx, then_stmts)
     with _Region(cx, dict(before)) as else_r:
         block(cx, else_stmts)
+    names |= views.changed(before, then_r.env, else_r.env)  # written through another name
     outs = sorted(n for n in names if n in then_r.env and n in else_r.env
                   and isinstance(then_r.env[n], Value) and isinstance(else_r.env[n], Value))
     for n in names - set(outs):
         cx.env.pop(n, None)
         cx.maybe_undefined.add(n)
-    if not outs:
-        return
-    types = [_unify(cx, node, n, [then_r.env[n].type, else_r.env[n].type]) for n in outs]
-    then_res = [then_r.cast_to(then_r.env[n], t) for n, t in zip(outs, types)]
-    else_res = [else_r.cast_to(else_r.env[n], t) for n, t in zip(outs, types)]
-    results = cx.b.emit_control("if", [cond], [then_r.region(then_res), else_r.region(else_res)],
-                                types, [hint(n) for n in outs])
-    cx.env.update(zip(outs, results))
+    if outs:
+        types = [_unify(cx, node, n, [then_r.env[n].type, else_r.env[n].type]) for n in outs]
+        then_res = [then_r.cast_to(then_r.env[n], t) for n, t in zip(outs, types)]
+        else_res = [else_r.cast_to(else_r.env[n], t) for n, t in zip(outs, types)]
+        results = cx.b.emit_control("if", [cond], [then_r.region(then_res),
+                                                   else_r.region(else_res)],
+                                    types, [hint(n) for n in outs])
+        cx.env.update(zip(outs, results))
+    views.join_into(cx, [then_r.env, else_r.env])
 
 
 def lower_ifexp(cx, node: ast.IfExp) -> Value:
@@ -273,7 +278,7 @@ def _iteration(cx, s: ast.For):
             raise UnsupportedError("the target of `for ... in range()` must be a name",
                                    cx.fs.loc(target))
         start, stop, step = _range_args(cx, it)
-        return start, stop, step, lambda cx, i: cx.env.__setitem__(target.id, i)
+        return start, stop, step, lambda cx, i: views.bind(cx, target.id, i)
     if callee is enumerate:
         if len(it.args) != 1 or it.keywords:
             raise UnsupportedError("enumerate() with one argument only", cx.fs.loc(it))
@@ -283,10 +288,11 @@ def _iteration(cx, s: ast.For):
             raise UnsupportedError("use `for i, row in enumerate(X)`", cx.fs.loc(target))
         idx_name, row_name = target.elts[0].id, target.elts[1].id
 
+        src = _row_source(cx, s, arr)
+
         def bind(cx, i):
-            cx.env[idx_name] = i
-            cx.env[row_name] = cx.b.name(cx.b.emit("row", arr, i), row_name)
-            cx.note_view(row_name, cx.env[row_name])
+            views.bind(cx, idx_name, i)
+            views.bind_row(cx, row_name, src, arr, i)
         start, stop, step = _rows(cx, it.args[0], arr)
         return start, stop, step, bind
     arr = cx.expr(it)
@@ -297,11 +303,22 @@ def _iteration(cx, s: ast.For):
     if not isinstance(target, ast.Name):
         raise UnsupportedError("the target of `for row in X` must be a name", cx.fs.loc(target))
     start, stop, step = _rows(cx, it, arr)
+    src = _row_source(cx, s, arr)
 
     def bind_row(cx, i):
-        cx.env[target.id] = cx.b.name(cx.b.emit("row", arr, i), target.id)
-        cx.note_view(target.id, cx.env[target.id])
+        views.bind_row(cx, target.id, src, arr, i)
     return start, stop, step, bind_row
+
+
+def _row_source(cx, s: ast.For, arr):
+    """What the rows of `for row in X` are views of (views.py): X's array as it is when
+    each row is taken, so writes through earlier rows (or into X) are seen."""
+    src = views.source(cx, arr) if isinstance(arr, Value) else None
+    if src is None or src.root is None:
+        return src
+    rebinds = any(isinstance(n, ast.Name) and n.id == src.root and isinstance(n.ctx, ast.Store)
+                  for b in s.body for n in ast.walk(b))
+    return views.pin(cx, src, rebinds)
 
 
 def _rows(cx, node, arr):
@@ -326,26 +343,39 @@ def lower_for(cx, s: ast.For):
     carried = sorted(n for n in body_names | target_names if isinstance(cx.env.get(n), Value)
                      and n != CONT)
     types = [cx.env[n].type for n in carried]
-    for _attempt in range(3):
+    before_views = entry_views = cx.env.get(views.VIEWS)
+    for _attempt in range(8):  # until the carried values, their types and the views settle
         i = Value(I64, s.target.id if isinstance(s.target, ast.Name) else "i")
         params = [Value(t, hint(n)) for n, t in zip(carried, types)]
         env = dict(cx.env)
         env.update(zip(carried, params))
+        env[views.VIEWS] = entry_views
         with _Region(cx, env, [i] + params) as r:
             bind(cx, i)
             if CONT in body_names:
                 cx.env[CONT] = cx.b.const(False)
             block(cx, s.body)
         new = [_unify(cx, s, n, [t, r.env[n].type]) for n, t in zip(carried, types)]
-        if new == types:
+        more, entry_views, settled = _settle(cx, carried, entry_views, r.env)
+        if new == types and settled:
             break
-        types = new
+        types = new + [cx.env[n].type for n in more]
+        carried = carried + more
     inits = [_cast(cx, cx.env[n], t) for n, t in zip(carried, types)]
     results = [r.cast_to(r.env[n], t) for n, t in zip(carried, types)]
     outs = cx.b.emit_control("for", [start, stop, step, *inits], [r.region(results)], types,
                              [hint(n) for n in carried])
     cx.env.update(zip(carried, outs))
     _only_if_it_ran(cx, (body_names | target_names) - set(carried))
+    views.join_into(cx, [{views.VIEWS: before_views}, r.env])
+
+
+def _settle(cx, carried, entry_views, end_env):
+    """(names to carry too: bound before the loop and changed by the body through another
+    name; the views to lower the body with next; whether nothing changed)."""
+    more = sorted(views.changed(cx.env, end_env) - set(carried) - {CONT})
+    joined = views.loop_entry(cx, entry_views, end_env)
+    return more, joined, not more and views.same_tables(joined, entry_views)
 
 
 def _only_if_it_ran(cx, names):
@@ -393,10 +423,12 @@ def _lower_while(cx, s, test, body, counted, targets=frozenset()):
     names = body_names | ({counted[2]} if counted else set())
     carried = sorted(n for n in names if isinstance(cx.env.get(n), Value) and n != CONT)
     types = [cx.env[n].type for n in carried]
-    for _attempt in range(3):
+    before_views = entry_views = cx.env.get(views.VIEWS)
+    for _attempt in range(8):  # until the carried values, their types and the views settle
         cparams = [Value(t, hint(n)) for n, t in zip(carried, types)]
         cenv = dict(cx.env)
         cenv.update(zip(carried, cparams))
+        cenv[views.VIEWS] = entry_views
         with _Region(cx, cenv, cparams) as cr:
             if counted:
                 cond = cx.b.emit("lt", cx.env[counted[2]], counted[0])
@@ -408,6 +440,7 @@ def _lower_while(cx, s, test, body, counted, targets=frozenset()):
         bparams = [Value(t, hint(n)) for n, t in zip(carried, types)]
         benv = dict(cx.env)
         benv.update(zip(carried, bparams))
+        benv[views.VIEWS] = entry_views
         with _Region(cx, benv, bparams) as br:
             if counted:
                 counted[1](cx)
@@ -415,15 +448,18 @@ def _lower_while(cx, s, test, body, counted, targets=frozenset()):
                 cx.env[CONT] = cx.b.const(False)
             block(cx, body)
         new = [_unify(cx, s, n, [t, br.env[n].type]) for n, t in zip(carried, types)]
-        if new == types:
+        more, entry_views, settled = _settle(cx, carried, entry_views, br.env)
+        if new == types and settled:
             break
-        types = new
+        types = new + [cx.env[n].type for n in more]
+        carried = carried + more
     inits = [_cast(cx, cx.env[n], t) for n, t in zip(carried, types)]
     results = [br.cast_to(br.env[n], t) for n, t in zip(carried, types)]
     outs = cx.b.emit_control("while", inits, [cr.region([cond]), br.region(results)], types,
                              [hint(n) for n in carried])
     cx.env.update(zip(carried, outs))
     _only_if_it_ran(cx, body_names - set(carried) - {BRK, CONT, RET, RETVAL})
+    views.join_into(cx, [{views.VIEWS: before_views}, br.env])
     cx.env.pop(BRK, None)
     if outer_brk is not None:
         cx.env[BRK] = outer_brk

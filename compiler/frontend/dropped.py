@@ -1,7 +1,8 @@
 """What an expression statement does, for the error that refuses it.
 
-A statement that is only an expression (`v.sort()`, `np.add.at(a, i, v)`, `print(x)`,
-`x == 3`) has no value the loss can use: adjoint lowers a function to values, so a call
+A statement that is only an expression (`v.sort()`, `np.multiply.at(a, i, v)`,
+`print(x)`, `x == 3`) has no value the loss can use (`np.add.at(a, idx, v)` is the
+exception: context.py lowers it as a write into `a`): adjoint lowers a function to values, so a call
 that would update an array in place, print, or compute something that is then dropped
 cannot reach the loss. `explain(node, evaluate)` says which of these the statement is
 and what to write instead; compiler/frontend/lower.py raises it at the user's line.
@@ -103,10 +104,8 @@ def _call(node: ast.Call, text: str, evaluate) -> tuple[str, str]:
         a = ast.unparse(node.args[0]) if node.args else "a"
         idx = ast.unparse(node.args[1]) if len(node.args) > 1 else "idx"
         v = ast.unparse(node.args[2]) if len(node.args) > 2 else "v"
-        fix = (f"`{a}[{idx}] += {v}` when `{idx}` has no repeated entries; with repeated "
-               f"entries, a one-hot product adds them: `{a} = {a} + ({idx}[:, None] == "
-               f"np.arange({a}.shape[0])).T.astype(float) @ {v}`" if uf == "add" else
-               f"`{a}[{idx}] = np.{uf}({a}[{idx}], {v})` when `{idx}` has no repeated entries")
+        fix = (f"`{a}[{idx}] = np.{uf}({a}[{idx}], {v})` when `{idx}` has no repeated "
+               "entries (adjoint lowers `np.add.at` itself: repeated entries add)")
         return (f"`{text}` updates `{a}` in place (unbuffered, per index) and returns None; "
                 "adjoint's arrays are values, not updated in place", f"write {fix}")
     try:

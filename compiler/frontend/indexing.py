@@ -7,10 +7,12 @@ Guarantees:
   stands); two adjacent 1-D index arrays a `take_pairs` (`X[np.arange(n), y]`); a
   1-D mask is the index array of its True entries; a mask of x's full shape selects
   from the flattened array.
-- Writes are functional updates: `x[idx] = v` makes `x` a new SSA value, a copy of the
-  old one with `[idx] = v` (`set_index`); its adjoint sends the cotangent at idx to v
-  (summed where v was broadcast) and the rest to the old x. A write through a boolean
-  mask of x's full shape with a scalar is `np.where(mask, v, x)`: the selection policy.
+- Writes are functional updates: `x[idx] = v` makes the array a new SSA value, a copy
+  of the old one with `[idx] = v` (`set_index`; which names see it is views.py's
+  business); its adjoint sends the cotangent at idx to v (summed where v was broadcast;
+  with a repeated index, from its last occurrence only, the one NumPy keeps) and the
+  rest to the old x. A write through a boolean mask of x's full shape with a scalar is
+  `np.where(mask, v, x)`: the selection policy.
 - Integer writes keep x's dtype (a float written into an int array is truncated, as
   NumPy does). Indexing a tuple (`x.shape[0]`, `x.shape[1:]`) needs constant indices.
 - Combinations NumPy reorders or Numba cannot compile raise UnsupportedError at the
@@ -21,8 +23,10 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
+
 from ..errors import ShapeError, UnsupportedError
-from ..ir.core import Value
+from ..ir.core import ConstArray, Value
 from ..primitives import FULL, index_read, is_slice, slice_entry
 from .captures import Static
 
@@ -195,7 +199,11 @@ def _as_dtype(cx, node, v, t):
     return cx.emit(node, "ne", v, 0)
 
 
-def store(cx, target: ast.Subscript, old, value):
+def store_parts(cx, target: ast.Subscript, old, value):
+    """The parts of the write `target = value` into the array `old` (the value of
+    target.value): ("index", v, index values, spec) for `set_index`, or ("mask", m, v)
+    for a boolean mask of old's full shape. v is the value converted to old's dtype.
+    Raises UnsupportedError/ShapeError at the subscript for what cannot be written."""
     if not isinstance(old, Value) or old.type.rank == 0:
         raise UnsupportedError(f"`{ast.unparse(target.value)}` is not an array that can be "
                                "written to", cx.fs.loc(target))
@@ -204,17 +212,50 @@ def store(cx, target: ast.Subscript, old, value):
     node = target
     v = _as_dtype(cx, node, value, old.type)
     entries = _expand(cx, node, old, _entries(cx, node, old))
-    name = target.value.id
     if _sole_full_mask(old, entries):
-        m = entries[0][1][0]
-        if v.type.rank == 0:
-            return cx.b.name(cx.emit(node, "where", m, v, old), name)
-        flat = cx.emit(node, "reshape", old, cx.b.const(-1)) if old.type.rank > 1 else old
-        new = cx.emit(node, "set_index", flat, v, cx.emit(node, "nonzero_flat", m), spec=("a",))
-        if old.type.rank > 1:
-            new = cx.emit(node, "reshape_like", new, old)
-        return cx.b.name(new, name)
+        return ("mask", entries[0][1][0], v)
     entries = _masks_to_arrays(cx, node, old, entries)
     _check_advanced(cx, node, entries, store=True)
     spec, vals = _spec(entries)
-    return cx.b.name(cx.emit(node, "set_index", old, v, *vals, spec=spec), name)
+    return ("index", v, tuple(vals), spec)
+
+
+def apply_store(cx, node, old, parts):
+    """old with the write `parts` (store_parts) applied: a new SSA value."""
+    if parts[0] == "index":
+        _, v, vals, spec = parts
+        return cx.emit(node, "set_index", old, v, *vals, spec=spec)
+    _, m, v = parts
+    if v.type.rank == 0:
+        return cx.emit(node, "where", m, v, old)
+    flat = cx.emit(node, "reshape", old, cx.b.const(-1)) if old.type.rank > 1 else old
+    new = cx.emit(node, "set_index", flat, v, cx.emit(node, "nonzero_flat", m), spec=("a",))
+    if old.type.rank > 1:
+        new = cx.emit(node, "reshape_like", new, old)
+    return new
+
+
+def index_parts(cx, node, x, index_node):
+    """(index values, spec) of the index expression `index_node` into x, as written in
+    `np.add.at(x, idx, v)`: an int, an int array, a slice object is not accepted; a tuple
+    of them (`(i, idx)`). At most one index array (Numba's kernels)."""
+    if isinstance(index_node, ast.List):  # np.add.at(a, [0, 0, 1], v): a constant array
+        items = [cx.const_value(cx.expr(e)) for e in index_node.elts]
+        if not items or not all(isinstance(k, int) and not isinstance(k, bool) for k in items):
+            raise UnsupportedError("a list index of np.add.at must hold int literals",
+                                   cx.fs.loc(index_node), "pass an int array")
+        cx.env["@index"] = cx.b.const(ConstArray.of(np.array(items, dtype=np.int64)))
+        try:
+            return index_parts(cx, node, x, ast.copy_location(ast.Name("@index", ast.Load()),
+                                                               index_node))
+        finally:
+            cx.env.pop("@index", None)
+    fake = ast.copy_location(ast.Subscript(value=ast.Name("x", ast.Load()), slice=index_node,
+                                           ctx=ast.Load()), index_node)
+    entries = _expand(cx, fake, x, _entries(cx, fake, x))
+    if any(k == "m" for k, _ in entries):
+        raise UnsupportedError("np.add.at with a boolean mask", cx.fs.loc(index_node),
+                               "use the int indices: np.flatnonzero(mask)")
+    _check_advanced(cx, fake, entries, store=True)
+    spec, vals = _spec(entries)
+    return tuple(vals), spec

@@ -545,6 +545,17 @@ def _array(cx, node, args, kwargs):
     return convert(cx, node, array(cx, node, obj), d)
 
 
+def _copied(cx, x, out):
+    """NumPy's x.astype(...) and np.array(x) are new arrays even when nothing converts:
+    a copy, so that writes into them do not reach x (frontend/views.py)."""
+    return cx.b.emit("copy", out) if out is x and isinstance(x, Value) and x.type.rank else out
+
+
+def _array_copy(cx, node, args, kwargs):  # np.array(x) copies; np.asarray(x) is x
+    out = _array(cx, node, args, kwargs)
+    return _copied(cx, args[0] if args else None, out)
+
+
 def _nested(cx, node, items):
     consts = [cx.const_value(e) for e in items]
     if items and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in consts):
@@ -640,7 +651,7 @@ _BASE = {
     np.zeros: _filled("zeros"), np.ones: _filled("ones"), np.full: _full,
     np.zeros_like: _full_like_of(0), np.ones_like: _full_like_of(1),
     np.full_like: _full_like_of(None), np.eye: _eye, np.identity: _eye, np.arange: _arange,
-    np.array: _array, np.asarray: _array, np.float64: _np_float,
+    np.array: _array_copy, np.asarray: _array, np.float64: _np_float,
     math.exp: _math("exp"), math.log: _math("log"), math.tanh: _math("tanh"),
     math.sqrt: _math("sqrt"), math.fabs: _math("abs"), math.sin: _math("sin"),
     math.cos: _math("cos"), math.tan: _math("tan"), math.sinh: _math("sinh"),
@@ -766,7 +777,7 @@ def _m_transpose(cx, node, args, kwargs):
 
 def _m_astype(cx, node, args, kwargs):
     a = bind(cx, node, args, kwargs, "x", "dtype")
-    return convert(cx, node, a["x"], _dtype(cx, node, a["dtype"]))
+    return _copied(cx, a["x"], convert(cx, node, a["x"], _dtype(cx, node, a["dtype"])))
 
 
 METHODS = {
