@@ -180,6 +180,12 @@ class GradFunction:
         return self._dispatcher.loops(spec, self.arg_names, self.wrt_names, update_import,
                                       bool(batched), jit if jit == "auto" else bool(jit))
 
+    def __adjoint_inline__(self, cx, node, args, kwargs):
+        """A call of this gradient inside a function being differentiated (a loss that
+        calls a `grad`-made function): compiler/transforms.py inlines its adjoint graph."""
+        from .transforms import inline_gradient
+        return inline_gradient(self, cx, node, args, kwargs)
+
     def __repr__(self):
         kind = "value_and_grad" if self.with_value else "grad"
         return f"<{kind} of {self.fs.node.name} wrt {', '.join(self.wrt_names)}>"
@@ -206,6 +212,9 @@ def grad(fn=None, wrt=0, *, jit="auto", has_aux=False):
     backpropagation: forward values f_i, backward values g_i = d loss / d f_i)."""
     if fn is None:
         return lambda f: GradFunction(f, wrt, jit=jit, has_aux=has_aux)
+    if _is_gradient(fn) and not has_aux:  # grad(grad(f)): compiler/transforms.py
+        from .transforms import NestedGradFunction
+        return NestedGradFunction(fn, wrt, jit=jit)
     return GradFunction(fn, wrt, jit=jit, has_aux=has_aux)
 
 
@@ -214,4 +223,13 @@ def value_and_grad(fn=None, wrt=0, *, jit="auto", has_aux=False):
     `((loss value, aux), gradient(s))` (as jax.value_and_grad)."""
     if fn is None:
         return lambda f: GradFunction(f, wrt, with_value=True, jit=jit, has_aux=has_aux)
+    if _is_gradient(fn) and not has_aux:  # value_and_grad(grad(f))
+        from .transforms import NestedGradFunction
+        return NestedGradFunction(fn, wrt, with_value=True, jit=jit)
     return GradFunction(fn, wrt, with_value=True, jit=jit, has_aux=has_aux)
+
+
+def _is_gradient(fn) -> bool:
+    """fn was made by grad/value_and_grad (a gradient of a gradient is asked for)."""
+    from .transforms import NestedGradFunction
+    return isinstance(fn, (GradFunction, NestedGradFunction))

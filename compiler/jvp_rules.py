@@ -23,7 +23,13 @@ The convention (also at the top of compiler/diff/forward.py, which applies the r
 
 New primitives give their rule in their `prim(..., jvp=...)` call; this module fills
 the records of the primitives defined before the convention existed (it replaces a
-record's `jvp` only where it is None). Formulas: standard calculus; matrix rules from
+record's `jvp` only where it is None). It also gives the adjoint helpers VJP rules (the
+gradient of a generated gradient: `grad(grad(f))`, a loss calling a `grad`-made
+function), where their records have none: each is linear in its cotangent input, and
+its VJP is the adjoint of that linear map (unbroadcast <-> broadcast_like, zeros_with
+<-> getitem, take_add <-> take, row_scatter <-> row, fill_like <-> sum). The stacks of
+backward loops have none: reverse mode over them is refused (`hessian`/`hvp` handle
+loops by forward-over-reverse). Formulas: standard calculus; matrix rules from
 Giles, "An extended collection of matrix derivative results for forward and reverse
 mode AD" (2008), sec. 2.2 (C = AB: dC = dA B + A dB).
 """
@@ -34,7 +40,7 @@ import functools
 
 from . import primitives_control  # noqa: F401  (registers the control-flow primitives)
 from .errors import UnsupportedError
-from .primitives import PRIMS, _axes, _expand, _sum_keep, emit_op
+from .primitives import PRIMS, _axes, _expand, _sum_keep, emit_op, fit_shape
 
 
 class Joint:
@@ -285,15 +291,64 @@ _RULES = {
 
 # piecewise constant in every input, or constant: no tangent (listed so that the
 # coverage test can tell "zero by design" from "rule missing")
-ZERO_DERIVATIVE = frozenset({"tie_weight", "zeros_like", "eye_like", "stop_gradient", "floordiv"})
+ZERO_DERIVATIVE = frozenset({"tie_weight", "zeros_like", "eye_like", "stop_gradient", "floordiv",
+                             "last_occurrence"})
+
+
+# ---- VJP rules of the adjoint helpers (reverse over reverse: grad of a gradient) --------
+def _fitted(rule, i):
+    """A VJP rule whose result is brought to input i's shape (summed where broadcast)."""
+    def fitted(g, ans, *inputs, **attrs):
+        c = rule(g, ans, *inputs, **attrs)
+        return fit_shape(c, inputs[i]) if c is not None else None
+    return fitted
+
+
+def _diagonal(jvp_rules):
+    """An elementwise primitive's VJP rules from its JVP rules (a diagonal derivative is
+    its own transpose), each fitted to its input's shape."""
+    return tuple(None if r is None else _fitted(r, i) for i, r in enumerate(jvp_rules))
+
+
+def _refuse_loop_stacks(*_, **__):
+    raise UnsupportedError("the gradient of a gradient through a loop (reverse mode over the "
+                           "stacks of a backward loop) is not supported", None,
+                           "use compiler.hessian or compiler.hvp (forward-over-reverse), which "
+                           "differentiate loops")
+
+
+_SECOND_ORDER_VJP = {
+    "fill_like": (None, lambda g, ans, x, c: emit_op("sum", g)),
+    "broadcast_like": (lambda g, ans, c, x: fit_shape(g, c), None),
+    "unbroadcast": (lambda g, ans, c, x: fit_shape(g, c), None),
+    "zeros_with": _PerInput(lambda i, g, ans, c, x, *vals, spec:
+                            emit_op("getitem", g, *vals, spec=spec), last=0),
+    "take_add": (lambda g, ans, c, x, a, axis: emit_op("take", g, a, axis=axis), None, None),
+    "take_pairs_add": (lambda g, ans, c, x, a, b, axis:
+                       emit_op("take_pairs", g, a, b, axis=axis), None, None, None),
+    "row_scatter": (lambda g, ans, c, x, i: emit_op("row", g, i), None, None),
+    "pow_dbase": _diagonal(_RULES["pow_dbase"]),
+    "pow_dexp": _diagonal(_RULES["pow_dexp"]),
+    "prod_others": (_prod_others_jvp,),
+    # d/dz of (softmax(z) - onehot(y)) / n is symmetric (softmax's Jacobian): VJP = JVP
+    "cross_entropy_grad": (_cross_entropy_grad_jvp, None),
+    "stack_alloc": (None, _refuse_loop_stacks),
+    "stack_push": (_refuse_loop_stacks, None, _refuse_loop_stacks, None),
+    "stack_read": (_refuse_loop_stacks, None),
+}
 
 
 def register():
-    """Fill the `jvp` field of the records above (where it is None). Idempotent."""
+    """Fill the `jvp` field of the records above, and the `vjp` field of the adjoint
+    helpers (where it is None). Idempotent."""
     for name, rules in _RULES.items():
         p = PRIMS.get(name)
         if p is not None and p.jvp is None:
             PRIMS[name] = dataclasses.replace(p, jvp=rules)
+    for name, rules in _SECOND_ORDER_VJP.items():
+        p = PRIMS.get(name)
+        if p is not None and p.vjp is None:
+            PRIMS[name] = dataclasses.replace(p, vjp=rules)
 
 
 register()

@@ -434,3 +434,126 @@ def hvp(fn=None, wrt=0, *, jit="auto"):
     if fn is None:
         return lambda f: HVPFunction(f, wrt, jit=jit)
     return HVPFunction(fn, wrt, jit=jit)
+
+
+# ---- gradients of gradients ------------------------------------------------------------------
+def _grad_levels(fn):
+    """(the plain function under a chain of grad(grad(...)), the inner levels' (wrt
+    indices, with_value), innermost first). Raises ArgumentError for a level that does not
+    return one scalar (value_and_grad, several `wrt` entries, has_aux)."""
+    from .api import GradFunction
+    levels = []
+    while isinstance(fn, (GradFunction, NestedGradFunction)):
+        if fn.with_value or not fn.single or getattr(fn, "has_aux", False):
+            raise ArgumentError(
+                f"grad of {fn!r}: the inner function must return one scalar (a `grad` with "
+                "one `wrt` entry of a scalar argument)", fn.fs.loc(fn.fs.node),
+                "for second derivatives of array arguments use compiler.hessian or hvp")
+        levels.append(tuple(fn.wrt))
+        fn = fn.fn if isinstance(fn, GradFunction) else fn.inner
+    return fn, levels[::-1]
+
+
+def gradient_graph(primal, wrt: tuple, with_value: bool = False):
+    """The adjoint graph of `primal` (reverse mode, no passes: it is differentiated again),
+    its results the gradients (after the value with `with_value`). Raises
+    UnsupportedError at the loop when reverse mode stored stacks (reverse over reverse
+    through a loop is not supported)."""
+    from .diff.reverse import reverse
+    from .errors import UnsupportedError
+    from .ir.walk import walk
+    from .diff.seeds import folded
+    adj = folded(reverse(primal, wrt))
+    loop = next((op for op in walk(adj.ops) if op.prim in ("stack_alloc", "stack_empty")), None)
+    if loop is not None:
+        raise UnsupportedError("the gradient of a gradient through a loop is not supported "
+                               "(reverse mode over the stacks of a backward loop)", loop.loc,
+                               "compiler.hessian and compiler.hvp (forward-over-reverse) "
+                               "differentiate loops")
+    k = 0 if with_value else 1
+    return adj.replace(results=adj.results[k:], result_names=adj.result_names[k:])
+
+
+def _nested_build(levels, with_value):
+    def build(primal, wrt):
+        from .diff.reverse import reverse
+        g = primal
+        for lw in levels:
+            g = gradient_graph(g, lw)
+            g = g.replace(result_names=("loss",))
+        return reverse(g, wrt) if with_value else gradient_graph(g, wrt)
+    return build
+
+
+class NestedGradFunction(TransformFunction):
+    """`grad(grad(f))` (any depth), `value_and_grad(grad(f))`: reverse mode over the
+    generated (unoptimised) adjoint graph, so the result is one generated function
+    `<f>_grad_grad` whose source shows the forward sweep, the inner backward sweep and
+    the outer one (cotangents of cotangents are named `g_g_<name>`). Each inner level must
+    return one scalar (a `grad` with one `wrt` entry of a scalar argument); loops are
+    refused (hessian/hvp handle them). Called and inspected like GradFunction."""
+
+    def __init__(self, inner, wrt=0, *, with_value=False, jit="auto"):
+        fn, levels = _grad_levels(inner)
+        self.inner, self.with_value = inner, with_value
+        self.suffix = "grad_" * (len(levels) + 1) + ("value" if with_value else "")
+        self.suffix = self.suffix.rstrip("_")
+        super().__init__(fn, wrt, jit, _nested_build(levels, with_value))
+        self.fn = inner
+
+    def __call__(self, *args, **kwargs):
+        out = self._run(self._bind(args, kwargs))
+        if self.with_value:
+            return out[0], self._pack(out[1:])
+        return self._pack(out)
+
+    def __adjoint_inline__(self, cx, node, args, kwargs):
+        return inline_gradient(self, cx, node, args, kwargs)
+
+
+def inline_gradient(gf, cx, node, args, kwargs):
+    """Lower a call of the gradient function `gf` (GradFunction or NestedGradFunction)
+    inside a function being lowered (`cx`, frontend/context.py): the callee is lowered
+    for its arguments' types, differentiated (reverse mode, no passes), and its adjoint
+    graph's ops are copied in with its parameters bound to the call's arguments. Returns
+    the gradient (a tuple for a tuple `wrt`; `(value, gradients)` for value_and_grad)."""
+    from .diff.seeds import clone_ops
+    from .errors import UnsupportedError
+    from .ir.core import Type, Value
+    if getattr(gf, "has_aux", False):
+        raise UnsupportedError("a call of a has_aux gradient inside a differentiated function",
+                               cx.fs.loc(node))
+    bound = cx.bind_function(node, gf.fs.fn, args, kwargs)
+    params = []
+    for k, name in enumerate(gf.fs.params):
+        v = bound[name]
+        if not isinstance(v, Value):
+            raise UnsupportedError(f"argument `{name}` of a gradient called here is not an array "
+                                   "or number", cx.fs.loc(node))
+        if k in gf.wrt and not v.type.is_float:
+            v = cx.b.emit("cast", v)
+        params.append(v)
+    key = tuple(v.type for v in params)
+    primal = passes.run_pipeline(lower(gf.fs, key))
+    if isinstance(gf, NestedGradFunction):
+        graph = _nested_build(_grad_levels(gf.inner)[1], gf.with_value)(primal, gf.wrt)
+    else:
+        graph = gradient_graph(primal, gf.wrt, with_value=gf.with_value)
+    subst = dict(zip(graph.params, params))
+    # copied as primal ops: the passes before reverse mode (in-place accumulation of
+    # adjoint-phase sums) must leave them functional, since they are differentiated again
+    cx.b.ops.extend(_primal_phase(clone_ops(graph.ops, subst)))
+    outs = [subst.get(r, r) for r in graph.results]
+    if gf.with_value:
+        grads = outs[1] if gf.single else tuple(outs[1:])
+        return outs[0], grads
+    return outs[0] if gf.single else tuple(outs)
+
+
+def _primal_phase(ops):
+    from .ir.core import Region
+    out = []
+    for op in ops:
+        regions = tuple(Region(r.params, tuple(_primal_phase(r.ops)), r.results) for r in op.regions)
+        out.append(op.with_(phase="primal", regions=regions))
+    return out

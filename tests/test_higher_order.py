@@ -180,3 +180,84 @@ def test_compiled_hessian_and_hvp_match_numpy_tier():
     W, x = np.ones((3, 4)) * 0.1, np.ones(4)
     np.testing.assert_allclose(J(W, x), jacrev(layer, wrt="W", jit=False)(W, x), rtol=1e-12)
     assert J.compile_info["jit"] is True
+
+
+# ---- gradients of gradients ------------------------------------------------------------------
+def cubic_sin(x):
+    return np.sin(x) * x ** 3
+
+
+def d1(x):  # the derivatives of cubic_sin, by hand
+    return np.cos(x) * x ** 3 + 3 * x ** 2 * np.sin(x)
+
+
+def d2(x):
+    return -np.sin(x) * x ** 3 + 6 * x ** 2 * np.cos(x) + 6 * x * np.sin(x)
+
+
+def d3(x):
+    return (-np.cos(x) * x ** 3 - 9 * x ** 2 * np.sin(x) + 18 * x * np.cos(x)
+            + 6 * np.sin(x))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_grad_of_grad_to_third_order(jit):
+    from compiler import value_and_grad
+    g1 = grad(cubic_sin, jit=jit)
+    g2 = grad(g1, jit=jit)
+    g3 = grad(g2, jit=jit)
+    for x in (-1.3, 0.2, 0.7, 2.0):
+        assert g2(x) == pytest.approx(d2(x), rel=1e-12)
+        assert g3(x) == pytest.approx(d3(x), rel=1e-12)
+    v, g = value_and_grad(g1, jit=jit)(0.7)
+    assert v == pytest.approx(d1(0.7), rel=1e-14) and g == pytest.approx(d2(0.7), rel=1e-12)
+    assert g3.source.startswith("def cubic_sin_grad_grad_grad(x):")
+    if jit:
+        assert g3.compile_info["jit"] is True
+
+
+dloss_V = grad(two_layer, wrt="V", jit=False)
+
+
+def gradient_penalty(x, y, V, w):  # a loss that calls a grad-made function
+    g = dloss_V(x, y, V, w)
+    return two_layer(x, y, V, w) + 0.1 * np.sum(g * g)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_grad_of_a_loss_that_calls_a_gradient(jit):
+    from runtime.check import numerical_grad
+    args = lecture_args()
+    gV, gw = grad(gradient_penalty, wrt=("V", "w"), jit=jit)(*args)
+    np.testing.assert_allclose(gV, numerical_grad(gradient_penalty, args, 2), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gw, numerical_grad(gradient_penalty, args, 3), rtol=1e-6, atol=1e-8)
+    # and against our own Hessian: d/dV 0.1 |g|^2 = 0.2 H_VV g
+    g = dloss_V(*args)
+    HVV = hessian(two_layer, wrt="V", jit=False)(*args)
+    want = dloss_V(*args) + 0.2 * np.tensordot(g, HVV, axes=2)
+    np.testing.assert_allclose(gV, want, rtol=1e-10, atol=1e-12)
+
+
+def loop_loss(x):
+    s = x
+    for _ in range(3):
+        s = np.sin(s) * x
+    return s
+
+
+def test_grad_of_grad_through_a_loop_is_refused_at_the_loop():
+    from compiler import UnsupportedError
+    gg = grad(grad(loop_loss, jit=False), jit=False)
+    with pytest.raises(UnsupportedError, match="through a loop") as e:
+        gg(0.5)
+    assert "test_higher_order.py" in str(e.value) and "for _ in range(3)" in str(e.value)
+    # forward-over-reverse differentiates it
+    h = hessian(loop_loss, jit=False)(0.5)
+    g = grad(loop_loss, jit=False)
+    assert h == pytest.approx((g(0.5 + 1e-5) - g(0.5 - 1e-5)) / 2e-5, rel=1e-6)
+
+
+def test_grad_of_a_non_scalar_gradient_is_refused():
+    from compiler import ArgumentError, value_and_grad
+    with pytest.raises(ArgumentError, match="must return one scalar"):
+        grad(value_and_grad(cubic_sin, jit=False), jit=False)

@@ -49,7 +49,7 @@ def vjp_graph(primal: Graph, wrt: tuple) -> Graph:
     return adj.replace(results=(y,) + adj.results[1:], result_names=names)
 
 
-def _folded(adj: Graph) -> Graph:
+def folded(adj: Graph) -> Graph:
     """adj with scalar arithmetic on constants folded (`2 * r ** (2 - 1)` reads `2 * r`),
     its constants known to the rules (`scalar_constant`), so that forward mode applies
     the rule of a constant power (`2 * t_r`) rather than the general one."""
@@ -61,7 +61,7 @@ def _folded(adj: Graph) -> Graph:
 
 
 def hvp_graph(primal: Graph, wrt: tuple) -> Graph:
-    adj = _folded(reverse(primal, wrt))
+    adj = folded(reverse(primal, wrt))
     h = forward.jvp(adj, wrt)
     k = len(adj.results)
     t_grads = h.results[k + 1:]  # tangents of g_<wrt>: skip the loss and its tangent
@@ -80,6 +80,8 @@ def clone_ops(ops, subst: dict) -> list:
     for op in ops:
         regions = tuple(_clone_region(r, subst) for r in op.regions)
         outs = tuple(Value(v.type, v.hint) for v in op.outputs)
+        if op.prim == "const" and isinstance(op.attr("value"), (int, float)):
+            _SCALARS[outs[0]] = op.attr("value")  # rules read scalar constants (d/da a ** 2)
         ins = tuple(subst.get(v, v) for v in op.inputs)
         subst.update(zip(op.outputs, outs))
         out.append(op.with_(inputs=ins, outputs=outs, regions=regions))
@@ -190,7 +192,7 @@ def _basis_loop(b, i, seed, lv, others, var, outputs, templates, columns):
 
 def hessian_graph(primal: Graph, wrt: tuple) -> Graph:
     """Blocks H[i][k] = d^2 f / d w_i d w_k, i-major (forward-over-reverse)."""
-    adj = _folded(reverse(primal, wrt))
+    adj = folded(reverse(primal, wrt))
     h = forward.jvp(adj, wrt)
     k = len(adj.results)
     n = len(primal.params)

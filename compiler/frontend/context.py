@@ -492,6 +492,9 @@ class Lowerer:
         built = structures.build(self, node, obj, args, kwargs)
         if built is not None:  # dict(a=a, b=b), tuple(x)
             return built
+        inline = getattr(type(obj), "__adjoint_inline__", None)
+        if inline is not None:  # a function made by compiler.grad (compiler/transforms.py)
+            return inline(obj, self, node, args, kwargs)
         handler = numpy_api.FUNCTIONS.get(obj) if _hashable(obj) else None
         if handler is not None:  # NumPy, math, builtins, runtime.functions, custom_vjp
             return handler(self, node, args, kwargs)
