@@ -28,8 +28,8 @@ gradient of a generated gradient: `grad(grad(f))`, a loss calling a `grad`-made
 function), where their records have none: each is linear in its cotangent input, and
 its VJP is the adjoint of that linear map (unbroadcast <-> broadcast_like, zeros_with
 <-> getitem, take_add <-> take, row_scatter <-> row, fill_like <-> sum). The stacks of
-backward loops have none: reverse mode over them is refused (`hessian`/`hvp` handle
-loops by forward-over-reverse). Formulas: standard calculus; matrix rules from
+backward loops have none: compiler/transforms.py refuses reverse mode over a gradient
+that has them, at the loop (`hessian`/`hvp` handle loops by forward-over-reverse). Formulas: standard calculus; matrix rules from
 Giles, "An extended collection of matrix derivative results for forward and reverse
 mode AD" (2008), sec. 2.2 (C = AB: dC = dA B + A dB).
 """
@@ -310,13 +310,6 @@ def _diagonal(jvp_rules):
     return tuple(None if r is None else _fitted(r, i) for i, r in enumerate(jvp_rules))
 
 
-def _refuse_loop_stacks(*_, **__):
-    raise UnsupportedError("the gradient of a gradient through a loop (reverse mode over the "
-                           "stacks of a backward loop) is not supported", None,
-                           "use compiler.hessian or compiler.hvp (forward-over-reverse), which "
-                           "differentiate loops")
-
-
 _SECOND_ORDER_VJP = {
     "fill_like": (None, lambda g, ans, x, c: emit_op("sum", g)),
     "broadcast_like": (lambda g, ans, c, x: fit_shape(g, c), None),
@@ -332,9 +325,6 @@ _SECOND_ORDER_VJP = {
     "prod_others": (_prod_others_jvp,),
     # d/dz of (softmax(z) - onehot(y)) / n is symmetric (softmax's Jacobian): VJP = JVP
     "cross_entropy_grad": (_cross_entropy_grad_jvp, None),
-    "stack_alloc": (None, _refuse_loop_stacks),
-    "stack_push": (_refuse_loop_stacks, None, _refuse_loop_stacks, None),
-    "stack_read": (_refuse_loop_stacks, None),
 }
 
 
