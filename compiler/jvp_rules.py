@@ -29,7 +29,8 @@ function), where their records have none: each is linear in its cotangent input,
 its VJP is the adjoint of that linear map (unbroadcast <-> broadcast_like, zeros_with
 <-> getitem, take_add <-> take, row_scatter <-> row, fill_like <-> sum). The stacks of
 backward loops have none: compiler/transforms.py refuses reverse mode over a gradient
-that has them, at the loop (`hessian`/`hvp` handle loops by forward-over-reverse). Formulas: standard calculus; matrix rules from
+that has them, at the loop (`hessian`/`hvp` handle loops by forward-over-reverse).
+Formulas: standard calculus; matrix rules from
 Giles, "An extended collection of matrix derivative results for forward and reverse
 mode AD" (2008), sec. 2.2 (C = AB: dC = dA B + A dB).
 """

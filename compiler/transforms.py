@@ -519,7 +519,7 @@ def inline_gradient(gf, cx, node, args, kwargs):
     the gradient (a tuple for a tuple `wrt`; `(value, gradients)` for value_and_grad)."""
     from .diff.seeds import clone_ops
     from .errors import UnsupportedError
-    from .ir.core import Type, Value
+    from .ir.core import Value
     if getattr(gf, "has_aux", False):
         raise UnsupportedError("a call of a has_aux gradient inside a differentiated function",
                                cx.fs.loc(node))

@@ -143,7 +143,6 @@ def test_vjp_function_of_a_matrix_valued_function():
     c = rand((3, 4), 9)
     value, (gW, gx) = f(W, x, c)
     np.testing.assert_allclose(value, mat_fn(W, x), rtol=1e-14)
-    from oracles import autograd_grads
     import autograd.numpy as anp
     from autograd import make_vjp
 

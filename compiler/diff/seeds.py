@@ -23,7 +23,7 @@ Hessian block H[i][k] has shape `shape(w_i) + shape(w_k)`.
 from __future__ import annotations
 
 from ..ir.builder import _SCALARS, Builder
-from ..ir.core import I64, Graph, Op, Region, Type, Value
+from ..ir.core import I64, Graph, Region, Type, Value
 from ..ir.walk import free_values, walk
 from ..passes.dce import dce
 from ..passes.fold import fold
