@@ -32,7 +32,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import background, pipeline
-from .arguments import Arguments, fast_key, fast_key_matches
+from .arguments import Arguments, fast_key, fast_key_matches, layout_check
 from .ir.core import Graph
 from .locate import run_error
 
@@ -110,6 +110,8 @@ class Dispatcher:
         self.arguments, self.jit = arguments, jit
         self.specs: dict = {}  # key -> Specialization
         self.fast: dict = {}  # fast_key(args) -> compiled Specialization
+        # structured arguments: [(arguments.layout_check function, compiled Specialization)]
+        self.tree_fast: list = []
         self.last: Specialization | None = None  # the one generated last
         # what the generated code baked in: {Capture.key: (read, value, array snapshot)}
         self.captured: dict = {}
@@ -121,10 +123,15 @@ class Dispatcher:
         that cannot be differentiated, and what NumPy or Numba raise at run time."""
         if self.captured and self.stale():
             self.invalidate()
-        fast = fast_key(args)
+        # (a gradient called only with structures skips the flat key: tree_fast below)
+        fast = fast_key(args) if self.fast or not self.tree_fast else None
         spec = self.fast.get(fast) if fast is not None else None
         if spec is not None:  # already normalised (float64 C arrays, floats); compiled
             return spec.fn(*args)
+        for check, spec in self.tree_fast:  # dicts or tuples of such arrays: flattened
+            leaves = check(args)
+            if leaves is not None:
+                return spec.regroup(spec.fn(*leaves))
         normed, key = self.arguments.normalize(args)
         spec = self.specs.get(key) or self.specialize(key)
         if spec.first_call is None:
@@ -135,7 +142,12 @@ class Dispatcher:
             out = spec.fn(*normed)
         spec.tier = "compiled" if spec.jit else "numpy"
         if spec.regroup is not None:  # gradients (and aux) rebuilt into their structures
+            check = layout_check(args) if spec.jit and len(self.tree_fast) < 4 else None
+            if check is not None:
+                self.tree_fast.append((check, spec))
             return spec.regroup(out)
+        if spec.jit and fast is None:
+            fast = fast_key(args)
         if fast is not None and spec.jit and fast_key_matches(fast, key):
             self.fast[fast] = spec
         return out
@@ -286,6 +298,7 @@ class Dispatcher:
         """Forget every specialisation: the next call regenerates with current values."""
         self.specs.clear()
         self.fast.clear()
+        self.tree_fast.clear()
         self.captured.clear()
         self.epoch_loops.clear()
 
