@@ -343,6 +343,7 @@ def lower_for(cx, s: ast.For):
     carried = sorted(n for n in body_names | target_names if isinstance(cx.env.get(n), Value)
                      and n != CONT)
     types = [cx.env[n].type for n in carried]
+    views.pin_rebound_roots(cx, s.body)
     before_views = entry_views = cx.env.get(views.VIEWS)
     for _attempt in range(8):  # until the carried values, their types and the views settle
         i = Value(I64, s.target.id if isinstance(s.target, ast.Name) else "i")
@@ -423,6 +424,7 @@ def _lower_while(cx, s, test, body, counted, targets=frozenset()):
     names = body_names | ({counted[2]} if counted else set())
     carried = sorted(n for n in names if isinstance(cx.env.get(n), Value) and n != CONT)
     types = [cx.env[n].type for n in carried]
+    views.pin_rebound_roots(cx, body)
     before_views = entry_views = cx.env.get(views.VIEWS)
     for _attempt in range(8):  # until the carried values, their types and the views settle
         cparams = [Value(t, hint(n)) for n, t in zip(carried, types)]

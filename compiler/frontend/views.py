@@ -44,6 +44,7 @@ is taken with respect to).
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 
 from ..errors import UnsupportedError
@@ -104,9 +105,18 @@ def _is_global(cx, v) -> bool:
 
 
 def _fresh_contiguous(cx, v, depth=0) -> bool:
-    """Is v an array NumPy holds C-contiguously (one the function allocated)?"""
+    """Is v an array NumPy holds C-contiguously (one the function allocated)? Memoised:
+    SSA values form a DAG (`x = x * x` thirty times would be 2 ** 30 visits)."""
     if v in cx.contiguous_values:
         return True
+    memo = cx.__dict__.setdefault("_layout_memo", {})
+    key = (cx.b, v)  # per builder: a region does not see its enclosing builder's ops
+    if key not in memo:
+        memo[key] = _fresh_contiguous_uncached(cx, v, depth)
+    return memo[key]
+
+
+def _fresh_contiguous_uncached(cx, v, depth):
     op = cx.b.defining_op(v)
     if op is None or depth > 30:
         return False
@@ -210,7 +220,8 @@ def _renamed(r: Ref, key, hidden) -> Ref:
 
 
 def _collect(cx, t: dict) -> dict:
-    """Drop hidden roots no ref uses any more."""
+    """Drop hidden roots no ref uses any more (only where paths join, after the control
+    op is emitted: inside a region a loop may still carry one)."""
     used = {r.root for r in t.values()} | set().union(*(r.maybe for r in t.values()))
     for n in [n for n in cx.env if n.startswith("@") and "#" in n and n not in used]:
         del cx.env[n]
@@ -229,9 +240,9 @@ def _rebind(cx, name: str, value, ref: Ref | None):
         t[name] = ref
     cx.foreign.discard(name)
     cx.env[name] = value
-    if ref is None and _fresh_contiguous(cx, value):
+    if ref is None and isinstance(value, Value) and _fresh_contiguous(cx, value):
         cx.contiguous_values.add(value)
-    _set_table(cx, _collect(cx, t))
+    _set_table(cx, t)  # (hidden roots left unused are dropped where paths join)
 
 
 def bind(cx, name: str, value):
@@ -265,6 +276,21 @@ def pin(cx, src: Ref | None, rebinds: bool) -> Ref | None:
     t[key] = Ref(hidden, (), contiguous=src.contiguous and not src.chain)
     _set_table(cx, t)
     return _renamed(src, key, hidden)
+
+
+def pin_rebound_roots(cx, body):
+    """Before a loop whose body rebinds a name that views are taken of (`v = y[1:3]`,
+    then `y = y * 2` in the loop): the views keep the array under a hidden key from the
+    start, so every iteration writes through them the same way (otherwise the first
+    iteration's refs would differ from the next ones', and writes would be refused)."""
+    rebound = {n.id for b in body for n in ast.walk(b)
+               if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    t = table(cx)
+    for key in sorted(rebound):
+        if key in cx.env and _rooted_at(t, key):
+            t, hidden = _move_root(cx, key, t)
+            t[key] = Ref(hidden, (), contiguous=_fresh_contiguous(cx, cx.env[key]))
+    _set_table(cx, t)
 
 
 # ---- writes ------------------------------------------------------------------------------------
