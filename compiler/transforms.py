@@ -226,14 +226,28 @@ def jvp_function(fn, wrt=None, *, jit="auto") -> JVPFunction:
 def jvp(fn, primals, tangents, *, wrt=None, jit="auto"):
     """(fn(*primals), J tangents): forward mode, as `jax.jvp`.
 
-    primals: fn's arguments (a tuple); tangents: one array or float per argument (or
-    per `wrt` entry), each of its argument's shape. Returns the value and the
+    primals: fn's arguments (a tuple); tangents: one array or float per `wrt` entry,
+    each of its argument's shape; without `wrt`, one per argument that is not an integer
+    or boolean (labels, indices, masks: a tangent given for one is ignored). Returns the value and the
     directional derivative (the shape of the value). The generated function is kept per
     (fn, wrt, jit): `jvp_function(fn, ...)` gives it, with `.source`. Raises
     ArgumentError for tangents of the wrong number or shape, AdjointError subclasses for
     code that cannot be differentiated (at its line)."""
-    w = tuple(range(len(primals))) if wrt is None else wrt
+    primals, tangents = tuple(primals), tuple(tangents)
+    if wrt is not None:
+        return _cached(JVPFunction, fn, wrt, jit)(primals, tangents)
+    w = _float_positions(primals)
+    if len(tangents) == len(primals):  # a tangent per argument: integers' are ignored
+        tangents = tuple(tangents[i] for i in w)
     return _cached(JVPFunction, fn, w, jit)(primals, tangents)
+
+
+def _float_positions(args) -> tuple:
+    """Positions of the arguments that are not integers or booleans (labels, indices,
+    masks have no tangent)."""
+    def is_int(a):
+        return np.asarray(a).dtype.kind in "iub"
+    return tuple(i for i, a in enumerate(args) if not is_int(a))
 
 
 # ---- reverse mode with a seed -----------------------------------------------------------
@@ -260,16 +274,15 @@ def vjp_function(fn, wrt=0, *, jit="auto") -> VJPFunction:
 
 def vjp(fn, *primals, wrt=None, jit="auto"):
     """(fn(*primals), vjp_fn), as `jax.vjp`: `vjp_fn(ct)` returns J^T ct as a tuple, one
-    entry per argument (per `wrt` entry when given), for a cotangent `ct` of the value's
+    entry per argument that is not an integer or boolean (per `wrt` entry when given:
+    one array for a single entry), for a cotangent `ct` of the value's
     shape. Each call of vjp_fn runs the generated `<fn>_vjp` (forward and backward
     sweeps); `vjp_function` gives it with `.source`."""
-    w = tuple(range(len(primals))) if wrt is None else wrt
+    w = _float_positions(primals) if wrt is None else wrt
     f = _cached(VJPFunction, fn, w, jit)
-    single = f.single
 
     def vjp_fn(ct):
-        _, cts = f(*primals, ct)
-        return (cts,) if single and wrt is None else cts
+        return f(*primals, ct)[1]
 
     value = _cached(ValueFunction, fn, w, jit)(*primals)
     return value, vjp_fn

@@ -240,3 +240,22 @@ def test_compiled_tier_matches_numpy_tier():
     assert v.compile_info["jit"] is True
     for x, y in zip((got[0],) + got[1], (ref[0],) + ref[1]):
         np.testing.assert_allclose(x, y, rtol=1e-12)
+
+
+def picked(x, labels, W):  # integer labels get no tangent
+    return np.sum(np.tanh(W @ x)[labels] ** 2)
+
+
+def test_integer_arguments_get_no_tangent_by_default():
+    x, labels, W = rand((3,), 1), np.array([0, 2, 2]), rand((4, 3), 2)
+    tx, tW = tangents_for((x, labels, W), (0, 2))
+    value, t = jvp(picked, (x, labels, W), (tx, np.zeros(3), tW), jit=False)   # one per argument
+    value2, t2 = jvp(picked, (x, labels, W), (tx, tW), jit=False)              # or per float one
+    assert value == value2 == pytest.approx(picked(x, labels, W), rel=1e-14)
+    assert t == t2 == pytest.approx(float(directional_fd(picked, (x, labels, W), (0, 2), (tx, tW))),
+                                    rel=1e-7)
+    _, f_vjp = vjp(picked, x, labels, W, jit=False)
+    cx, cW = f_vjp(1.0)
+    gx, gW = grad(picked, wrt=(0, 2), jit=False)(x, labels, W)
+    np.testing.assert_allclose(cx, gx, rtol=1e-14)
+    np.testing.assert_allclose(cW, gW, rtol=1e-14)
