@@ -495,13 +495,14 @@ class Lowerer:
         inline = getattr(type(obj), "__adjoint_inline__", None)
         if inline is not None:  # a function made by compiler.grad (compiler/transforms.py)
             return inline(obj, self, node, args, kwargs)
+        if isinstance(obj, types.MethodType) and isinstance(obj.__func__, types.FunctionType) \
+                and not trusted_function(obj.__func__):  # self.predict(x): inlined
+            return self.inline_method(node, target, args, kwargs)
         handler = numpy_api.FUNCTIONS.get(obj) if _hashable(obj) else None
         if handler is not None:  # NumPy, math, builtins, runtime.functions, custom_vjp
             return handler(self, node, args, kwargs)
         if isinstance(obj, types.FunctionType):
             return self.inline(node, obj, args, kwargs)
-        if isinstance(obj, types.MethodType) and isinstance(obj.__func__, types.FunctionType):
-            return self.inline_method(node, target, args, kwargs)
         what = getattr(obj, "__qualname__", None) or type(obj).__name__
         mod = getattr(obj, "__module__", None)
         raise NameResolutionError(
