@@ -85,7 +85,7 @@ def epoch_module_source(gen: Generated, arg_names, wrt_names, update_import: str
     update kernel or its plain-Python form. Nothing is loaded."""
     ep, ep_name, ev_name = epoch_source(gen.loss_name, gen.name, arg_names, wrt_names,
                                         update_import, batched, jit,
-                                        module_globals=gen.consts)
+                                        module_globals=gen.consts, graph=gen.graph)
     modsrc, _ = module_source([gen.source, ep], gen.consts)
     return modsrc, ep, ep_name, ev_name
 

@@ -46,11 +46,12 @@ import math
 
 import numpy as np
 
-from .numba_forms import njit, overload  # recorded; registered with Numba when compiling
+from .numba_forms import overload, register_jitable  # recorded; registered with Numba when compiling
 
 __all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "update",
            "sgd_update", "momentum_update", "adagrad_update", "rmsprop_update",
-           "adam_update", "sq_norm", "clip_by_global_norm"]
+           "adam_update", "update_scaled", "update_outer", "sq_norm", "sq_norm_scaled",
+           "sq_norm_outer", "clip_by_global_norm"]
 
 SGD_KIND, MOMENTUM_KIND, ADAGRAD_KIND, RMSPROP_KIND, ADAM_KIND = 0, 1, 2, 3, 4
 
@@ -61,6 +62,9 @@ SGD_KIND, MOMENTUM_KIND, ADAGRAD_KIND, RMSPROP_KIND, ADAM_KIND = 0, 1, 2, 3, 4
 # element loop (no temporaries, SIMD-friendly), is compiled instead. They agree to the
 # last bits (no fastmath); tests/test_optim.py checks 1e-12.
 _LOOP = {"error_model": "numpy"}
+# sums of squares: reassociation lets LLVM vectorise them; not the no-NaN/no-inf flags of
+# fastmath=True, under which the loop's non-finite checks could be folded away
+_SUM = {"cache": True, "fastmath": {"reassoc", "contract", "nsz", "arcp"}}
 
 
 def _flat(p, g, state):
@@ -215,46 +219,18 @@ def _adam_update_loop(p, g, state, hyper, t):
     return impl
 
 
-@njit(cache=True, error_model="numpy")
-def update(p, g, state, hyper, t):
-    """The built-in optimisers' shared kernel: hyper = [kind, lr, wd, ...], dispatching on
-    kind (0 SGD, 1 momentum, 2 AdaGrad, 3 RMSProp, 4 Adam). Raises ValueError otherwise.
-
-    A cached Numba dispatcher (not register_jitable): every generated epoch loop links
-    the one compiled, disk-cached version instead of compiling the five kernels again;
-    the loops pass flat views, so one signature serves all parameters. `update.py_func`
-    is the plain-Python version (the NumPy-tier loops use it: the kernels run
-vectorised there, about as fast as compiled for large parameters). error_model="numpy" drops
-    Numba's per-division zero check, which blocks SIMD (AdaGrad, RMSProp and Adam run
-    about 4x faster); every denominator here is positive for valid hyper-parameters."""
-    kind = int(hyper[0])
-    h = hyper[1:]
-    if kind == 0:
-        sgd_update(p, g, state, h, t)
-    elif kind == 1:
-        momentum_update(p, g, state, h, t)
-    elif kind == 2:
-        adagrad_update(p, g, state, h, t)
-    elif kind == 3:
-        rmsprop_update(p, g, state, h, t)
-    elif kind == 4:
-        adam_update(p, g, state, h, t)
-    else:
-        raise ValueError("unknown optimiser kind in hyper[0]")
-
-
 def sq_norm(a) -> float:
     """Sum of squares of the entries of the float64 array `a` (||a||_2^2), any shape.
 
     From Python: NumPy's dot. Inside Numba code (the generated epoch loop calls it for
-    every gradient of every step): a loop compiled with fastmath, so the sum is
+    every gradient of every step): a loop compiled with reassociation, so the sum is
     vectorised (about 2x faster than a BLAS call for small arrays); its rounding may
     differ from NumPy's in the last bits."""
     f = np.ravel(a)
     return float(np.dot(f, f))
 
 
-@overload(sq_norm, jit_options={"cache": True, "fastmath": True})
+@overload(sq_norm, jit_options=_SUM)
 def _sq_norm_nb(a):
     def impl(a):
         f = a.ravel()
@@ -262,6 +238,262 @@ def _sq_norm_nb(a):
         for j in range(f.shape[0]):
             s += f[j] * f[j]
         return s
+    return impl
+
+
+# ---- the built-in kernel and its fused forms -------------------------------------------
+# From Python (the NumPy tier) `update` dispatches to the vectorised kernels above. In
+# compiled code every form runs one set of element loops with the hyper-parameters read
+# in place (hyper[1] is lr; no slice of `hyper`, no reshape or ravel per step): `_apply`
+# (any optimiser) or `_sgd_rows` (plain SGD, small enough to inline). They see a
+# gradient as rows: entry (i, j), at p[i * len(v) + j], is (r_i * c) * v[j], with c the
+# clipping scale and r_i = a[i] for a rank-1 gradient np.outer(a, v), or the single row
+# r_0 = s for a gradient s * v (a dense one is s = c = 1: exact, 1.0 * x == x). The
+# fused and unfused updates differ only in the order of the products, 1e-16 relative
+# per step (tests/test_optim.py, tests/test_train.py check 1e-12).
+
+@register_jitable(error_model="numpy")
+def _apply(p, a, s, v, c, state, hyper, t):
+    """p[i * n + j] updated from the gradient entry (r_i * c) * v[j], n = len(v), where
+    r_i = a[i] for i < len(a) when a.shape[0] > 0 (a rank-1 gradient), else the single
+    row r_0 = s (a scaled or dense gradient). One function with the loops written out:
+    LLVM vectorises them here (about 4x slower when split into per-row helpers)."""
+    kind = int(hyper[0])
+    lr, wd = hyper[1], hyper[2] if hyper.shape[0] > 2 else 0.0
+    n = v.shape[0]
+    rows = a.shape[0] if a.shape[0] > 0 else 1
+    if kind == SGD_KIND:
+        if wd == 0.0:
+            for i in range(rows):
+                f = lr * ((a[i] if a.shape[0] > 0 else s) * c)
+                for j in range(n):
+                    p[i * n + j] -= f * v[j]
+        else:
+            for i in range(rows):
+                r = (a[i] if a.shape[0] > 0 else s) * c
+                for j in range(n):
+                    k = i * n + j
+                    p[k] -= lr * (r * v[j] + wd * p[k])
+    elif kind == MOMENTUM_KIND:
+        mu, nesterov = hyper[3], hyper[4] != 0.0
+        vel = state[0]
+        for i in range(rows):
+            r = (a[i] if a.shape[0] > 0 else s) * c
+            for j in range(n):
+                k = i * n + j
+                gj = r * v[j] + wd * p[k]
+                vel[k] = mu * vel[k] + gj
+                if nesterov:
+                    p[k] -= lr * (gj + mu * vel[k])
+                else:
+                    p[k] -= lr * vel[k]
+    elif kind == ADAGRAD_KIND:
+        delta = hyper[3]
+        acc = state[0]
+        for i in range(rows):
+            r = (a[i] if a.shape[0] > 0 else s) * c
+            for j in range(n):
+                k = i * n + j
+                gj = r * v[j] + wd * p[k]
+                acc[k] += gj * gj
+                p[k] -= lr * gj / (delta + math.sqrt(acc[k]))
+    elif kind == RMSPROP_KIND:
+        rho, delta = hyper[3], hyper[4]
+        acc = state[0]
+        for i in range(rows):
+            r = (a[i] if a.shape[0] > 0 else s) * c
+            for j in range(n):
+                k = i * n + j
+                gj = r * v[j] + wd * p[k]
+                acc[k] = rho * acc[k] + (1.0 - rho) * gj * gj
+                p[k] -= lr * gj / math.sqrt(delta + acc[k])
+    elif kind == ADAM_KIND:
+        b1, b2, eps = hyper[3], hyper[4], hyper[5]
+        decoupled = hyper[6] != 0.0
+        c1 = 1.0 - b1 ** float(t + 1)  # float: libm pow in both forms
+        c2 = 1.0 - b2 ** float(t + 1)
+        m, vv = state[0], state[1]
+        for i in range(rows):
+            r = (a[i] if a.shape[0] > 0 else s) * c
+            for j in range(n):
+                k = i * n + j
+                if decoupled:
+                    gj = r * v[j]
+                    p[k] -= lr * wd * p[k]
+                else:
+                    gj = r * v[j] + wd * p[k]
+                m[k] = b1 * m[k] + (1.0 - b1) * gj
+                vv[k] = b2 * vv[k] + (1.0 - b2) * gj * gj
+                p[k] -= lr * (m[k] / c1) / (math.sqrt(vv[k] / c2) + eps)
+    else:
+        raise ValueError("unknown optimiser kind in hyper[0]")
+
+
+_NO_ROWS = np.empty(0)
+
+
+@register_jitable(error_model="numpy", inline="always")
+def _sgd_rows(p, a, s, v, c, lr):
+    """_apply for plain SGD (no weight decay): p[i * n + j] -= (lr * (r_i * c)) * v[j].
+    A row whose factor r_i * c is zero is skipped: its gradient entries are all zero
+    (v is finite: the loop checked the gradient norm), so p - lr * 0 is p (the hinge's
+    examples outside the margin, a ReLU's inactive units)."""
+    n = v.shape[0]
+    if a.shape[0] == 0:
+        f = lr * (s * c)
+        if f != 0.0:
+            for j in range(n):
+                p[j] -= f * v[j]
+    else:
+        for i in range(a.shape[0]):
+            f = lr * (a[i] * c)
+            if f != 0.0:
+                for j in range(n):
+                    p[i * n + j] -= f * v[j]
+
+
+def update(p, g, state, hyper, t):
+    """The built-in optimisers' shared kernel: hyper = [kind, lr, wd, ...], dispatching on
+    kind (0 SGD, 1 momentum, 2 AdaGrad, 3 RMSProp, 4 Adam). Raises ValueError otherwise.
+
+    p: flat float64 view (size,) updated in place; g: its gradient (size,); state:
+    (n_slots, size); t: 0-based step. From Python (and `update.py_func`, what the
+    NumPy-tier loops call): the vectorised kernels above, `p -= lr * g` for SGD. In
+    compiled code: `_apply`'s element loops with the hyper-parameters read in place,
+    compiled with error_model="numpy", which drops Numba's per-division zero check that
+    blocks SIMD (AdaGrad, RMSProp and Adam run about 4x faster); every denominator here
+    is positive for valid hyper-parameters."""
+    kind = int(hyper[0])
+    h = hyper[1:]
+    if kind == SGD_KIND:
+        sgd_update(p, g, state, h, t)
+    elif kind == MOMENTUM_KIND:
+        momentum_update(p, g, state, h, t)
+    elif kind == ADAGRAD_KIND:
+        adagrad_update(p, g, state, h, t)
+    elif kind == RMSPROP_KIND:
+        rmsprop_update(p, g, state, h, t)
+    elif kind == ADAM_KIND:
+        adam_update(p, g, state, h, t)
+    else:
+        raise ValueError("unknown optimiser kind in hyper[0]")
+
+
+update.py_func = update  # as a dispatcher's: the plain-Python form (epoch loops, tests)
+
+
+@overload(update, jit_options=_LOOP, inline="always")
+def _update_nb(p, g, state, hyper, t):
+    def impl(p, g, state, hyper, t):
+        if hyper[0] == SGD_KIND and hyper[2] == 0.0:
+            _sgd_rows(p, _NO_ROWS, 1.0, g, 1.0, hyper[1])
+        else:
+            _apply(p, _NO_ROWS, 1.0, g, 1.0, state, hyper, t)
+    return impl
+
+
+def update_scaled(p, s, v, state, hyper, t, c):
+    """`update` with the gradient (s * v) * c, never materialised in compiled code: s a
+    float, v an array of p's size (any shape; p flat), c the clipping scale (1.0 for
+    none). The generated epoch uses it where the loss's gradient is a scalar times an
+    array (the hinge's -y x). Same arithmetic as `update(p, ((s * v) * c).ravel(), ...)`."""
+    update(p, ((s * np.ravel(v)) * c), state, hyper, t)
+
+
+@overload(update_scaled, jit_options=_LOOP, inline="always")
+def _update_scaled_nb(p, s, v, state, hyper, t, c):
+    if v.ndim == 1:  # no ravel: a reshape costs a new array struct per step
+        def impl(p, s, v, state, hyper, t, c):
+            if hyper[0] == SGD_KIND and hyper[2] == 0.0:
+                _sgd_rows(p, _NO_ROWS, s, v, c, hyper[1])
+            else:
+                _apply(p, _NO_ROWS, s, v, c, state, hyper, t)
+        return impl
+
+    def impl_nd(p, s, v, state, hyper, t, c):
+        if hyper[0] == SGD_KIND and hyper[2] == 0.0:
+            _sgd_rows(p, _NO_ROWS, s, v.ravel(), c, hyper[1])
+        else:
+            _apply(p, _NO_ROWS, s, v.ravel(), c, state, hyper, t)
+    return impl_nd
+
+
+def update_outer(p, a, b, state, hyper, t, c):
+    """`update` with the rank-1 gradient np.outer(a, b) * c, never materialised in
+    compiled code: p the flat view of an (len(a), len(b)) parameter, a and b float64
+    vectors, c the clipping scale (1.0 for none); entry i * len(b) + j of the gradient
+    is (a[i] * b[j]) * c, as np.outer then the clip compute it. From Python: exactly
+    `update(p, (np.outer(a, b) * c).ravel(), ...)`."""
+    update(p, (np.outer(a, b) * c).ravel(), state, hyper, t)
+
+
+@overload(update_outer, jit_options=_LOOP, inline="always")
+def _update_outer_nb(p, a, b, state, hyper, t, c):
+    def impl(p, a, b, state, hyper, t, c):
+        if hyper[0] == SGD_KIND and hyper[2] == 0.0:  # plain SGD, the common case
+            _sgd_rows(p, a, 1.0, b, c, hyper[1])
+        elif a.shape[0] > 0:
+            _apply(p, a, 1.0, b, c, state, hyper, t)
+    return impl
+
+
+def sq_norm_scaled(s, v) -> float:
+    """||s v||_2^2 = s^2 ||v||_2^2 for a float s and an array v, without forming s v;
+    computed entry by entry if that product overflows or underflows to a non-finite or
+    zero value where the entries' squares would not (s huge, v tiny)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        n = s * s * sq_norm(v)
+        if not math.isfinite(n) or (n == 0.0 and s != 0.0):
+            n = sq_norm(s * np.ravel(v))
+    return float(n)
+
+
+@overload(sq_norm_scaled, jit_options=_SUM)
+def _sq_norm_scaled_nb(s, v):
+    def impl(s, v):
+        f = v.ravel()
+        q = 0.0
+        for j in range(f.shape[0]):
+            q += f[j] * f[j]
+        n = s * s * q
+        if not np.isfinite(n) or (n == 0.0 and s != 0.0):
+            n = 0.0
+            for j in range(f.shape[0]):
+                e = s * f[j]
+                n += e * e
+        return n
+    return impl
+
+
+def sq_norm_outer(a, b) -> float:
+    """||np.outer(a, b)||_F^2 = ||a||^2 ||b||^2 for float64 vectors, without forming the
+    outer product (the Frobenius norm of a rank-1 matrix; Golub & Van Loan, Matrix
+    Computations, 2.3); entry by entry if that product is not finite (||a||^2 overflows
+    while the entries a[i] b[j] do not)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        n = sq_norm(a) * sq_norm(b)
+        if not math.isfinite(n):
+            n = sq_norm(np.outer(a, b))
+    return float(n)
+
+
+@overload(sq_norm_outer, jit_options=_SUM)
+def _sq_norm_outer_nb(a, b):
+    def impl(a, b):
+        qa = 0.0
+        for i in range(a.shape[0]):
+            qa += a[i] * a[i]
+        qb = 0.0
+        for j in range(b.shape[0]):
+            qb += b[j] * b[j]
+        n = qa * qb
+        if not np.isfinite(n):
+            n = 0.0
+            for i in range(a.shape[0]):
+                for j in range(b.shape[0]):
+                    e = a[i] * b[j]
+                    n += e * e
+        return n
     return impl
 
 

@@ -230,3 +230,89 @@ def test_numpy_form_agrees_with_the_compiled_loop(opt):
     gs = [rng.normal(size=(40, 25)) for _ in range(30)]
     a, b = _steps(opt, p0, gs, True)[-1], _steps(opt, p0, gs, False)[-1]
     np.testing.assert_allclose(b, a, rtol=1e-12, atol=0)
+
+
+# ---- fused forms: the rank-1 and scaled updates and their norms (issue 16) -------------
+
+FUSED_CASES = [SGD(0.1), SGD(0.1, weight_decay=0.05), Momentum(0.1, 0.9),
+               Momentum(0.1, 0.8, nesterov=True), AdaGrad(0.1), RMSProp(0.01),
+               Adam(0.01), Adam(0.01, weight_decay=0.1, decoupled_weight_decay=True)]
+
+
+def _fused_kernels():
+    from compiler.numba_cache import ensure_numba
+    from runtime.optim import update_outer, update_scaled
+    nb = ensure_numba()
+    return (nb.njit(lambda p, a, b, s, h, t, c: update_outer(p, a, b, s, h, t, c)),
+            nb.njit(lambda p, sc, v, s, h, t, c: update_scaled(p, sc, v, s, h, t, c)))
+
+
+@pytest.mark.parametrize("opt", FUSED_CASES, ids=repr)
+def test_rank1_and_scaled_updates_match_the_materialised_gradient(opt):
+    """update_outer(p, a, b, ..., c) and update_scaled(p, s, v, ..., c) give the
+    parameters and states of `update` on np.outer(a, b) * c and (s * v) * c to 1e-12,
+    compiled and from Python, over steps with clipping scales and zero rows."""
+    from runtime.optim import update_outer, update_scaled
+    outer_nb, scaled_nb = _fused_kernels()
+    rng = np.random.default_rng(3)
+    m, n = 5, 7
+    steps = []
+    for t in range(6):
+        a = rng.normal(size=m)
+        a[t % m] = 0.0  # a zero row: skipped by the SGD loop, a step for the others
+        steps.append((a, rng.normal(size=n), rng.normal(), rng.normal(size=(m, n)),
+                      1.0 if t % 2 else 0.37))
+    p0 = rng.normal(size=(m, n))
+    h = opt.hyper()
+    runs = {}
+    for name in ("reference", "outer compiled", "outer numpy", "scaled compiled",
+                 "scaled numpy"):
+        p, s = p0.copy(), opt.init_state(p0)
+        pf, sf = p.reshape(p.size), s.reshape(s.shape[0], p.size)
+        for t, (a, b, sc, v, c) in enumerate(steps):
+            if name == "reference":
+                update.py_func(pf, (np.outer(a, b) * c).ravel(), sf, h, 2 * t)
+                update.py_func(pf, ((sc * v) * c).ravel(), sf, h, 2 * t + 1)
+                continue
+            k_outer = outer_nb if "compiled" in name else update_outer
+            k_scaled = scaled_nb if "compiled" in name else update_scaled
+            if name.startswith("outer"):
+                k_outer(pf, a, b, sf, h, 2 * t, c)
+                update.py_func(pf, ((sc * v) * c).ravel(), sf, h, 2 * t + 1)
+            else:
+                update.py_func(pf, (np.outer(a, b) * c).ravel(), sf, h, 2 * t)
+                k_scaled(pf, sc, v, sf, h, 2 * t + 1, c)
+        runs[name] = (p, s)
+    want_p, want_s = runs.pop("reference")
+    assert np.max(np.abs(want_p - p0)) > 1e-3  # the steps moved p
+    for name, (p, s) in runs.items():
+        np.testing.assert_allclose(p, want_p, rtol=1e-12, atol=1e-15, err_msg=name)
+        np.testing.assert_allclose(s, want_s, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_fused_norms_equal_the_norm_of_the_materialised_gradient():
+    from compiler.numba_cache import ensure_numba
+    from runtime.optim import sq_norm, sq_norm_outer, sq_norm_scaled
+    nb = ensure_numba()
+    outer_nb = nb.njit(lambda a, b: sq_norm_outer(a, b))
+    scaled_nb = nb.njit(lambda s, v: sq_norm_scaled(s, v))
+    rng = np.random.default_rng(4)
+    a, b, v = rng.normal(size=6), rng.normal(size=9), rng.normal(size=(3, 4))
+    want_outer = float(np.sum(np.outer(a, b) ** 2))
+    want_scaled = float(np.sum((-2.5 * v) ** 2))
+    for f in (sq_norm_outer, outer_nb):
+        assert f(a, b) == pytest.approx(want_outer, rel=1e-13)
+    for f in (sq_norm_scaled, scaled_nb):
+        assert f(-2.5, v) == pytest.approx(want_scaled, rel=1e-13)
+    # ||a||^2 overflows while the entries a[i] b[j] do not: computed entry by entry
+    big, tiny = np.array([1e200, -3e200]), np.array([1e-200, 2e-200])
+    want = float(np.sum(np.outer(big, tiny) ** 2))
+    assert np.isfinite(want)
+    for f in (sq_norm_outer, outer_nb):
+        assert f(big, tiny) == pytest.approx(want, rel=1e-13)
+    for f in (sq_norm_scaled, scaled_nb):
+        assert f(1e200, tiny) == pytest.approx(float(np.sum((1e200 * tiny) ** 2)), rel=1e-13)
+    # a non-finite factor stays non-finite (the loop stops before the update)
+    for f in (sq_norm_outer, outer_nb):
+        assert not np.isfinite(f(np.array([np.inf, 1.0]), np.array([0.0, 1.0])))
+    assert sq_norm(np.outer(a, b)) == pytest.approx(want_outer, rel=1e-13)

@@ -426,3 +426,105 @@ def test_example_digits_mlp_reaches_95_percent(tmp_path, capsys):
     assert "accuracy: train" in capsys.readouterr().out
     assert (tmp_path / "digits_mlp.png").read_bytes()[:4] == b"\x89PNG"
     assert set(load_params(tmp_path / "digits_mlp.npz")) == {"W1", "b1", "W2", "b2"}
+
+
+# ---- factored gradients: rank-1 and scaled updates fused into the loop (issue 16) ------
+
+FUSED_OPTS = [SGD(0.05), Momentum(0.05, 0.9, nesterov=True),
+              Adam(0.01, clip_norm=0.5, weight_decay=1e-3), RMSProp(0.005, clip_norm=0.2)]
+
+
+def _unfused(monkeypatch, fn, wrt, jit):
+    """A gradient whose training loops materialise every gradient (the path before the
+    factored forms, and the one a user-defined update kernel gets)."""
+    import compiler.codegen.epoch as epoch_mod
+    monkeypatch.setattr(epoch_mod, "BUILTIN_UPDATE", "no built-in kernel")
+    return value_and_grad(fn, wrt=wrt, jit=jit)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "compiled"])
+def test_factored_updates_give_the_unfused_parameters_to_1e12(monkeypatch, jit):
+    """The four-layer gradients reach the update as factors (three np.outer(a, b), one
+    s * h3) and no gradient array is formed; parameters, states and the norm history
+    equal those of the loop that materialises the gradients, to 1e-12."""
+    X, y = _data(n=40)
+    fused = VG if jit else VG_PY
+    for opt in FUSED_OPTS:
+        r = fit(fused, _params(), (X, y), opt, epochs=3, seed=2, verbose=False,
+                grad_health=False)
+        with monkeypatch.context() as mp:
+            plain = _unfused(mp, four_layer, WRT, jit)
+            r0 = fit(plain, _params(), (X, y), opt, epochs=3, seed=2, verbose=False,
+                     grad_health=False)
+        assert "four_layer_value_and_factors" in r.epoch_source
+        assert "_update_outer(_p_V1, _a_V1, _b_V1" in r.epoch_source
+        assert "_update_scaled(_p_w, _sc_w, _v_w" in r.epoch_source
+        assert "np.outer" not in r.epoch_source.split("def four_layer_epoch")[0]
+        assert "_value_and_factors" not in r0.epoch_source
+        for k in WRT:
+            assert np.max(np.abs(r.params[k] - _params()[k])) > 1e-4, (opt, k)
+            np.testing.assert_allclose(r.params[k], r0.params[k], rtol=1e-12, atol=1e-14,
+                                       err_msg=f"{opt} {k}")
+            np.testing.assert_allclose(r.states[k], r0.states[k], rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(r.grad_norm[k], r0.grad_norm[k], rtol=1e-12)
+        np.testing.assert_allclose(r.loss, r0.loss, rtol=1e-12)
+
+
+def test_hinge_scaled_gradient_matches_a_python_loop_with_zero_steps():
+    """The hinge's subgradient -y phi is a scaled form; outside the margin it is zero and
+    the SGD loop skips the row: the parameters still equal a Python loop of SGD steps."""
+    rng = np.random.default_rng(5)
+    Phi = rng.normal(size=(30, 4))
+    y = np.where(Phi @ np.array([1.0, -1.0, 0.5, 0.2]) > 0, 1.0, -1.0)
+    w0 = rng.normal(size=4) * 0.1
+    vg = value_and_grad(hinge, wrt="w", jit=False)
+    r = fit(vg, {"w": w0}, (Phi, y), SGD(0.1), epochs=4, shuffle=False, verbose=False,
+            grad_health=False)
+    assert "_update_scaled(_p_w, _sc_w, _v_w" in r.epoch_source
+    g = grad(hinge, wrt="w", jit=False)
+    w, zero = w0.copy(), 0
+    for _ in range(4):
+        for i in range(30):
+            gw = g(w, Phi[i], y[i])
+            zero += not np.any(gw)
+            w -= 0.1 * gw
+    assert zero > 30  # the skipped rows were exercised
+    np.testing.assert_allclose(r.params["w"], w, rtol=1e-13, atol=1e-15)
+
+
+def shared_factor(x, y, w1, w2):
+    """The gradient of w1 is (x[0] y) w2, a scaled form whose vector is a trained parameter."""
+    return (w1 @ w2) * x[0] * y
+
+
+def test_a_factor_that_is_a_trained_parameter_is_not_fused():
+    """g_w1 = s * w2 and g_w2 = s * w1: updating w1 in place from w2's factor and then w2
+    from the updated w1 would be wrong; these gradients stay arrays, formed before any
+    update, and training equals simultaneous SGD steps."""
+    from compiler.codegen.epoch import gradient_forms
+    X, y = np.array([[2.0], [0.5], [-1.0]]), np.array([1.0, -2.0, 0.5])
+    w1, w2 = np.array([1.0, 2.0]), np.array([3.0, -4.0])
+    vg = value_and_grad(shared_factor, wrt=("w1", "w2"), jit=False)
+    spec = vg.specialize(X[0], y[0], w1, w2)
+    graph, forms = gradient_forms(spec.graph, vg.arg_names, vg.wrt_names)
+    assert graph is None and [f.kind for f in forms] == ["dense", "dense"]
+    r = fit(vg, {"w1": w1, "w2": w2}, (X, y), SGD(0.1), epochs=2, shuffle=False,
+            verbose=False, grad_health=False)
+    a, b = w1.copy(), w2.copy()
+    for _ in range(2):
+        for i in range(3):
+            s = X[i, 0] * y[i]
+            a, b = a - 0.1 * s * b, b - 0.1 * s * a
+    np.testing.assert_allclose(r.params["w1"], a, rtol=1e-14)
+    np.testing.assert_allclose(r.params["w2"], b, rtol=1e-14)
+
+
+def test_gradient_forms_names_the_factors():
+    from compiler.codegen.epoch import gradient_forms
+    rng = np.random.default_rng(0)
+    p = _params()
+    spec = VG_PY.specialize(rng.normal(size=3), 0.5, *p.values())
+    graph, forms = gradient_forms(spec.graph, VG_PY.arg_names, VG_PY.wrt_names)
+    assert [f.kind for f in forms] == ["outer", "outer", "outer", "scaled"]
+    assert len(graph.results) == 1 + 2 * 4
+    assert not any(op.prim == "outer" for op in graph.ops)

@@ -32,6 +32,12 @@ import functools
 import hashlib
 import importlib.util
 import keyword
+from dataclasses import dataclass
+
+from ..ir.core import Graph
+from ..ir.walk import walk
+from ..primitives import PRIMS
+from .pyemit import FunctionSource, function_source
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,9 +65,110 @@ def _safe_names(arg_names, taken):
     return out
 
 
+# ---- gradients the loop receives in factored form --------------------------------------
+BUILTIN_UPDATE = "runtime.optim:update"  # the kernel with fused forms (runtime/optim.py)
+
+
+@dataclass(frozen=True)
+class GradientForm:
+    """How the epoch receives one parameter's gradient from the factored value-and-grad:
+    'dense' (the array), 'scaled' (a scalar s and an array v: the gradient is s * v) or
+    'outer' (vectors a and b: the gradient is np.outer(a, b)). `may_alias` (dense only):
+    the array may share memory with a trained parameter, so the loop copies it before
+    the first update of the step."""
+
+    kind: str
+    may_alias: bool = False
+
+
+def _use_counts(graph: Graph) -> dict:
+    """How many times each value is used as an op input or a region result (any depth)."""
+    uses: dict = {}
+    for op in walk(graph.ops):
+        for v in op.inputs:
+            uses[v] = uses.get(v, 0) + 1
+        for r in op.regions:
+            for v in r.results:
+                uses[v] = uses.get(v, 0) + 1
+    return uses
+
+
+def _aliases_param(v, producers: dict, params: set) -> bool:
+    """May `v` share memory with a value in `params`? Through the primitives' declared
+    views (`aliases`: transpose, reshape, basic indexing, ...); a value carried out of
+    control flow is assumed to."""
+    seen = set()
+    stack = [v]
+    while stack:
+        u = stack.pop()
+        if u in params:
+            return True
+        if u in seen:
+            continue
+        seen.add(u)
+        op = producers.get(u)
+        if op is None:
+            continue
+        if op.regions:
+            return True
+        stack += [op.inputs[i] for i in PRIMS[op.prim].aliases if i < len(op.inputs)]
+    return False
+
+
+def _is_float(v, rank=None) -> bool:
+    return v.type.dtype == "float64" and (rank is None or v.type.rank == rank)
+
+
+def gradient_forms(graph: Graph, arg_names, wrt_names) -> tuple[Graph | None, list]:
+    """(the factored value-and-grad graph, or None when every gradient is dense; a
+    GradientForm per trained parameter). `graph` takes `arg_names` and returns (loss,
+    g_p for p in wrt_names).
+
+    A gradient produced at the top level by np.outer(a, b) of float vectors, or by
+    s * v (s a float scalar, v a float array of the gradient's shape), and used by
+    nothing else, is returned as its factors: the op is dropped and (a, b) or (s, v)
+    take its place among the results. Not when a factor may share memory with a trained
+    parameter (the loop updates the parameters one after another while reading the
+    factors)."""
+    params = {graph.params[list(arg_names).index(w)] for w in wrt_names}
+    producers = {o: op for op in graph.ops for o in op.outputs}
+    uses = _use_counts(graph)
+    grads = graph.results[1:]
+    forms, results, names, dropped = [], [graph.results[0]], ["loss"], set()
+    for p, g in zip(wrt_names, grads):
+        op = producers.get(g)
+        factors = None
+        if op is not None and not uses.get(g) and grads.count(g) == 1 and _is_float(g) \
+                and g.type.rank >= 1:
+            a = op.inputs
+            if op.prim == "outer" and len(a) == 2 and all(_is_float(x, 1) for x in a):
+                factors = ("outer", tuple(a))
+            elif op.prim == "mul" and len(a) == 2:
+                for s, v in ((a[0], a[1]), (a[1], a[0])):
+                    if _is_float(s, 0) and _is_float(v, g.type.rank):
+                        factors = ("scaled", (s, v))
+                        break
+        if factors is not None and any(x.type.rank > 0 and _aliases_param(x, producers, params)
+                                       for x in factors[1]):
+            factors = None
+        if factors is None:
+            forms.append(GradientForm("dense", _aliases_param(g, producers, params)))
+            results.append(g)
+            names.append(f"g_{p}")
+        else:
+            forms.append(GradientForm(factors[0]))
+            dropped.add(id(op))
+            results += factors[1]
+            names += [f"g_{p}_{t}" for t in ("ab" if factors[0] == "outer" else "sv")]
+    if not dropped:
+        return None, forms
+    ops = tuple(op for op in graph.ops if id(op) not in dropped)
+    return graph.replace(ops=ops, results=tuple(results), result_names=tuple(names)), forms
+
+
 def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: str,
-                 batched: bool = False, jit: bool = True,
-                 module_globals=()) -> tuple[str, str, str]:
+                 batched: bool = False, jit: bool = True, module_globals=(),
+                 graph: Graph | None = None) -> tuple[str, str, str]:
     """(source, epoch function name, evaluate function name).
 
     name: prefix of the two functions; vjp_name: the value-and-gradient function of the
@@ -70,14 +177,30 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     'module:function' of an update kernel Numba can call (see runtime/optim.py);
     jit: False makes the loops call the kernel's plain-Python `py_func` when it is a
     Numba dispatcher; module_globals: other global names of the module, which
-    arguments must not shadow."""
+    arguments must not shadow (its {name: ConstArray} constants when a dict); graph: the
+    value-and-gradient's IR. With the graph and the built-in kernel, gradients that
+    `gradient_forms` factors reach the update as their factors: the source then starts
+    with `<name>_value_and_factors` (a FunctionSource carrying its compiled twin)."""
     mod, fn = update_import.split(":")
-    taken = {"np", "max", "min", "range", "_update", "_sq_norm", vjp_name, f"{name}_epoch",
-             f"{name}_evaluate"}
+    fvjp = f"{name}_value_and_factors"
+    taken = {"np", "max", "min", "range", "_update", "_sq_norm", "_update_scaled",
+             "_update_outer", "_sq_norm_scaled", "_sq_norm_outer", vjp_name, fvjp,
+             f"{name}_epoch", f"{name}_evaluate"}
     taken |= set(module_globals)
     safe = dict(zip(arg_names, _safe_names(arg_names, taken)))
     data = [a for a in arg_names if a not in wrt_names]
     pv = [safe[p] for p in wrt_names]  # parameter variables
+    factored, forms = (None, [GradientForm("dense")] * len(pv)) if graph is None else \
+        gradient_forms(graph, arg_names, wrt_names)
+    fsrc = None
+    if factored is not None and update_import == BUILTIN_UPDATE:
+        fsrc, fconsts, _ = function_source(factored, fvjp)
+        if fconsts and (not isinstance(module_globals, dict) or any(
+                module_globals.get(k) != c for k, c in fconsts.items())):
+            fsrc = None
+    if fsrc is None:  # every gradient as an array (dense)
+        forms = [GradientForm("dense", f.may_alias) if f.kind != "dense" else f for f in forms]
+        fvjp = vjp_name
     if batched:
         row = {a: f"{safe[a]}[_idx]" for a in data}
         ev_row = {a: f"{safe[a]}[_lo:_hi]" for a in data}
@@ -86,15 +209,24 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
         ev_row = row
     call = ", ".join(row.get(a, safe[a]) for a in arg_names)
     ev_call = ", ".join(ev_row.get(a, safe[a]) for a in arg_names)
-    grads = ", ".join(f"_g_{p}" for p in pv)
+    outs = []
+    for p, f in zip(pv, forms):
+        outs += {"dense": [f"_g_{p}"], "scaled": [f"_sc_{p}", f"_v_{p}"],
+                 "outer": [f"_a_{p}", f"_b_{p}"]}[f.kind]
     states = [f"_state_{p}" for p in pv]
     sig = ", ".join([safe[a] for a in arg_names] + states)
     first = safe[data[0]] if data else None
 
-    step = [f"_loss, {grads} = {vjp_name}({call})"]
-    for p in pv:
-        step.append(f"_f_{p} = _g_{p}.ravel()")
-        step.append(f"_n_{p} = _sq_norm(_f_{p})")
+    step = [f"_loss, {', '.join(outs)} = {fvjp}({call})"]
+    for p, f in zip(pv, forms):
+        if f.kind == "dense":
+            copy = ".copy()" if f.may_alias else ""  # read after a parameter it shares is updated
+            step.append(f"_f_{p} = _g_{p}.ravel(){copy}")
+            step.append(f"_n_{p} = _sq_norm(_f_{p})")
+        elif f.kind == "scaled":
+            step.append(f"_n_{p} = _sq_norm_scaled(_sc_{p}, _v_{p})")
+        else:
+            step.append(f"_n_{p} = _sq_norm_outer(_a_{p}, _b_{p})")
     step.append("_gn2 = " + " + ".join(f"_n_{p}" for p in pv))
     for j, p in enumerate(pv):
         step.append(f"_stats[{j}, 2] = _n_{p}")
@@ -103,17 +235,32 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     for j, p in enumerate(pv):
         step.append(f"_stats[{j}, 0] += _n_{p}")
         step.append(f"_stats[{j}, 1] = max(_stats[{j}, 1], _n_{p})")
+    step.append("_c = 1.0")
     step.append("if _clip > 0.0 and _gn2 > _clip * _clip:  # clip by global norm")
-    step.append("    _scale = _clip / np.sqrt(_gn2)")
-    for p in pv:
-        step.append(f"    _f_{p} = _f_{p} * _scale")
-    for p in pv:
-        step.append(f"_update(_p_{p}, _f_{p}, _s_{p}, _hyper, _step0 + _k)")
+    step.append("    _c = _clip / np.sqrt(_gn2)")
+    for p, f in zip(pv, forms):
+        if f.kind == "dense":
+            step.append(f"    _f_{p} = _f_{p} * _c")
+    t = "_hyper, _step0 + _k"
+    for p, f in zip(pv, forms):
+        if f.kind == "dense":
+            step.append(f"_update(_p_{p}, _f_{p}, _s_{p}, {t})")
+        elif f.kind == "scaled":
+            step.append(f"_update_scaled(_p_{p}, _sc_{p}, _v_{p}, _s_{p}, {t}, _c)")
+        else:
+            step.append(f"_update_outer(_p_{p}, _a_{p}, _b_{p}, _s_{p}, {t}, _c)")
 
     digests = ", ".join(f"{m} {_module_digest(m)}" for m in dict.fromkeys([mod, "runtime.optim"]))
     lines = [f"# kernels' module sources (sha256; an edit recompiles): {digests}",
              f"from {mod} import {fn} as _update",
              "from runtime.optim import sq_norm as _sq_norm"]
+    kinds = {f.kind for f in forms}
+    if "scaled" in kinds:
+        lines.append("from runtime.optim import sq_norm_scaled as _sq_norm_scaled, "
+                     "update_scaled as _update_scaled")
+    if "outer" in kinds:
+        lines.append("from runtime.optim import sq_norm_outer as _sq_norm_outer, "
+                     "update_outer as _update_outer")
     if not jit:
         lines.append("_update = getattr(_update, 'py_func', _update)  # plain Python")
     lines += ["", "",
@@ -148,15 +295,20 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
               f'    """Mean loss of {name} over all rows of the data (no update)."""',
               "    _total = 0.0"]
     if first is None:
-        lines += [f"    return {vjp_name}({ev_call})[0]"]
+        lines += [f"    return {fvjp}({ev_call})[0]"]
     else:
         lines += [f"    _n = {first}.shape[0]"]
         if batched:
             lines += ["    for _lo in range(0, _n, _batch):",
                       "        _hi = min(_lo + _batch, _n)",
-                      f"        _total += {vjp_name}({ev_call})[0] * (_hi - _lo)"]
+                      f"        _total += {fvjp}({ev_call})[0] * (_hi - _lo)"]
         else:
             lines += ["    for _i in range(_n):",
-                      f"        _total += {vjp_name}({ev_call})[0]"]
+                      f"        _total += {fvjp}({ev_call})[0]"]
         lines += ["    return _total / max(_n, 1)"]
-    return "\n".join(lines) + "\n", f"{name}_epoch", f"{name}_evaluate"
+    loops = "\n".join(lines) + "\n"
+    if fsrc is None:
+        return loops, f"{name}_epoch", f"{name}_evaluate"
+    out = FunctionSource(fsrc + "\n\n" + loops)
+    out.compiled = fsrc.compiled
+    return out, f"{name}_epoch", f"{name}_evaluate"
