@@ -119,46 +119,53 @@ def _zero(b, v):
     return b.const(0.0) if v.type.rank == 0 else b.emit("zeros_like", v)
 
 
-def basis_graph(graph: Graph, n: int, like: list, outputs: list, templates: list,
-                columns: bool, names: tuple, prefix=()) -> Graph:
-    """The Jacobian of `outputs` with respect to the seeds `graph.params[n:]` (see the
-    module docstring). like[i]: a value of seed i's shape defined without the seeds;
-    templates[o]: one of output o's shape (its primal), also seed-free. `columns`: the
-    seeds are the Jacobian's columns (forward mode: block shape output + seed), else its
-    rows (reverse mode and Hessians: block shape seed + output, which for a Hessian is
-    the same). `prefix`: ops to run first (the primal graph's, when a template is one
-    of its values that forward mode recomputes in a loop beside its tangent; those of
-    its ops that `graph` holds too run once). Returns a graph with the parameters `graph.params[:n]` and one result per
-    (output, seed) block, output-major."""
-    seeds = graph.params[n:]
-    # drop what the outputs do not need first: a loop whose tangent nobody reads is
-    # primal again, and so runs once, outside the basis loops
-    live = [v for v in list(outputs) + list(templates) + list(like) if v not in graph.params]
-    graph = dce(graph.replace(results=tuple(live)))
-    inv, var = split_invariant(graph.ops, set(seeds))
-    b = Builder(phase="primal")
-    loc = graph.ops[-1].loc if graph.ops else None
+def basis_graph(base: Graph, seeded: list, like: list, templates: list, columns: bool,
+                names: tuple) -> Graph:
+    """The Jacobian blocks of linear functions of seeds (see the module docstring).
+
+    base: the graph whose values are computed once, first (the primal, or the adjoint
+    graph for a Hessian). seeded: one (graph, outputs) per seed: a graph with base's
+    parameters and the seed as its last parameter, holding base's ops (the same values:
+    forward mode keeps the primal ops) and ops linear in the seed, and the values whose
+    derivative with respect to the seed is wanted. like[i]: a value of seed i's shape
+    defined in base; templates[o]: one of output o's shape, defined in base. `columns`:
+    the seeds are the Jacobian's columns (forward mode: block shape output + seed), else
+    its rows (reverse mode and Hessians: block shape seed + output). Returns a graph with
+    base's parameters and one result per (output, seed) block, output-major.
+
+    Each seeded graph is pruned first: its base values stay live, so a loop whose
+    tangent nobody reads is base's loop again and runs once; ops that do not depend on
+    the seed run once, before the loops."""
+    keep = [v for op in base.ops for v in op.outputs]
+    # the loops' own ops (basis vectors, stacks) belong to no user line: no comment, and
+    # the phase of base's last op (no new sweep heading in the generated source)
+    b = Builder(phase=base.ops[-1].phase if base.ops else "primal")
+    defined = set(base.params) | set(keep)
     blocks = {}
-    first = {id(op) for op in prefix}
-    with b, b.at(loc):
-        b.ops.extend(prefix)
-        b.ops.extend(op for op in inv if id(op) not in first)
-        zeros = [_zero(b, v) for v in like]
-        for i, (s, lv) in enumerate(zip(seeds, like)):
-            others = {seeds[k]: zeros[k] for k in range(len(seeds)) if k != i}
+    with b:
+        b.ops.extend(base.ops)
+        for i, ((graph, outputs), lv) in enumerate(zip(seeded, like)):
+            seed = graph.params[-1]
+            live = [v for v in list(outputs) + keep if v not in graph.params]
+            graph = dce(graph.replace(results=tuple(live)))
+            inv, var = split_invariant(graph.ops, {seed})
+            for op in inv:
+                if not any(v in defined for v in op.outputs):
+                    b.ops.append(op)
+                    defined.update(op.outputs)
             if lv.type.rank == 0:  # one basis vector: no loop
-                subst = dict(others)
-                subst[s] = b.const(1.0)
+                subst = {seed: b.const(1.0)}
                 b.ops.extend(clone_ops(var, subst))
                 for o, out in enumerate(outputs):
                     blocks[o, i] = subst.get(out, out)
                 continue
-            blocks.update(_basis_loop(b, i, s, lv, others, var, outputs, templates, columns))
-    results = tuple(blocks[o, i] for o in range(len(outputs)) for i in range(len(seeds)))
-    return Graph(graph.name, graph.params[:n], tuple(b.ops), results, names)
+            blocks.update(_basis_loop(b, i, seed, lv, var, outputs, templates, columns))
+    n_out = len(seeded[0][1])
+    results = tuple(blocks[o, i] for o in range(n_out) for i in range(len(seeded)))
+    return Graph(base.name, base.params, tuple(b.ops), results, names)
 
 
-def _basis_loop(b, i, seed, lv, others, var, outputs, templates, columns):
+def _basis_loop(b, i, seed, lv, var, outputs, templates, columns):
     size = b.emit("size", lv)
     eye = b.emit("eye", size)
     stacks0 = [b.emit("stack_alloc", size, tpl) for tpl in templates]
@@ -166,8 +173,7 @@ def _basis_loop(b, i, seed, lv, others, var, outputs, templates, columns):
     st_params = [Value(st.type, "jac") for st in stacks0]
     body = b.child()
     with body:
-        subst = dict(others)
-        subst[seed] = body.emit("reshape_like", body.emit("getitem", eye, j, spec=("i",)), lv)
+        subst = {seed: body.emit("reshape_like", body.emit("getitem", eye, j, spec=("i",)), lv)}
         body.ops.extend(clone_ops(var, subst))
         pushed = []
         for st, out, tpl in zip(st_params, outputs, templates):
@@ -191,37 +197,36 @@ def _basis_loop(b, i, seed, lv, others, var, outputs, templates, columns):
 
 
 def hessian_graph(primal: Graph, wrt: tuple) -> Graph:
-    """Blocks H[i][k] = d^2 f / d w_i d w_k, i-major (forward-over-reverse)."""
+    """Blocks H[i][k] = d^2 f / d w_i d w_k, i-major (forward-over-reverse: one JVP of
+    the adjoint graph per argument, seeded at it alone)."""
     adj = folded(reverse(primal, wrt))
-    h = forward.jvp(adj, wrt)
     k = len(adj.results)
-    n = len(primal.params)
-    t_grads = h.results[k + 1:]
+    seeded = []
+    for i in wrt:
+        h = forward.jvp(adj, (i,))
+        seeded.append((h, list(h.results[k + 1:])))  # the tangents of the gradients
     like = [primal.params[i] for i in wrt]
     names = tuple(f"H_{a.hint}_{c.hint}" for a in like for c in like)
-    # templates: each gradient has its argument's shape (a gradient that a loop computes
-    # beside its tangent is recomputed per basis vector, so it is not one)
-    g = basis_graph(h, n, like, list(t_grads), like, columns=False, names=names)
-    # basis_graph is output-major: H[o][i] = d t_g_o / d seed_i = H[i][o] (symmetric)
-    return g
+    # templates: each gradient has its argument's shape. basis_graph is output-major:
+    # block (o, i) = d g_o / d w_i = H[i][o] (the caller arranges it)
+    return basis_graph(adj, seeded, like, like, columns=False, names=names)
 
 
 def jacfwd_graph(primal: Graph, wrt: tuple) -> Graph:
-    f = forward.jvp(primal, wrt)
-    y, t_y = f.results[0], f.results[1]
+    seeded = []
+    for i in wrt:
+        f = forward.jvp(primal, (i,))
+        seeded.append((f, [f.results[1]]))
     like = [primal.params[i] for i in wrt]
-    names = tuple("J_" + p.hint for p in like)
-    return basis_graph(f, len(primal.params), like, [t_y], [y], columns=True, names=names,
-                       prefix=primal.ops)
+    return basis_graph(primal, seeded, like, [primal.results[0]], columns=True,
+                       names=tuple("J_" + p.hint for p in like))
 
 
 def jacrev_graph(primal: Graph, wrt: tuple) -> Graph:
+    """Rows: the seed is the cotangent `ct` of the value y; block i has shape y + x_i."""
     v = vjp_graph(primal, wrt)  # params: primal's + ct; results: y, J^T ct per wrt
-    y = v.results[0]
-    grads = list(v.results[1:])
-    like_seed = y
+    fwd, _ = split_invariant(v.ops, {v.params[-1]})
+    base = primal.replace(ops=tuple(fwd))
     templates = [primal.params[i] for i in wrt]
-    # rows: J[:, i] blocks have shape y + x_i, seed (ct) is the row
-    g = basis_graph(v, len(primal.params), [like_seed], grads, templates, columns=False,
-                    names=tuple("J_" + p.hint for p in templates))
-    return g
+    return basis_graph(base, [(v, list(v.results[1:]))], [v.results[0]], templates,
+                       columns=False, names=tuple("J_" + p.hint for p in templates))
