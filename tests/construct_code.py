@@ -126,3 +126,25 @@ class Model:
 
     def loss_kw(self, x, *, scale=1.0):
         return np.sum(self.predict(x)) * scale
+
+
+def loop_over_layers(layers, x):
+    """A Python loop over a list of (W, b) pairs: lowered once per entry."""
+    h = x
+    for W, b in layers:
+        h = np.tanh(W @ h + b)
+    return np.sum(h ** 2)
+
+
+def loop_over_literal(a):
+    s = 0.0
+    for c in [1.0, 2.0, a]:
+        s = s + c * a
+    return s
+
+
+def loop_over_dict(p):
+    s = 0.0
+    for k in p:
+        s = s + p[k]
+    return s

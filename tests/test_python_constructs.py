@@ -110,3 +110,20 @@ def test_call_errors_name_the_keyword_and_the_def_line():
         h(X3, X3, 2.0, 1.0)
     assert "construct_code.py:" in str(e.value)
     np.testing.assert_allclose(h(X3, X3), 2 * (2 * X3 - X3) * 2)
+
+
+@pytest.mark.parametrize("jit", JITS)
+def test_loops_over_tuples_and_lists(jit):
+    from tangent_corpus import central_differences
+    rng = np.random.default_rng(3)
+    layers = [(rng.standard_normal((4, 3)), rng.standard_normal(4)),
+              (rng.standard_normal((2, 4)), rng.standard_normal(2))]
+    x = rng.standard_normal(3)
+    g = grad(cc.loop_over_layers, jit=jit)(layers, x)
+    ref = central_differences(cc.loop_over_layers, (layers, x), 0)
+    for (gW, gb), (rW, rb) in zip(g, ref):
+        np.testing.assert_allclose(gW, rW, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(gb, rb, rtol=1e-6, atol=1e-8)
+    assert grad(cc.loop_over_literal, jit=jit)(1.5) == pytest.approx(3.0 + 2 * 1.5)
+    with pytest.raises(UnsupportedError, match="a loop over a dict's keys"):
+        grad(cc.loop_over_dict, jit=jit)({"a": 1.0})

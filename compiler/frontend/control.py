@@ -333,8 +333,32 @@ def _check_loop(cx, s):
                                cx.fs.loc(s.orelse[0]), "move the else block after the loop")
 
 
+def _unroll_container(cx, s: ast.For) -> bool:
+    """`for W, b in layers:` over a tuple or list of values (a structured argument, a
+    literal): Python's loop over a container, lowered once per entry (the container's
+    length is known while lowering). False if `s` loops over anything else."""
+    if not isinstance(s.iter, (ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List)):
+        return False
+    seq = cx.expr(s.iter)
+    if isinstance(seq, dict):
+        raise UnsupportedError("a loop over a dict's keys", cx.fs.loc(s.iter),
+                               "loop over a tuple or list of arrays, or index the dict by key")
+    if not isinstance(seq, tuple):
+        return False
+    if assigned(s.body) & {BRK, CONT, RET}:
+        raise UnsupportedError("`break`, `continue` or `return` in a loop over a tuple or list",
+                               cx.fs.loc(s), "loop over range(len(...)) and index instead")
+    for entry in seq:
+        with cx.b.at(cx.fs.loc(s)):
+            cx.assign(s.target, entry)
+        block(cx, s.body)
+    return True
+
+
 def lower_for(cx, s: ast.For):
     _check_loop(cx, s)
+    if _unroll_container(cx, s):
+        return
     start, stop, step, bind = _iteration(cx, s)
     body_names = assigned(s.body)
     if body_names & {BRK, RET}:
