@@ -1,12 +1,13 @@
 """Kernels for reverse mode of loops: trip counts, value stacks, row cotangents.
 
 All are `register_jitable` (runtime/numba_forms.py): plain Python from Python
-(jit=False), compiled inside Numba code. A stack is an array whose first axis indexes
+(jit=False), compiled inside Numba code; `outer_add` has a NumPy form for Python and its
+loops for compiled code (an `overload`). A stack is an array whose first axis indexes
 iterations.
 """
 import numpy as np
 
-from .numba_forms import register_jitable
+from .numba_forms import overload, register_jitable
 
 __all__ = ["trip_count", "push", "row_scatter", "row_add", "index_add", "outer_add", "add_into"]
 
@@ -60,14 +61,23 @@ def index_add(acc, idx, g):
     return acc
 
 
-@register_jitable
 def outer_add(acc, a, b):
-    """acc += np.outer(a, b) in place, without the (m, n) temporary; returns acc."""
-    for i in range(a.shape[0]):
-        ai = a[i]
-        for j in range(b.shape[0]):
-            acc[i, j] += ai * b[j]
+    """acc += np.outer(a, b) in place; returns acc. From Python (the NumPy tier) NumPy's
+    outer product and in-place add; in compiled code the loops below, without the
+    (m, n) temporary."""
+    acc += np.outer(a, b)
     return acc
+
+
+@overload(outer_add)
+def _outer_add_loops(acc, a, b):
+    def impl(acc, a, b):
+        for i in range(a.shape[0]):
+            ai = a[i]
+            for j in range(b.shape[0]):
+                acc[i, j] += ai * b[j]
+        return acc
+    return impl
 
 
 @register_jitable
