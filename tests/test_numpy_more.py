@@ -529,3 +529,83 @@ def test_hessian_through_det_is_refused_not_zero():
     with pytest.raises(AdjointError) as e:
         hvp(f, jit=False)(rand((3, 3), 1), rand((3, 3), 2))
     assert "det" in str(e.value)
+
+
+# ---- compiled (jit=True): two batches cover every function above -----------------------------
+def jit_shapes(x, v, i):
+    w = np.arange(1.0, 1.0 + x.size).reshape(x.shape)
+    a, b = np.split(x, 2, axis=1)
+    c, d, e = np.array_split(x, 3, axis=1)
+    order = np.argsort(v)
+    nz = np.nonzero(x > 0.0)
+    t = (np.sum(np.flip(x) * w) + np.sum(np.roll(x, 2, axis=1) * w) + np.sum(np.roll(v, -1) * v)
+         + np.sum(np.tile(x, (2, 1)) ** 2) + np.sum(np.repeat(v, 3) ** 3) + np.sum(a * b) + np.sum(c * d[:, :1] * e[:, :1])
+         + np.sum(np.pad(x, ((1, 0), (2, 1)), constant_values=0.5) ** 2) + np.sum(np.pad(x, 1, mode="edge") ** 3)
+         + np.sum(np.diag(x[:, :3]) ** 2) + np.sum(np.diag(v, 1) ** 2) + np.sum(np.diagonal(x, -1) * 2.0)
+         + np.sum(np.tril(x) ** 2) + np.sum(np.triu(x, 1) * 3.0) + np.sum(np.take_along_axis(x, i, axis=1) ** 2)
+         + np.sum(np.sort(x, axis=0) * w) + np.sum(v[order] * np.arange(v.size)) + x.ravel()[np.argmax(x)]
+         + np.sum(x[np.arange(x.shape[0]), np.argmin(x, axis=1)]) + np.sum(np.searchsorted(np.sort(v), v, side="right"))
+         + np.sum(x[nz[0], nz[1]] ** 2) + np.sum(np.unique(np.floor(x * 3.0) + np.ceil(x) + np.round(x)))
+         + np.sum(np.atleast_2d(v) ** 2) + np.sum(np.atleast_3d(x) * 0.5) + np.sum(np.broadcast_to(v, (2, v.size)) ** 2)
+         + np.sum(np.moveaxis(x, 0, 1) * w.T) + np.sum(np.swapaxes(x, 0, 1) ** 3) + np.sum(np.sinc(x) * np.nan_to_num(x)))
+    return (t + np.sum(np.cumsum(x, axis=1) * w) + np.sum(np.cumprod(x, axis=0) ** 2) + np.sum(np.cumsum(v) ** 2)
+            + np.sum(np.diff(x, axis=1) ** 2) + np.median(x) + np.sum(np.median(x, axis=0) ** 2)
+            + np.percentile(x, 30.0) + np.sum(np.quantile(x, 0.75, axis=1)) + np.average(x, axis=1, weights=v[:4]).sum()
+            + np.nansum(x ** 2) + np.sum(np.nanmean(x, axis=0)) + np.sum(np.linalg.norm(x, axis=1))
+            + np.linalg.norm(x, 1) + np.linalg.norm(x, np.inf) + np.sum(np.linalg.norm(x, ord=3, axis=0)))
+
+
+def jit_linalg(a, b, v):
+    s = a @ a.T + 3.0 * np.eye(3)
+    sign, logdet = np.linalg.slogdet(s)
+    w, u = np.linalg.eigh(s)
+    q, r = np.linalg.qr(b)
+    p = sp.expit(v)
+    return (np.sum(np.einsum("ij,jk->ik", a, b.T) ** 2) + np.einsum("ii", a) + np.sum(np.einsum("nd,nn->d", b[:3], a) ** 2)
+            + np.sum(np.einsum("ij,ij->i", a, a)) + np.sum(np.tensordot(a, b, axes=([1], [1])) ** 2)
+            + np.sum(np.kron(a, a[:2, :2]) ** 2) + np.linalg.det(a) + sign * logdet
+            + np.sum(np.linalg.inv(s) ** 2) + np.sum(np.linalg.solve(s, b.T) ** 2) + np.sum(np.linalg.solve(s, v) * 2.0)
+            + np.sum(np.linalg.cholesky(s) ** 2 * np.arange(9.0).reshape(3, 3)) + np.sum(w ** 3)
+            + np.sum(u[:, 2] * u[0, 2] * np.arange(3.0)) + np.sum(q * np.arange(12.0).reshape(4, 3)) + np.sum(r ** 2)
+            + np.sum(sp.erf(v) + sp.erfc(v) * 2.0 + sp.gammaln(v + 2.0) + sp.digamma(v + 2.0)
+                     + sp.logit(p) * p + sp.xlogy(p, v + 2.0) + sp.entr(p) + sp.rel_entr(p, 1.0 - p) + sp.softmax(v) * v)
+            + sp.logsumexp(v))
+
+
+JIT_BATCHES = {
+    "shapes": (jit_shapes, lambda: (rand((3, 4), 40), rand((4,), 41), np.array([[0, 3], [1, 1], [-1, 2]])), (0, 1)),
+    "linalg": (jit_linalg, lambda: (rand((3, 3), 42) + 2.0 * np.eye(3), rand((4, 3), 43), rand((3,), 44)), (0, 1, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(JIT_BATCHES))
+def test_compiled_matches_numpy_tier_and_differences(name):
+    fn, make, wrt = JIT_BATCHES[name]
+    args = make()
+    g = value_and_grad(fn, wrt=wrt, jit=True)
+    from numba import NumbaPerformanceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Numba failure would warn and run NumPy
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)  # `@` of a strided diagonal
+        v, got = g(*args)
+    assert g.compile_info["jit"] is True
+    v0, plain = value_and_grad(fn, wrt=wrt, jit=False)(*args)
+    assert v == pytest.approx(v0, rel=1e-12) and v == pytest.approx(fn(*args), rel=1e-12)
+    for i, a, b in zip(wrt, got, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        fd = numerical_grad(fn, args, i)
+        np.testing.assert_allclose(a, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_compiled_jvp():
+    from compiler import jvp
+    args = (rand((3, 3), 34) + 2.0 * np.eye(3),)
+    t = (rand((3, 3), 35),)
+    from numba import NumbaPerformanceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        v, tj = jvp(jvp_first_order, args, t, jit=True)
+    v0, t0 = jvp(jvp_first_order, args, t, jit=False)
+    assert v == pytest.approx(v0, rel=1e-12)
+    assert tj == pytest.approx(t0, rel=1e-10)
