@@ -715,15 +715,11 @@ class _Functions(dict):
 # the user's line, naming the function and, from _SPELLINGS, what to write instead.
 _LIBRARIES = frozenset({"numpy", "scipy", "sklearn", "pandas", "torch", "jax", "autograd",
                         "statsmodels"})
-_SPELLINGS = {
-    "scipy.special.logsumexp": "runtime.functions.logsumexp(x, axis=None, keepdims=False)",
-    "scipy.special.expit": "runtime.functions.sigmoid(x)",
-    "scipy.special.log_expit": "runtime.functions.log_sigmoid(x)",
-    "scipy.special.softmax": "runtime.functions.softmax(x, axis=-1)",
-    "scipy.special.log_softmax": "runtime.functions.log_softmax(x, axis=-1)",
-    "scipy.special.logit": "np.log(p) - np.log1p(-p)",
-    "scipy.special.xlogy": "np.where(x != 0, x * np.log(y), 0.0)",
-    "scipy.special.entr": "np.where(x > 0, -x * np.log(x), 0.0)",
+_SPELLINGS = {  # library functions without a rule that have a supported spelling
+    "scipy.special.gamma": "np.exp(scipy.special.gammaln(x)) (for x > 0)",
+    "scipy.special.beta": "np.exp(scipy.special.betaln(a, b)) (for a, b > 0)",
+    "scipy.special.ndtr": "0.5 * scipy.special.erfc(-x / np.sqrt(2.0))",
+    "scipy.special.polygamma": "scipy.special.digamma(x) for n = 0",
     "sklearn.metrics.mean_squared_error": "np.mean((y_true - y_pred) ** 2)",
     "sklearn.metrics.log_loss": "runtime.functions.cross_entropy(logits, labels) on logits",
 }
