@@ -117,12 +117,14 @@ def _line(fn):
 @pytest.mark.parametrize("fn,x,what", [
     (vc.reshape_of_argument, X4, "`x` is an argument, whose memory layout is its caller's"),
     (vc.reshape_of_transpose, X42, "writing into `r`, which may share memory"),
+    (vc.reshape_of_np_copy_of_argument, X4, "memory layout adjoint does not know"),
     (vc.base_written_under_unknown_view, X42, "writing into `Y` while `r` may be a view"),
     (vc.view_depends_on_branch, X4, "depends on the path taken"),
     (vc.view_changes_in_loop, X4, "changes from one loop iteration to the next"),
     (vc.writes_global, X4, "it is a global array"),
     (vc.writes_callee_parameter, X4, "a parameter of the inlined function `_helper`"),
     (vc.writes_temporary, X4, "a new array no name holds"),
+    (vc.writes_array_in_a_list, X42, "an array the tuple `rows` also holds"),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_refused_writes_name_the_line_and_why(fn, x, what):
     with pytest.raises(UnsupportedError) as e:

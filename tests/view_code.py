@@ -315,3 +315,17 @@ def writes_callee_parameter(x):
 def writes_temporary(x):
     (x * 2.0)[0] = 1.0  # refused
     return np.sum(x)
+
+
+def reshape_of_np_copy_of_argument(x):
+    y = np.copy(x)  # order 'K': the caller's layout, unlike x.copy()
+    z = y.reshape(2, 2)
+    z[0, 0] = 1.0  # refused
+    return np.sum(y)
+
+
+def writes_array_in_a_list(X):
+    Y = X.copy()
+    rows = [Y[0], Y[1]]
+    Y[0, 0] = 5.0  # refused
+    return np.sum(rows[0])

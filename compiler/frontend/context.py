@@ -11,8 +11,10 @@ every outside read is recorded as a `Capture` (captures.py). NumPy functions are
 recognised by identity, whatever the module's import name. Calls to other user
 functions are inlined, their arguments bound by Python's rules (binding.py), their
 ops' Locs naming the call (`Loc.inlined_at`, a chain for nested calls). Numbers
-and arrays found in globals or closures become constants. Anything else raises an
-`AdjointError` at the user's line before any code is generated.
+and arrays found in globals or closures become constants. Writes into arrays (`x[i] =
+v`, `x += v` on a shared array, `np.add.at`) are seen by every name that shares the
+array, as in NumPy: views.py keeps which names are views of which. Anything else
+raises an `AdjointError` at the user's line before any code is generated.
 
 The context's parts are modules of functions taking it as their first argument `cx`:
 control flow (control.py), NumPy calls, methods and attributes (numpy_api.py),

@@ -809,7 +809,15 @@ def _copy(cx, node, args, kwargs):
     return cx.emit(node, "copy", x) if x.type.rank else x
 
 
-FUNCTIONS[np.copy] = _copy
+def _np_copy(cx, node, args, kwargs):  # order 'K': keeps x's layout (x.copy() is 'C')
+    out = _copy(cx, node, args, kwargs)
+    if out is not args[0]:  # named now: an assignment keeps this Value (frontend/views.py)
+        out = cx.b.name(out, f"{args[0].hint}_copy" if args[0].hint else "copy")
+        cx.__dict__.setdefault("_keeps_layout", set()).add(out)
+    return out
+
+
+FUNCTIONS[np.copy] = _np_copy
 
 
 

@@ -33,12 +33,13 @@ beside each name's current SSA value, which names share memory:
 
 Layout: `reshape`/`ravel` is a view only of an array NumPy holds C-contiguously. The
 frontend knows that for arrays it made (`x.copy()`, `np.zeros`, `np.array([...])`,
-matmul and reductions, elementwise results of such arrays) and for the views of them
+matmul; elementwise results, reductions, concatenations and `np.copy` of such arrays) and for the views of them
 that keep C order (leading ints, one step-1 slice, then full slices, new axes); for
 an argument (its caller's layout), a global, or a transposed or strided view it does
 not, and the result is an unknown ref. Writes into a global array (NumPy would change
 the global) and into a parameter of an inlined function (Python would change the
-caller's array) are refused; writes into the loss's own arguments are supported and
+caller's array), and into an array a list, tuple or dict also holds (its values are
+not re-derived), are refused; writes into the loss's own arguments are supported and
 never reach the caller's arrays (the arguments' values on entry are what the gradient
 is taken with respect to).
 """
@@ -55,9 +56,13 @@ VIEWS = "@views"  # env key of the {name: Ref} table (control.py carries it with
 _VIEW_PRIMS = frozenset({"getitem", "row", "transpose", "permute", "reshape", "reshape_like",
                          "expand_dims"})
 # primitives whose results NumPy allocates C-contiguous whatever their inputs' layout
+# (x.copy() is order 'C'; np.copy(x) keeps x's layout: numpy_api marks it, KEEPS_LAYOUT)
 _C_FRESH = frozenset({"copy", "zeros", "ones", "full", "eye", "arange", "pack", "matmul",
-                      "outer", "sum", "max", "min", "prod", "concatenate", "stack",
-                      "take", "take_pairs"})
+                      "outer"})
+# ... and those whose results follow their inputs' layout (NumPy's order 'K'): C if theirs is
+_K_FRESH = frozenset({"sum", "max", "min", "prod", "concatenate", "stack", "take",
+                      "take_pairs", "set_index", "add_at"})
+KEEPS_LAYOUT = "_keeps_layout"  # Lowerer attribute: values of np.copy(x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,11 +127,11 @@ def _fresh_contiguous_uncached(cx, v, depth):
         return False
     from ..ir.registry import PRIMS
     p = PRIMS[op.prim]
-    if op.prim in _C_FRESH:
+    if op.prim in _C_FRESH and v not in getattr(cx, KEEPS_LAYOUT, ()):
         return True
-    if op.prim in ("set_index", "add_at"):  # a write keeps its array's layout
+    if op.prim in ("set_index", "add_at", "copy"):  # a write keeps its array's layout
         return _contiguous_value(cx, op.inputs[0], depth + 1)
-    if p.elementwise and not p.aliases:
+    if p.elementwise and not p.aliases or op.prim in _K_FRESH:
         arrays = [i for i in op.inputs if i.type.rank]
         return all(_contiguous_value(cx, i, depth + 1) for i in arrays)
     return False
@@ -383,11 +388,33 @@ def check_writable(cx, node, name: str, ref: Ref, what="writing into", shown=Non
             f"a parameter of the inlined function `{cx.fs.node.name}`: in Python the "
             "caller's array would change too, which adjoint does not follow across calls",
             loc, f"copy it first (`{base} = {base}.copy()`) and return what the caller needs")
+    held = {id(cx.env[ref.root])} | {id(cx.env[n]) for n, r in t.items()
+                                     if r.root == ref.root and n in cx.env}
+
+    def shares(v):  # the array itself, or a view of it (`rows = [Y[0], Y[1]]`)
+        if id(v) in held:
+            return True
+        r = source(cx, v) if isinstance(v, Value) else None
+        return r is not None and (r.root == ref.root or ref.root in r.maybe)
+    box = next((n for n, v in cx.env.items() if isinstance(v, (tuple, dict))
+                and _contains(v, shares)), None)
+    if box is not None:
+        raise UnsupportedError(
+            f"{what} `{name}`, an array the {type(cx.env[box]).__name__} `{box}` also holds: "
+            f"NumPy would change it there too, and adjoint's lists, tuples and dicts hold "
+            "values", loc, f"write before putting it into `{box}`, or rebuild `{box}` after "
+            "the write")
     if _is_global(cx, cx.env[ref.root]):
         raise UnsupportedError(
             f"{what} `{name}`, a global array (captured from the module or a closure): "
             "NumPy would change the global, and every later call would see it", loc,
             f"copy it first: `{name} = {name}.copy()`")
+
+
+def _contains(box, pred) -> bool:
+    items = box.values() if isinstance(box, dict) else box
+    return any(isinstance(v, (tuple, dict)) and _contains(v, pred) or
+               not isinstance(v, (tuple, dict)) and pred(v) for v in items)
 
 
 def write(cx, node, name: str, build, index=None, shown=None):
