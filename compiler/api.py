@@ -31,6 +31,7 @@ from .dispatch import Dispatcher, Specialization
 from .errors import AdjointError
 from .frontend import parse_function
 from .ir.core import Graph
+from .pytree import TreeType, leaf_names
 
 __all__ = ["GradFunction", "Specialization", "grad", "value_and_grad"]
 
@@ -162,7 +163,8 @@ class GradFunction:
     # ---- training ------------------------------------------------------------------
     def epoch_function(self, update_import: str, example_args, batched: bool = False,
                        jit=None):
-        """The generated training loops for `runtime.train` (see codegen/epoch.py).
+        """The generated training loops for `runtime.train` (see codegen/epoch.py). For
+        structured arguments the loops take their leaves (named by pytree.leaf_names).
 
         update_import: 'module:function' naming the optimiser's update kernel;
         example_args: the loss's arguments for one step (one example's rows, or a
@@ -177,7 +179,13 @@ class GradFunction:
         spec = self.specialize(*example_args)
         if jit is None:
             jit = "auto" if self.jit == "auto" and spec.compile_error is None else spec.jit
-        return self._dispatcher.loops(spec, self.arg_names, self.wrt_names, update_import,
+        arg_names, wrt_names = self.arg_names, self.wrt_names
+        trees = {n: t.tree for n, t in zip(arg_names, spec.key) if isinstance(t, TreeType)}
+        if trees:  # the loops take the leaves, named as pytree.leaf_names names them
+            names = leaf_names(arg_names, trees)
+            arg_names = tuple(n for a in arg_names for n in names[a])
+            wrt_names = tuple(n for a in wrt_names for n in names[a])
+        return self._dispatcher.loops(spec, arg_names, wrt_names, update_import,
                                       bool(batched), jit if jit == "auto" else bool(jit))
 
     def __adjoint_inline__(self, cx, node, args, kwargs):

@@ -130,3 +130,24 @@ def _flatten(x, leaves) -> TreeDef:
 
 def leaves_of(tree) -> list:
     return flatten(tree)[0]
+
+
+def leaf_names(arg_names, trees: dict) -> dict:
+    """{argument: the names of its leaves as parameters of the generated function} for
+    arguments `arg_names` of which `trees` ({name: TreeDef}) are structured: a plain
+    argument keeps its name; a structure's leaves are named by `TreeDef.paths`, made
+    unique against every argument name and earlier leaf (`W1`, then `W1_1`)."""
+    used, out = set(arg_names), {}
+    for name in arg_names:
+        if name not in trees:
+            out[name] = [name]
+            continue
+        names = []
+        for hint in trees[name].paths(name):
+            base, k = hint, 1
+            while hint in used:
+                hint, k = f"{base}_{k}", k + 1
+            used.add(hint)
+            names.append(hint)
+        out[name] = names
+    return out

@@ -130,6 +130,27 @@ def _check_data(data, data_names, what):
     return data, n
 
 
+def _param_leaves(params, wrt, arg_names):
+    """Parameters given as structures (`{"p": {"W1": ..., "b1": ...}}` for a loss taking a
+    dict `p`, issue 14): (params by leaf name, wrt by leaf name, the loss's arguments by
+    leaf name, {argument: (TreeDef, its leaf names)}); plain parameters pass unchanged
+    with no trees. Leaves are named as in the generated code (compiler/pytree.py)."""
+    from compiler.pytree import flatten, is_tree, leaf_names
+    if not isinstance(params, dict) or not any(is_tree(v) for v in params.values()):
+        return params, wrt, arg_names, {}
+    flat_trees = {k: flatten(v) for k, v in params.items() if is_tree(v) and k in arg_names}
+    names = leaf_names(arg_names, {k: t for k, (_, t) in flat_trees.items()})
+    flat = {}
+    for k, v in params.items():
+        if k in flat_trees:
+            flat.update(zip(names[k], flat_trees[k][0]))
+        else:
+            flat[k] = v
+    trees = {k: (t, names[k]) for k, (_, t) in flat_trees.items()}
+    return (flat, [n for a in wrt for n in names[a]], [n for a in arg_names for n in names[a]],
+            trees)
+
+
 def _check_params(params, wrt, arg_names):
     if isinstance(params, dict):
         if set(params) != set(wrt):
@@ -210,8 +231,9 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
 
     wrt = list(vg.wrt_names)
     arg_names = list(vg.arg_names)
+    params, wrt, flat_names, trees = _param_leaves(params, wrt, arg_names)
     params = _check_params(params, wrt, arg_names)
-    data_names = [a for a in arg_names if a not in wrt]
+    data_names = [a for a in arg_names if a not in vg.wrt_names]
     if not data_names:
         raise ValueError(f"the loss has no data arguments (all of {', '.join(arg_names)} are "
                          "trained): fit needs examples to iterate over")
@@ -219,8 +241,11 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     val = _check_data(val_data, data_names, "val_data")[0] if val_data is not None else None
 
     by_name = dict(zip(wrt, params)) | dict(zip(data_names, data))
+    for a, (tree, names) in trees.items():  # a structured parameter, rebuilt around its leaves
+        by_name[a] = tree.unflatten([by_name[n] for n in names])
     example = [by_name[a][:batch] if batched and a in data_names
                else by_name[a][0] if a in data_names else by_name[a] for a in arg_names]
+    arg_names = flat_names  # the loops take the leaves (compiler/pytree.leaf_names)
     loops = vg.epoch_function(optimizer.update, example, batched)
     states = [np.ascontiguousarray(optimizer.init_state(p), dtype=np.float64) for p in params]
     hyper = np.asarray(optimizer.hyper(), dtype=np.float64)
@@ -311,6 +336,8 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     if hasattr(bar, "close"):
         bar.close()
     result.fit_seconds = time.perf_counter() - t_fit
+    for a, (tree, names) in trees.items():  # structured parameters come back structured
+        result.params[a] = tree.unflatten([result.params.pop(n) for n in names])
     return result
 
 

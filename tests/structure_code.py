@@ -84,3 +84,13 @@ def four_layer_dict(p, x, y):
 
 def scalar_loss(a, x):
     return np.sum(np.sin(a * x)) * a
+
+
+def fit_dict_loss(p, x, y):
+    h = np.tanh(p["W"] @ x + p["b"])
+    return (p["w"] @ h - y) ** 2
+
+
+def fit_separate_loss(W, b, w, x, y):
+    h = np.tanh(W @ x + b)
+    return (w @ h - y) ** 2

@@ -184,3 +184,24 @@ def test_zero_d_arrays_are_the_scalars_they_hold(jit):
     np.testing.assert_allclose(by_array[0], by_float[0], rtol=1e-12)
     np.testing.assert_allclose(by_array[0], numerical_grad(sc.scalar_loss, (0.7, x), 0), rtol=1e-6)
     assert len(g._specs) == 1
+
+
+@pytest.mark.parametrize("jit", JITS)
+def test_fit_takes_structured_parameters(jit):
+    """fit flattens a structured parameter at its entry and rebuilds it at its exit: the
+    same steps as with the leaves as separate parameters."""
+    from runtime.optim import Adam
+    from runtime.train import fit
+    rng = np.random.default_rng(8)
+    X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
+    P = {"W": rng.standard_normal((4, 3)) * 0.5, "b": np.zeros(4), "w": rng.standard_normal(4)}
+    before = {k: v.copy() for k, v in P.items()}
+    kw = dict(epochs=3, verbose=False, shuffle=True, seed=1)
+    r1 = fit(value_and_grad(sc.fit_dict_loss, wrt="p", jit=jit), {"p": P}, (X, y), Adam(0.01), **kw)
+    r2 = fit(value_and_grad(sc.fit_separate_loss, wrt=("W", "b", "w"), jit=jit), dict(P), (X, y),
+             Adam(0.01), **kw)
+    assert list(r1.params) == ["p"] and list(r1.params["p"]) == ["W", "b", "w"]
+    for k in P:
+        np.testing.assert_allclose(r1.params["p"][k], r2.params[k], rtol=1e-12)
+        np.testing.assert_array_equal(P[k], before[k])  # the caller's arrays are copied
+    np.testing.assert_allclose(r1.loss, r2.loss, rtol=1e-12)

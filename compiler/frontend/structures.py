@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UnsupportedError
 from ..ir.core import Value
-from ..pytree import TreeDef, TreeType
+from ..pytree import TreeDef, TreeType, leaf_names
 from .binding import Signature
 from .captures import Static
 
@@ -58,7 +58,8 @@ def parameters(fs, key) -> tuple[tuple, dict]:
     specialisation key: a `Type` gives one parameter Value named like the argument; a
     `TreeType` one Value per leaf, named after its dict key or namedtuple field (made
     unique), and the environment binds the argument to the container of them."""
-    used = set(fs.params)
+    names = leaf_names(fs.params, {n: t.tree for n, t in zip(fs.params, key)
+                                   if isinstance(t, TreeType)})
     params, env = [], {}
     for name, t in zip(fs.params, key):
         if not isinstance(t, TreeType):
@@ -66,13 +67,7 @@ def parameters(fs, key) -> tuple[tuple, dict]:
             params.append(v)
             env[name] = v
             continue
-        leaves = []
-        for leaf_type, hint in zip(t.leaves, t.tree.paths(name)):
-            base, k = hint, 1
-            while hint in used:
-                hint, k = f"{base}_{k}", k + 1
-            used.add(hint)
-            leaves.append(Value(leaf_type, hint))
+        leaves = [Value(lt, hint) for lt, hint in zip(t.leaves, names[name])]
         params += leaves
         env[name] = frontend_tree(t.tree, leaves)
     return tuple(params), env
