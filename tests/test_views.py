@@ -131,3 +131,31 @@ def test_refused_writes_name_the_line_and_why(fn, x, what):
         value_and_grad(fn, jit=False)(x.copy())
     assert what in str(e.value)
     assert f"view_code.py:{_line(fn)}:" in str(e.value)
+
+
+@TIERS
+def test_training_on_a_loss_that_writes_its_data_leaves_the_data_alone(jit):
+    """fit hands the loss rows of the caller's data matrix (views): the loss's writes
+    into them work on copies, so the data is the same after training."""
+    from runtime.optim import SGD
+    from runtime.train import fit
+    X, Y = np.arange(12.0).reshape(4, 3), np.ones(4)
+    X0 = X.copy()
+    vg = value_and_grad(vc.writes_its_data_row, wrt="w", jit=jit)
+    r = fit(vg, {"w": np.zeros(3)}, (X, Y), SGD(0.01), epochs=2, verbose=False)
+    np.testing.assert_array_equal(X, X0)
+    twin = value_and_grad(vc.copies_its_data_row, wrt="w", jit=jit)  # writes into a copy
+    r2 = fit(twin, {"w": np.zeros(3)}, (X, Y), SGD(0.01), epochs=2, verbose=False)
+    np.testing.assert_allclose(r.params["w"], r2.params["w"], rtol=1e-14)
+    np.testing.assert_allclose(r.loss, r2.loss, rtol=1e-14)
+
+
+def test_forward_mode_and_hessians_of_a_loss_that_writes_its_argument():
+    import compiler
+    x, x0 = np.arange(5.0), np.arange(5.0)
+    v, t = compiler.jvp(vc.write_argument, (x, 1.5, -2.0), (np.ones(5), 1.0, 0.0), jit=False)
+    assert v == vc.write_argument(x0.copy(), 1.5, -2.0) == 39.0
+    assert t == 2.0 * (1 + 2 + 3 + 4) + 2.0 * (1.5 * -2.0) * -2.0  # x[0] = a b is overwritten
+    h = compiler.hessian(vc.write_argument, wrt=0, jit=False)(x, 1.5, -2.0)
+    np.testing.assert_array_equal(h, np.diag([0.0, 2.0, 2.0, 2.0, 2.0]))
+    np.testing.assert_array_equal(x, x0)

@@ -329,3 +329,16 @@ def writes_array_in_a_list(X):
     rows = [Y[0], Y[1]]
     Y[0, 0] = 5.0  # refused
     return np.sum(rows[0])
+
+
+def writes_its_data_row(w, x, y):  # fit passes rows of the data matrix
+    x[0] = 1.0
+    x *= 0.5
+    return (w @ x - y) ** 2
+
+
+def copies_its_data_row(w, x, y):
+    x = x.copy()
+    x[0] = 1.0
+    x *= 0.5
+    return (w @ x - y) ** 2
