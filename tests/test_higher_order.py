@@ -10,6 +10,7 @@ from autograd import jacobian as ag_jacobian
 from compiler import grad, hessian, hvp, jacfwd, jacobian, jacrev
 from models import four_layer, rnn, two_layer
 from oracles import autograd_twin
+from runtime.functions import cross_entropy, logsumexp, softmax
 
 
 def lecture_args(width=4, seed=1):
@@ -261,3 +262,73 @@ def test_grad_of_a_non_scalar_gradient_is_refused():
     from compiler import ArgumentError, value_and_grad
     with pytest.raises(ArgumentError, match="must return one scalar"):
         grad(value_and_grad(cubic_sin, jit=False), jit=False)
+
+
+# ---- HVPs through control flow, rows, indexing and the stable functions -----------------------
+def nested_loops(W, x):
+    s = 0.0
+    for i in range(3):
+        h = x * 1.0
+        for j in range(2):
+            h = np.tanh(W @ h) + x * j
+            if np.sum(h) > 0:
+                s = s + np.sum(h ** 2)
+            else:
+                s = s - np.sum(np.sin(h))
+    return s
+
+
+def over_rows(w, X):
+    s = 0.0
+    for row in X:
+        s = s + np.log1p(np.exp(row @ w))
+    return s
+
+
+def while_reversed(x, a):
+    s = x * 1.0
+    k = 0
+    while k < 4:
+        s = np.sin(s) * a + s[::-1]
+        k = k + 1
+    return np.sum(s * s)
+
+
+def stable(W, X, y):
+    return (cross_entropy(X @ W, y) + np.sum(logsumexp(X @ W, axis=1))
+            + np.sum(softmax(X @ W, axis=0) ** 2))
+
+
+def index_writes(x, idx):
+    y = x * 2.0
+    y[idx] = x[:2] ** 2
+    z = x[idx] * x[1:3]
+    return np.sum(y ** 3) + np.sum(z * z) + np.max(x) * np.min(x ** 2)
+
+
+def _hvp_cases():
+    rng = np.random.default_rng(0)
+    return [(nested_loops, (rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3)), 0),
+            (nested_loops, (rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3)), 1),
+            (over_rows, (rng.normal(size=3), rng.normal(size=(5, 3))), 0),
+            (over_rows, (rng.normal(size=3), rng.normal(size=(5, 3))), 1),
+            (while_reversed, (rng.normal(size=4), 0.8), 0),
+            (while_reversed, (rng.normal(size=4), 0.8), 1),
+            (stable, (rng.normal(size=(3, 4)), rng.normal(size=(5, 3)), np.array([0, 1, 3, 2, 0])), 0),
+            (index_writes, (rng.normal(size=5), np.array([4, 0])), 0)]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_hvp_and_hessian_through_control_flow_against_differences(case):
+    fn, args, i = _hvp_cases()[case]
+    rng = np.random.default_rng(case)
+    v = rng.normal(size=np.shape(args[i])) if np.ndim(args[i]) else 0.7
+    got = hvp(fn, wrt=i, jit=False)(*args, v)
+    g = grad(fn, wrt=i, jit=False)
+    e = 1e-5
+    a1, a2 = list(args), list(args)
+    a1[i], a2[i] = args[i] + e * v, args[i] - e * v
+    np.testing.assert_allclose(got, (g(*a1) - g(*a2)) / (2 * e), rtol=1e-6, atol=1e-7)
+    H = hessian(fn, wrt=i, jit=False)(*args)
+    np.testing.assert_allclose(np.tensordot(H, v, axes=np.ndim(v)) if np.ndim(v) else H * v, got,
+                               rtol=1e-10, atol=1e-12)

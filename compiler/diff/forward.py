@@ -24,8 +24,9 @@ defined before it are in compiler/jvp_rules.py):
   on a seeded argument have one) and the primal output `ans`, emits ops through the
   current builder (`emit_op`, `Value` arithmetic) and returns input i's contribution to
   the output's tangent, in the output's shape or one that broadcasts to it (None: zero).
-  For a `broadcasts` primitive whose tangent-carrying inputs all might be smaller than
-  the output, forward mode broadcasts the sum (`broadcast_like`).
+  For an elementwise primitive whose tangent might be smaller than its output (an
+  operand NumPy broadcast carries it alone), forward mode broadcasts the sum
+  (`broadcast_like`); a tangent has its primal's shape (shape classes, diff/shapes.py).
 - a rule that needs all tangents at once is a `jvp_rules.Joint`: `rule(tangents, ans,
   *inputs, **attrs)` with None for inputs without tangent, returns the output tangent.
 - an *elementwise* primitive needs no `jvp`: its derivative is diagonal, so its VJP rule
@@ -169,15 +170,13 @@ class _Forward:
         for o in b.ops[start:]:  # shape classes of the tangent ops: is t out-shaped?
             if not o.regions and len(o.outputs) == 1:
                 self.shapes._op(o)
-        if p.broadcasts and out.type.rank and not self.shapes.same(t, out):
+        if p.elementwise and out.type.rank and not self.shapes.same(t, out):
             t = b.emit("broadcast_like", t, out)
         if t.type.rank != out.type.rank:  # a scalar rule result of an array output
             t = b.emit("fill_like", out, t) if t.type.rank == 0 else t
         if out.hint:
-            named = b.name(t, "t_" + out.hint)
-            if named is not t:
-                self.shapes.alias(named, t)
-            t = named
+            t = b.name(t, "t_" + out.hint)
+        self.shapes.alias(t, out)  # a tangent has its primal's shape (checked above)
         self.tan[out] = t
 
     def _region(self, r: Region, b: Builder, params=(), results_of=()):
