@@ -14,7 +14,7 @@ def uses_listcomp(x):
 
 
 def calls_unknown(x):
-    return np.linalg.slogdet(x)[1]  # line 17 (no adjoint rule for slogdet)
+    return np.linalg.svd(x)[1][0]  # line 17 (no adjoint rule for svd)
 
 
 def calls_print(x):

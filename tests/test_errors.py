@@ -43,7 +43,7 @@ def test_undefined_name():
 def test_call_without_a_rule_names_the_function_and_how_to_register_one():
     with pytest.raises(NameResolutionError) as e:
         grad(bad_code.calls_unknown)(np.eye(2))
-    _check(e, 17, "np.linalg.slogdet", "numpy.linalg.slogdet", "no rule", "custom_vjp")
+    _check(e, 17, "np.linalg.svd", "numpy.linalg.svd", "no rule", "custom_vjp")
 
 
 def test_non_scalar_loss():
