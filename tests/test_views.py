@@ -56,7 +56,9 @@ VIEWS = [  # (loss, argument): every way NumPy makes a view, written through
     (vc.enumerate_rows, X42), (vc.view_written_in_loop, X4),
     (vc.row_read_after_base_write, X42), (vc.view_in_branch, X4), (vc.view_in_branch, -X4),
     (vc.ok_copy, X4), (vc.ok_flatten, X4), (vc.ok_reassign, X4), (vc.ok_read_only_view, X4),
-    (vc.ok_astype, X4),
+    (vc.ok_astype, X4), (vc.mask_through_view, X42), (vc.aug_T_sub, X42),
+    (vc.view_from_callee, X4), (vc.row_of_T, X42), (vc.chain_T_reshape, np.arange(1.0, 7.0)),
+    (vc.writes_twice_alias, np.arange(1.0, 7.0)),
 ]
 
 
@@ -93,6 +95,7 @@ def test_writes_into_arguments(fn, args, wrt, jit):
     (vc.add_at, (RNG.normal(size=5), RNG.normal(size=5))),
     (vc.add_at_rows, (RNG.normal(size=(3, 2)), RNG.normal(size=2))),
     (vc.add_at_view, (RNG.normal(size=(3, 2)), RNG.normal(size=3))),
+    (vc.add_at_2d_rows, (RNG.normal(size=(3, 2)), RNG.normal(size=3))),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_repeated_indices_and_add_at(fn, args, jit):
     """x[idx] = v and x[idx] += v with a repeated index: the last occurrence's value is

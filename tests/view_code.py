@@ -342,3 +342,50 @@ def copies_its_data_row(w, x, y):
     x[0] = 1.0
     x *= 0.5
     return (w @ x - y) ** 2
+
+
+# ---- more: masks, .T subscripts, views from calls, rows of .T, chains, aliases -------------
+def mask_through_view(X):
+    Y = X.copy()
+    v = Y[1:]
+    v[v > 2.5] = 0.5 * X[0, 0]
+    return np.sum(Y * X)
+
+def aug_T_sub(X):
+    Y = X.copy()
+    Y.T[1] += X[:, 0] * 2.0
+    return np.sum(Y * Y)
+
+def view_from_callee(x):
+    y = x.copy()
+    u = _tail(y)
+    u[0] = x[0] * 3.0
+    return np.sum(y * x)
+
+def _tail(a):
+    return a[1:]
+
+def row_of_T(X):
+    Y = X.copy()
+    for col in Y.T:
+        col[0] = col[1] * 2.0
+    return np.sum(Y * X)
+
+def add_at_2d_rows(X, v):
+    Y = X.copy()
+    np.add.at(Y, (np.array([0, 0, 2]), 1), v)
+    return np.sum(Y * Y)
+
+def chain_T_reshape(x):
+    y = x.copy()
+    z = y.reshape(2, 3).T   # contiguous reshape then transpose: a view
+    z[1, 0] = x[0] * 5.0
+    return np.sum(y * x)
+
+def writes_twice_alias(x):
+    y = x.copy()
+    a = y
+    b = a[::2]
+    b[1] = 1.0
+    a[0] = x[1] * 2.0
+    return np.sum(y * b[0]) + np.sum(a)
