@@ -162,7 +162,7 @@ class GradFunction:
 
     # ---- training ------------------------------------------------------------------
     def epoch_function(self, update_import: str, example_args, batched: bool = False,
-                       jit=None):
+                       jit=None, fixed=None):
         """The generated training loops for `runtime.train` (see codegen/epoch.py). For
         structured arguments the loops take their leaves (named by pytree.leaf_names).
 
@@ -175,16 +175,17 @@ class GradFunction:
         background worker and returns a `dispatch.PendingLoops` (`done()`, `result()`:
         the compiled loops, or None if Numba failed, `error`). Returns a namespace with
         `epoch` and `evaluate` (compiled in the gradient's module, so Numba caches them
-        with it), `source` (their Python source) and `jit`."""
-        spec = self.specialize(*example_args)
+        with it), `source` (their Python source) and `jit`. `fixed` ({argument: number}):
+        arguments made constants of the loops' gradient (fit: a loss argument with a
+        default); the loops do not take them."""
+        spec = self._dispatcher.for_args(example_args, fixed)
         if jit is None:
             jit = "auto" if self.jit == "auto" and spec.compile_error is None else spec.jit
-        arg_names, wrt_names = self.arg_names, self.wrt_names
-        trees = {n: t.tree for n, t in zip(arg_names, spec.key) if isinstance(t, TreeType)}
-        if trees:  # the loops take the leaves, named as pytree.leaf_names names them
-            names = leaf_names(arg_names, trees)
-            arg_names = tuple(n for a in arg_names for n in names[a])
-            wrt_names = tuple(n for a in wrt_names for n in names[a])
+        trees = {n: t.tree for n, t in zip(self.arg_names, spec.key) if isinstance(t, TreeType)}
+        # the loops take the leaves, named as pytree.leaf_names names them, not fixed ones
+        names = leaf_names(self.arg_names, trees)
+        arg_names = tuple(n for a in self.arg_names if a not in (fixed or {}) for n in names[a])
+        wrt_names = tuple(n for a in self.wrt_names for n in names[a])
         return self._dispatcher.loops(spec, arg_names, wrt_names, update_import,
                                       bool(batched), jit if jit == "auto" else bool(jit))
 

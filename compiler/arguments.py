@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ArgumentError
 from .ir.core import Type
-from .pytree import TreeType, flatten, is_tree
+from .pytree import Fixed, TreeType, flatten, is_tree
 
 
 def arg_type(a, as_float: bool):
@@ -200,13 +200,36 @@ class Arguments:
             key.append(t)
         return out, tuple(key)
 
+    def fix(self, normed, key, fixed: dict) -> tuple[list, tuple]:
+        """(arguments, key) with the arguments named in `fixed` ({name: number}, none of
+        them differentiated) made constants of the generated code (`pytree.Fixed`): their
+        leaves leave the argument list. Raises ArgumentError for a `wrt` argument or a
+        value that is not a number."""
+        if not fixed:
+            return normed, key
+        key, out, pos = list(key), [], 0
+        for i, t in enumerate(key):
+            size = t.tree.num_leaves if isinstance(t, TreeType) else 1
+            name = self.names[i]
+            if name in fixed:
+                if i in self.wrt:
+                    raise ArgumentError(f"{name!r} is differentiated: it cannot be fixed")
+                try:
+                    key[i] = Fixed.of(fixed[name])
+                except TypeError as e:
+                    raise ArgumentError(f"argument {name!r}: {e}") from None
+            else:
+                out += normed[pos:pos + size]
+            pos += size
+        return out, tuple(key)
+
     def leaf_wrt(self, key) -> tuple[int, ...]:
         """The graph parameter positions (leaves) of the `wrt` arguments, in `wrt`
         order, for the specialisation `key`."""
         starts, n = [], 0
         for t in key:
             starts.append(n)
-            n += t.tree.num_leaves if isinstance(t, TreeType) else 1
+            n += t.tree.num_leaves if isinstance(t, TreeType) else 0 if isinstance(t, Fixed) else 1
         out = []
         for i in self.wrt:
             size = key[i].tree.num_leaves if isinstance(key[i], TreeType) else 1

@@ -152,11 +152,12 @@ class Dispatcher:
             self.fast[fast] = spec
         return out
 
-    def for_args(self, args) -> Specialization:
-        """The specialisation for arguments like `args`, generated if new (not called)."""
+    def for_args(self, args, fixed=None) -> Specialization:
+        """The specialisation for arguments like `args`, generated if new (not called);
+        `fixed` ({name: number}): arguments made constants (Arguments.fix)."""
         if self.captured and self.stale():
             self.invalidate()
-        key = self.arguments.normalize(args)[1]
+        key = self.arguments.fix(*self.arguments.normalize(args), fixed or {})[1]
         return self.specs.get(key) or self.specialize(key)
 
     def specialize(self, key) -> Specialization:

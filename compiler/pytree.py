@@ -128,6 +128,24 @@ def _flatten(x, leaves) -> TreeDef:
     return TreeDef(kind, tuple(_flatten(e, leaves) for e in x))
 
 
+@dataclass(frozen=True)
+class Fixed:
+    """An argument fixed to a Python number in a specialisation key (runtime.train.fit
+    fixes a loss argument that has a default): the generated code takes no parameter for
+    it and uses the number as a constant."""
+
+    value: object
+    kind: str  # the number's type name: 1, 1.0 and True are different constants
+
+    @classmethod
+    def of(cls, value) -> Fixed:
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, (bool, int, float)):
+            raise TypeError(f"only a number can be fixed, not {type(value).__name__}")
+        return cls(value, type(value).__name__)
+
+
 def leaves_of(tree) -> list:
     return flatten(tree)[0]
 

@@ -130,6 +130,18 @@ def _check_data(data, data_names, what):
     return data, n
 
 
+def _defaults(vg, arg_names) -> dict:
+    """{argument: default} for the loss's arguments that have a default and are not
+    trained: fit uses the default (a constant of the generated loops), not data."""
+    import inspect
+    try:
+        sig = inspect.signature(vg.fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {a: sig[a].default for a in arg_names if a in sig and a not in vg.wrt_names
+            and sig[a].default is not inspect.Parameter.empty}
+
+
 def _param_leaves(params, wrt, arg_names):
     """Parameters given as structures (`{"p": {"W1": ..., "b1": ...}}` for a loss taking a
     dict `p`, issue 14): (params by leaf name, wrt by leaf name, the loss's arguments by
@@ -189,8 +201,11 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         Python, "auto" (default) starts with plain Python and switches to the compiled
         loops at the first epoch boundary after the background compile is done.
     params: dict {name: array} (or a sequence in `wrt` order) of initial float arrays
-        (rank >= 1); they are copied, never modified.
-    data: tuple with one array per remaining loss argument, in the loss's argument
+        (rank >= 1); they are copied, never modified. A parameter the loss takes as a
+        structure is given as one (`{"p": {"W1": ..., "b1": ...}}`), trained leaf by
+        leaf (per-leaf grad_norm, states) and returned with its structure.
+    data: tuple with one array per remaining loss argument (one without a default: an
+        argument with a default keeps it, fixed in the loops), in the loss's argument
         order; axis 0 indexes examples (row i of each is example i).
     optimizer: SGD, Momentum, AdaGrad, RMSProp or Adam from runtime.optim (default
         SGD(lr=0.01)); its clip_norm, if set, clips each step's gradients by their
@@ -233,20 +248,22 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     arg_names = list(vg.arg_names)
     params, wrt, flat_names, trees = _param_leaves(params, wrt, arg_names)
     params = _check_params(params, wrt, arg_names)
-    data_names = [a for a in arg_names if a not in vg.wrt_names]
+    fixed = _defaults(vg, arg_names)  # a loss argument with a default is no data argument
+    data_names = [a for a in arg_names if a not in vg.wrt_names and a not in fixed]
     if not data_names:
         raise ValueError(f"the loss has no data arguments (all of {', '.join(arg_names)} are "
                          "trained): fit needs examples to iterate over")
     data, n = _check_data(data, data_names, "data")
     val = _check_data(val_data, data_names, "val_data")[0] if val_data is not None else None
 
-    by_name = dict(zip(wrt, params)) | dict(zip(data_names, data))
+    by_name = dict(zip(wrt, params)) | dict(zip(data_names, data)) | fixed
     for a, (tree, names) in trees.items():  # a structured parameter, rebuilt around its leaves
         by_name[a] = tree.unflatten([by_name[n] for n in names])
     example = [by_name[a][:batch] if batched and a in data_names
                else by_name[a][0] if a in data_names else by_name[a] for a in arg_names]
-    arg_names = flat_names  # the loops take the leaves (compiler/pytree.leaf_names)
-    loops = vg.epoch_function(optimizer.update, example, batched)
+    arg_names = [a for a in flat_names if a not in fixed]  # the loops take the leaves
+    loops = vg.epoch_function(optimizer.update, example, batched, fixed=fixed)
+    loops.fixed = fixed
     states = [np.ascontiguousarray(optimizer.init_state(p), dtype=np.float64) for p in params]
     hyper = np.asarray(optimizer.hyper(), dtype=np.float64)
     clip = float(getattr(optimizer, "clip_norm", None) or 0.0)
@@ -377,7 +394,8 @@ def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, c
             raise
         warnings.warn(f"Numba could not compile the training loop ({str(e).splitlines()[0]}); "
                       "running it as plain Python instead", RuntimeWarning, stacklevel=3)
-        loops = vg.epoch_function(optimizer.update, example, batched, jit=False)
+        loops = vg.epoch_function(optimizer.update, example, batched, jit=False,
+                                  fixed=getattr(loops, "fixed", None))
         warm(loops)
     return loops
 

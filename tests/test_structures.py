@@ -205,3 +205,17 @@ def test_fit_takes_structured_parameters(jit):
         np.testing.assert_allclose(r1.params["p"][k], r2.params[k], rtol=1e-12)
         np.testing.assert_array_equal(P[k], before[k])  # the caller's arrays are copied
     np.testing.assert_allclose(r1.loss, r2.loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("jit", JITS)
+def test_fit_keeps_a_default_argument_out_of_the_data(jit):
+    from runtime.optim import SGD
+    from runtime.train import fit
+    rng = np.random.default_rng(9)
+    X, y, w = rng.standard_normal((20, 3)), rng.standard_normal(20), rng.standard_normal(3)
+    kw = dict(epochs=2, verbose=False, shuffle=False)
+    r1 = fit(value_and_grad(sc.fit_default_loss, wrt="w", jit=jit), {"w": w}, (X, y), SGD(0.01), **kw)
+    r2 = fit(value_and_grad(sc.fit_written_out_loss, wrt="w", jit=jit), {"w": w}, (X, y),
+             SGD(0.01), **kw)
+    np.testing.assert_allclose(r1.params["w"], r2.params["w"], rtol=1e-12)
+    assert "scale" not in r1.epoch_source.splitlines()[0]

@@ -16,6 +16,7 @@ from ..ir.core import Graph, Value
 from .captures import Capture, recording
 from .context import Lowerer
 from .source import FunctionSource
+from ..pytree import Fixed
 from .structures import flatten_result, parameters
 
 __all__ = ["Capture", "lower", "lower_into", "lower_with_aux", "recording"]
@@ -36,6 +37,7 @@ def lower_with_aux(fs: FunctionSource, arg_types, has_aux: bool):
     b = Builder()
     params, env = parameters(fs, arg_types)
     with b:
+        env.update((n, b.const(v.value)) for n, v in env.items() if isinstance(v, Fixed))
         result = Lowerer(fs, b, env).body()
     where = fs.loc(fs.node.body[-1])
     aux, tree = [], None

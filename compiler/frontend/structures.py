@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UnsupportedError
 from ..ir.core import Value
-from ..pytree import TreeDef, TreeType, leaf_names
+from ..pytree import Fixed, TreeDef, TreeType, leaf_names
 from .binding import Signature
 from .captures import Static
 
@@ -57,11 +57,16 @@ def parameters(fs, key) -> tuple[tuple, dict]:
     """(graph parameters, environment) for the user's function `fs` and a
     specialisation key: a `Type` gives one parameter Value named like the argument; a
     `TreeType` one Value per leaf, named after its dict key or namedtuple field (made
-    unique), and the environment binds the argument to the container of them."""
+    unique), and the environment binds the argument to the container of them; a
+    `pytree.Fixed` no parameter (the environment holds it until lower.py makes it a
+    constant)."""
     names = leaf_names(fs.params, {n: t.tree for n, t in zip(fs.params, key)
                                    if isinstance(t, TreeType)})
     params, env = [], {}
     for name, t in zip(fs.params, key):
+        if isinstance(t, Fixed):  # a constant, not a parameter (made in the builder: lower.py)
+            env[name] = t
+            continue
         if not isinstance(t, TreeType):
             v = Value(t, name)
             params.append(v)
