@@ -177,6 +177,13 @@ def test_compiled_hessian_and_hvp_match_numpy_tier():
     assert f.compile_info["jit"] is True
     for a, b in zip(got, hvp(four_layer, wrt=names, jit=False)(*args, v)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    rng = np.random.default_rng(3)  # through a loop: tangent stacks beside the stacks
+    loop_args = (rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(3, 2)), rng.normal(size=3),
+                 rng.normal(size=(4, 2)))
+    Hr = hessian(rnn, wrt="W", jit=True)
+    np.testing.assert_allclose(Hr(*loop_args), hessian(rnn, wrt="W", jit=False)(*loop_args),
+                               rtol=1e-12, atol=1e-14)
+    assert Hr.compile_info["jit"] is True
     J = jacrev(layer, wrt="W", jit=True)
     W, x = np.ones((3, 4)) * 0.1, np.ones(4)
     np.testing.assert_allclose(J(W, x), jacrev(layer, wrt="W", jit=False)(W, x), rtol=1e-12)
