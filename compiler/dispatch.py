@@ -33,7 +33,7 @@ import numpy as np
 
 from . import background, pipeline
 from .arguments import Arguments, fast_key, fast_key_matches, layout_check
-from .ir.core import Graph
+from .ir.core import Graph, Type
 from .locate import run_error
 
 
@@ -157,7 +157,11 @@ class Dispatcher:
         `fixed` ({name: number}): arguments made constants (Arguments.fix)."""
         if self.captured and self.stale():
             self.invalidate()
-        key = self.arguments.fix(*self.arguments.normalize(args), fixed or {})[1]
+        fast = fast_key(args) if not fixed and len(args) == len(self.arguments.names) else None
+        if fast is not None:  # float64 C arrays and floats: the key without normalize
+            key = tuple(Type("float64", max(c, 0)) for c in fast)
+        else:
+            key = self.arguments.fix(*self.arguments.normalize(args), fixed or {})[1]
         return self.specs.get(key) or self.specialize(key)
 
     def specialize(self, key) -> Specialization:

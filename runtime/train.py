@@ -39,7 +39,8 @@ class FitResult:
     time of all epochs with their Python work (shuffling, validation, history, checks,
     progress bar); fit_seconds: wall time of the whole `fit` (with code generation and
     compile); compile_seconds: first compile of the loops (or cache load; in the
-    background worker under jit="auto"); tiers: per epoch, "numpy" (the plain-Python
+    background worker under jit="auto"; 0.0 when an earlier `fit` of the same gradient
+    already compiled them, and `cache_hit` is that fit's); tiers: per epoch, "numpy" (the plain-Python
     loops) or "compiled"; compiled_after: under jit="auto", seconds from the start of
     `fit` to the epoch boundary where the compiled loops took over (None if they never
     did); steps: optimiser steps taken; stopped: None, or why training stopped early;
@@ -289,11 +290,17 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
             [*train_args, hyper, empty, 0, batch, clip, stats],
             None if val_args is None else [*_no_rows(val_args, data_names, arg_names), batch])
     else:
-        loops = _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch,
-                         clip, stats, val_args, data_names, arg_names)
-        result.compile_seconds = time.perf_counter() - t0
-        counts = getattr(loops.epoch, "stats", None)
-        result.cache_hit = bool(sum(counts.cache_hits.values())) if counts is not None else None
+        need = {"epoch", "evaluate"} if val_args is not None else {"epoch"}
+        if need <= getattr(loops, "warmed", set()):  # an earlier fit compiled these loops
+            result.cache_hit = loops.cache_hit
+        else:
+            loops = _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch,
+                             clip, stats, val_args, data_names, arg_names)
+            result.compile_seconds = time.perf_counter() - t0
+            counts = getattr(loops.epoch, "stats", None)
+            result.cache_hit = bool(sum(counts.cache_hits.values())) if counts is not None \
+                else None
+            loops.warmed, loops.cache_hit = getattr(loops, "warmed", set()) | need, result.cache_hit
 
     health = None
     if grad_health is not False:
