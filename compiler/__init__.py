@@ -1,4 +1,4 @@
-"""adjoint: source-to-source reverse-mode automatic differentiation for NumPy code.
+"""adjoint: source-to-source automatic differentiation (reverse and forward mode) for NumPy code.
 
 Public API: `grad`, `value_and_grad` (compiler.api); `jvp`, `vjp`, `jacobian`,
 `jacfwd`, `jacrev`, `hessian`, `hvp` (compiler.transforms); custom adjoint rules
