@@ -609,3 +609,42 @@ def test_compiled_jvp():
     v0, t0 = jvp(jvp_first_order, args, t, jit=False)
     assert v == pytest.approx(v0, rel=1e-12)
     assert tj == pytest.approx(t0, rel=1e-10)
+
+
+def dropout_inside(w, x):
+    mask = np.random.uniform(size=x.shape) < 0.5  # refused: drawn inside the loss
+    return np.sum(w * x * mask)
+
+
+def dropout_rng_inside(w, x):
+    rng = np.random.default_rng(0)
+    return np.sum(w * x * (rng.random(x.shape) < 0.5))
+
+
+def dropout_outside(w, x, mask):
+    return np.sum((w * x * mask) ** 2) / np.mean(mask)
+
+
+def test_random_numbers_are_drawn_outside_the_loss():
+    w, x = rand((3,), 1), rand((3,), 2)
+    for fn in (dropout_inside, dropout_rng_inside):
+        with pytest.raises(AdjointError) as e:
+            grad(fn, jit=False)(w, x)
+        msg = str(e.value)
+        assert "test_numpy_more.py" in msg and "random numbers are not drawn inside a loss" in msg
+        assert "pass the draw as an argument" in msg
+    mask = np.random.default_rng(5).random(3) < 0.5
+    mask[0] = True
+    g = grad(dropout_outside, jit=False)(w, x, mask)
+    np.testing.assert_allclose(g, numerical_grad(dropout_outside, (w, x, mask), 0), rtol=1e-7, atol=1e-9)
+
+
+def ufunc_methods(x):
+    return (np.logaddexp.reduce(x, axis=1).sum() + np.logaddexp.reduce(x.ravel()) + np.sum(np.add.reduce(x) ** 2)
+            + np.multiply.reduce(x, axis=None) + np.sum(np.maximum.reduce(x, axis=1, keepdims=True) * 2.0)
+            + np.sum(np.minimum.reduce(x) ** 3) + np.sum(np.add.accumulate(x, axis=1) ** 2)
+            + np.sum(np.multiply.accumulate(x) * 0.5) + np.sum(np.logaddexp.reduce(x, axis=None, keepdims=True)))
+
+
+def test_ufunc_reduce_and_accumulate():
+    check(ufunc_methods, (rand((3, 4), 50),))

@@ -741,7 +741,19 @@ def _missing_rule(obj, why):
     public, spelling = _public_name(obj)
     full = public or (f"{mod}.{name}" if mod and mod != "builtins" else name)
 
+    if (mod or "").startswith("numpy.random") or isinstance(
+            getattr(obj, "__self__", None), (np.random.RandomState, np.random.Generator)):
+        spelling = None
+        why = ("random numbers are not drawn inside a loss (the NumPy and compiled tiers would "
+               "draw different ones)")
+
     def h(cx, node, args, kwargs):
+        if why.startswith("random"):
+            raise NameResolutionError(
+                f"call to `{_callee(node)}` ({full}): {why}", cx.fs.loc(node),
+                "draw outside the loss and pass the draw as an argument (not in wrt): "
+                "`mask = np.random.default_rng(seed).random(x.shape) < keep` then "
+                "`loss(w, x, mask)`; the gradient uses the same draw")
         hint = (f"write `{spelling}` instead, which adjoint differentiates" if spelling else
                 "use the supported NumPy functions (README), or give your own function a rule: "
                 "`f = compiler.custom_vjp(f)` then `@f.defvjp` on `def f_vjp(g, ans, x): ...` "
@@ -1813,6 +1825,42 @@ _MORE = {
     math.erf: _math("erf"), math.erfc: _math("erfc"), math.lgamma: _math("gammaln"),
 }
 FUNCTIONS.update(_MORE)
+
+
+def _ufunc_reduce(kind):
+    """ufunc.reduce(array, axis=0, keepdims=False) (axis 0 by default, as NumPy's)."""
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "array", ("axis", 0), ("keepdims", False))
+        x = array(cx, node, a["array"])
+        if x.type.rank == 0:
+            raise ShapeError(f"`{_callee(node)}` of a scalar", cx.fs.loc(node))
+        axes = axes_arg(cx, node, x, a["axis"])
+        keep = _flag(cx, node, a["keepdims"], "keepdims")
+        if kind != "logsumexp":
+            return reduce(cx, node, kind, x, axes, keep)
+        x = _as_float(cx, node, x)
+        full = axes is None or len(axes) == x.type.rank
+        if not full and len(axes) > 1:
+            raise UnsupportedError("np.logaddexp.reduce over several (but not all) axes",
+                                   cx.fs.loc(node), "reshape first")
+        out = cx.emit(node, "logsumexp", x, axis=None if full else axes[0])
+        return _keep(cx, node, out, x.type.rank, None if full else a["axis"],
+                     None if full else axes[0], keep)
+    return h
+
+
+def _ufunc_accumulate(prim):
+    def h(cx, node, args, kwargs):
+        a = bind(cx, node, args, kwargs, "array", ("axis", 0))
+        return _scan(prim)(cx, node, [a["array"], a["axis"]], {})
+    return h
+
+
+FUNCTIONS.update({np.add.reduce: _ufunc_reduce("sum"), np.multiply.reduce: _ufunc_reduce("prod"),
+                  np.maximum.reduce: _ufunc_reduce("max"), np.minimum.reduce: _ufunc_reduce("min"),
+                  np.logaddexp.reduce: _ufunc_reduce("logsumexp"),
+                  np.add.accumulate: _ufunc_accumulate("cumsum"),
+                  np.multiply.accumulate: _ufunc_accumulate("cumprod")})
 METHODS.update({
     "argmax": _arg_extreme("argmax"), "argmin": _arg_extreme("argmin"), "argsort": _argsort,
     "cumsum": _scan("cumsum"), "cumprod": _scan("cumprod"), "diagonal": _diagonal,
