@@ -22,7 +22,7 @@ import numpy as np
 from benchmarks import calls, libs
 from benchmarks.harness import Impl, Table
 from compiler import value_and_grad
-from runtime.optim import SGD
+from runtime.optim import SGD, Adam
 from runtime.train import fit
 
 SEED = 7  # the epoch order used for verification: default_rng(SEED).permutation(n)
@@ -87,6 +87,21 @@ def _fit_epoch_runner(vg, m: Model, orders):
     return run
 
 
+FIT_CALL = "ours, one fit(epochs=1) call"
+ADAM_PY = "ours, jit=False, Adam (fit(epochs=1))"
+
+
+def _fit_call_runner(vg, m: Model, opt):
+    """run(n): n calls of fit(epochs=1) from the same start (the compiled loops made and
+    warmed by an earlier call, as in a loop of short fits)."""
+    p0 = dict(zip(m.wrt, m.p0()))
+
+    def run(n_calls):
+        for k in range(n_calls):
+            fit(vg, p0, (m.X, m.y), opt, epochs=1, seed=k, verbose=False)
+    return run
+
+
 def _py_epoch(step, X, y, ps, lr, order):
     """A Python loop of per-example SGD; step(x, y, *ps) -> (loss, [grads])."""
     total = 0.0
@@ -132,6 +147,12 @@ def epoch_table(m: Model, slow_python: bool = False) -> Table:
             impls.append(Impl(label, run, check, "compiled epoch loop" if jit else ""))
         elif slow_python != "skip":  # seconds per epoch: measured once, verified at width 16
             impls.append(Impl(label, run, None, "one epoch, not repeated", single=True))
+        if jit:  # the whole call: validation, RNG, loops lookup, history (issue 16)
+            impls.append(Impl(FIT_CALL, _fit_call_runner(vg, m, SGD(m.lr)), None,
+                              "whole call, compiled loops"))
+        elif slow_python is True:  # the NumPy tier's optimiser forms (issue 16: under 1 s)
+            impls.append(Impl(ADAM_PY, _fit_call_runner(vg, m, Adam(1e-3)), None,
+                              "one epoch, not repeated", single=True))
 
     def np_step(x, y, *ps):
         out = m.grad_numpy(x, y, *ps)

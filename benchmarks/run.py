@@ -10,7 +10,9 @@ the four-layer Hessian and HVP against JAX), and compile latency in fresh proces
 compares ours (compiled and jit=False), hand-written NumPy and Numba, autograd,
 PyTorch (when installed) and JAX; see benchmarks/harness.py for the method. The
 results file starts with the machine, the load, the versions and the thread settings;
-the targets of issue 6 are checked at its end.
+the targets of issues 16 and 6 are checked at its end; "threads" measures a
+per-example parallel minibatch gradient against batched BLAS at 1 and 2 threads
+(benchmarks/parallel_minibatch.py).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from benchmarks import harness, libs, threads  # noqa: E402,F811
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = ["four_layer_16", "four_layer_256", "hinge", "mlp", "rnn", "overhead", "second_order",
-             "compile"]
+             "threads", "compile"]
 
 
 def build(name: str, quick: bool) -> list:
@@ -191,6 +193,55 @@ def targets(tables: dict, compile_rows) -> str:
     return "\n".join(out) + "\n"
 
 
+def targets16(tables: dict) -> str:
+    """Issue 16's targets against this run (ratios of wall-time medians in this run; the
+    CPU-time ratio beside each)."""
+    def med(key, label, cpu=False):
+        try:
+            i = tables[key].impl(label)
+        except (KeyError, StopIteration):
+            return math.nan
+        return i.cpu_median() if cpu else i.median()
+
+    show = (lambda v: f"{v:.2f}" if math.isfinite(v) else "–")  # noqa: E731
+    rows = []
+
+    def ratio(name, a, b, limit):
+        r, rc = med(*a) / med(*b), med(*a, True) / med(*b, True)
+        met = "–" if not math.isfinite(r) else ("met" if r <= limit else "**not met**")
+        rows.append((name, f"≤ {limit:g}", show(r), show(rc), met))
+
+    ours_c, ours_e, hn = "ours, compiled", "ours, compiled (fit)", "hand-written Numba"
+    fused, jax_e = "hand-written Numba, fused updates", "JAX epoch, jit(lax.scan)"
+    from benchmarks.per_example import ADAM_PY, FIT_CALL
+    ratio("four-layer 16: our call / hand-written Numba call",
+          ("four_layer_16_call", ours_c), ("four_layer_16_call", hn), 1.2)
+    ratio("four-layer 16: our epoch / fused hand-written epoch",
+          ("four_layer_16_epoch", ours_e), ("four_layer_16_epoch", fused), 1.2)
+    ratio("four-layer 16: our epoch / JAX scan epoch",
+          ("four_layer_16_epoch", ours_e), ("four_layer_16_epoch", jax_e), 1.0)
+    ratio("hinge: our epoch / hand-written (fused) epoch",
+          ("hinge_epoch", ours_e), ("hinge_epoch", hn), 1.5)
+    ratio("hinge: our epoch / JAX scan epoch", ("hinge_epoch", ours_e), ("hinge_epoch", jax_e), 1.0)
+    ratio("hinge: one fit(epochs=1) call / one compiled epoch",
+          ("hinge_epoch", FIT_CALL), ("hinge_epoch", ours_e), 1.2)
+    ratio("four-layer 256: our epoch / JAX scan epoch",
+          ("four_layer_256_epoch", ours_e), ("four_layer_256_epoch", jax_e), 1.0)
+    ratio("softmax MLP minibatch: our call / jax.jit call",
+          ("mlp_call", ours_c), ("mlp_call", "jax.jit(value_and_grad)"), 1.0)
+    ratio("jit=False: RNN gradient / hand-written NumPy",
+          ("rnn_call", "ours, jit=False"), ("rnn_call", "hand-written NumPy"), 1.5)
+    adam = med("four_layer_256_epoch", ADAM_PY)
+    rows.append(("jit=False: Adam epoch, four-layer 256 (one fit(epochs=1))", "< 1 s",
+                 f"{adam:.2f} s" if math.isfinite(adam) else "–", "",
+                 "–" if not math.isfinite(adam) else ("met" if adam < 1.0 else "**not met**")))
+    out = ["## Targets of issue 16 in this run", "",
+           "| target | limit | measured (wall-time medians) | CPU-time medians | |",
+           "|---|---:|---:|---:|---|"]
+    out += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -222,6 +273,12 @@ def main(argv=None) -> int:
     tables, md, compile_rows = {}, [], None
     for name in names:
         print(f"== {name}", flush=True)
+        if name == "threads":
+            from benchmarks import parallel_minibatch
+            text = parallel_minibatch.markdown(parallel_minibatch.run(5 if args.quick else 15))
+            print(text, flush=True)
+            md.append(text)
+            continue
         if name == "compile":
             from benchmarks import compile_latency
             models = ("four_layer",) if args.quick else ("four_layer", "softmax", "rnn50", "rnn")
@@ -237,7 +294,7 @@ def main(argv=None) -> int:
             text = harness.markdown(table)
             print(text, flush=True)
             md.append(text)
-    summary = targets(tables, compile_rows)
+    summary = targets16(tables) + "\n" + targets(tables, compile_rows)
     if "second_order" in names:
         from benchmarks import bench_hessian
         summary += "\n" + bench_hessian.ratios([t for k, t in tables.items()
