@@ -81,7 +81,8 @@ def test_the_issue_examples_give_numpys_value_and_gradient():
 @pytest.mark.parametrize("fn,args,wrt", [
     (vc.write_argument, (RNG.normal(size=5), 1.5, -2.0), (0, 1, 2)),
     (vc.write_argument_view, (RNG.normal(size=(3, 2)), 1.7), (0, 1)),
-], ids=["element", "through_a_view_and_aug"])
+    (vc.write_argument_rows, (RNG.normal(size=(3, 2)), 0.7), (0, 1)),
+], ids=["element", "through_a_view_and_aug", "rows"])
 def test_writes_into_arguments(fn, args, wrt, jit):
     """The gradient is with respect to the arguments' values on entry; the caller's
     arrays are never written, so a second call gives the same answer."""
@@ -128,6 +129,7 @@ def _line(fn):
     (vc.writes_callee_parameter, X4, "a parameter of the inlined function `_helper`"),
     (vc.writes_temporary, X4, "a new array no name holds"),
     (vc.writes_array_in_a_list, X42, "an array the tuple `rows` also holds"),
+    (vc.writes_stop_gradient_alias, X4, "the result of stop_gradient"),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_refused_writes_name_the_line_and_why(fn, x, what):
     with pytest.raises(UnsupportedError) as e:

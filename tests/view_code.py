@@ -3,6 +3,8 @@ tests/test_views.py and tests/test_no_silent_errors.py. Each computes under NumP
 its gradient's forward value must equal. A line a refusal names ends in `# refused`."""
 import numpy as np
 
+from compiler import stop_gradient
+
 
 # ---- the issue's two examples ---------------------------------------------------------------
 def slice_view(x):
@@ -389,3 +391,16 @@ def writes_twice_alias(x):
     b[1] = 1.0
     a[0] = x[1] * 2.0
     return np.sum(y * b[0]) + np.sum(a)
+
+
+def writes_stop_gradient_alias(x):
+    y = x.copy()
+    z = stop_gradient(y)
+    z[0] = 1.0  # refused
+    return np.sum(y)
+
+
+def write_argument_rows(X, a):
+    for row in X:
+        row[0] = row[1] * a
+    return np.sum(X * X)

@@ -176,6 +176,13 @@ def source(cx, v, depth=0) -> Ref | None:
         return Ref(None, why="it is a global array (captured from the module or a closure): "
                    "NumPy would change the global, and every later call would see it")
     op = cx.b.defining_op(v)
+    if op is not None and op.prim in ("stop_gradient", "custom_call"):
+        base = source(cx, op.inputs[0], depth + 1)  # in Python: its argument itself, maybe
+        if base is None:
+            return None
+        return Ref(None, maybe=frozenset({base.root} if base.root else ()) | base.maybe,
+                   why="it is the result of stop_gradient or of a custom_vjp function, which "
+                       "in Python may be the array it was given (or a view of it)")
     if op is None or op.prim not in _VIEW_PRIMS:
         return None
     base = source(cx, op.inputs[0], depth + 1)
