@@ -23,6 +23,17 @@ smaller) and is written for a batch, e.g. `np.mean((X @ w - y) ** 2)`.
 - `<name>_evaluate(<loss args>, batch)`: the row-weighted mean loss over all rows of
   the data arguments (batches of `batch` consecutive rows when batched), no update.
 
+Factored gradients (issue 16; only with the built-in kernel `runtime.optim:update` and
+the value-and-gradient's IR): a gradient the IR forms at the top level as
+np.outer(a, b) or s * v (s a scalar) and uses for nothing else reaches the loop as its
+factors, from a `<name>_value_and_factors` function emitted first (the graph with that
+op dropped and its operands returned instead). The loop takes its squared norm from
+the factors (||a||^2 ||b||^2, s^2 ||v||^2: `sq_norm_outer`, `sq_norm_scaled`) and
+updates from them (`update_outer`, `update_scaled`, the clipping scale passed along), so
+no gradient array is formed. Not when a factor may share memory with a trained
+parameter (the parameters are updated one after another). The parameters equal the
+unfused loop's to 1e-12 (the products are rounded in another order).
+
 Names the loop introduces start with `_`; a loss argument whose name could shadow one
 of them (or a module global the loop uses) is renamed in the loop's signature.
 """
