@@ -572,9 +572,15 @@ def jit_linalg(a, b, v):
             + sp.logsumexp(v))
 
 
+def jit_extras(x, a, u, v):
+    return extras(x, a, u, v) + ufunc_methods(a)
+
+
 JIT_BATCHES = {
     "shapes": (jit_shapes, lambda: (rand((3, 4), 40), rand((4,), 41), np.array([[0, 3], [1, 1], [-1, 2]])), (0, 1)),
     "linalg": (jit_linalg, lambda: (rand((3, 3), 42) + 2.0 * np.eye(3), rand((4, 3), 43), rand((3,), 44)), (0, 1, 2)),
+    "extras": (jit_extras, lambda: (np.array([1.0, np.nan, -np.inf, 2.0]), rand((3, 3), 60) + 2.0 * np.eye(3),
+                                    rand((3,), 61), rand((3,), 62)), (1, 2, 3)),
 }
 
 
@@ -648,3 +654,21 @@ def ufunc_methods(x):
 
 def test_ufunc_reduce_and_accumulate():
     check(ufunc_methods, (rand((3, 4), 50),))
+
+
+def extras(x, a, u, v):
+    y = np.where(np.isfinite(x), x, 0.0) + np.where(np.isnan(x), 1.0, 0.0) + np.where(np.isinf(x), 2.0, 0.0)
+    return (np.sum(y ** 2) + np.count_nonzero(x > 0.0) * 1.0 + np.ptp(a) + np.sum(np.ptp(a, axis=0) ** 2)
+            + np.vdot(a, a) + np.sum(np.cross(u, v) ** 2) + np.sum(np.cross(a, v) * 0.5)
+            + np.sum(np.linalg.matrix_power(a, 3) ** 2) + np.sum(np.linalg.matrix_power(a, -2))
+            + np.sum(np.linalg.matrix_power(a, 0)) + np.sum(np.column_stack((u, a)) ** 2))
+
+
+def test_extras():
+    x = np.array([1.0, np.nan, -np.inf, 2.0])
+    args = (x, rand((3, 3), 60) + 2.0 * np.eye(3), rand((3,), 61), rand((3,), 62))
+    with np.errstate(invalid="ignore"):
+        v, gs = value_and_grad(extras, wrt=(1, 2, 3), jit=False)(*args)
+        assert v == pytest.approx(extras(*args), rel=1e-12)
+    for i, g in zip((1, 2, 3), gs):
+        np.testing.assert_allclose(g, numerical_grad(extras, args, i), rtol=1e-6, atol=1e-6)

@@ -1827,6 +1827,98 @@ _MORE = {
 FUNCTIONS.update(_MORE)
 
 
+def _is_value(kind):
+    """np.isnan / isinf / isfinite (booleans, no gradient) from comparisons: x != x is NaN,
+    |x| == inf is infinite."""
+    def h(cx, node, args, kwargs):
+        cx.no_kwargs(node, kwargs)
+        x = array(cx, node, cx.arity(node, args, 1)[0])
+        if x.type.dtype != "float64":
+            return cx.emit(node, "ne" if kind == "isfinite" else "eq", cx.emit(node, "mul", x, 0), 0)
+        nan = cx.emit(node, "ne", x, x)
+        inf = cx.emit(node, "eq", cx.emit(node, "abs", x), math.inf)
+        if kind == "isnan":
+            return nan
+        if kind == "isinf":
+            return inf
+        return cx.emit(node, "logical_not", cx.emit(node, "logical_or", nan, inf))
+    return h
+
+
+def _count_nonzero(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axis", None), ("keepdims", False))
+    x = array(cx, node, a["a"])
+    return reduce(cx, node, "sum", convert(cx, node, cx.emit(node, "ne", x, 0), "int64"),
+                  axes_arg(cx, node, x, a["axis"]), _flag(cx, node, a["keepdims"], "keepdims"))
+
+
+def _ptp(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, "a", ("axis", None), ("keepdims", False))
+    x = array(cx, node, a["a"])
+    axes, keep = axes_arg(cx, node, x, a["axis"]), _flag(cx, node, a["keepdims"], "keepdims")
+    return cx.emit(node, "sub", reduce(cx, node, "max", x, axes, keep), reduce(cx, node, "min", x, axes, keep))
+
+
+def _vdot(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    a, b = (array(cx, node, v) for v in cx.arity(node, args, 2))
+    return cx.emit(node, "matmul", _ravel_value(cx, node, a), _ravel_value(cx, node, b))
+
+
+def _cross(cx, node, args, kwargs):
+    """np.cross of 3-vectors along the last axis (broadcasting over the others)."""
+    cx.no_kwargs(node, kwargs)
+    a, b = (_as_float(cx, node, v) for v in cx.arity(node, args, 2))
+    if a.type.rank == 0 or b.type.rank == 0:
+        raise ShapeError("np.cross of a scalar", cx.fs.loc(node))
+    ra, rb = a.type.rank - 1, b.type.rank - 1
+    c = [(_at(cx, node, a, ra, i), _at(cx, node, b, rb, i)) for i in range(3)]
+
+    def term(i, j):
+        return cx.emit(node, "sub", cx.emit(node, "mul", c[i][0], c[j][1]), cx.emit(node, "mul", c[j][0], c[i][1]))
+    parts = [term(1, 2), term(2, 0), term(0, 1)]
+    r = max(p.type.rank for p in parts)
+    if r == 0:
+        return cx.emit(node, "pack", *parts)
+    return cx.emit(node, "stack", *[p if p.type.rank == r else cx.emit(node, "add", p, cx.emit(
+        node, "zeros_like", next(q for q in parts if q.type.rank == r))) for p in parts], axis=r)
+
+
+def _matrix_power(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    x, n = cx.arity(node, args, 2)
+    x = _matrix(cx, node, x, "square")
+    n = _const_int(cx, node, n, "n")
+    if n < 0:
+        x, n = cx.emit(node, "inv", x), -n
+    if n == 0:
+        return cx.emit(node, "eye_like", x)
+    out, base = None, x  # binary powering, as NumPy
+    while n:
+        if n & 1:
+            out = base if out is None else cx.emit(node, "matmul", out, base)
+        n >>= 1
+        if n:
+            base = cx.emit(node, "matmul", base, base)
+    return out
+
+
+def _column_stack(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    xs = _seq(cx, node, cx.arity(node, args, 1)[0])
+    if any(x.type.rank not in (1, 2) for x in xs):
+        raise ShapeError("np.column_stack takes 1-D and 2-D arrays", cx.fs.loc(node))
+    xs = [cx.emit(node, "expand_dims", x, axis=1) if x.type.rank == 1 else x for x in xs]
+    return concatenate(cx, node, xs, 1)
+
+
+FUNCTIONS.update({np.isnan: _is_value("isnan"), np.isinf: _is_value("isinf"),
+                  np.isfinite: _is_value("isfinite"), np.count_nonzero: _count_nonzero,
+                  np.ptp: _ptp, np.vdot: _vdot, np.cross: _cross,
+                  np.linalg.matrix_power: _matrix_power, np.column_stack: _column_stack})
+METHODS.update({"ptp": _ptp})
+
+
 def _ufunc_reduce(kind):
     """ufunc.reduce(array, axis=0, keepdims=False) (axis 0 by default, as NumPy's)."""
     def h(cx, node, args, kwargs):
