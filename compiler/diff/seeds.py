@@ -167,13 +167,14 @@ def basis_graph(base: Graph, seeded: list, like: list, templates: list, columns:
 
 def _basis_loop(b, i, seed, lv, var, outputs, templates, columns):
     size = b.emit("size", lv)
-    eye = b.emit("eye", size)
+    zeros = b.emit("zeros", size)  # basis vector j: a copy with entry j set (O(size) a trip)
     stacks0 = [b.emit("stack_alloc", size, tpl) for tpl in templates]
     j = Value(I64, "j")
     st_params = [Value(st.type, "jac") for st in stacks0]
     body = b.child()
     with body:
-        subst = {seed: body.emit("reshape_like", body.emit("getitem", eye, j, spec=("i",)), lv)}
+        e_j = body.emit("set_index", zeros, 1.0, j, spec=("i",))
+        subst = {seed: body.emit("reshape_like", e_j, lv)}
         body.ops.extend(clone_ops(var, subst))
         pushed = []
         for st, out, tpl in zip(st_params, outputs, templates):
