@@ -15,7 +15,11 @@ operand of fmax/fmin gets none); `where` (and a boolean-mask write) sends it to 
 selected branch only; abs'(0) = 0, relu'(0) = 0, norm'(0) = 0, hypot'(0, 0) = 0,
 std'(x) = 0 over equal entries (sqrt_var), d/da a ** 0 = 0 (0 ** 0
 included), d/db a ** b = 0 at a = 0; sign, comparisons, integer values and indices have
-no gradient.
+no gradient. The issue-15 records (at the end) add: sort's cotangent follows the stable
+permutation (take_along_axis of argsort); det's is the cofactor matrix (finite on singular
+matrices); cholesky's and eigh's are on the lower triangle NumPy reads; eigh's vectors get
+none from pairs of equal eigenvalues; sinc'(0) = 0; a derivative a record does not
+implement (a Hessian through det, cumprod or a decomposition) raises, never reads zero.
 
 NaN safety under selections: a cotangent that a selection sends nowhere is an exact
 zero there, and stays one through the elementwise rules above it. The rule of every

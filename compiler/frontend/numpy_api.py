@@ -1790,15 +1790,16 @@ def _scipy_logsumexp(cx, node, args, kwargs):
 
 
 def _scipy_handlers():
+    """Handlers of scipy.special's functions (those this SciPy has: log_expit is 1.8+)."""
     import scipy.special as sp
-    return {sp.expit: _unary("sigmoid"), sp.log_expit: _unary("log_sigmoid"),
-            sp.logit: _logit, sp.logsumexp: _scipy_logsumexp,
-            sp.softmax: _runtime_axis("softmax", None), sp.log_softmax: _runtime_axis("log_softmax", None),
-            sp.xlogy: _xlogy(False), sp.xlog1py: _xlogy(True), sp.entr: _entr,
-            sp.rel_entr: _rel_entr(False), sp.kl_div: _rel_entr(True),
-            sp.erf: _unary("erf"), sp.erfc: _unary("erfc"), sp.gammaln: _unary("gammaln"),
-            sp.digamma: _unary("digamma"), sp.psi: _unary("digamma"), sp.betaln: _betaln,
-            sp.expm1: _unary("expm1"), sp.log1p: _unary("log1p")}
+    table = {"expit": _unary("sigmoid"), "log_expit": _unary("log_sigmoid"), "logit": _logit,
+             "logsumexp": _scipy_logsumexp, "softmax": _runtime_axis("softmax", None),
+             "log_softmax": _runtime_axis("log_softmax", None), "xlogy": _xlogy(False),
+             "xlog1py": _xlogy(True), "entr": _entr, "rel_entr": _rel_entr(False),
+             "kl_div": _rel_entr(True), "erf": _unary("erf"), "erfc": _unary("erfc"),
+             "gammaln": _unary("gammaln"), "digamma": _unary("digamma"), "psi": _unary("digamma"),
+             "betaln": _betaln, "expm1": _unary("expm1"), "log1p": _unary("log1p")}
+    return {getattr(sp, name): h for name, h in table.items() if hasattr(sp, name)}
 
 
 _MORE = {
