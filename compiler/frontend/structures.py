@@ -218,9 +218,10 @@ def define(cx, node) -> LocalFunction:
     """The LocalFunction for a `def` statement or a `lambda` expression, its defaults
     lowered now (Python evaluates them at the definition)."""
     if isinstance(node, ast.Lambda):
+        extra = {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}
         fn = ast.FunctionDef(name="<lambda>", args=node.args,
                              body=[ast.copy_location(ast.Return(node.body), node.body)],
-                             decorator_list=[], returns=None, type_comment=None)
+                             decorator_list=[], returns=None, type_comment=None, **extra)
         ast.copy_location(fn, node)
         node = fn
     a = node.args
