@@ -272,8 +272,9 @@ def bind_row(cx, name: str, src: Ref | None, arr: Value, i: Value):
     if src is not None and src.root is not None and src.root in cx.env:
         ref = dataclasses.replace(src, chain=src.chain + (Step("row", (i,), ()),))
         value = derive(cx, cx.env[src.root], ref.chain)
-    else:
-        ref, value = src, cx.b.emit("row", arr, i)
+    else:  # an array no name shares (or, unknown, one that may not be written)
+        ref = src if src is not None and src.root is None else None
+        value = cx.b.emit("row", arr, i)
     _rebind(cx, name, cx.b.name(value, name), ref)
 
 
