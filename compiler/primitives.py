@@ -1084,6 +1084,12 @@ _with_jvp("qr_grad", (_no_second(_HESS), _no_second(_HESS),
                       lambda t, ans, q, r, gq, gr: emit_op("qr_grad", q, r, t, emit_op("zeros_like", gr)),
                       lambda t, ans, q, r, gq, gr: emit_op("qr_grad", q, r, emit_op("zeros_like", gq), t)))
 
+_GROUP[0] = "random draws (data: no gradient)"
+prim("rng_draw", None, lambda seed, plan, *dims, kind: (_need_int(seed, *dims), Type("float64", len(dims)))[1],
+     lambda op: "rng_draw({0}, {1}, {kind}, " + _shape_text(len(op.inputs) - 2, 2) + ")",
+     runtime=("runtime.kernels.rng_draw",),
+     doc="the next draw of np.random.default_rng({0}) after the draws in {1}: kind 0 random, 1 standard_normal")
+
 _GROUP[0] = "tangent helpers (in generated forward sweeps)"
 _NO_REVERSE = _no_second("a forward-mode tangent in reverse mode")
 prim("cumprod_jvp", 2, lambda t, x, axis: Type("float64", x.rank), "cumprod_jvp({0}, {1}, {axis})",

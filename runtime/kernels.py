@@ -1116,3 +1116,40 @@ def qr_r_jvp(q, r, t):
     """dR = (Q^T t R^-1 - O) R."""
     dx_rinv, c, o = _qr_tangent_parts(q, r, t)
     return (c - o) @ r
+
+
+# ---- random draws inside a loss (np.random.default_rng(seed)) -------------------------------
+# A draw is data: the forward sweep makes it once and the backward sweep reads the stored
+# value. The k-th draw of a generator replays the draws before it (their kinds and element
+# counts, `plan`) from a fresh np.random.default_rng(seed), so it is exactly the array NumPy
+# gives the k-th call on that generator, in both tiers (compiled code calls NumPy through
+# Numba's object mode: the generator's bit stream is NumPy's).
+_DRAW_KINDS = ("random", "standard_normal")
+
+
+def _draw_py(seed, plan, kind, shape):
+    rng = np.random.default_rng(seed)
+    for i in range(0, len(plan), 2):
+        getattr(rng, _DRAW_KINDS[plan[i]])(int(plan[i + 1]))
+    out = getattr(rng, _DRAW_KINDS[kind])(shape if len(shape) else None)
+    return np.ascontiguousarray(out, dtype=np.float64) if len(shape) else float(out)
+
+
+def rng_draw(seed, plan, kind, shape):
+    """The next draw of np.random.default_rng(seed) after the draws in `plan` (an int64
+    array of (kind, element count) pairs): `random` (kind 0, uniform in [0, 1)) or
+    `standard_normal` (kind 1), of `shape` (a tuple of ints; () for one float)."""
+    return _draw_py(int(seed), np.asarray(plan, dtype=np.int64), kind, tuple(shape))
+
+
+@overload(rng_draw, jit_options={"cache": False})
+def _rng_draw_nb(seed, plan, kind, shape):
+    import numba
+    rank = len(shape)
+    out_t = types.float64 if rank == 0 else types.Array(types.float64, rank, "C")
+
+    def impl(seed, plan, kind, shape):
+        with numba.objmode(out=out_t):
+            out = _draw_py(int(seed), np.asarray(plan), kind, tuple(shape))
+        return out
+    return impl

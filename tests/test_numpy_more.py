@@ -617,28 +617,73 @@ def test_compiled_jvp():
     assert tj == pytest.approx(t0, rel=1e-10)
 
 
-def dropout_inside(w, x):
-    mask = np.random.uniform(size=x.shape) < 0.5  # refused: drawn inside the loss
+def legacy_random(w, x):
+    mask = np.random.uniform(size=x.shape) < 0.5  # refused: NumPy's global state
     return np.sum(w * x * mask)
 
 
-def dropout_rng_inside(w, x):
-    rng = np.random.default_rng(0)
+def unseeded(w, x):
+    rng = np.random.default_rng()
     return np.sum(w * x * (rng.random(x.shape) < 0.5))
+
+
+def drawn_in_a_loop(w, x, seed):
+    rng = np.random.default_rng(seed)
+    t = 0.0
+    for k in range(3):
+        t = t + np.sum(w * rng.random(x.shape))
+    return t
+
+
+def dropout(w, x, seed):
+    rng = np.random.default_rng(seed)
+    mask = rng.random(x.shape) < 0.5
+    noise = rng.normal(0.0, 0.1, size=x.shape[0])
+    u = rng.uniform(-1.0, w[0], size=(2, 3))  # differentiable in its bounds
+    z = rng.standard_normal()
+    again = np.random.default_rng(seed).random(x.shape)  # a second generator: the same draws
+    return (np.sum((w * x * mask) ** 2) + np.sum(noise * w) + np.sum(u ** 2) + z * w[1]
+            + np.sum(again * w) + rng.normal(w[2], 2.0) * w[3])
+
+
+def test_random_draws_inside_a_loss_are_numpys_and_reproducible():
+    w, x = rand((4,), 1), rand((4,), 2)
+    for seed in (7, 8):
+        v, g = value_and_grad(dropout, jit=False)(w, x, seed)
+        assert v == dropout(w, x, seed)  # the very numbers NumPy draws
+        np.testing.assert_allclose(g, numerical_grad(dropout, (w, x, seed), 0), rtol=1e-7, atol=1e-9)
+    assert value_and_grad(dropout, jit=False)(w, x, 7)[0] != value_and_grad(dropout, jit=False)(w, x, 8)[0]
+
+
+def test_random_draws_compiled():
+    w, x = rand((4,), 1), rand((4,), 2)
+    gf = value_and_grad(dropout, jit=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, g = gf(w, x, 7)
+    assert gf.compile_info["jit"] is True
+    v0, g0 = value_and_grad(dropout, jit=False)(w, x, 7)
+    assert v == v0 == dropout(w, x, 7)
+    np.testing.assert_array_equal(g, g0)
+    assert gf(w, x, 3)[0] == dropout(w, x, 3)
+
+
+def test_random_draws_refused_where_not_reproducible():
+    w, x = rand((3,), 1), rand((3,), 2)
+    cases = ((legacy_random, (w, x), "global random state"), (unseeded, (w, x), "needs an int seed"),
+             (drawn_in_a_loop, (w, x, 3), "inside a loop or a branch"))
+    for fn, args, what in cases:
+        with pytest.raises(AdjointError) as e:
+            grad(fn, jit=False)(*args)
+        assert "test_numpy_more.py" in str(e.value) and what in str(e.value)
 
 
 def dropout_outside(w, x, mask):
     return np.sum((w * x * mask) ** 2) / np.mean(mask)
 
 
-def test_random_numbers_are_drawn_outside_the_loss():
+def test_a_draw_passed_in_as_data():
     w, x = rand((3,), 1), rand((3,), 2)
-    for fn in (dropout_inside, dropout_rng_inside):
-        with pytest.raises(AdjointError) as e:
-            grad(fn, jit=False)(w, x)
-        msg = str(e.value)
-        assert "test_numpy_more.py" in msg and "random numbers are not drawn inside a loss" in msg
-        assert "pass the draw as an argument" in msg
     mask = np.random.default_rng(5).random(3) < 0.5
     mask[0] = True
     g = grad(dropout_outside, jit=False)(w, x, mask)

@@ -146,6 +146,9 @@ class Lowerer:
                 # a container of values, or a local function: a compile-time binding
                 self.note_view(target.id, value)
                 return
+            if isinstance(value, Static) and getattr(type(value.obj), "__adjoint_binding__", False):
+                self.note_view(target.id, value)  # a lowering-time object: rng = default_rng(s)
+                return
             if isinstance(value, Static):
                 raise UnsupportedError(f"`{target.id}` would hold a Python object, not an array",
                                        self.fs.loc(target))

@@ -744,16 +744,16 @@ def _missing_rule(obj, why):
     if (mod or "").startswith("numpy.random") or isinstance(
             getattr(obj, "__self__", None), (np.random.RandomState, np.random.Generator)):
         spelling = None
-        why = ("random numbers are not drawn inside a loss (the NumPy and compiled tiers would "
-               "draw different ones)")
+        why = ("NumPy's global random state is not used inside a loss (the NumPy and compiled "
+               "tiers would draw different numbers)")
 
     def h(cx, node, args, kwargs):
-        if why.startswith("random"):
+        if why.startswith("NumPy's global random"):
             raise NameResolutionError(
                 f"call to `{_callee(node)}` ({full}): {why}", cx.fs.loc(node),
-                "draw outside the loss and pass the draw as an argument (not in wrt): "
-                "`mask = np.random.default_rng(seed).random(x.shape) < keep` then "
-                "`loss(w, x, mask)`; the gradient uses the same draw")
+                "use a seeded generator: `rng = np.random.default_rng(seed)` with the seed an "
+                "argument, then rng.random/standard_normal/normal/uniform(..., size=...); or "
+                "draw outside the loss and pass the draw as an argument (not in wrt)")
         hint = (f"write `{spelling}` instead, which adjoint differentiates" if spelling else
                 "use the supported NumPy functions (README), or give your own function a rule: "
                 "`f = compiler.custom_vjp(f)` then `@f.defvjp` on `def f_vjp(g, ans, x): ...` "
@@ -1918,6 +1918,77 @@ FUNCTIONS.update({np.isnan: _is_value("isnan"), np.isinf: _is_value("isinf"),
                   np.ptp: _ptp, np.vdot: _vdot, np.cross: _cross,
                   np.linalg.matrix_power: _matrix_power, np.column_stack: _column_stack})
 METHODS.update({"ptp": _ptp})
+
+
+# -- np.random.default_rng(seed) inside a loss ----------------------------------------------
+class _Generator:
+    """`np.random.default_rng(seed)` while lowering: the seed's Value, the builder it was
+    made in and the draws emitted so far ((kind, element count) each). Each draw is a
+    `rng_draw` op: data, with no gradient, made once by the forward sweep and read by the
+    backward sweep; the k-th draw replays the k before it from the seed, so it is the array
+    NumPy's k-th call gives (runtime.kernels.rng_draw), in both tiers."""
+
+    __adjoint_binding__ = True  # a name may hold it (compiler/frontend/context.py, assign)
+    KINDS = {"random": 0, "standard_normal": 1, "uniform": 0, "normal": 1}
+
+    def __init__(self, seed, builder):
+        self.seed, self.builder, self.plan = seed, builder, []
+
+    def __getattr__(self, name):
+        if name in _Generator.KINDS:
+            return _Draw(self, name)
+        raise AttributeError(name)
+
+
+class _Draw:
+    """`rng.random(size)`, `rng.standard_normal(size)`, `rng.normal(loc, scale, size)`,
+    `rng.uniform(low, high, size)`; normal and uniform are NumPy's own compositions
+    (loc + scale * z, low + (high - low) * u), so they are exact and differentiable in their
+    scalar parameters (the reparameterisation)."""
+
+    def __init__(self, gen, kind):
+        self.gen, self.kind = gen, kind
+
+    def __adjoint_inline__(self, cx, node, args, kwargs):
+        params = {"random": (("size", None),), "standard_normal": (("size", None),),
+                  "normal": (("loc", 0.0), ("scale", 1.0), ("size", None)),
+                  "uniform": (("low", 0.0), ("high", 1.0), ("size", None))}[self.kind]
+        a = bind(cx, node, args, kwargs, *params)
+        if cx.b is not self.gen.builder:
+            raise UnsupportedError(f"`{_callee(node)}` inside a loop or a branch: the number of "
+                                   "draws would depend on the run", cx.fs.loc(node),
+                                   "draw all the numbers once before the loop (size=(steps, n))")
+        dims = [] if a["size"] is None else shape_arg(cx, node, a["size"])
+        count = _prod_ints(cx, node, dims) if dims else cx.b.const(1)
+        code = _Generator.KINDS[self.kind]
+        plan = [v for k, n in self.gen.plan for v in (cx.b.const(k), n)] or [cx.b.const(0)] * 2
+        out = cx.emit(node, "rng_draw", self.gen.seed, cx.emit(node, "pack", *plan), *dims, kind=code)
+        self.gen.plan.append((code, count))
+        names = [p for p, _ in params if p != "size"]
+        if not names:
+            return out
+        shift, scale = (array(cx, node, a[p]) for p in names)
+        if shift.type.rank or scale.type.rank:
+            raise UnsupportedError(f"`{_callee(node)}` with array parameters", cx.fs.loc(node),
+                                   "draw standard values and scale them: loc + scale * rng.standard_normal(size)")
+        if self.kind == "uniform":
+            scale = cx.emit(node, "sub", scale, shift)  # NumPy's low + (high - low) * u
+        if cx.const_value(shift) == 0 and cx.const_value(scale) == 1:
+            return out
+        return cx.emit(node, "add", shift, cx.emit(node, "mul", scale, out))
+
+
+def _default_rng(cx, node, args, kwargs):
+    a = bind(cx, node, args, kwargs, ("seed", None))
+    seed = a["seed"]
+    if not (isinstance(seed, Value) and seed.type.rank == 0 and seed.type.dtype == "int64"):
+        raise UnsupportedError("np.random.default_rng inside a loss needs an int seed",
+                               cx.fs.loc(node), "pass the seed as an argument: "
+                               "def loss(w, x, seed): rng = np.random.default_rng(seed)")
+    return Static(_Generator(seed, cx.b))
+
+
+FUNCTIONS[np.random.default_rng] = _default_rng
 
 
 def _ufunc_reduce(kind):
