@@ -376,15 +376,26 @@ def test_einsum_batched_and_repeated():
     check(f, (rand((2, 3, 3), 22), rand((2, 3, 3), 23)), wrt=(0, 1))
 
 
+def test_einsum_ellipsis():
+    def f(x, y, v):
+        return (np.sum(np.einsum("...ij,...jk->...ik", x, y) ** 2) + np.sum(np.einsum("...ij->...j", x) ** 3)
+                + np.sum(np.einsum("...i,i", x, v) ** 2) + np.sum(np.einsum("ij...->...", y) * 2.0)
+                + np.sum(np.einsum("...ii->...i", np.einsum("bij,bjk->bik", x, y)) ** 2))
+    check(f, (rand((2, 3, 3), 22), rand((2, 3, 3), 23), rand((3,), 24)), wrt=(0, 1, 2))
+
+
 def test_einsum_errors():
     def f(x):
+        return np.sum(np.einsum("i..j->ij", x))
+
+    def h(x):
         return np.sum(np.einsum("...ij->ij", x))
 
     def g(x):
         return np.sum(np.einsum("ijk->i", x))
-    for fn in (f, g):
+    for fn, shape in ((f, (2, 2)), (g, (2, 2)), (h, (2, 2, 2))):
         with pytest.raises(AdjointError) as e:
-            grad(fn, jit=False)(rand((2, 2), 1))
+            grad(fn, jit=False)(rand(shape, 1))
         assert "test_numpy_more.py" in str(e.value) and "einsum" in str(e.value)
 
 

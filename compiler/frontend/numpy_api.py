@@ -1615,14 +1615,14 @@ def einsum(cx, node, subscripts, ops):
     (a matrix product where no index is shared with the output, else a broadcast product
     and a sum), and the result is permuted to the output's order."""
     spec = subscripts.replace(" ", "")
-    if "." in spec:
-        raise UnsupportedError("np.einsum with '...'", cx.fs.loc(node),
-                               "name every axis: 'bij,bjk->bik'")
     ins, arrow, out = spec.partition("->")
     terms = ins.split(",")
     if not arrow:
-        letters = "".join(terms)
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        letters = "".join(terms).replace(".", "")
+        out = ("..." if "..." in ins else "") + \
+            "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if "." in spec:
+        terms, out = _einsum_ellipsis(cx, node, terms, out, ops)
     if len(terms) != len(ops) or not all(t.isalpha() or t == "" for t in terms + [out]) \
             or len(set(out)) != len(out):
         raise UnsupportedError(f"np.einsum subscripts {subscripts!r} do not match the "
@@ -1642,6 +1642,26 @@ def einsum(cx, node, subscripts, ops):
         items[:2] = [_einsum_pair(cx, node, a, ta, b, tb, later)]
     x, t = _einsum_sum_free(cx, node, *items[0], set(out))
     return transpose(cx, node, x, tuple(t.index(c) for c in out)) if t != out else x
+
+
+def _einsum_ellipsis(cx, node, terms, out, ops):
+    """'...' replaced by letters the subscripts do not use, right-aligned as NumPy
+    broadcasts them (the axes it stands for must have equal lengths where two operands
+    share one: the matrix-product path does not broadcast a length 1)."""
+    if len(terms) != len(ops) or any(t.count(".") not in (0, 3) or t.count(".") == 3 and "..." not in t
+                                     for t in terms + [out]):
+        raise UnsupportedError(f"np.einsum subscripts {'...'!r} misplaced", cx.fs.loc(node))
+    counts = [x.type.rank - (len(t) - 3) if "..." in t else 0 for t, x in zip(terms, ops)]
+    if any(c < 0 for c in counts):
+        raise ShapeError("np.einsum: more subscripts than axes", cx.fs.loc(node))
+    m = max(counts)
+    if m and "..." not in out:
+        raise ShapeError("np.einsum: the output drops the axes of '...' (NumPy refuses it too)",
+                         cx.fs.loc(node), "write '...' in the output, or sum afterwards")
+    used = set("".join(terms) + out)
+    fresh = "".join(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used)[:m]
+    terms = [t.replace("...", fresh[m - c:]) for t, c in zip(terms, counts)]
+    return terms, out.replace("...", fresh)
 
 
 def _einsum_diagonals(cx, node, x, t):
