@@ -13,7 +13,9 @@ Compiled code (Numba) leaves no frame of the generated file in a traceback, so f
 exception from the compiled tier the same module is run once more, as plain NumPy on
 the same arguments, only to obtain such a frame; the exception reported is still the
 original one. If the NumPy tier does not fail (an error only compiled code raises),
-the function is named instead of a line.
+the function is named instead of a line. A tape that passes ADJOINT_MAX_TAPE_BYTES
+in compiled code is put at the line of the one `while` that grows a tape, if there is
+one, without that rerun.
 """
 from __future__ import annotations
 
@@ -33,6 +35,21 @@ def _generated_line(exc, path: str):
     return line
 
 
+def _tape_error(exc) -> bool:
+    from runtime.stacks import TAPE_ERROR
+    return isinstance(exc, MemoryError) and str(exc) == TAPE_ERROR
+
+
+def _growing_loop(graph):
+    """(Loc, 'primal') of the one `while` of the forward sweep that pushes onto a tape,
+    or None: a tape that outgrows its bound in compiled code is located without running
+    the NumPy tier as far again (a `for` allocates its stacks once, at entry)."""
+    from .ir.walk import walk
+    loops = [op for op in walk(graph.ops) if op.prim == "while" and op.phase == "primal"
+             and any(o.prim == "stack_push" for o in walk(op.body.ops))]
+    return (loops[0].loc, "primal") if len(loops) == 1 and loops[0].loc else None
+
+
 def run_error(spec, exc, args, fs) -> RunError:
     """The RunError for `exc`, raised while the specialisation `spec` (dispatch) ran on
     the normalised `args`; `fs` is the user's parsed function (frontend.source)."""
@@ -40,12 +57,17 @@ def run_error(spec, exc, args, fs) -> RunError:
     numpy_fn = spec.numpy_tier()
     path = numpy_fn.__code__.co_filename  # the generated module (one file for both tiers)
     line = _generated_line(exc, path)
-    if line is None and spec.jit:
+    where = None
+    if line is None and spec.jit and _tape_error(exc):
+        where = _growing_loop(spec.generated.graph)
+    if where is not None:
+        line = None
+    elif line is None and spec.jit:
         try:
             numpy_fn(*args)
         except Exception as rerun:  # noqa: BLE001 - we only read its traceback
             line = _generated_line(rerun, path)
-    where = spec.generated.line_map.get(line)
+    where = where or spec.generated.line_map.get(line)
     if where is None:
         return RunError(f"{what} (in the generated code for {fs.node.name})",
                         fs.loc(fs.node), "check the shapes of the arguments")
@@ -53,5 +75,10 @@ def run_error(spec, exc, args, fs) -> RunError:
     raw = linecache.getline(loc.file, loc.line)  # the caret goes under the statement
     loc = Loc(loc.file, loc.line, len(raw) - len(raw.lstrip()), loc.text)
     sweep = "backward sweep (the gradient)" if phase == "adjoint" else "forward sweep"
-    return RunError(f"{what} (in the {sweep} of {fs.node.name})", loc,
-                    "check the shapes of the arguments against this line")
+    hint = "check the shapes of the arguments against this line"
+    if _tape_error(exc):
+        from runtime.stacks import MAX_TAPE_BYTES
+        hint = (f"the loop here would keep more than {MAX_TAPE_BYTES} bytes in one stack for "
+                "its backward sweep: check that it ends (a `while` whose condition never "
+                "fails), or set ADJOINT_MAX_TAPE_BYTES higher before importing adjoint")
+    return RunError(f"{what} (in the {sweep} of {fs.node.name})", loc, hint)

@@ -21,7 +21,7 @@ from .codegen import epoch_source, function_source, module_source
 from .diff import reverse
 from .frontend import lower_with_aux, recording
 from .ir.core import Graph
-from .passes import run_pipeline
+from .passes import ADJOINT_PIPELINE, run_pipeline
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +51,7 @@ def generate(fs, key: tuple, wrt: tuple, has_aux: bool = False) -> Generated:
     with recording([]) as captures:  # custom rules are read by reverse mode
         lowered, aux_tree = lower_with_aux(fs, key, has_aux)
         primal = run_pipeline(lowered, verify_each=verify_each)
-        graph = run_pipeline(_with_aux(reverse(primal, wrt), primal), verify_each=verify_each)
+        graph = run_pipeline(_with_aux(reverse(primal, wrt), primal), ADJOINT_PIPELINE, verify_each)
     name = f"{fs.node.name}_value_and_grad"
     src, consts, source_map = function_source(graph, name)
     modsrc, (start,) = module_source([src], consts)

@@ -12,7 +12,7 @@ array `(n, *shape)` (`stack_alloc`); a `while` starts small and doubles
 from __future__ import annotations
 
 from .ir.core import BOOL, I64, Type
-from .primitives import emit_op, index_tuple, prim, t_arith
+from .primitives import _index_parts as index_parts, emit_op, index_tuple, prim, t_arith
 
 
 def _no_rule(*_, **__):
@@ -28,14 +28,15 @@ def _emit_alloc(op):
     like = op.inputs[1].type
     dt = {"float64": "np.float64", "int64": "np.int64", "bool": "np.bool_"}[like.dtype]
     if like.rank == 0:
-        return f"np.empty({{0}}, dtype={dt})"
-    return f"np.empty(({{0}},) + {{1}}.shape, dtype={dt})"
+        return f"np.empty(tape_entries({{0}}, {{1}}), dtype={dt})"
+    return f"np.empty((tape_entries({{0}}, {{1}}),) + {{1}}.shape, dtype={dt})"
 
 
 prim("trip_count", 3, lambda *_, **__: I64, "trip_count({0}, {1}, {2})",
      doc="len(range(start, stop, step))", runtime=("runtime.stacks.trip_count",))
 prim("stack_alloc", 2, lambda n, like, **_: Type(like.dtype, like.rank + 1), _emit_alloc,
-     doc="an empty stack of {0} entries shaped like {1}")
+     doc="an empty stack of {0} entries shaped like {1} (MemoryError past the tape bound)",
+     runtime=("runtime.stacks.tape_entries",))
 prim("stack_push", 4, lambda s, k, v, cap, **_: s, "push({0}, {1}, {2}, {3})", aliases=(0,),
      doc="stack {0} with entry {1} set to {2} (in place; grows to max({3}, 2x) if full)", writes=0, runtime=("runtime.stacks.push",))
 
@@ -77,5 +78,17 @@ prim("outer_add", 3, lambda acc, a, b, **_: acc, "outer_add({0}, {1}, {2})", ali
      doc="{0} + outer({1}, {2}), in place (a cotangent accumulated by a backward loop)", writes=0, runtime=("runtime.stacks.outer_add",))
 prim("add_into", 2, lambda acc, c, **_: acc, "add_into({0}, {1})", aliases=(0,),
      doc="{0} + {1}, in place (a cotangent accumulated by a backward loop)", writes=0, runtime=("runtime.stacks.add_into",))
+def _emit_store(op):
+    return "store({0}, " + index_tuple(op.attr("spec"), 2) + ", {1})"
+
+
+def store_statement(op) -> str:
+    """`{0}[index] = {1}`: how codegen spells a `store` (a statement; its output is {0})."""
+    return "{0}[" + ", ".join(index_parts(op.attr("spec"), 2)[0]) + "] = {1}"
+
+
+prim("store", None, lambda x, v, *vals, spec: x, _emit_store, aliases=(0,), writes=0,
+     doc="x with x[index] = v, in place (an owned array: compiler/passes/stores.py)",
+     shape="same", runtime=("runtime.stacks.store",))
 prim("row_add", 3, lambda acc, i, g, **_: acc, "row_add({0}, {1}, {2})", aliases=(0,),
      doc="{0} with {2} added to row {1}, in place (an exclusively owned cotangent)", writes=0, runtime=("runtime.stacks.row_add",))

@@ -5,11 +5,38 @@ All are `register_jitable` (runtime/numba_forms.py): plain Python from Python
 loops for compiled code (an `overload`). A stack is an array whose first axis indexes
 iterations.
 """
+import os
+
 import numpy as np
 
 from .numba_forms import overload, register_jitable
 
-__all__ = ["trip_count", "push", "row_scatter", "row_add", "index_add", "outer_add", "add_into"]
+__all__ = ["trip_count", "tape_entries", "push", "store", "row_scatter", "row_add", "index_add", "outer_add", "add_into"]
+
+
+def _max_tape_bytes() -> int:
+    raw = os.environ.get("ADJOINT_MAX_TAPE_BYTES", "")
+    try:
+        return int(float(raw)) if raw.strip() else 2 ** 30
+    except ValueError:
+        raise ValueError(f"ADJOINT_MAX_TAPE_BYTES={raw!r} is not a number of bytes") from None
+
+
+# The most bytes one stack of a loop's tape may hold (8 bytes an entry), read when this
+# module is imported; generated modules carry it in their hash (codegen/pyemit.py), so
+# compiled code never keeps an old value.
+MAX_TAPE_BYTES = _max_tape_bytes()
+TAPE_ERROR = ("a loop's tape (the values its backward sweep reads back) would pass "
+              "ADJOINT_MAX_TAPE_BYTES")
+
+
+@register_jitable
+def tape_entries(n, like):
+    """n, after checking that a stack of n entries shaped like `like` fits
+    MAX_TAPE_BYTES (MemoryError otherwise: a loop that runs away stops here)."""
+    if n * np.asarray(like).size * 8 > MAX_TAPE_BYTES:
+        raise MemoryError(TAPE_ERROR)
+    return n
 
 
 @register_jitable
@@ -27,9 +54,10 @@ def push(stack, k, value, capacity):
     """Set stack[k] = value in place and return the stack. When k is past the end, return
     a copy with room for max(capacity, twice the old size) entries shaped like value:
     a `for` passes its trip count (one allocation), a `while` 0 (doubling, amortised
-    O(1) pushes). A stack may start empty, `np.empty((0,) * rank)`."""
+    O(1) pushes). A stack may start empty, `np.empty((0,) * rank)`. MemoryError when
+    it would pass MAX_TAPE_BYTES (`tape_entries`)."""
     if k >= stack.shape[0]:
-        n = max(capacity, 2 * stack.shape[0], k + 1)
+        n = tape_entries(max(capacity, 2 * stack.shape[0], k + 1), value)
         bigger = np.empty((n,) + np.shape(value), dtype=stack.dtype)
         if stack.shape[0] > 0:
             bigger[:stack.shape[0]] = stack
@@ -85,3 +113,11 @@ def add_into(acc, c):
     """acc += c in place (c has acc's shape); returns acc."""
     acc += c
     return acc
+
+
+@register_jitable
+def store(x, idx, v):
+    """x[idx] = v in place; returns x (an indexed write into an array nothing else
+    reads: compiler/passes/stores.py). Codegen writes it as the statement itself."""
+    x[idx] = v
+    return x

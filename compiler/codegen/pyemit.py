@@ -29,8 +29,9 @@ import os
 import astor
 
 from ..ir.core import ConstArray, Graph
+from ..ir.walk import walk
 from ..ir.printer import unique_names
-from .. import primitives_control  # noqa: F401  (registers the control-flow primitives)
+from ..primitives_control import store_statement  # (and registers the control-flow primitives)
 from ..primitives import PRIMS, runtime_imports, scalar_literal
 
 # every generated module imports NumPy and the runtime names the table's spellings call
@@ -135,6 +136,8 @@ class _Gen:
         self.uses: dict = {}  # value -> [block id of each use]
         self.block_of: dict = {}  # value -> block id of its definition
         self.const_values: set = set()
+        self.stored: set = set()  # arrays written in place by a `store` statement
+        self.pending: dict = {}  # inlined value not yet used -> whether it reads an array
         self._scan(graph.ops, graph.results, "top")
         for p in graph.params:
             self.block_of[p] = "top"
@@ -149,6 +152,8 @@ class _Gen:
         for op in ops:
             if op.prim == "const":
                 self.const_values.add(op.out)
+            if op.prim == "store":
+                self.stored.add(op.inputs[0])
             for v in op.inputs:
                 # a stack allocation reads only the shape of its template, before the loop
                 if op.prim != "stack_alloc" or v is op.inputs[0]:
@@ -189,13 +194,17 @@ class _Gen:
         v = op.out
         u = self.uses.get(v, ())
         return (not v.hint and v not in self.results and len(u) == 1 and u[0] == block
-                and PRIMS[op.prim].writes is None)  # an in-place update is a statement
+                and PRIMS[op.prim].writes is None  # an in-place update is a statement
+                and v not in self.stored)  # so is the array it writes into
 
     def block(self, ops, lines, block, top=False):
         group = None
         for op in ops:
             if op.regions:
                 group = self._comment(op, lines, group, block == "top")
+                if any(o.prim == "store" for r in op.regions for o in walk(r.ops)):
+                    self._flush(lines)
+                self._consume(op.inputs)
                 self._control(op, lines, block)
                 continue
             if op.prim == "const" and isinstance(op.attr("value"), ConstArray):
@@ -206,13 +215,39 @@ class _Gen:
             if op.prim == "const":
                 self.exprs[op.out] = e
                 continue
+            if op.prim == "store":  # `x[i] = v`: the output is x itself, under x's name
+                group = self._comment(op, lines, group, top)
+                self._consume(op.inputs)
+                self._flush(lines)
+                text = store_statement(op).format(*(f"__a{i}__" for i in range(len(op.inputs))))
+                stmt = _Subst([self.exprs[v] for v in op.inputs]).visit(ast.parse(text).body[0])
+                lines.append(astor.to_source(stmt).rstrip())
+                self.exprs[op.out] = self.exprs[op.inputs[0]]
+                continue
             if self._inlinable(op, block):
+                reads = any(v.type.rank > 0 or self.pending.get(v, False) for v in op.inputs)
+                self._consume(op.inputs)
+                self.pending[op.out] = reads
                 self.exprs[op.out] = e
                 continue
+            self._consume(op.inputs)
             self.exprs[op.out] = ast.Name(self.names[op.out], ast.Load())
             group = self._comment(op, lines, group, top)
             stmt = ast.Assign([ast.Name(self.names[op.out], ast.Store())], e, lineno=0)
             lines.append(astor.to_source(stmt).rstrip())
+
+    def _consume(self, values):
+        for v in values:
+            self.pending.pop(v, None)
+
+    def _flush(self, lines):
+        """Before an array is written in place: assign every inlined expression not yet
+        used that reads an array, so it reads the array as it was (the graph's order)."""
+        for v, reads in list(self.pending.items()):
+            if reads:
+                lines.append(f"{self.names[v]} = {_text(self.exprs[v])}")
+                self.exprs[v] = ast.Name(self.names[v], ast.Load())
+                del self.pending[v]
 
     def _comment(self, op, lines, group, top):
         key = (op.phase, op.loc)
@@ -323,7 +358,8 @@ def module_source(functions: list[str], consts: dict):
     """Return (the module's source: header, constant arrays, then `functions` in order,
     the line number of each function's `def` in it). A function's source map
     (`function_source`) shifted by its line number less one maps module lines."""
-    parts = [MODULE_HEADER + f"# runtime {runtime_digest()}\n"]
+    from runtime.stacks import MAX_TAPE_BYTES
+    parts = [MODULE_HEADER + f"# runtime {runtime_digest()}, tape bound {MAX_TAPE_BYTES} bytes\n"]
     if consts:
         parts.append(consts_source(consts) + "\n")
     starts = []

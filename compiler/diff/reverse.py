@@ -227,7 +227,9 @@ class _Reverse:
         ins = tuple(s(v) for v in op.inputs) + (k0,) + tuple(stacks0)
         aug = Op(op.prim, ins, outs + extra_outs, op.attrs, op.loc, b.phase, regions)
         b.ops.append(aug)
-        return _Tape(extra_outs[0], list(extra_outs[1:]))
+        # a `for` (no `break`: the frontend lowers that to a `while`) runs its trip count;
+        # counting in the loop would keep a recomputed loop alive just to count (DCE)
+        return _Tape(n if op.prim == "for" else extra_outs[0], list(extra_outs[1:]))
 
     # ---- backward sweep ------------------------------------------------------------
     def adjoint(self, ops, tapes, ct, b: Builder, subst=None):
@@ -313,7 +315,9 @@ class _Reverse:
         free = self._free_active([body], s)
         g_carry0 = [ct[s(op.outputs[j])] if s(op.outputs[j]) in ct else _zeros(b, s(op.outputs[j]))
                     for j in act]
-        g_free0 = [_zeros(b, v) for v in free]
+        # cotangents of outside values start from what they have: a nested backward loop
+        # accumulates into its enclosing loop's arrays, no new zeros per outer trip
+        g_free0 = [ct[v] if v in ct else _zeros(b, v) for v in free]
         start = b.emit("sub", tape.count, 1)
         k_back = Value(I64, "k")
         g_carried = [Value(Type("float64", params[j].type.rank), "g_" + (params[j].hint or "t"))
@@ -347,12 +351,12 @@ class _Reverse:
         outs = b.emit_control("for", [start, b.const(-1), b.const(-1), *g_carry0, *g_free0],
                               [region], [v.type for v in g_carried + g_free],
                               [v.hint for v in g_carried + g_free])
+        for v, g in zip(free, outs[len(act):]):  # what they had, plus the loop's
+            ct[v] = g
         for j, g in zip(act, outs[:len(act)]):
             x = s(inits[j])
             if x in self.active and x.type.is_float:
                 self._accumulate(ct, x, g, b)
-        for v, g in zip(free, outs[len(act):]):
-            self._accumulate(ct, v, g, b)
 
 
 def _name_cotangents(ops, final):

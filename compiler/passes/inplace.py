@@ -48,7 +48,7 @@ class _Rewriter:
         local, defs, out = set(params), {}, []
         for op in ops:
             if op.regions:
-                op = self.control(op, local, defs)
+                op = self.control(op, local, defs, carried_owned)
             else:
                 op = self.rewrite(op, local, defs, carried_owned, in_loop) or op
             for v in op.outputs:
@@ -57,12 +57,12 @@ class _Rewriter:
             out.append(op)
         return tuple(out)
 
-    def control(self, op, local, defs):
+    def control(self, op, local, defs, carried_owned):
         loop = op.prim == "for" and op.phase == "adjoint"
         owned = set()
-        if loop:
+        if loop:  # an owned initial value, the enclosing loop's owned accumulators included
             owned = {p for p, x in zip(op.carried(), op.inits)
-                     if self.owned(x, local, defs, set())}
+                     if self.owned(x, local, defs, carried_owned)}
         regions = []
         for r in op.regions:
             ops = self.block(r.ops, r.params, owned if loop else set(), loop)

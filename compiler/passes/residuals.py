@@ -4,8 +4,9 @@ Before: an adjoint graph from reverse mode, in which each backward loop (an
 adjoint-phase `for`) recomputes, from the carried values its forward loop pushed onto
 stacks, the primal values of the forward body that the adjoint needs. After: each such
 value that is expensive to recompute (its primitive's record is not `cheap`: a matmul,
-a transcendental function, ...) and that the adjoint ops use, directly or through cheap
-ops such as indexing, is pushed onto a stack of its own by the forward loop and read
+a transcendental function, ...) or that reads part of a carried array (an element or a
+row of an array the loop writes: the array's stack would hold all of it every trip), and
+that the adjoint ops use, directly or through cheap ops such as indexing, is pushed onto a stack of its own by the forward loop and read
 back by the backward loop; its recomputation is left dead (DCE removes it). Values
 are matched by value numbering across the two loops: a backward op with the same
 primitive, attributes and (matched) inputs as a forward op recomputes its value.
@@ -81,6 +82,7 @@ def _plan(bwd, defs, prims, plans):
         used.update(o.inputs)
         for r in o.regions:
             used.update(free_values(r))
+    carried = set(reads.values())  # the carried values, read back whole from stacks
     store, seen, work = [], set(), [v for v in used if v in recomputed]
     while work:
         v = work.pop()
@@ -88,7 +90,7 @@ def _plan(bwd, defs, prims, plans):
             continue
         seen.add(v)
         _, bop = recomputed[v]
-        if prims[bop.prim].cheap:
+        if prims[bop.prim].cheap and not _part_of_carried(v, bop, carried):
             work.extend(x for x in bop.inputs if x in recomputed)
         else:
             store.append(v)
@@ -121,6 +123,13 @@ def _plan(bwd, defs, prims, plans):
     new_ops = tuple(rb.ops) + tuple(substitute(o, got) for o in body.ops)
     plans[id(bwd)] = ([], bwd.with_(regions=(body.replace(
         ops=new_ops, results=tuple(got.get(v, v) for v in body.results)),)))
+
+
+def _part_of_carried(v, bop, carried) -> bool:
+    """v reads part of a carried array (an element, a row, a slice of lower rank): stored
+    itself, so the backward loop needs no copy of the whole array per trip (the loop
+    `y[i] = f(y[i - 1])` keeps one number a trip, not the n-vector y)."""
+    return any(x in carried and x.type.rank > v.type.rank for x in bop.inputs)
 
 
 def _rebuild(ops, plans):

@@ -1,0 +1,62 @@
+"""Loops that write arrays element by element (issue 13 §2): their gradients must cost a
+small constant times the loop, in time and in tape memory."""
+import numpy as np
+
+
+def prefix_scan(x):
+    y = np.zeros(x.shape[0])
+    y[0] = x[0]
+    for i in range(1, x.shape[0]):
+        y[i] = 0.9 * y[i - 1] + x[i]
+    return np.sum(y * y)
+
+
+def nonlinear_scan(x):
+    y = x.copy()
+    for i in range(1, x.shape[0]):
+        y[i] = np.sin(y[i - 1]) * x[i]
+    return np.sum(y * y)
+
+
+def matvec_loops(A, x):
+    n, m = A.shape
+    out = np.zeros(n)
+    for i in range(n):
+        acc = 0.0
+        for j in range(m):
+            acc += A[i, j] * x[j]
+        out[i] = acc
+    return np.sum(out ** 2)
+
+
+def heat(u0, steps):
+    u = u0.copy()
+    n = u.shape[0]
+    for t in range(steps):
+        new = u.copy()
+        for i in range(1, n - 1):
+            new[i] = u[i] + 0.1 * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        u = new
+    return np.sum(u ** 2)
+
+
+def rows_written(X):
+    Y = np.zeros(X.shape)
+    for i in range(X.shape[0]):
+        Y[i] = np.tanh(X[i]) * (i + 1.0)
+        Y[i, 0] = Y[i, 0] + Y[i, 1]
+    return np.sum(Y * Y)
+
+
+def write_then_read_old(x):
+    y = x * 2.0
+    p = y * y  # its adjoint reads y as it was before the write
+    y[0] = 5.0
+    return np.sum(p) + np.sum(y)
+
+
+def runaway(x):
+    s = x[0]
+    while s > 0.0:  # never fails: s grows
+        s = s + np.tanh(s)
+    return s
