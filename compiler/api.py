@@ -82,7 +82,8 @@ class GradFunction:
             out = self._dispatch(args)
         except AdjointError:
             raise
-        except (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError) as e:
+        except (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError,
+                MemoryError) as e:  # MemoryError: the tape bound (locate.py); others re-raised
             error = self._dispatcher.run_error(args, e)
             if error is None:
                 raise

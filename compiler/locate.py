@@ -50,9 +50,11 @@ def _growing_loop(graph):
     return (loops[0].loc, "primal") if len(loops) == 1 and loops[0].loc else None
 
 
-def run_error(spec, exc, args, fs) -> RunError:
+def run_error(spec, exc, args, fs) -> RunError | None:
     """The RunError for `exc`, raised while the specialisation `spec` (dispatch) ran on
     the normalised `args`; `fs` is the user's parsed function (frontend.source)."""
+    if isinstance(exc, MemoryError) and not _tape_error(exc):
+        return None  # out of memory: nothing to locate (a rerun would need as much)
     what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     numpy_fn = spec.numpy_tier()
     path = numpy_fn.__code__.co_filename  # the generated module (one file for both tiers)

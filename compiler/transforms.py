@@ -132,7 +132,8 @@ class TransformFunction:
             return out if isinstance(out, tuple) else (out,)
         except AdjointError:
             raise
-        except (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError) as e:
+        except (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError,
+                MemoryError) as e:  # MemoryError: the tape bound (locate.py); others re-raised
             error = self._dispatcher.run_error(args, e)
             if error is None:
                 raise

@@ -13,7 +13,8 @@ nothing else reads (it is *owned*, below), the sum updates it in place:
 `acc` is owned at its use when that use is its only one (no later read sees it
 changed), it is defined in the same block (a value from outside a loop body would be
 updated on every trip), and it is a new array: the output of a primitive whose record
-says `fresh`, or a loop-carried parameter whose initial value is owned in turn. The
+says `fresh`, or a loop-carried parameter whose initial value is owned in turn and whose
+next value (the body's result) is a new array each trip (or the output of such a loop). The
 rewritten ops are marked by their primitives' `writes` field, so later passes neither
 merge (CSE) nor alias (folding) them. Only adjoint-phase ops are rewritten.
 """
@@ -41,6 +42,7 @@ def _count(ops, results, uses):
 class _Rewriter:
     def __init__(self, uses, prims):
         self.uses, self.prims = uses, prims
+        self.owned_outputs: set = set()  # outputs of backward loops for owned carried slots
 
     def block(self, ops, params, carried_owned, in_loop):
         """Rewrite one block (its params: `params`, those of them that are owned
@@ -59,23 +61,41 @@ class _Rewriter:
 
     def control(self, op, local, defs, carried_owned):
         loop = op.prim == "for" and op.phase == "adjoint"
-        owned = set()
-        if loop:  # an owned initial value, the enclosing loop's owned accumulators included
-            owned = {p for p, x in zip(op.carried(), op.inits)
-                     if self.owned(x, local, defs, carried_owned)}
-        regions = []
-        for r in op.regions:
-            ops = self.block(r.ops, r.params, owned if loop else set(), loop)
-            regions.append(Region(r.params, ops, r.results))
-        return op.with_(regions=tuple(regions))
+        if not loop:
+            regions = tuple(Region(r.params, self.block(r.ops, r.params, set(), False), r.results)
+                            for r in op.regions)
+            return op.with_(regions=regions)
+        # an owned initial value (the enclosing loop's owned accumulators included), while
+        # the body's result for it is a new array too (a fixed point: a carried value whose
+        # next value may be a view of something else is not owned on the next trip)
+        slots = {j for j, x in enumerate(op.inits) if self.owned(x, local, defs, carried_owned)}
+        r = op.body
+        while True:
+            owned = {r.params[1 + j] for j in slots}
+            ops = self.block(r.ops, r.params, owned, True)
+            body_defs = {v: o for o in ops for v in o.outputs}
+            keep = {j for j in slots if self.renewed(r.results[j], owned, body_defs)}
+            if keep == slots:
+                self.owned_outputs.update(op.outputs[j] for j in slots)
+                return op.with_(regions=(Region(r.params, ops, r.results),))
+            slots = keep
+
+    def renewed(self, v, owned_params, defs) -> bool:
+        """v, a loop body's result, is a new array each trip (or the owned parameter)."""
+        if v in owned_params:
+            return True
+        d = defs.get(v)
+        return d is not None and (v in self.owned_outputs or
+                                  (not d.regions and self.prims[d.prim].fresh
+                                   and d.prim != "const"))
 
     def owned(self, v, local, defs, carried_owned) -> bool:
         if v.type.rank == 0 or self.uses.get(v, 0) != 1 or v not in local:
             return False
-        if v in carried_owned:
+        if v in carried_owned or v in self.owned_outputs:
             return True
         d = defs.get(v)
-        return d is not None and self.prims[d.prim].fresh
+        return d is not None and not d.regions and self.prims[d.prim].fresh and d.prim != "const"
 
     def rewrite(self, op, local, defs, carried_owned, in_loop):
         if op.prim != "add" or op.phase != "adjoint":
