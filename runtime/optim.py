@@ -71,6 +71,12 @@ def _flat(p, g, state):
     return p.reshape(p.size), g.ravel(), state.reshape(state.shape[0], p.size)
 
 
+def _with_decay(g, p, wd):
+    """g + wd * p (the L2 penalty's gradient added); g itself when wd is 0, as the loops'
+    g + 0 * p is (up to the sign of a zero)."""
+    return g + wd * p if wd != 0.0 else g
+
+
 def sgd_update(p, g, state, hyper, t):
     """p <- p - lr (g + wd p), in place. p: C-contiguous float64 array, g: same shape;
     hyper = [lr] or [lr, wd]; state unused (0 slots)."""
@@ -105,10 +111,14 @@ def momentum_update(p, g, state, hyper, t):
     lr, wd, mu, nesterov = hyper[0], hyper[1], hyper[2], hyper[3] != 0.0
     pf, gf, st = _flat(p, g, state)
     v = st[0]
-    gj = gf + wd * pf
-    v[:] = mu * v + gj
+    gj = _with_decay(gf, pf, wd)
+    v *= mu
+    v += gj
     if nesterov:
-        pf -= lr * (gj + mu * v)
+        step = mu * v
+        step += gj
+        step *= lr
+        pf -= step
     else:
         pf -= lr * v
 
@@ -135,9 +145,13 @@ def adagrad_update(p, g, state, hyper, t):
     lr, wd, delta = hyper[0], hyper[1], hyper[2]
     pf, gf, st = _flat(p, g, state)
     r = st[0]
-    gj = gf + wd * pf
+    gj = _with_decay(gf, pf, wd)
     r += gj * gj
-    pf -= lr * gj / (delta + np.sqrt(r))
+    den = np.sqrt(r)
+    den += delta
+    step = lr * gj
+    step /= den
+    pf -= step
 
 
 @overload(adagrad_update, jit_options=_LOOP)
@@ -159,9 +173,16 @@ def rmsprop_update(p, g, state, hyper, t):
     lr, wd, rho, delta = hyper[0], hyper[1], hyper[2], hyper[3]
     pf, gf, st = _flat(p, g, state)
     r = st[0]
-    gj = gf + wd * pf
-    r[:] = rho * r + (1.0 - rho) * gj * gj
-    pf -= lr * gj / np.sqrt(delta + r)
+    gj = _with_decay(gf, pf, wd)
+    r *= rho
+    sq = (1.0 - rho) * gj
+    sq *= gj
+    r += sq
+    den = r + delta
+    np.sqrt(den, out=den)
+    step = lr * gj
+    step /= den
+    pf -= step
 
 
 @overload(rmsprop_update, jit_options=_LOOP)
@@ -190,10 +211,20 @@ def adam_update(p, g, state, hyper, t):
         gj = gf
         pf -= lr * wd * pf
     else:
-        gj = gf + wd * pf
-    m[:] = b1 * m + (1.0 - b1) * gj
-    v[:] = b2 * v + (1.0 - b2) * gj * gj
-    pf -= lr * (m / c1) / (np.sqrt(v / c2) + eps)
+        gj = _with_decay(gf, pf, wd)
+    m *= b1
+    m += (1.0 - b1) * gj
+    v *= b2
+    sq = (1.0 - b2) * gj
+    sq *= gj
+    v += sq
+    den = v / c2
+    np.sqrt(den, out=den)
+    den += eps
+    step = m / c1
+    step *= lr
+    step /= den
+    pf -= step
 
 
 @overload(adam_update, jit_options=_LOOP)
@@ -397,7 +428,10 @@ def update_scaled(p, s, v, state, hyper, t, c):
     float, v an array of p's size (any shape; p flat), c the clipping scale (1.0 for
     none). The generated epoch uses it where the loss's gradient is a scalar times an
     array (the hinge's -y x). Same arithmetic as `update(p, ((s * v) * c).ravel(), ...)`."""
-    update(p, ((s * np.ravel(v)) * c), state, hyper, t)
+    g = s * np.ravel(v)
+    if c != 1.0:  # g * 1.0 is g
+        g *= c
+    update(p, g, state, hyper, t)
 
 
 @overload(update_scaled, jit_options=_LOOP, inline="always")
@@ -424,7 +458,10 @@ def update_outer(p, a, b, state, hyper, t, c):
     vectors, c the clipping scale (1.0 for none); entry i * len(b) + j of the gradient
     is (a[i] * b[j]) * c, as np.outer then the clip compute it. From Python: exactly
     `update(p, (np.outer(a, b) * c).ravel(), ...)`."""
-    update(p, (np.outer(a, b) * c).ravel(), state, hyper, t)
+    g = np.outer(a, b)
+    if c != 1.0:  # g * 1.0 is g
+        g *= c
+    update(p, g.ravel(), state, hyper, t)
 
 
 @overload(update_outer, jit_options=_LOOP, inline="always")
