@@ -60,3 +60,16 @@ def runaway(x):
     while s > 0.0:  # never fails: s grows
         s = s + np.tanh(s)
     return s
+
+
+def branch_writes(w0, c):
+    # a branch's unused view (r) must not leak into the other branch's in-place write
+    w = w0 * 1.0
+    if c > 0.0:
+        r = w[::-1]
+        r[0] = c
+    else:
+        r = w[::-1]
+        u = w[1:]
+        u += np.sum(u) * c
+    return np.sum(w * w) + np.sum(r)

@@ -198,6 +198,11 @@ class _Gen:
                 and v not in self.stored)  # so is the array it writes into
 
     def block(self, ops, lines, block, top=False):
+        outer, self.pending = self.pending, {}  # a value is inlined only in its own block
+        self._block(ops, lines, block, top)
+        self.pending = outer
+
+    def _block(self, ops, lines, block, top):
         group = None
         for op in ops:
             if op.regions:
