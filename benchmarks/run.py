@@ -12,7 +12,9 @@ PyTorch (when installed) and JAX; see benchmarks/harness.py for the method. The
 results file starts with the machine, the load, the versions and the thread settings;
 the targets of issues 16 and 6 are checked at its end; "threads" measures a
 per-example parallel minibatch gradient against batched BLAS at 1 and 2 threads
-(benchmarks/parallel_minibatch.py).
+(benchmarks/parallel_minibatch.py); "loops" (issue 13, benchmarks/loops.py) times scalar
+loops that write arrays, our gradient over the compiled loss for every tests/corpus/
+case, and the tape memory of the scan gradients at two n.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from benchmarks import harness, libs, threads  # noqa: E402,F811
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = ["four_layer_16", "four_layer_256", "hinge", "mlp", "rnn", "overhead", "second_order",
-             "threads", "compile"]
+             "threads", "compile", "loops"]
 
 
 def build(name: str, quick: bool) -> list:
@@ -58,6 +60,9 @@ def build(name: str, quick: bool) -> list:
         return [calls.call_table(rnn.spec())]
     if name == "overhead":
         return [overhead_table()]
+    if name == "loops":  # issue 13: scalar loops that write arrays (benchmarks/loops.py)
+        from benchmarks import loops
+        return loops.tables()
     if name == "second_order":  # issue 14: Hessian and HVP against JAX
         from benchmarks import bench_hessian
         return bench_hessian.tables(quick)
@@ -294,7 +299,16 @@ def main(argv=None) -> int:
             text = harness.markdown(table)
             print(text, flush=True)
             md.append(text)
+        if name == "loops":  # issue 13: gradient/primal over tests/corpus/, tape memory
+            from benchmarks import loops
+            loops_extra = loops.extra(reps, target_s)
+            text = loops_extra.markdown()
+            print(text, flush=True)
+            md.append(text)
     summary = targets16(tables) + "\n" + targets(tables, compile_rows)
+    if "loops" in names:
+        from benchmarks import loops
+        summary += "\n" + loops.targets(tables, loops_extra)
     if "second_order" in names:
         from benchmarks import bench_hessian
         summary += "\n" + bench_hessian.ratios([t for k, t in tables.items()
