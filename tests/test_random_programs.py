@@ -423,3 +423,108 @@ def test_constants_are_not_reassociated(tmp_path, jit):
     value, g = value_and_grad(f, jit=jit)(1e300)
     assert value == 1e-100 and value == f(np.float64(1e300))
     assert g == 1e-200 * 1e-200 and g == 0.0  # the product of the constants underflows
+
+
+# --- writes through views of a matrix (issue 13), against NumPy and differences ------------
+# Programs over a local matrix M (a copy of the argument X, 3 x 4) and a name V bound to
+# views of it, all of shape (2, 4) so that a loop may rebind V: element, slice and `...`
+# writes into V, `V += e`, `V *= e`, writes into M seen by V, `np.add.at`, rows of M,
+# M.T and V written in loops, branches. The value must be NumPy's (exactly, NumPy tier)
+# and the gradient central differences'; a refusal must be one views.py documents.
+_V_VIEWS = ["M[1:]", "M[:2]", "M[::2]", "M[1:][:, ::-1]", "M.T.T[1:]", "M.reshape(2, 6)[:, :4]",
+            "M.ravel()[2:10].reshape(2, 4)", "np.swapaxes(M, 0, 1).T[:2]", "M[1:].copy()"]
+_REFUSALS = ("may share memory with another array", "may be a view of the same array",
+             "on different paths")
+
+
+def _matrix_expr(r, depth=0):
+    leaves = ["a", "s", "0.5", "X[0, 1]", "np.sum(M) * 0.1", "np.sum(V) * 0.1", "M[1, 2]"]
+    if depth > 1 or r.random() < 0.4:
+        return r.choice(leaves)
+    return f"({_matrix_expr(r, depth + 1)} {r.choice('+-*')} {_matrix_expr(r, depth + 1)})"
+
+
+def _matrix_statement(r, depth, counters):
+    i = r.choice(["0", "1", "2"] + [f"{c} % 3" for c in counters])
+    kinds = ["view", "write", "write", "aug", "read", "mwrite", "add_at"]
+    kinds += ["for", "rows", "if"] if depth < 2 else []
+    kind, e = r.choice(kinds), _matrix_expr(r)
+    if kind == "view":
+        return [f"V = {r.choice(_V_VIEWS)}"]
+    if kind == "write":
+        return [f"V[{r.choice(['0', '-1', '...', '0, ...', ':, 1', '1, ::2'])}] = {e}"]
+    if kind == "aug":
+        return [r.choice([f"V += {e}", f"V *= {e}", f"V[0] += {e}", f"V[..., 0] -= {e}"])]
+    if kind == "read":
+        return [f"s = s + np.sum(V * V) * 0.01 + {e} * 0.1"]
+    if kind == "mwrite":
+        return [r.choice([f"M[{i}, 1] = {e}", f"M[1:, 0] += {e}", f"M[{i}] *= 0.9"])]
+    if kind == "add_at":
+        return [f"np.add.at(M, ([0, 2, 0], 1), {e})"]
+    if kind == "for":
+        c = f"t{depth}"
+        return [f"for {c} in range(2):"] + ["    " + s for s in
+                                            _matrix_block(r, depth + 1, counters + (c,))]
+    if kind == "rows":
+        c = f"row{depth}"
+        body = [f"{c}[0] = {c}[1] * {_matrix_expr(r)}"]
+        body += _matrix_block(r, depth + 1, counters) if r.random() < 0.5 else []
+        return [f"for {c} in {r.choice(['M', 'M.T', 'M[1:]', 'V'])}:"] + ["    " + s for s in body]
+    then, other = _matrix_block(r, depth + 1, counters), _matrix_block(r, depth + 1, counters)
+    return ([f"if {_matrix_expr(r)} > 0.3:"] + ["    " + s for s in then] + ["else:"]
+            + ["    " + s for s in other])
+
+
+def _matrix_block(r, depth, counters):
+    return [s for _ in range(r.randint(1, 3)) for s in _matrix_statement(r, depth, counters)]
+
+
+def matrix_program(r) -> str:
+    body = ["M = X.copy()", "V = M[1:]", "s = a * 0.5"] + _matrix_block(r, 0, ())
+    return ("import numpy as np\n\n\ndef f(X, a):\n" + "".join(f"    {s}\n" for s in body)
+            + "    return s + np.sum(M * M) * 0.1 + np.sum(V) * 0.01\n")
+
+
+def check_matrix_program(source, tmp_path, jit):
+    from compiler.errors import AdjointError, RunError
+    from runtime.check import numerical_grad
+    (f,) = load(source, tmp_path)
+    X, a = np.random.default_rng(0).normal(size=(3, 4)) * 0.7, 0.37
+    with np.errstate(all="ignore"):
+        want = f(X.copy(), a)
+    assume(np.isfinite(want) and abs(want) < 1e6)
+    try:
+        value, (gX, ga) = value_and_grad(f, wrt=(0, 1), jit=jit)(X.copy(), a)
+    except RunError:
+        raise
+    except AdjointError as e:  # only the refusals views.py documents
+        assert any(m in str(e) for m in _REFUSALS), f"{e}\n{source}"
+        return
+    if jit:
+        np.testing.assert_allclose(value, want, rtol=1e-12, atol=1e-12, err_msg=source)
+    else:
+        assert same_value(value, want), f"value {value!r} != NumPy {want!r}\n{source}"
+    fresh = lambda Xc, ac: f(Xc.copy(), ac)  # noqa: E731 - f writes into its copy of X
+    np.testing.assert_allclose(gX, numerical_grad(fresh, (X, a), 0), rtol=1e-5, atol=1e-5,
+                               err_msg=source)
+    np.testing.assert_allclose(ga, numerical_grad(fresh, (X, a), 1), rtol=1e-5, atol=1e-5,
+                               err_msg=source)
+
+
+@settings(max_examples=40, **_SETTINGS)
+@given(st.randoms(use_true_random=False))
+def test_random_writes_through_views_match_numpy(tmp_path, r):
+    check_matrix_program(matrix_program(r), tmp_path, jit=False)
+
+
+@settings(max_examples=3, **_SETTINGS)
+@given(st.randoms(use_true_random=False))
+def test_random_writes_through_views_compiled(tmp_path, r):
+    check_matrix_program(matrix_program(r), tmp_path, jit=True)
+
+
+@pytest.mark.slow
+@settings(max_examples=600, **_SETTINGS)
+@given(st.randoms(use_true_random=False))
+def test_random_writes_through_views_long(tmp_path, r):
+    check_matrix_program(matrix_program(r), tmp_path, jit=False)

@@ -331,14 +331,16 @@ def _inverse_step(cx, s: Step, base, new):
     """base's new value after its view `s(base)` became `new`."""
     if s.prim == "row":
         return cx.b.emit("set_index", base, new, s.vals[0], spec=("i",))
+    # a transposed write-back is copied to C order: NumPy's base keeps its layout, and
+    # the layout decides the order np.sum adds in (the last bit of the loss)
     if s.prim == "transpose":
-        return cx.b.emit("transpose", new)
+        return cx.b.emit("copy", cx.b.emit("transpose", new))
     if s.prim == "permute":
         axes = dict(s.attrs)["axes"]
         inv = [0] * len(axes)
         for k, a in enumerate(axes):
             inv[a] = k
-        return cx.b.emit("permute", new, axes=tuple(inv))
+        return cx.b.emit("copy", cx.b.emit("permute", new, axes=tuple(inv)))
     if s.prim in ("reshape", "reshape_like", "expand_dims"):
         return cx.b.emit("reshape_like", new, base)
     spec = dict(s.attrs)["spec"]  # getitem: drop the new axes from `new`, write the rest
