@@ -324,8 +324,10 @@ def set_index(x, idx, v):
     """A copy of x with x[idx] = v: the functional form of an indexed assignment.
     idx: an int, slice, None, 1-D int array, or a tuple of them (one array at most). A
     repeated index in an index array is written once per occurrence, in order, so the
-    last occurrence's value stays (what NumPy does in practice, and Numba's loop)."""
-    out = x.copy()
+    last occurrence's value stays (what NumPy does in practice, and Numba's loop). The
+    copy keeps x's memory layout (order 'K'), as NumPy's in-place write does: the layout
+    decides the order np.sum adds in."""
+    out = np.copy(x)
     out[idx] = v
     return out
 

@@ -164,3 +164,13 @@ def test_forward_mode_and_hessians_of_a_loss_that_writes_its_argument():
     h = compiler.hessian(vc.write_argument, wrt=0, jit=False)(x, 1.5, -2.0)
     np.testing.assert_array_equal(h, np.diag([0.0, 2.0, 2.0, 2.0, 2.0]))
     np.testing.assert_array_equal(x, x0)
+
+
+@pytest.mark.parametrize("fn", [vc.writes_into_a_transposed_result,
+                                vc.writes_back_through_a_transpose], ids=lambda f: f.__name__)
+def test_writes_keep_numpys_memory_layout(fn):
+    """np.sum adds in memory order, so the loss is NumPy's to the last bit only if every
+    written array has NumPy's layout: an F-ordered array stays F-ordered after a write,
+    a C-ordered base written through its transpose stays C-ordered."""
+    X = np.random.default_rng(3).normal(size=(40, 30))
+    assert value_and_grad(fn, jit=False)(X)[0] == fn(X.copy())

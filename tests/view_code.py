@@ -404,3 +404,16 @@ def write_argument_rows(X, a):
     for row in X:
         row[0] = row[1] * a
     return np.sum(X * X)
+
+
+def writes_into_a_transposed_result(X):
+    M = X.T * 1.0  # NumPy keeps X.T's layout (order 'K'): M is F-ordered
+    M[0, 0] = 5.0
+    return np.sum(M * 0.1)
+
+
+def writes_back_through_a_transpose(X):
+    M = X.copy()
+    for col in M.T:
+        col[0] = col[1] * 0.5
+    return np.sum(M * 0.1)
