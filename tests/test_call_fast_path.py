@@ -63,3 +63,22 @@ def test_plain_python_gradients_never_take_the_fast_path():
     g = grad(affine_loss, wrt="W", jit=False)
     np.testing.assert_allclose(g(x, y, W, b), _expected(x, y, W, b)[1][0])
     assert not g._fast
+
+
+def test_specialize_keys_float_arrays_without_normalize_and_others_with_it():
+    """`specialize` (what fit's epoch_function calls) finds the specialisation of float64
+    C-contiguous arrays and floats from their fast key; the key equals normalize's, and
+    arguments the fast key does not cover (an int label, an F-ordered or float32 array)
+    still get normalize's key."""
+    rng = np.random.default_rng(1)
+    x, y, W, b = _args(rng)
+    vg = value_and_grad(affine_loss, wrt=("W", "b"), jit=False)
+    spec = vg.specialize(x, y, W, b)
+    assert spec.key == vg.normalize((x, y, W, b))[1]
+    assert vg.specialize(x, np.float64(y), W, b) is spec
+    assert vg.specialize(np.asfortranarray(x), y, np.asfortranarray(W), b) is spec
+    assert vg.specialize(x.astype(np.float32), y, W, b) is spec
+    label = vg.specialize(x, 1, W, b)  # an int that is not differentiated stays an int
+    assert label is not spec and label.key == vg.normalize((x, 1, W, b))[1]
+    with pytest.raises(ArgumentError, match="takes 4 arguments"):
+        vg.specialize(x, y, W)
