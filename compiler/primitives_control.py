@@ -58,7 +58,7 @@ prim("floordiv", 2, t_arith, "{0} // {1}", broadcasts=True, vjp=(lambda g, ans, 
 prim("mod", 2, t_arith, "{0} % {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -(g * emit_op("floordiv", a, b))),
      doc="a % b = a - b * floor(a / b)", cheap=True)
-prim("copy", 1, lambda x, **_: x, "{0}.copy()", vjp=(lambda g, ans, x: g,),
+prim("copy", 1, lambda x, **_: x, "{0}.copy()", vjp=(lambda g, ans, x: g,), shape="same",
      doc="x.copy(): a new array (writes to it do not reach x)")
 prim("not", 1, lambda x, **_: BOOL, "not {0}", cheap=True)
 prim("and", 2, lambda a, b, **_: BOOL, "{0} and {1}", cheap=True)

@@ -73,3 +73,16 @@ def branch_writes(w0, c):
         u = w[1:]
         u += np.sum(u) * c
     return np.sum(w * w) + np.sum(r)
+
+
+def copy_by_multiply(x):
+    # `x * 1.0` folds to x: the write must copy x, and the later read of y must see it
+    y = x * 1.0
+    y[0] = 5.0
+    return np.sum(x * y)
+
+
+def chained_copy(x):
+    a = b = x * 1.0
+    a[0] = 5.0
+    return np.sum(x * b) + np.sum(a)

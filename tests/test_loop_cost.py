@@ -25,6 +25,8 @@ CASES = {
     "heat": (lc.heat, (rng.normal(size=7), 4), (0,)),
     "rows_written": (lc.rows_written, (rng.normal(size=(3, 4)),), (0,)),
     "write_then_read_old": (lc.write_then_read_old, (rng.normal(size=3),), (0,)),
+    "copy_by_multiply": (lc.copy_by_multiply, (rng.normal(size=3),), (0,)),
+    "chained_copy": (lc.chained_copy, (rng.normal(size=3),), (0,)),
     "branch_writes_then": (lc.branch_writes, (rng.normal(size=4), 0.7), (0, 1)),
     "branch_writes_else": (lc.branch_writes, (rng.normal(size=4), -0.7), (0, 1)),
 }

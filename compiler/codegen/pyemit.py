@@ -168,17 +168,18 @@ class _Gen:
         for v in results:
             self.uses.setdefault(v, []).append(block)
 
-    def _share_loop_names(self, ops):
+    def _share_loop_names(self, ops, block="top"):
         """A loop's carried variable, its block parameters and its output share one
-        Python name: the initial value's when the loop is its only use (`for ...: x = x * x`)."""
+        Python name: the initial value's when the loop is its only use (`for ...: x = x * x`)
+        and both are in one block (in an enclosing loop, x must be intact on its next trip)."""
         for op in ops:
-            for r in op.regions:
-                self._share_loop_names(r.ops)
+            for k, r in enumerate(op.regions):
+                self._share_loop_names(r.ops, (id(op), k))
             if op.prim not in ("for", "while"):
                 continue
             for j, (x, out) in enumerate(zip(op.inits, op.outputs)):
                 own = (len(self.uses.get(x, ())) == 1 and x.hint and not self._is_const(x)
-                       and x not in self.results)
+                       and x not in self.results and self.block_of.get(x) == block)
                 var = self.names[x] if own else self.names[out]
                 self.names[out] = var
                 for r in op.regions:

@@ -46,7 +46,7 @@ def reverse(graph: Graph, wrt: tuple[int, ...], cotangents: list | None = None) 
                             "reduce it first, e.g. np.sum(...) or np.mean(...)")
     active = set(v for v in (graph.params[i] for i in wrt) if v.type.is_float)
     _activity(graph.ops, active)
-    rv = _Reverse(ShapeClasses(graph), active)
+    rv = _Reverse(ShapeClasses(graph), active, graph)
     fwd = Builder(phase="primal")
     with fwd:
         _, tapes = rv.augment(graph.ops, fwd, {}, copy=False)
@@ -125,9 +125,24 @@ class _Tape:
 
 
 class _Reverse:
-    def __init__(self, shapes: ShapeClasses, active: set):
+    def __init__(self, shapes: ShapeClasses, active: set, graph: Graph):
         self.shapes, self.active = shapes, active
         self.final: list = []  # (primal value, final cotangent), root first
+        # a value of the top level (in scope in the whole backward sweep) for each shape
+        # class: a zero cotangent or an unbroadcast inside a backward loop reads its shape
+        # there, not from a recomputed value that would keep a stack alive for its shape
+        self.witness: dict = {}
+        for v in list(graph.params) + [o for op in graph.ops for o in op.outputs]:
+            if v.type.rank > 0:
+                self.witness.setdefault(shapes.dims(v), v)
+
+    def shape_of(self, x):
+        """A value with x's shape that the backward sweep can read anywhere (x itself if
+        none is known)."""
+        return self.witness.get(self.shapes.dims(x), x) if x.type.rank > 0 else x
+
+    def zeros(self, b, x):
+        return _zeros(b, self.shape_of(x))
 
     # ---- forward sweep: copy ops, augmenting active loops ---------------------------
     def augment(self, ops, b: Builder, subst: dict, copy: bool = True):
@@ -271,7 +286,8 @@ class _Reverse:
             if c is None:
                 continue
             if p.broadcasts and not self.shapes.same(x, s(op.out)):
-                c = b.emit("sum", c) if x.type.rank == 0 else b.emit("unbroadcast", c, x)
+                c = b.emit("sum", c) if x.type.rank == 0 else b.emit("unbroadcast", c,
+                                                                      self.shape_of(x))
             self._accumulate(ct, x, c, b)
 
     def _free_active(self, regions, s):
@@ -301,7 +317,7 @@ class _Reverse:
                     if g is not None and res in self.active and res.type.is_float:
                         self._accumulate(local, res, g, child)
                 self.adjoint(r.ops, tapes, local, child, base)
-                results = [local[v] if v in local else _zeros(child, v) for v in free]
+                results = [local[v] if v in local else self.zeros(child, v) for v in free]
             branches.append(Region((), tuple(child.ops), tuple(results)))
         outs = b.emit_control("if", [s(op.condition)], branches, [v.type for v in free],
                               ["" for _ in free])
@@ -313,11 +329,11 @@ class _Reverse:
         params, inits, body = op.carried(), op.inits, op.body
         act = [j for j, p in enumerate(params) if p in self.active]
         free = self._free_active([body], s)
-        g_carry0 = [ct[s(op.outputs[j])] if s(op.outputs[j]) in ct else _zeros(b, s(op.outputs[j]))
+        g_carry0 = [ct[s(op.outputs[j])] if s(op.outputs[j]) in ct else self.zeros(b, s(op.outputs[j]))
                     for j in act]
         # cotangents of outside values start from what they have: a nested backward loop
         # accumulates into its enclosing loop's arrays, no new zeros per outer trip
-        g_free0 = [ct[v] if v in ct else _zeros(b, v) for v in free]
+        g_free0 = [ct[v] if v in ct else self.zeros(b, v) for v in free]
         start = b.emit("sub", tape.count, 1)
         k_back = Value(I64, "k")
         g_carried = [Value(Type("float64", params[j].type.rank), "g_" + (params[j].hint or "t"))
@@ -343,7 +359,8 @@ class _Reverse:
                 if res in self.active:
                     self._accumulate(local, res, g, child)
             self.adjoint(body.ops, tapes, local, child, base)
-            g_carried_next = [local[vals[j]] if vals[j] in local else _zeros(child, vals[j]) for j in act]
+            g_carried_next = [local[vals[j]] if vals[j] in local else self.zeros(child, vals[j])
+                              for j in act]
             g_free_next = [local[v] for v in free]
         body_ops, g_carried_next, g_free_next = child.ops, tuple(g_carried_next), tuple(g_free_next)
         region = Region((k_back,) + tuple(g_carried) + tuple(g_free), tuple(body_ops),

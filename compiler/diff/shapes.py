@@ -36,8 +36,24 @@ class ShapeClasses:
             if op.regions:
                 for v in op.outputs:
                     self._dims.setdefault(v, self._new(v.type.rank))
+                if op.prim in ("for", "while"):
+                    self._loop(op)
             else:
                 self._op(op)
+
+    def _loop(self, op):
+        """A carried value whose next value has its shape keeps its initial value's shape
+        (the parameter, the condition's parameter and the output all get it)."""
+        body = op.body
+        for j, (p, res) in enumerate(zip(op.carried(body), body.results)):
+            if not self.same(res, p):
+                continue
+            same = [p, op.inits[j], op.outputs[j]]
+            if op.prim == "while":
+                same.append(op.carried(op.cond_region)[j])
+            for v in same[1:]:
+                for a, b in zip(self.dims(same[0]), self.dims(v)):
+                    self._union(a, b)
 
     def alias(self, new, old):
         """`new` (a recomputed copy of `old`) has old's shape."""

@@ -60,7 +60,7 @@ def _reads_first(ops) -> tuple:
         w = ops[k]
         if w.prim == "set_index":
             x = w.inputs[0]
-            defined_after = set()
+            defined_after = set(w.outputs)
             for j in range(k + 1, len(ops)):
                 r = ops[j]
                 p = PRIMS[r.prim]
@@ -71,7 +71,6 @@ def _reads_first(ops) -> tuple:
                     k += 1
                 else:
                     defined_after.update(r.outputs)
-            defined_after.clear()
         k += 1
     return tuple(ops)
 
