@@ -528,3 +528,33 @@ def test_gradient_forms_names_the_factors():
     assert [f.kind for f in forms] == ["outer", "outer", "outer", "scaled"]
     assert len(graph.results) == 1 + 2 * 4
     assert not any(op.prim == "outer" for op in graph.ops)
+
+
+def scaled_residual(x, y, w, scale=2.0):
+    return (scale * (w @ x) - y) ** 2
+
+
+def test_fit_reads_a_rebound_default_again():
+    """fit reads each loss's signature once (its per-call work); rebinding the defaults
+    afterwards is noticed: the next fit trains with the new default."""
+    rng = np.random.default_rng(3)
+    X, y, w = rng.normal(size=(12, 3)), rng.normal(size=12), rng.normal(size=3)
+    kw = dict(epochs=2, shuffle=False, verbose=False, grad_health=False)
+
+    def python_sgd(scale):
+        p = w.copy()
+        for _ in range(2):
+            for i in range(12):
+                p -= 0.01 * 2.0 * (scale * (p @ X[i]) - y[i]) * scale * X[i]
+        return p
+
+    vg = value_and_grad(scaled_residual, wrt="w", jit=False)
+    try:
+        r2 = fit(vg, {"w": w}, (X, y), SGD(0.01), **kw)
+        scaled_residual.__defaults__ = (3.0,)
+        vg3 = value_and_grad(scaled_residual, wrt="w", jit=False)
+        r3 = fit(vg3, {"w": w}, (X, y), SGD(0.01), **kw)
+    finally:
+        scaled_residual.__defaults__ = (2.0,)
+    np.testing.assert_allclose(r2.params["w"], python_sgd(2.0), rtol=1e-12)
+    np.testing.assert_allclose(r3.params["w"], python_sgd(3.0), rtol=1e-12)
