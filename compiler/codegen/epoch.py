@@ -141,7 +141,11 @@ def gradient_forms(graph: Graph, arg_names, wrt_names) -> tuple[Graph | None, li
     take its place among the results. Not when a factor may share memory with a trained
     parameter (the loop updates the parameters one after another while reading the
     factors)."""
-    params = {graph.params[list(arg_names).index(w)] for w in wrt_names}
+    names = list(arg_names)
+    if len(names) != len(graph.params) or len(graph.results) != len(wrt_names) + 1 or \
+            any(w not in names for w in wrt_names):  # not the layout the loop assumes
+        return None, [GradientForm("dense", True) for _ in wrt_names]
+    params = {graph.params[names.index(w)] for w in wrt_names}
     producers = {o: op for op in graph.ops for o in op.outputs}
     uses = _use_counts(graph)
     grads = graph.results[1:]
