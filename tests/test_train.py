@@ -558,3 +558,26 @@ def test_fit_reads_a_rebound_default_again():
         scaled_residual.__defaults__ = (2.0,)
     np.testing.assert_allclose(r2.params["w"], python_sgd(2.0), rtol=1e-12)
     np.testing.assert_allclose(r3.params["w"], python_sgd(3.0), rtol=1e-12)
+
+
+def biased_layer(x, y, W, b, v):
+    h = sigmoid(W @ x + b)
+    return (v @ h - y) ** 2
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1, clip_norm=0.3), Adam(0.01, clip_norm=0.2)], ids=repr)
+def test_dense_and_factored_gradients_in_one_clipped_step(monkeypatch, opt):
+    """W's gradient np.outer(t, x) is factored, b's is the array t itself (also W's
+    factor), v's a scaled form; clipped together they give the unfused parameters."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), rng.normal(size=30)
+    p = {"W": rng.normal(size=(5, 4)), "b": rng.normal(size=5), "v": rng.normal(size=5)}
+    kw = dict(epochs=3, verbose=False, grad_health=False)
+    r = fit(value_and_grad(biased_layer, wrt=("W", "b", "v"), jit=False), p, (X, y), opt, **kw)
+    for line in ("_update_outer(_p_W", "_update(_p_b", "_update_scaled(_p_v"):
+        assert line in r.epoch_source
+    with monkeypatch.context() as mp:
+        r0 = fit(_unfused(mp, biased_layer, ("W", "b", "v"), False), p, (X, y), opt, **kw)
+    assert max(r.global_grad_norm) > 0.3  # clipping happened
+    for k in p:
+        np.testing.assert_allclose(r.params[k], r0.params[k], rtol=1e-12, atol=1e-14)
