@@ -158,8 +158,8 @@ class Dispatcher:
         if self.captured and self.stale():
             self.invalidate()
         fast = fast_key(args) if not fixed and len(args) == len(self.arguments.names) else None
-        if fast is not None:  # float64 C arrays and floats: the key without normalize
-            key = tuple(Type("float64", max(c, 0)) for c in fast)
+        if fast is not None and all(-1 <= c < 100 for c in fast):  # float64 C arrays and
+            key = tuple(Type("float64", max(c, 0)) for c in fast)  # floats: no normalize
         else:
             key = self.arguments.fix(*self.arguments.normalize(args), fixed or {})[1]
         return self.specs.get(key) or self.specialize(key)

@@ -82,3 +82,34 @@ def test_specialize_keys_float_arrays_without_normalize_and_others_with_it():
     assert label is not spec and label.key == vg.normalize((x, 1, W, b))[1]
     with pytest.raises(ArgumentError, match="takes 4 arguments"):
         vg.specialize(x, y, W)
+
+
+def indexed_loss(x, W, i, idx):
+    return np.sum((W[i] @ x) ** 2) + np.sum(x[idx])
+
+
+def scaled(x, k):
+    return np.sum(-np.cos(x * k))
+
+
+def test_ints_and_int_arrays_take_the_fast_path_unless_differentiated():
+    rng = np.random.default_rng(3)
+    x, W, idx = rng.normal(size=3), rng.normal(size=(4, 3)), np.array([0, 2, 2])
+    vg = value_and_grad(indexed_loss, wrt=("x", "W"), jit=True)
+    for i in (0, 3, np.int64(1), -1):
+        v, (gx, gW) = vg(x, W, i, idx)
+        r = W[i] @ x
+        want_x = 2 * r * W[i] + np.bincount(idx, minlength=3)
+        want_W = np.zeros_like(W)
+        want_W[i] = 2 * r * x
+        np.testing.assert_allclose(v, r * r + np.sum(x[idx]), rtol=1e-12)
+        np.testing.assert_allclose(gx, want_x, rtol=1e-12)
+        np.testing.assert_allclose(gW, want_W, rtol=1e-12)
+    assert len(vg._fast) == 1 and next(iter(vg._fast)) == (1, 2, -2, 101)
+    # an int that is differentiated is a float64 in the key: the normal path, right answer
+    g = grad(scaled, wrt="k", jit=True)
+    for k in (1, 3, 1):
+        assert g(x, k) == pytest.approx(np.sum(np.sin(x * k) * x), rel=1e-12)
+    assert not any(-2 in key for key in g._fast)
+    with pytest.raises(Exception):
+        vg(x, W, 2 ** 70, idx)  # too big for int64: refused, not wrapped around
