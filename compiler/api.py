@@ -33,10 +33,83 @@ from .frontend import parse_function
 from .ir.core import Graph
 from .pytree import TreeType, leaf_names
 
-__all__ = ["GradFunction", "Specialization", "grad", "value_and_grad"]
+__all__ = ["GeneratedFunction", "GradFunction", "Specialization", "grad", "value_and_grad"]
 
 
-class GradFunction:
+class GeneratedFunction:
+    """Inspection shared by the functions adjoint generates (`GradFunction`, the
+    transforms of compiler/transforms.py): `.specialize`, `.source`, `.ir`, `.primal_ir`,
+    `.compile_info`, `.wait_compiled`, all of the last specialisation of
+    `self._dispatcher`. `_noun` names it in errors ("gradient", "hvp", ...)."""
+
+    _noun = "gradient"
+
+    def specialize(self, *args) -> Specialization:
+        """Generate (without calling) the function for arguments like `args` (arrays,
+        numbers and structures as for a call; a transform's seeds included). Raises as
+        a call would before running any code."""
+        return self._dispatcher.for_args(args)
+
+    @property
+    def _specs(self) -> dict:  # key -> Specialization
+        return self._dispatcher.specs
+
+    @property
+    def _fast(self) -> dict:  # fast key -> compiled Specialization
+        return self._dispatcher.fast
+
+    @property
+    def _last(self) -> Specialization | None:
+        return self._dispatcher.last
+
+    def _spec(self) -> Specialization:
+        if self._dispatcher.last is None:
+            raise AdjointError(
+                f"the {self._noun} of {self.fs.node.name} is generated for the dtypes and "
+                "ranks of its arguments: call it once (or .specialize(*args)) before reading "
+                ".source or .ir")
+        return self._dispatcher.last
+
+    @property
+    def source(self) -> str:
+        """The generated function (last specialisation), as Python source."""
+        return self._spec().source
+
+    @property
+    def ir(self) -> Graph:
+        """The SSA graph of the generated function, after passes; `str()` prints it."""
+        return self._spec().graph
+
+    @property
+    def primal_ir(self) -> Graph:
+        """The user's computation graph alone (forward sweep)."""
+        return self._spec().primal
+
+    @property
+    def compile_info(self) -> dict:
+        """The last specialisation's tiers: {'mode': "auto", True or False (the `jit`
+        asked for); 'tier': which tier served its last call, "numpy" or "compiled" (None
+        before any call); 'jit': whether the compiled tier serves its next call (False:
+        plain NumPy, asked for, pending, or after a failed compile); 'ready_seconds':
+        when the compiled tier became ready, in seconds since the first call (None while
+        pending or never); 'compile_seconds': the Numba compile or cache load (in the
+        worker for "auto"); 'cache_hit'; 'compile_error': the first line of Numba's
+        error, or None}."""
+        s = self._spec()
+        return {"mode": self.jit, "tier": s.tier, "jit": s.jit, "ready_seconds": s.ready_seconds,
+                "compile_seconds": s.compile_seconds, "cache_hit": s.cache_hit,
+                "compile_error": s.compile_error}
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Block until the compiled tier of every specialisation called so far (and of
+        every training loop made by `epoch_function`) is ready, or `timeout` seconds
+        pass. Returns True if all are compiled; False on a timeout, after a failed
+        compile (warned once), with jit=False, or before the first call. The next call
+        is served by the compiled tier."""
+        return self._dispatcher.wait_compiled(timeout)
+
+
+class GradFunction(GeneratedFunction):
     """The gradient (or value and gradient) of `fn` with respect to `wrt`.
 
     Call it like `fn`. Returns the gradient with the shape and dtype (float64) of its
@@ -96,70 +169,6 @@ class GradFunction:
     def normalize(self, args):
         """(normalised arguments, specialisation key); see compiler/arguments.py."""
         return self.arguments.normalize(args)
-
-    def specialize(self, *args) -> Specialization:
-        """Generate (without calling) the gradient for arguments like `args`: arrays and
-        numbers as for a call. Raises as a call would before running any code."""
-        return self._dispatcher.for_args(args)
-
-    # ---- inspection ----------------------------------------------------------------
-    @property
-    def _specs(self) -> dict:  # key -> Specialization
-        return self._dispatcher.specs
-
-    @property
-    def _fast(self) -> dict:  # fast key -> compiled Specialization
-        return self._dispatcher.fast
-
-    @property
-    def _last(self) -> Specialization | None:
-        return self._dispatcher.last
-
-    def _spec(self) -> Specialization:
-        if self._dispatcher.last is None:
-            raise AdjointError(
-                f"the gradient of {self.fs.node.name} is generated for the dtypes and ranks "
-                "of its arguments: call it once (or .specialize(*args)) before reading "
-                ".source or .ir")
-        return self._dispatcher.last
-
-    @property
-    def source(self) -> str:
-        """The generated adjoint function (last specialisation), as Python source."""
-        return self._spec().source
-
-    @property
-    def ir(self) -> Graph:
-        """The SSA graph of the forward and backward sweeps; `str()` prints it."""
-        return self._spec().graph
-
-    @property
-    def primal_ir(self) -> Graph:
-        """The user's computation graph alone (forward sweep)."""
-        return self._spec().primal
-
-    @property
-    def compile_info(self) -> dict:
-        """The last specialisation's tiers: {'mode': "auto", True or False (the `jit`
-        asked for); 'tier': which tier served its last call, "numpy" or "compiled" (None
-        before any call); 'jit': whether the compiled tier serves its next call (False:
-        plain NumPy, asked for, pending, or after a failed compile); 'ready_seconds':
-        when the compiled tier became ready, in seconds since the first call (None while
-        pending or never); 'compile_seconds': the Numba compile or cache load (in the
-        worker for "auto"); 'cache_hit'; 'compile_error': the first line of Numba's
-        error, or None}."""
-        s = self._spec()
-        return {"mode": self.jit, "tier": s.tier, "jit": s.jit, "ready_seconds": s.ready_seconds,
-                "compile_seconds": s.compile_seconds, "cache_hit": s.cache_hit,
-                "compile_error": s.compile_error}
-
-    def wait_compiled(self, timeout: float | None = None) -> bool:
-        """Block until the compiled tier of every specialisation called so far (and of
-        every training loop made by `epoch_function`) is ready, or `timeout` seconds
-        pass. Returns True if all are compiled; False on a timeout, after a failed
-        compile (warned once), with jit=False, or before the first call. The next call
-        is served by the compiled tier."""
-        return self._dispatcher.wait_compiled(timeout)
 
     # ---- training ------------------------------------------------------------------
     def epoch_function(self, update_import: str, example_args, batched: bool = False,

@@ -82,9 +82,9 @@ def layout_check(args):
     """For arguments that are float64 C-contiguous arrays (rank >= 1) and floats, or
     dicts, tuples and lists of them one level deep (`{"W1": W1, ...}`): a function
     `check(args)` that returns the leaves of a call's arguments, in the order they
-    have here (dict entries found by key, whatever their order), when flattening and
-    normalisation would give them unchanged and the specialisation key would be the
-    same (the same dict keys, sequence types and lengths, leaf ranks); None otherwise.
+    have here, when flattening and normalisation would give them unchanged and the
+    specialisation key would be the same (the same dict keys in the same order, since
+    the gradient dict follows it; sequence types and lengths, leaf ranks); None otherwise.
     Returns None when `args` are not of that kind (nested structures, other dtypes, a
     list of numbers, which is an array). The per-call fast path of structured arguments:
     straight-line Python generated for the layout (about as fast as `fast_key`)."""
@@ -111,11 +111,13 @@ def layout_check(args):
             lines += [f"    if type(a{i}) is not {t.__name__} or len(a{i}) != {len(a)}:",
                       "        return None"]
             items = a.items() if t is dict else enumerate(a)
+            if t is dict:  # the same keys in the same order: the gradient dict's order
+                consts[f"keys{i}"] = tuple(a)
+                lines += [f"    if tuple(a{i}) != keys{i}:", "        return None"]
             for j, (k, v) in enumerate(items):
                 if t is dict:
                     consts[f"k{i}_{j}"] = k
-                    lines += [f"    v{i}_{j} = a{i}.get(k{i}_{j}, ND)", f"    if v{i}_{j} is ND:",
-                              "        return None"]
+                    lines.append(f"    v{i}_{j} = a{i}[k{i}_{j}]")
                 else:
                     lines.append(f"    v{i}_{j} = a{i}[{j}]")
                 if not leaf(f"v{i}_{j}", v, t is list):

@@ -192,6 +192,22 @@ def _pow_dexp_jvp_b(t, ans, u, a):  # d/da [u log a] = u / a, 0 where u == 0 or 
     return t * _safe_ratio(u, a)
 
 
+class CustomVJPForwardError(UnsupportedError):
+    """Forward mode (jvp, jacfwd, hessian, hvp) through a `custom_vjp` function."""
+
+
+def _custom_call_jvp(rule):
+    """Refuse: the user's rule is a VJP; differentiating the function's body instead
+    would give a derivative different from reverse mode's (a straight-through estimator
+    is zero forward and the identity backward). JAX refuses too. Located by forward.py."""
+    name = getattr(getattr(rule, "fn", None), "__name__", "a custom_vjp function")
+    raise CustomVJPForwardError(
+        f"forward mode through the custom_vjp function {name}: its rule gives reverse mode "
+        "only, and differentiating its body instead could give a different derivative",
+        None, "use grad, vjp or jacrev (reverse mode applies the rule); for jvp, jacfwd, "
+              "hessian or hvp call a plain function (without custom_vjp) here")
+
+
 def _prod_others_jvp(t, ans, x, axis=None):
     raise UnsupportedError("the second derivative of np.prod (forward mode over its adjoint, "
                            "prod_others) is not implemented", None,
@@ -260,8 +276,9 @@ _RULES = {
     "add_at": Joint(_add_at_jvp),
     "full": _PerInput(lambda i, t, ans, v, *dims: emit_op("full", t, *dims), last=0),
     "full_like": (None, lambda t, ans, x, v: emit_op("full_like", x, t)),
-    # forward mode differentiates the inlined body (input 0), not the user's VJP rule
-    "custom_call": _PerInput(lambda i, t, ans, r, *ins, rule: t, last=0),
+    # a custom_vjp function has a rule for reverse mode only: forward mode refuses it as
+    # soon as its body or an argument carries a tangent
+    "custom_call": Joint(lambda ts, ans, r, *ins, rule: _custom_call_jvp(rule)),
     "copy": (lambda t, ans, x: t,),
     "row": (lambda t, ans, x, i: emit_op("row", t, i), None),
     # adjoint helpers: linear in their cotangent input

@@ -15,6 +15,8 @@ gradients and `has_aux` values are rebuilt into their trees after the call.
 """
 from __future__ import annotations
 
+import keyword
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,15 +75,18 @@ class TreeDef:
         return items if self.kind == "list" else tuple(items)
 
     def paths(self, root: str) -> list[str]:
-        """A readable name per leaf: a dict key or namedtuple field when it is an
-        identifier (`W1`), else the path joined by underscores (`params_0`)."""
+        """A readable name per leaf, always a Python identifier (not a keyword): a dict
+        key or namedtuple field when it is one (`W1`), else the path joined by
+        underscores, other characters replaced (`params_0`, `"fc1.weight"` ->
+        `params_fc1_weight`)."""
         if self.kind == "leaf":
             return [root]
         out = []
         for i, c in enumerate(self.children):
             key = self.keys[i] if self.keys else i
-            name = key if isinstance(key, str) and key.isidentifier() else f"{root}_{key}"
-            out += c.paths(name if c.kind == "leaf" else f"{root}_{key}")
+            path = f"{root}_{_identifier_part(key)}"
+            name = key if isinstance(key, str) and _is_name(key) else path
+            out += c.paths(name if c.kind == "leaf" else path)
         return out
 
     def __str__(self):
@@ -90,6 +95,16 @@ class TreeDef:
         inner = ", ".join(f"{k!r}: {c}" for k, c in zip(self.keys, self.children)) \
             if self.kind == "dict" else ", ".join(map(str, self.children))
         return {"dict": "{%s}", "list": "[%s]"}.get(self.kind, "(%s)") % inner
+
+
+def _is_name(s: str) -> bool:
+    return s.isidentifier() and not keyword.iskeyword(s) and s.isascii()
+
+
+def _identifier_part(key) -> str:
+    """`key` (any hashable) as the tail of an identifier: characters other than ASCII
+    letters, digits and `_` become `_` (`"fc1.weight"` -> `fc1_weight`, -1 -> `_1`)."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", str(key)) or "_"
 
 
 LEAF = TreeDef("leaf")

@@ -27,12 +27,15 @@ import weakref
 import numpy as np
 
 from . import background, passes, pipeline
+from .api import GeneratedFunction
 from .arguments import Arguments, arg_type
 from .codegen import function_source, module_source
 from .diff import seeds
 from .dispatch import Dispatcher
 from .errors import AdjointError, ArgumentError
 from .frontend import lower, parse_function, recording
+from .jvp_rules import CustomVJPForwardError
+from .pytree import TreeType, flatten, is_tree
 
 __all__ = ["TransformFunction", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp",
            "jvp_function", "vjp", "vjp_function"]
@@ -61,72 +64,148 @@ def generate_transform(fs, key: tuple, n_primal: int, build, suffix: str) -> pip
 
 
 class _SeededArguments(Arguments):
-    """The user's arguments followed by seed arguments (`extra`: tangents, a cotangent,
-    a vector), which are float64 like `wrt` arguments."""
+    """The user's arguments, bound and normalised exactly as `grad`'s (`Arguments`:
+    keywords, defaults, structures flattened to their leaves), followed by `n_seeds`
+    seed arguments (tangents or vectors: one per `wrt` argument, with its structure; or
+    one cotangent), whose leaves are float64 like a `wrt` argument's. The
+    specialisation key has one entry per argument, seeds last."""
 
-    def __init__(self, fn, fs, wrt, extra: tuple):
+    def __init__(self, fn, fs, wrt, n_seeds: int):
         super().__init__(fn, fs, wrt)
         self.n_primal = len(self.names)
-        self.names = self.names + tuple(extra)
+        self.n_seeds = n_seeds
 
     def normalize(self, args):
-        if len(args) != len(self.names):
-            raise ArgumentError(f"{self.fs.node.name}: this transformation takes "
-                                f"{len(self.names)} arguments ({', '.join(self.names)}), "
-                                f"got {len(args)}")
-        out, key = [], []
-        for i, a in enumerate(args):
+        """(leaves of the arguments then of the seeds, key). Raises ArgumentError for a
+        wrong count or an argument that is not an array, number or structure of them."""
+        n = self.n_primal
+        if len(args) != n + self.n_seeds:
+            raise ArgumentError(f"{self.fs.node.name}: this transformation takes its {n} "
+                                f"arguments ({', '.join(self.names)}) and {self.n_seeds} "
+                                f"seeds, got {len(args)}", self.fs.loc(self.fs.node))
+        out, key = super().normalize(args[:n])
+        out, key = list(out), list(key)
+        for k, s in enumerate(args[n:]):
             try:
-                v, t = arg_type(a, i in self.wrt or i >= self.n_primal)
+                leaves, tree = flatten(s) if is_tree(s) else ([s], None)
+                types = []
+                for leaf in leaves:
+                    v, t = arg_type(leaf, True)
+                    out.append(v)
+                    types.append(t)
             except TypeError as e:
-                raise ArgumentError(f"argument {self.names[i]!r}: {e}") from None
-            out.append(v)
-            key.append(t)
+                raise ArgumentError(f"seed {k}: {e}", self.fs.loc(self.fs.node)) from None
+            key.append(types[0] if tree is None else TreeType(tree, tuple(types)))
         return out, tuple(key)
 
 
+def check_seed(seed, primal, what: str, loc):
+    """Raise ArgumentError unless `seed` (a tangent, a vector v) has the structure of
+    `primal` (the same tree: dict keys in the same order) and each leaf its leaf's shape
+    (no broadcasting: a seed of another shape is a mistake, never stretched)."""
+    if is_tree(primal) or is_tree(seed):
+        p_leaves, p_tree = flatten(primal) if is_tree(primal) else ([primal], None)
+        s_leaves, s_tree = flatten(seed) if is_tree(seed) else ([seed], None)
+        if p_tree != s_tree:
+            raise ArgumentError(f"{what} has the structure {s_tree or 'an array'}, its "
+                                f"argument {p_tree or 'an array'} (the same keys in the "
+                                "same order)", loc)
+    else:
+        p_leaves, s_leaves = [primal], [seed]
+    for s, p in zip(s_leaves, p_leaves):
+        if np.shape(s) != np.shape(p):
+            raise ArgumentError(f"{what} has shape {np.shape(s)}, its argument "
+                                f"{np.shape(p)}", loc)
+
+
+def _per_argument(out, trees, start=0):
+    """`out[start:]` (one value per leaf of the `wrt` arguments) as one value per `wrt`
+    argument: a structured argument's leaves rebuilt into its structure."""
+    values, pos = [], start
+    for tree in trees:
+        if tree is None:
+            values.append(out[pos])
+            pos += 1
+        else:
+            values.append(tree.unflatten(out[pos:pos + tree.num_leaves]))
+            pos += tree.num_leaves
+    return values
+
+
 class _TransformDispatcher(Dispatcher):
-    def __init__(self, arguments, jit, build, suffix):
+    """A `Dispatcher` whose generated code is `owner.build` of the primal graph and whose
+    outputs `owner.regroup_for(trees)` arranges per `wrt` argument (structures)."""
+
+    def __init__(self, arguments, jit, owner):
         super().__init__(arguments, jit)
-        self.build, self.suffix = build, suffix
+        self.owner = owner
 
     def generate(self, key):
         a = self.arguments
-        return generate_transform(a.fs, key, a.n_primal, functools.partial(self.build, wrt=a.wrt),
-                                  self.suffix)
+        primal_key = key[:a.n_primal]
+        build = functools.partial(self.owner.build, wrt=a.leaf_wrt(primal_key))
+        return generate_transform(a.fs, key, a.n_primal, build, self.owner.suffix)
+
+    def specialize(self, key):
+        spec = super().specialize(key)
+        trees = [key[i].tree if isinstance(key[i], TreeType) else None for i in self.arguments.wrt]
+        spec.regroup = self.owner.regroup_for(trees) if any(trees) else None
+        return spec
 
 
-class TransformFunction:
-    """A generated transformation of `fn` (see the module docstring); subclasses say how
-    a call's arguments and results are arranged. Raises as `GradFunction` does."""
+class TransformFunction(GeneratedFunction):
+    """A generated transformation of `fn` (see the module docstring). Its arguments are
+    bound and normalised as `grad`'s (compiler/arguments.py: keywords, defaults,
+    structures), then come `n_seeds` seeds. Subclasses give `build(primal graph, wrt=leaf
+    positions)`, `suffix`, and arrange a call's arguments and results; `regroup_for`
+    says how the generated outputs map to `wrt` arguments when some are structures.
+    Raises as `GradFunction` does."""
 
     suffix = ""
+    n_seeds = 0
 
-    def __init__(self, fn, wrt, jit, build, extra_names=()):
+    def __init__(self, fn, wrt, jit, build=None):
         if jit not in (True, False, "auto"):
             raise ValueError(f'jit must be "auto", True or False, got {jit!r}')
         self.fn, self.jit = fn, jit
         self.fs = parse_function(fn)
-        self.single = isinstance(wrt, (int, str))
-        probe = Arguments(fn, self.fs, wrt)
-        extra = tuple(n.format(name=probe.names[i]) for n in extra_names for i in probe.wrt) \
-            if any("{name}" in n for n in extra_names) else tuple(extra_names)
-        self.arguments = _SeededArguments(fn, self.fs, wrt, extra)
+        if build is not None:
+            self.build = build
+        self.arguments = _SeededArguments(fn, self.fs, wrt, self.n_seeds)
+        self.single = self.arguments.single
         self.wrt, self.wrt_names = self.arguments.wrt, self.arguments.wrt_names
         self._n = self.arguments.n_primal
-        self._dispatcher = _TransformDispatcher(self.arguments, jit, build, self.suffix)
+        self._dispatcher = _TransformDispatcher(self.arguments, jit, self)
         functools.update_wrapper(self, fn)
         if jit == "auto":
             background.prestart()
 
+    @property
+    def _noun(self):
+        return self.suffix
+
+    def regroup_for(self, trees):
+        """Outputs `(*one per wrt leaf)` -> `(*one per wrt argument)` (the default:
+        Jacobian blocks, Hessian-vector products)."""
+        return lambda out: tuple(_per_argument(out, trees))
+
     def _bind(self, args, kwargs):
-        """The user's arguments as positional ones (keywords and defaults bound)."""
-        if kwargs or len(args) < self._n:
-            return tuple(Arguments.bind(self.arguments, args, kwargs))
+        """The user's arguments as positional ones, bound as Python binds them
+        (keywords, defaults); raises ArgumentError as `grad` does."""
+        if kwargs or len(args) != self._n or self.fs.node.args.kwonlyargs:
+            return tuple(self.arguments.bind(tuple(args), kwargs))
         return tuple(args)
 
+    def _check_seeds(self, primals, seeds, noun):
+        """Each seed (`noun`: "the tangent", "v's part") has its `wrt` argument's
+        structure and shapes (check_seed)."""
+        loc = self.fs.loc(self.fs.node)
+        for s, i, name in zip(seeds, self.wrt, self.wrt_names):
+            check_seed(s, primals[i], f"{self.suffix} of {self.fs.node.name}: {noun} of "
+                                      f"{name!r}", loc)
+
     def _run(self, args):
-        """The generated function's results, as a tuple."""
+        """The generated function's results (regrouped per `wrt` argument), as a tuple."""
         try:
             out = self._dispatcher.call(args)
             return out if isinstance(out, tuple) else (out,)
@@ -144,75 +223,58 @@ class TransformFunction:
         values = tuple(values)
         return values[0] if self.single else values
 
-    # ---- inspection (as GradFunction) --------------------------------------------------
-    def specialize(self, *args):
-        """Generate (without calling) the function for arguments like `args` (all of
-        them, seeds included)."""
-        return self._dispatcher.for_args(args)
-
-    def _spec(self):
-        if self._dispatcher.last is None:
-            raise AdjointError(
-                f"the {self.suffix} of {self.fs.node.name} is generated for the dtypes and "
-                "ranks of its arguments: call it once before reading .source or .ir")
-        return self._dispatcher.last
-
-    @property
-    def source(self) -> str:
-        """The generated function (last specialisation), as Python source."""
-        return self._spec().source
-
-    @property
-    def ir(self):
-        """Its SSA graph, after passes."""
-        return self._spec().graph
-
-    @property
-    def compile_info(self) -> dict:
-        s = self._spec()
-        return {"mode": self.jit, "tier": s.tier, "jit": s.jit, "ready_seconds": s.ready_seconds,
-                "compile_seconds": s.compile_seconds, "cache_hit": s.cache_hit,
-                "compile_error": s.compile_error}
-
-    def wait_compiled(self, timeout: float | None = None) -> bool:
-        """As GradFunction.wait_compiled: block until the compiled tier serves calls."""
-        return self._dispatcher.wait_compiled(timeout)
-
     def __repr__(self):
         return f"<{self.suffix} of {self.fs.node.name} wrt {', '.join(self.wrt_names)}>"
 
 
-def _all_args(fn):
-    fs = parse_function(fn)
-    return tuple(fs.params)
+def _is_data(a) -> bool:
+    """An integer or boolean argument (a label, an index, a mask): no tangent or
+    cotangent unless `wrt` names it. A structure is data when all its leaves are."""
+    leaves = flatten(a)[0] if is_tree(a) else [a]
+    return all(np.asarray(x).dtype.kind in "iub" for x in leaves)
+
+
+def _differentiable_positions(args) -> tuple:
+    """Positions of the arguments that are not data (`_is_data`)."""
+    return tuple(i for i, a in enumerate(args) if not _is_data(a))
+
+
+def _copy_leaves(a):
+    """`a` with its arrays copied (a structure rebuilt around the copies): what a later
+    change of the caller's arrays cannot reach."""
+    if is_tree(a):
+        leaves, tree = flatten(a)
+        return tree.unflatten([np.array(x) if isinstance(x, np.ndarray) else x for x in leaves])
+    return np.array(a) if isinstance(a, np.ndarray) else a
 
 
 # ---- forward mode --------------------------------------------------------------------
 class JVPFunction(TransformFunction):
     """`f_jvp(primals, tangents) -> (f(*primals), J tangents)`: the directional derivative
-    of f at `primals` along `tangents` (one per `wrt` argument, each of its argument's
-    shape), by forward mode (one sweep, about 1.5-3x f). f may return a scalar or an
-    array; the tangent has the shape of f's value. Generated as `<f>_jvp(*args,
-    *t_<wrt>)`."""
+    of f at `primals` along `tangents` (one per `wrt` argument, each with its argument's
+    shape and structure), by forward mode (one sweep, about 1.5-3x f). primals bind as
+    a call of f (defaults apply to those not given). f may return a scalar or an array;
+    the tangent has the shape of f's value. Generated as `<f>_jvp(*args, *t_<wrt
+    leaves>)`. Raises ArgumentError for tangents of the wrong number, structure or shape."""
 
     suffix = "jvp"
+    build = staticmethod(seeds.jvp_graph)
 
     def __init__(self, fn, wrt=None, *, jit="auto"):
         wrt = _all_args(fn) if wrt is None else wrt
-        super().__init__(fn, wrt, jit, seeds.jvp_graph, ("t_{name}",))
+        self.n_seeds = len((wrt,) if isinstance(wrt, (int, str)) else tuple(wrt))
+        super().__init__(fn, wrt, jit)
+
+    def regroup_for(self, trees):
+        return None  # (value, tangent of the value): nothing per argument
 
     def __call__(self, primals, tangents):
-        primals, tangents = tuple(primals), tuple(tangents)
+        primals, tangents = self._bind(tuple(primals), {}), tuple(tangents)
         if len(tangents) != len(self.wrt):
             raise ArgumentError(f"jvp of {self.fs.node.name}: {len(tangents)} tangents for "
                                 f"{len(self.wrt)} differentiated arguments "
                                 f"({', '.join(self.wrt_names)})", self.fs.loc(self.fs.node))
-        for t, i in zip(tangents, self.wrt):
-            if i < len(primals) and np.shape(t) != np.shape(primals[i]):
-                raise ArgumentError(f"jvp of {self.fs.node.name}: the tangent of "
-                                    f"{self.arguments.names[i]!r} has shape {np.shape(t)}, "
-                                    f"its argument {np.shape(primals[i])}",
-                                    self.fs.loc(self.fs.node))
+        self._check_seeds(primals, tangents, "the tangent")
         value, tangent = self._run(primals + tangents)
         return value, tangent
 
@@ -227,44 +289,59 @@ def jvp_function(fn, wrt=None, *, jit="auto") -> JVPFunction:
 def jvp(fn, primals, tangents, *, wrt=None, jit="auto"):
     """(fn(*primals), J tangents): forward mode, as `jax.jvp`.
 
-    primals: fn's arguments (a tuple); tangents: one array or float per `wrt` entry,
-    each of its argument's shape; without `wrt`, one per argument that is not an integer
-    or boolean (labels, indices, masks: a tangent given for one is ignored). Returns the value and the
-    directional derivative (the shape of the value). The generated function is kept per
-    (fn, wrt, jit): `jvp_function(fn, ...)` gives it, with `.source`. Raises
-    ArgumentError for tangents of the wrong number or shape, AdjointError subclasses for
-    code that cannot be differentiated (at its line)."""
+    primals: fn's arguments (a tuple; arrays, numbers, structures; parameters not given
+    take their defaults); tangents: one per `wrt` entry, with its argument's shape and
+    structure. Without `wrt`: one tangent per primal (JAX's convention), where an
+    integer or boolean argument (a label, an index, a mask) takes None or zeros and is
+    not differentiated; a non-zero tangent for one raises ArgumentError (name it in
+    `wrt` to differentiate it as a float, as `grad` does). The tangents of the other
+    arguments alone are accepted too. Returns the value and the directional derivative
+    (the shape of the value). The generated function is kept per (fn, wrt, jit):
+    `jvp_function(fn, ...)` gives it, with `.source`. Raises ArgumentError for tangents
+    of the wrong number, structure or shape, AdjointError subclasses for code that
+    cannot be differentiated (at its line)."""
     primals, tangents = tuple(primals), tuple(tangents)
     if wrt is not None:
         return _cached(JVPFunction, fn, wrt, jit)(primals, tangents)
-    w = _float_positions(primals)
-    if len(tangents) == len(primals):  # a tangent per argument: integers' are ignored
+    w = _differentiable_positions(primals)
+    if len(tangents) == len(primals):  # a tangent per argument: data takes none
+        f = _cached(JVPFunction, fn, w, jit)
+        for i, (a, t) in enumerate(zip(primals, tangents)):
+            if i not in w and t is not None and np.any(np.asarray(t) != 0):
+                raise ArgumentError(
+                    f"jvp of {f.fs.node.name}: argument {i} is an integer or boolean, so "
+                    "jvp without wrt gives it no tangent, but its tangent is not zero",
+                    f.fs.loc(f.fs.node), f"to differentiate it as a float, pass "
+                    f"wrt={tuple(sorted(set(w) | {i}))!r} and its tangent; else a zero tangent")
         tangents = tuple(tangents[i] for i in w)
     return _cached(JVPFunction, fn, w, jit)(primals, tangents)
 
 
-def _float_positions(args) -> tuple:
-    """Positions of the arguments that are not integers or booleans (labels, indices,
-    masks have no tangent)."""
-    def is_int(a):
-        return np.asarray(a).dtype.kind in "iub"
-    return tuple(i for i, a in enumerate(args) if not is_int(a))
+def _all_args(fn):
+    fs = parse_function(fn)
+    return tuple(fs.params)
 
 
 # ---- reverse mode with a seed -----------------------------------------------------------
 class VJPFunction(TransformFunction):
     """`f_vjp(*args, ct) -> (f(*args), cotangents)`: reverse mode seeded with the
     cotangent `ct` (the shape of f's value) instead of 1, giving J^T ct per `wrt`
-    argument (one array, or a tuple for a tuple `wrt`). Generated as `<f>_vjp(*args,
-    ct)`: the gradient of the scalar <f(args), ct>."""
+    argument (one array or structure, or a tuple for a tuple `wrt`). Generated as
+    `<f>_vjp(*args, ct)`: the gradient of the scalar <f(args), ct>."""
 
     suffix = "vjp"
+    n_seeds = 1
+    build = staticmethod(seeds.vjp_graph)
 
     def __init__(self, fn, wrt=0, *, jit="auto"):
-        super().__init__(fn, wrt, jit, seeds.vjp_graph, ("ct",))
+        super().__init__(fn, wrt, jit)
 
-    def __call__(self, *args):
-        out = self._run(args)
+    def regroup_for(self, trees):
+        return lambda out: (out[0], *_per_argument(out, trees, 1))
+
+    def __call__(self, *args, **kwargs):
+        *primals, ct = args
+        out = self._run(self._bind(primals, kwargs) + (ct,))
         return out[0], self._pack(out[1:])
 
 
@@ -274,19 +351,54 @@ def vjp_function(fn, wrt=0, *, jit="auto") -> VJPFunction:
 
 
 def vjp(fn, *primals, wrt=None, jit="auto"):
-    """(fn(*primals), vjp_fn), as `jax.vjp`: `vjp_fn(ct)` returns J^T ct as a tuple, one
-    entry per argument that is not an integer or boolean (per `wrt` entry when given:
-    one array for a single entry), for a cotangent `ct` of the value's
-    shape. Each call of vjp_fn runs the generated `<fn>_vjp` (forward and backward
-    sweeps); `vjp_function` gives it with `.source`."""
-    w = _float_positions(primals) if wrt is None else wrt
+    """(fn(*primals), vjp_fn), as `jax.vjp`: `vjp_fn(ct)` returns J^T ct for a cotangent
+    `ct` of the value's shape (ArgumentError otherwise). Without `wrt`: a tuple with one
+    entry per primal, an integer or boolean one (a label, an index) getting zeros of its
+    shape (float64; JAX's float0 zeros); with `wrt`: per `wrt` entry (one array or
+    structure for a single entry). The primals are copied when vjp is called, so a
+    later change of the caller's arrays does not change vjp_fn. Each call of vjp_fn
+    runs the generated `<fn>_vjp` (forward and backward sweeps); `vjp_function` gives it
+    with `.source`."""
+    w = _differentiable_positions(primals) if wrt is None else wrt
+    value_fn = _cached(ValueFunction, fn, w or 0, jit)
+    given = len(primals)  # without wrt, one cotangent per primal given (defaults: none)
+    primals = value_fn._bind(tuple(_copy_leaves(a) for a in primals), {})
+    value = value_fn(*primals)
+    loc = value_fn.fs.loc(value_fn.fs.node)
+    if wrt is None and not w:  # nothing differentiable: zeros for every argument
+        return value, _zero_vjp(value, primals[:given], loc)
     f = _cached(VJPFunction, fn, w, jit)
 
     def vjp_fn(ct):
-        return f(*primals, ct)[1]
+        _check_ct(ct, value, f.fs.node.name, loc)
+        cts = f(*primals, ct)[1]
+        if wrt is not None:
+            return cts
+        got = dict(zip(w, cts))  # w is a tuple: one cotangent per entry
+        return tuple(got[i] if i in got else _zeros_like(a)
+                     for i, a in enumerate(primals[:given]))
 
-    value = _cached(ValueFunction, fn, w, jit)(*primals)
     return value, vjp_fn
+
+
+def _zeros_like(a):
+    if is_tree(a):
+        leaves, tree = flatten(a)
+        return tree.unflatten([_zeros_like(x) for x in leaves])
+    return np.zeros(np.shape(a)) if np.ndim(a) else 0.0
+
+
+def _zero_vjp(value, primals, loc):
+    def vjp_fn(ct):
+        _check_ct(ct, value, "the function", loc)
+        return tuple(_zeros_like(a) for a in primals)
+    return vjp_fn
+
+
+def _check_ct(ct, value, name, loc):
+    if np.shape(ct) != np.shape(value):
+        raise ArgumentError(f"vjp of {name}: the cotangent has shape {np.shape(ct)}, the "
+                            f"value {np.shape(value)} (no broadcasting)", loc)
 
 
 class ValueFunction(TransformFunction):
@@ -297,8 +409,11 @@ class ValueFunction(TransformFunction):
     def __init__(self, fn, wrt=0, *, jit="auto"):
         super().__init__(fn, wrt, jit, lambda primal, wrt: primal)
 
-    def __call__(self, *args):
-        return self._run(args)[0]
+    def regroup_for(self, trees):
+        return None
+
+    def __call__(self, *args, **kwargs):
+        return self._run(self._bind(args, kwargs))[0]
 
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -315,11 +430,13 @@ def _cached(cls, fn, wrt, jit):
 # ---- Jacobians and Hessians ---------------------------------------------------------------
 class JacobianFunction(TransformFunction):
     """`J(*args)`: the Jacobian of f's value with respect to the `wrt` arguments, each
-    block of shape `value.shape + arg.shape` (as JAX); one array for one `wrt` entry, a
-    tuple otherwise. mode "fwd": one tangent sweep per entry of the arguments (loops over
+    block of shape `value.shape + arg.shape` (as JAX; a structured argument gives its
+    structure of such blocks, one per leaf); one block for one `wrt` entry, a tuple
+    otherwise. mode "fwd": one tangent sweep per entry of the arguments (loops over
     basis tangents in one generated function `<f>_jacfwd`, the primal computed once);
     "rev": one backward sweep per entry of the value (`<f>_jacrev`, the forward sweep
-    once)."""
+    once). Raises UnsupportedError for a function whose value is not float (a boolean
+    or integer value has no derivative)."""
 
     def __init__(self, fn, wrt=0, *, jit="auto", mode="fwd"):
         if mode not in ("fwd", "rev"):
@@ -332,10 +449,16 @@ class JacobianFunction(TransformFunction):
         return self._pack(self._run(self._bind(args, kwargs)))
 
 
+def _size(a) -> int:
+    """Entries of an argument (all leaves of a structure)."""
+    return sum(int(np.size(x)) for x in (flatten(a)[0] if is_tree(a) else [a]))
+
+
 class AutoJacobian:
     """`jacobian(f)`: forward mode when the `wrt` arguments have no more entries than f's
     value, else reverse mode; decided per argument shapes on the first call (which runs
-    forward mode and so learns the value's size)."""
+    forward mode and so learns the value's size). A function that forward mode refuses
+    (one that calls a custom_vjp function) takes reverse mode."""
 
     def __init__(self, fn, wrt=0, *, jit="auto"):
         self.fwd = JacobianFunction(fn, wrt, jit=jit, mode="fwd")
@@ -347,17 +470,26 @@ class AutoJacobian:
 
     def __call__(self, *args, **kwargs):
         args = self.fwd._bind(args, kwargs)
-        shapes = tuple(np.shape(a) for a in args)
+        shapes = tuple(tuple(np.shape(x) for x in (flatten(a)[0] if is_tree(a) else [a]))
+                       for a in args)
         mode = self._mode.get(shapes)
         if mode == "rev":
             self.last = self.rev
             return self.rev(*args)
-        out = self.fwd(*args)
+        try:
+            out = self.fwd(*args)
+        except CustomVJPForwardError:
+            self._mode[shapes] = "rev"
+            self.last = self.rev
+            return self.rev(*args)
         self.last = self.fwd
         if mode is None:
-            blocks = (out,) if self.single else out
-            n_in = sum(int(np.size(args[i])) for i in self.wrt)
-            n_out = int(np.size(blocks[0])) // max(int(np.size(args[self.wrt[0]])), 1)
+            first = (out,) if self.single else out
+            block = flatten(first[0])[0][0] if is_tree(first[0]) else first[0]
+            like = args[self.wrt[0]]
+            leaf = flatten(like)[0][0] if is_tree(like) else like
+            n_in = sum(_size(args[i]) for i in self.wrt)
+            n_out = int(np.size(block)) // max(int(np.size(leaf)), 1)
             self._mode[shapes] = "fwd" if n_in <= n_out else "rev"
         return out
 
@@ -393,13 +525,34 @@ class HessianFunction(TransformFunction):
     forward-over-reverse (the JVP of the generated gradient along each basis vector, in
     one generated function `<f>_hessian` whose primal and gradient run once). One `wrt`
     entry: an array of shape `w.shape + w.shape`; a tuple: a tuple of tuples of blocks
-    H[i][k] of shape `w_i.shape + w_k.shape`. Cost: one gradient plus one tangent sweep
-    of the forward and backward sweeps per entry of the `wrt` arguments."""
+    H[i][k] of shape `w_i.shape + w_k.shape`. A structured argument nests as JAX's
+    `hessian` does: `H[a][b]` for its leaves a, b (a dict of dicts for a dict). Cost: one
+    gradient plus one tangent sweep of the forward and backward sweeps per entry of the
+    `wrt` arguments."""
 
     suffix = "hessian"
+    build = staticmethod(seeds.hessian_graph)
 
     def __init__(self, fn, wrt=0, *, jit="auto"):
-        super().__init__(fn, wrt, jit, seeds.hessian_graph)
+        super().__init__(fn, wrt, jit)
+
+    def regroup_for(self, trees):
+        """Leaf blocks (output-major: out[o * k + i] = d g_o / d w_i = H[i][o] for the k
+        leaves) -> argument blocks, output-major too: H[a][b] nests b's structure of
+        leaf blocks inside a's structure (JAX's layout)."""
+        sizes = [1 if t is None else t.num_leaves for t in trees]
+        starts = [sum(sizes[:a]) for a in range(len(trees))]
+        k = sum(sizes)
+
+        def block(out, a, b):
+            rows = []
+            for i in range(starts[a], starts[a] + sizes[a]):
+                cols = [out[o * k + i] for o in range(starts[b], starts[b] + sizes[b])]
+                rows.append(cols[0] if trees[b] is None else trees[b].unflatten(cols))
+            return rows[0] if trees[a] is None else trees[a].unflatten(rows)
+
+        n = len(trees)
+        return lambda out: tuple(block(out, i, o) for o in range(n) for i in range(n))
 
     def __call__(self, *args, **kwargs):
         out = self._run(self._bind(args, kwargs))
@@ -420,27 +573,33 @@ def hessian(fn=None, wrt=0, *, jit="auto"):
 
 
 class HVPFunction(TransformFunction):
-    """`hvp(*args, v)`: the Hessian of the scalar f with respect to the `wrt` arguments
-    times v (one array of w's shape for one `wrt` entry, a tuple for several), without
-    forming the Hessian: the JVP of the generated gradient along v (forward-over-reverse,
-    Pearlmutter 1994), generated as `<f>_hvp(*args, *t_<wrt>)`. Cost: about 2-4 gradients.
-    Returns H v in v's structure."""
+    """`hvp(*args, v, **kwargs)`: the Hessian of the scalar f with respect to the `wrt`
+    arguments times v (the last positional argument: one array or structure of w's
+    shape for one `wrt` entry, a tuple for several), without forming the Hessian: the
+    JVP of the generated gradient along v (forward-over-reverse, Pearlmutter 1994),
+    generated as `<f>_hvp(*args, *t_<wrt leaves>)`. The other arguments bind as a call
+    of f (keywords, defaults). Cost: about 2-4 gradients. Returns H v in v's structure.
+    Raises ArgumentError when v's parts do not have their arguments' shapes."""
 
     suffix = "hvp"
+    build = staticmethod(seeds.hvp_graph)
 
     def __init__(self, fn, wrt=0, *, jit="auto"):
-        super().__init__(fn, wrt, jit, seeds.hvp_graph, ("t_{name}",))
+        self.n_seeds = len((wrt,) if isinstance(wrt, (int, str)) else tuple(wrt))
+        super().__init__(fn, wrt, jit)
 
-    def __call__(self, *args):
-        if len(args) != self._n + 1:
-            raise ArgumentError(f"hvp of {self.fs.node.name} takes its {self._n} arguments "
-                                f"and v, got {len(args)} arguments", self.fs.loc(self.fs.node))
+    def __call__(self, *args, **kwargs):
+        if not args:
+            raise ArgumentError(f"hvp of {self.fs.node.name} takes its arguments and then v",
+                                self.fs.loc(self.fs.node))
         *primals, v = args
+        primals = self._bind(tuple(primals), kwargs)
         vs = (v,) if self.single else tuple(v)
         if len(vs) != len(self.wrt):
             raise ArgumentError(f"hvp of {self.fs.node.name}: v has {len(vs)} parts for "
                                 f"{len(self.wrt)} differentiated arguments", self.fs.loc(self.fs.node))
-        return self._pack(self._run(tuple(primals) + vs))
+        self._check_seeds(primals, vs, "v's part")
+        return self._pack(self._run(primals + vs))
 
 
 def hvp(fn=None, wrt=0, *, jit="auto"):
@@ -514,6 +673,11 @@ class NestedGradFunction(TransformFunction):
         self.suffix = self.suffix.rstrip("_")
         super().__init__(fn, wrt, jit, _nested_build(levels, with_value))
         self.fn = inner
+
+    def regroup_for(self, trees):
+        if self.with_value:
+            return lambda out: (out[0], *_per_argument(out, trees, 1))
+        return super().regroup_for(trees)
 
     def __call__(self, *args, **kwargs):
         out = self._run(self._bind(args, kwargs))

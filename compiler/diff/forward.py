@@ -42,9 +42,11 @@ tangent ops carry the location and phase of the op they differentiate.
 from __future__ import annotations
 
 from .. import jvp_rules  # noqa: F401  (fills the records' jvp fields)
+from ..errors import AdjointError
 from ..ir.builder import Builder
 from ..ir.core import Graph, Region, Type, Value
 from ..primitives import PRIMS
+from .activity import activity
 from .shapes import ShapeClasses
 
 
@@ -71,7 +73,7 @@ def jvp(graph: Graph, wrt: tuple, result_names: tuple | None = None) -> Graph:
             fw.tan[p] = t
             fw.active.add(p)
             fw.shapes.alias(t, p)
-    _activity(graph.ops, fw.active)
+    activity(graph.ops, fw.active, lambda op: jvp_rule(PRIMS[op.prim]) is not None)
     b = Builder(phase="primal")
     with b:
         fw.block(graph.ops, b)
@@ -94,37 +96,6 @@ def _zero(v):
 def _current():
     from ..ir.builder import current
     return current()
-
-
-# ---- activity ------------------------------------------------------------------------
-def _activity(ops, active: set):
-    """Add to `active` every float value that depends on an active value through ops
-    with a nonzero derivative, at any depth (a fixpoint over loop-carried values)."""
-    for op in ops:
-        if op.prim == "if":
-            for r in op.regions:
-                _activity(r.ops, active)
-            for j, out in enumerate(op.outputs):
-                if out.type.is_float and any(r.results[j] in active for r in op.regions):
-                    active.add(out)
-        elif op.prim in ("for", "while"):
-            body, params = op.body, op.carried()
-            for p, x in zip(params, op.inits):
-                if x in active and p.type.is_float:
-                    active.add(p)
-            while True:
-                before = len(active)
-                _activity(body.ops, active)
-                for p, r in zip(params, body.results):
-                    if r in active and p.type.is_float:
-                        active.add(p)
-                if len(active) == before:
-                    break
-            for out, p in zip(op.outputs, params):
-                if p in active:
-                    active.add(out)
-        elif jvp_rule(PRIMS[op.prim]) is not None and any(v in active for v in op.inputs):
-            active.update(v for v in op.outputs if v.type.is_float)
 
 
 class _Forward:
@@ -153,17 +124,14 @@ class _Forward:
         rules = jvp_rule(p)
         if rules is None:
             return
-        out, attrs = op.out, dict(op.attrs)
+        out = op.out
         start = len(b.ops)
-        if getattr(rules, "joint", False):
-            t = rules(ts, out, *op.inputs, **attrs)
-        else:
-            t = None
-            for i, tx in enumerate(ts):
-                rule = rules[i] if tx is not None else None
-                c = rule(tx, out, *op.inputs, **attrs) if rule is not None else None
-                if c is not None:
-                    t = c if t is None else b.emit("add", t, c)
+        try:
+            t = self._apply(rules, ts, op, b)
+        except AdjointError as e:  # a rule's refusal, placed at the op's user line
+            if e.loc is not None or op.loc is None:
+                raise
+            raise type(e)(e.message, op.loc, e.hint) from None
         if t is None:
             return
         t = b.as_value(t)
@@ -178,6 +146,20 @@ class _Forward:
             t = b.name(t, "t_" + out.hint)
         self.shapes.alias(t, out)  # a tangent has its primal's shape (checked above)
         self.tan[out] = t
+
+    @staticmethod
+    def _apply(rules, ts, op, b):
+        """The output tangent of `op` from its inputs' tangents `ts` (None: zero)."""
+        out, attrs = op.out, dict(op.attrs)
+        if getattr(rules, "joint", False):
+            return rules(ts, out, *op.inputs, **attrs)
+        t = None
+        for i, tx in enumerate(ts):
+            rule = rules[i] if tx is not None else None
+            c = rule(tx, out, *op.inputs, **attrs) if rule is not None else None
+            if c is not None:
+                t = c if t is None else b.emit("add", t, c)
+        return t
 
     def _region(self, r: Region, b: Builder, params=(), results_of=()):
         """(child builder with r's ops and tangents, tangents of r's results at indices

@@ -32,6 +32,7 @@ from ..ir.builder import Builder
 from ..ir.core import I64, Graph, Op, Region, Type, Value
 from ..ir.walk import free_values, substitute, walk
 from ..primitives import PRIMS
+from .activity import activity
 from .shapes import ShapeClasses
 
 
@@ -45,7 +46,7 @@ def reverse(graph: Graph, wrt: tuple[int, ...], cotangents: list | None = None) 
                             graph.ops[-1].loc if graph.ops else None,
                             "reduce it first, e.g. np.sum(...) or np.mean(...)")
     active = set(v for v in (graph.params[i] for i in wrt) if v.type.is_float)
-    _activity(graph.ops, active)
+    activity(graph.ops, active, lambda op: PRIMS[op.prim].vjp is not None)
     rv = _Reverse(ShapeClasses(graph), active, graph)
     fwd = Builder(phase="primal")
     with fwd:
@@ -80,41 +81,6 @@ def _top(graph):
 
 def _zeros(b, x):
     return b.const(0.0) if x.type.rank == 0 else b.emit("zeros_like", x)
-
-
-# ---- activity ------------------------------------------------------------------------
-def _activity(ops, active: set):
-    """Add to `active` every value that depends on an active value through
-    differentiable, float-valued ops, at any depth (a fixpoint over loop-carried values)."""
-    for op in ops:
-        if op.prim == "if":
-            for r in op.regions:
-                _activity(r.ops, active)
-            for j, out in enumerate(op.outputs):
-                if out.type.is_float and any(r.results[j] in active for r in op.regions):
-                    active.add(out)
-        elif op.prim in ("for", "while"):
-            body, params, inits = op.body, op.carried(), op.inits
-            for p, x in zip(params, inits):
-                if x in active and p.type.is_float:
-                    active.add(p)
-            while True:
-                before = len(active)
-                _activity(body.ops, active)
-                for p, r in zip(params, body.results):
-                    if r in active and p.type.is_float:
-                        active.add(p)
-                if len(active) == before:
-                    break
-            if op.prim == "while":
-                for p, q in zip(op.carried(op.cond_region), params):
-                    if q in active:
-                        active.add(p)
-            for out, p in zip(op.outputs, params):
-                if p in active:
-                    active.add(out)
-        elif PRIMS[op.prim].vjp is not None and any(v in active for v in op.inputs):
-            active.update(v for v in op.outputs if v.type.is_float)
 
 
 class _Tape:

@@ -213,7 +213,21 @@ def hessian_graph(primal: Graph, wrt: tuple) -> Graph:
     return basis_graph(adj, seeded, like, like, columns=False, names=names)
 
 
+def _float_valued(primal: Graph):
+    """Raise UnsupportedError at the return line unless the function's value is float:
+    a boolean or integer value has no derivative (its Jacobian is not an array of bools)."""
+    y = primal.results[0]
+    if not y.type.is_float:
+        from ..errors import UnsupportedError
+        loc = primal.ops[-1].loc if primal.ops else None
+        raise UnsupportedError(f"the Jacobian of a function whose value is {y.type.dtype}: "
+                               "it has no derivative", loc,
+                               "return a float value (x.astype(float) is piecewise constant: "
+                               "its Jacobian is zero)")
+
+
 def jacfwd_graph(primal: Graph, wrt: tuple) -> Graph:
+    _float_valued(primal)
     seeded = []
     for i in wrt:
         f = forward.jvp(primal, (i,))
@@ -225,6 +239,7 @@ def jacfwd_graph(primal: Graph, wrt: tuple) -> Graph:
 
 def jacrev_graph(primal: Graph, wrt: tuple) -> Graph:
     """Rows: the seed is the cotangent `ct` of the value y; block i has shape y + x_i."""
+    _float_valued(primal)
     v = vjp_graph(primal, wrt)  # params: primal's + ct; results: y, J^T ct per wrt
     fwd, _ = split_invariant(v.ops, {v.params[-1]})
     base = primal.replace(ops=tuple(fwd))

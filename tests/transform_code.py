@@ -1,0 +1,75 @@
+"""Functions for tests/test_transform_arguments.py (read by adjoint from this file)."""
+from collections import namedtuple
+
+import numpy as np
+
+from compiler import custom_vjp
+
+Layer = namedtuple("Layer", "W b")
+
+
+def mul(a, x):
+    return a * x
+
+
+def dict_loss(p, x):
+    h = np.tanh(p["W"] @ x + p["b"])
+    return np.sum(h ** 2) * p["s"]
+
+
+def layer_loss(layer, x):
+    return np.sum(np.sin(layer.W @ x + layer.b) ** 2)
+
+
+def dict_vec(p, x):
+    return np.tanh(p["W"] @ x + p["b"])
+
+
+def kw_loss(x, *, k=2.0):
+    return np.sum(np.sin(x) ** 2) * k
+
+
+def dflt_vec(x, k=2.0):
+    return np.sin(x) * k
+
+
+def lin(x, W):
+    return W @ x
+
+
+def cubic(x):
+    return np.sum(x ** 3)
+
+
+def positive(x):
+    return x > 0.5
+
+
+def odd_keys(p, x):
+    return np.sum(p["a-b"] * x) + np.sum(p["fc1.weight"] ** 2) + p["class"] * 2.0 + np.sum(p[-1] * x)
+
+
+def ordered(p, x):
+    return np.sum(p["a"] * x) + 2.0 * np.sum(p["b"] * x) + 3.0 * np.sum(p["c"] * x)
+
+
+@custom_vjp
+def ste_round(x):
+    return np.round(x)
+
+
+@ste_round.defvjp
+def ste_round_vjp(g, ans, x):
+    return g  # straight-through: the identity backward
+
+
+def ste_vec(x):
+    return ste_round(x) * 2.0
+
+
+def ste_loss(x, w):
+    return np.sum(w * ste_round(x) ** 2)
+
+
+def det_loss(A):
+    return np.linalg.det(A) * 2.0
