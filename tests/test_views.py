@@ -58,7 +58,7 @@ VIEWS = [  # (loss, argument): every way NumPy makes a view, written through
     (vc.ok_copy, X4), (vc.ok_flatten, X4), (vc.ok_reassign, X4), (vc.ok_read_only_view, X4),
     (vc.ok_astype, X4), (vc.mask_through_view, X42), (vc.aug_T_sub, X42),
     (vc.view_from_callee, X4), (vc.row_of_T, X42), (vc.chain_T_reshape, np.arange(1.0, 7.0)),
-    (vc.writes_twice_alias, np.arange(1.0, 7.0)),
+    (vc.writes_twice_alias, np.arange(1.0, 7.0)), (vc.reshape_after_loop_writes, X42),
 ]
 
 
@@ -130,6 +130,7 @@ def _line(fn):
     (vc.writes_temporary, X4, "a new array no name holds"),
     (vc.writes_array_in_a_list, X42, "an array the tuple `rows` also holds"),
     (vc.writes_stop_gradient_alias, X4, "the result of stop_gradient"),
+    (vc.reshape_after_loop_transposes, np.ones((2, 2)), "reshape (or ravel) that NumPy makes"),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_refused_writes_name_the_line_and_why(fn, x, what):
     with pytest.raises(UnsupportedError) as e:

@@ -417,3 +417,21 @@ def writes_back_through_a_transpose(X):
     for col in M.T:
         col[0] = col[1] * 0.5
     return np.sum(M * 0.1)
+
+
+def reshape_after_loop_writes(X):
+    M = X.copy()
+    for i in range(3):
+        M[i, 0] = M[i, 1] * 2.0
+    W = M.reshape(-1)  # M is still C-ordered: a view
+    W[1] = X[0, 0] * 3.0
+    return np.sum(M * X)
+
+
+def reshape_after_loop_transposes(X):
+    M = X.copy()
+    for i in range(2):
+        M = M.T * 1.0  # F-ordered (NumPy's order 'K') on odd trips
+    W = M.reshape(-1)
+    W[1] = 3.0  # refused
+    return np.sum(M)

@@ -49,6 +49,7 @@ import ast
 import dataclasses
 
 from ..errors import UnsupportedError
+from ..ir.builder import scalar_constant
 from ..ir.core import ConstArray, Value
 from ..primitives import FULL, is_slice
 
@@ -134,7 +135,52 @@ def _fresh_contiguous_uncached(cx, v, depth):
     if p.elementwise and not p.aliases or op.prim in _K_FRESH:
         arrays = [i for i in op.inputs if i.type.rank]
         return all(_contiguous_value(cx, i, depth + 1) for i in arrays)
+    if op.regions:  # a loop's or branch's result
+        return _in_scope(cx, v, (), frozenset(), depth + 1, op)
     return False
+
+
+def _in_scope(cx, v, scope, assumed, depth, op=None):
+    """Is v, a value of the innermost region of `scope` (a tuple of {value: defining op}
+    of nested regions, innermost first) or the output of the control op `op`,
+    C-contiguous? A loop's carried value is, if its initial value is and the body's
+    result is when the carried parameter is (`assumed`): a fixpoint, so `M[i] = ...` in
+    a loop keeps M's layout as NumPy's in-place writes do."""
+    if depth > 30:
+        return False
+    if v in assumed:
+        return True
+    if op is None:
+        op = next((d[v] for d in scope if v in d), None)
+        if op is None:  # a region parameter not assumed, or a value of the builder
+            params = any(v in d.get("@params", ()) for d in scope)
+            return False if params else _contiguous_value(cx, v, depth)
+    if op.regions:
+        k = op.outputs.index(v)
+        if op.prim == "if":
+            return all(_in_scope(cx, r.results[k], (_defs(r),) + scope, assumed, depth + 1)
+                       for r in op.regions)
+        body, first = (op.regions[0], 1) if op.prim == "for" else (op.regions[-1], 0)
+        init = op.inputs[3 + k] if op.prim == "for" else op.inputs[k]
+        return (_in_scope(cx, init, scope, assumed, depth + 1) and
+                _in_scope(cx, body.results[k], (_defs(body),) + scope,
+                          assumed | {body.params[first + k]}, depth + 1))
+    if op.prim in _C_FRESH and v not in getattr(cx, KEEPS_LAYOUT, ()):
+        return True
+    if op.prim in ("set_index", "add_at", "copy"):
+        return _in_scope(cx, op.inputs[0], scope, assumed, depth + 1)
+    from ..ir.registry import PRIMS
+    p = PRIMS[op.prim]
+    if p.elementwise and not p.aliases or op.prim in _K_FRESH:
+        return all(_in_scope(cx, i, scope, assumed, depth + 1) for i in op.inputs
+                   if i.type.rank)
+    return False
+
+
+def _defs(region) -> dict:
+    out = {o: op for op in region.ops for o in op.outputs}
+    out["@params"] = frozenset(region.params)
+    return out
 
 
 def _contiguous_value(cx, v, depth):
@@ -477,7 +523,6 @@ def shared(cx, name: str) -> bool:
 
 # ---- paths that join -------------------------------------------------------------------------
 def _same_value(a, b):
-    from ..ir.builder import scalar_constant
     if a is b:
         return True
     ca, cb = scalar_constant(a), scalar_constant(b)
@@ -494,9 +539,21 @@ def _same(a: Ref, b: Ref) -> bool:
     return True
 
 
-def join(tables, keep, why) -> dict:
-    """The refs where paths with refs `tables` join: names in `keep` only; a ref all paths
-    agree on (same root, kept, and same chain) stays, any other becomes unknown."""
+def _visible_chain(b, refs):
+    """The chain the refs share, with each index value that differs between them (equal
+    constants, each defined on its own path) emitted anew in `b`, where the paths meet."""
+    chain = []
+    for steps in zip(*(r.chain for r in refs)):
+        vals = tuple(v if all(s.vals[k] is v for s in steps) else b.const(scalar_constant(v))
+                     for k, v in enumerate(steps[0].vals))
+        chain.append(dataclasses.replace(steps[0], vals=vals))
+    return tuple(chain)
+
+
+def join(tables, keep, why, b) -> dict:
+    """The refs where paths with refs `tables` join, in builder `b`: names in `keep` only;
+    a ref all paths agree on (same root, kept, and the same chain) stays, any other
+    becomes unknown."""
     out = {}
     names = set().union(*tables) & set(keep)
     for n in names:
@@ -504,7 +561,8 @@ def join(tables, keep, why) -> dict:
         first = refs[0]
         if first is not None and first.root in keep and all(
                 r is not None and _same(first, r) for r in refs[1:]):
-            out[n] = dataclasses.replace(first, contiguous=all(r.contiguous for r in refs))
+            out[n] = dataclasses.replace(first, chain=_visible_chain(b, refs),
+                                         contiguous=all(r.contiguous for r in refs))
             continue
         maybe = set()
         for r in refs:
@@ -534,7 +592,7 @@ def same_tables(a: dict | None, b: dict | None) -> bool:
 def loop_entry(cx, entry: dict | None, end_env: dict) -> dict:
     """The refs to lower a loop body with, given those it was lowered with (`entry`) and
     those at the end of the body: their join over the names bound before the loop."""
-    return join([entry or {}, end_env.get(VIEWS) or {}], set(cx.env), _LOOP_WHY)
+    return join([entry or {}, end_env.get(VIEWS) or {}], set(cx.env), _LOOP_WHY, cx.b)
 
 
 _LOOP_WHY = ("whether it is a view of another array, and of which, changes from one loop "
@@ -546,7 +604,7 @@ def join_into(cx, envs, why="whether it is a view of another array depends on th
     """Set cx's refs to the join of the refs at the ends of `envs` (the paths that meet
     here), for the names cx's environment keeps."""
     keep = set(cx.env)
-    _set_table(cx, join([e.get(VIEWS) or {} for e in envs], keep, why))
+    _set_table(cx, join([e.get(VIEWS) or {} for e in envs], keep, why, cx.b))
     _collect(cx, table(cx))
 
 
