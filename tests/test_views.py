@@ -59,6 +59,7 @@ VIEWS = [  # (loss, argument): every way NumPy makes a view, written through
     (vc.ok_astype, X4), (vc.mask_through_view, X42), (vc.aug_T_sub, X42),
     (vc.view_from_callee, X4), (vc.row_of_T, X42), (vc.chain_T_reshape, np.arange(1.0, 7.0)),
     (vc.writes_twice_alias, np.arange(1.0, 7.0)), (vc.reshape_after_loop_writes, X42),
+    (vc.view_taken_again_in_a_branch, X42), (vc.view_taken_again_in_a_branch, -X42),
 ]
 
 

@@ -435,3 +435,12 @@ def reshape_after_loop_transposes(X):
     W = M.reshape(-1)
     W[1] = 3.0  # refused
     return np.sum(M)
+
+
+def view_taken_again_in_a_branch(X):
+    M = X.copy()
+    V = M[1:]
+    if X[0, 0] > 0:
+        V = M[1:]  # the same view, its bounds new constants of the branch
+    V[0, 0] = X[0, 1] * 2.0
+    return np.sum(M * X)
