@@ -125,5 +125,6 @@ def test_loops_over_tuples_and_lists(jit):
         np.testing.assert_allclose(gW, rW, rtol=1e-6, atol=1e-8)
         np.testing.assert_allclose(gb, rb, rtol=1e-6, atol=1e-8)
     assert grad(cc.loop_over_literal, jit=jit)(1.5) == pytest.approx(3.0 + 2 * 1.5)
-    with pytest.raises(UnsupportedError, match="a loop over a dict's keys"):
-        grad(cc.loop_over_dict, jit=jit)({"a": 1.0})
+    # a loop over a dict's keys is unrolled too (Python's order: insertion)
+    g = grad(cc.loop_over_dict, jit=jit)({"b": 1.0, "a": 2.0})
+    assert g == {"b": 1.0, "a": 1.0} and list(g) == ["b", "a"]

@@ -248,3 +248,30 @@ def test_refused_second_derivatives_name_the_users_line():
         hessian(tc.det_loss, jit=False)(np.eye(2) + 0.1)
     assert e.value.loc is not None and e.value.loc.file.endswith("transform_code.py")
     assert "np.linalg.det(A)" in str(e.value)
+
+
+# ---- 2.6: loops over parameter structures -------------------------------------------------------
+@pytest.mark.parametrize("jit", JITS)
+def test_loops_over_parameter_structures_against_jax(jax, jit):
+    rng = np.random.default_rng(5)
+    # layers of different widths: one loop body could not hold them, the loop is unrolled
+    layers = [(rng.normal(size=(4, 3)), rng.normal(size=4)), (rng.normal(size=(2, 4)), rng.normal(size=2))]
+    x = rng.normal(size=3)
+    for fn, args in [(tc.layers_by_index, (layers, x)), (tc.layers_enumerated, (layers, x)),
+                     (tc.layers_zipped, ([W for W, _ in layers], [b for _, b in layers], x))]:
+        got = grad(fn, jit=jit)(*args)
+        ref = jax.grad(jax_twin(fn))(*args)
+        assert_tree_close(got, ref)
+    p = {"a": rng.normal(size=3), "b": rng.normal(size=3)}
+    for fn in (tc.dict_values, tc.dict_items):
+        got = grad(fn, wrt=("p", "x"), jit=jit)(p, x)
+        ref = jax.grad(jax_twin(fn), argnums=(0, 1))(p, x)
+        assert list(got[0]) == ["a", "b"]
+        assert_tree_close(got, tuple(ref))
+
+
+def test_break_in_a_loop_over_a_structure_is_refused_at_the_loop():
+    layers = [(np.ones((2, 2)), np.ones(2))]
+    with pytest.raises(UnsupportedError, match="break") as e:
+        grad(tc.break_in_container_loop, wrt="x", jit=False)(layers, np.ones(2))
+    assert "for W, b in layers" in str(e.value)

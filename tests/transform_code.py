@@ -73,3 +73,50 @@ def ste_loss(x, w):
 
 def det_loss(A):
     return np.linalg.det(A) * 2.0
+
+
+# ---- loops over parameter structures (unrolled) ----------------------------------------------
+def layers_by_index(layers, x):
+    h = x
+    for i in range(len(layers)):
+        W, b = layers[i]
+        h = np.tanh(W @ h + b)
+    return np.sum(h)
+
+
+def layers_zipped(Ws, bs, x):
+    h = x
+    for W, b in zip(Ws, bs):
+        h = np.tanh(W @ h + b)
+    return np.sum(h)
+
+
+def layers_enumerated(layers, x):
+    h = x
+    for i, (W, b) in enumerate(layers):
+        h = np.tanh(W @ h + b) * (i + 1.0)
+    return np.sum(h)
+
+
+def dict_values(p, x):
+    s = 0.0
+    for v in p.values():
+        s = s + np.sum(v * x)
+    return s
+
+
+def dict_items(p, x):
+    s = 0.0
+    for k, v in p.items():
+        s = s + np.sum(v * x) * np.sum(p[k])
+    for k in p:
+        s = s + np.sum(p[k] ** 2)
+    return s
+
+
+def break_in_container_loop(layers, x):
+    for W, b in layers:
+        if np.sum(W) > 0:
+            break
+        x = W @ x + b
+    return np.sum(x)

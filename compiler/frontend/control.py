@@ -24,7 +24,7 @@ import ast
 
 from ..errors import ShapeError, UnsupportedError
 from ..ir.core import I64, Region, Type, Value, promote
-from . import views
+from . import structures, views
 from .captures import Static
 
 RET, RETVAL, BRK, CONT, K = "@ret", "@retval", "@brk", "@cont", "@k"
@@ -334,25 +334,131 @@ def _check_loop(cx, s):
 
 
 def _unroll_container(cx, s: ast.For) -> bool:
-    """`for W, b in layers:` over a tuple or list of values (a structured argument, a
-    literal): Python's loop over a container, lowered once per entry (the container's
-    length is known while lowering). False if `s` loops over anything else."""
-    if not isinstance(s.iter, (ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List)):
-        return False
-    seq = cx.expr(s.iter)
-    if isinstance(seq, dict):
-        raise UnsupportedError("a loop over a dict's keys", cx.fs.loc(s.iter),
-                               "loop over a tuple or list of arrays, or index the dict by key")
-    if not isinstance(seq, tuple):
+    """Python's loop over a container, lowered once per entry (the container's length is
+    known while lowering): `for W, b in layers`, `for W, b in zip(Ws, bs)`, `for i, layer
+    in enumerate(layers)`, `for v in p.values()`, `for k, v in p.items()`, `for k in p`
+    over tuples, lists and dicts of values (structured arguments, literals), and `for i
+    in range(len(layers))` (constant bounds) whose body indexes a container with `i`.
+    False if `s` loops over anything else (an array's rows, a run-time range)."""
+    entries = _container_entries(cx, s)
+    if entries is None:
         return False
     if assigned(s.body) & {BRK, CONT, RET}:
-        raise UnsupportedError("`break`, `continue` or `return` in a loop over a tuple or list",
-                               cx.fs.loc(s), "loop over range(len(...)) and index instead")
-    for entry in seq:
+        raise UnsupportedError("`break`, `continue` or `return` in a loop over a tuple, list "
+                               "or dict (unrolled: one copy of the body per entry)",
+                               cx.fs.loc(s), "compute the entries to use first, or loop over "
+                               "an array's rows")
+    for entry in entries:
         with cx.b.at(cx.fs.loc(s)):
-            cx.assign(s.target, entry)
+            cx.assign(s.target, _materialise(cx, entry))
         block(cx, s.body)
     return True
+
+
+class _Int(int):
+    """A loop index or int key of an unrolled loop: emitted as a constant when its trip
+    is lowered (constants emitted earlier may be moved by the body's lowering)."""
+
+
+class _Pair(tuple):
+    """An entry made by zip, enumerate or items (the user's containers stay as they are)."""
+
+
+def _materialise(cx, entry):
+    if isinstance(entry, _Int):
+        return cx.b.const(int(entry))
+    if isinstance(entry, _Pair):
+        return tuple(_materialise(cx, e) for e in entry)
+    return entry
+
+
+_PLAIN = (ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List)
+
+
+class _Key(str):
+    """A string dict key bound to a loop target (`for k in p`): a lowering-time object
+    (`__adjoint_binding__`, context.assign) that a container subscript `p[k]` reads as
+    its key (structures.constant)."""
+
+    __adjoint_binding__ = True
+
+
+def _key(cx, k, node):
+    """A dict key as a loop target's value: an int constant or a string key; refused for
+    other keys (a tuple, a float), which a loop body could not use."""
+    if isinstance(k, int) and not isinstance(k, bool):
+        return _Int(k)
+    if isinstance(k, str):
+        return Static(_Key(k))
+    raise UnsupportedError(f"a loop over the keys of a dict with the key {k!r}",
+                           cx.fs.loc(node),
+                           "loop over .values(), or use string or int keys")
+
+
+def _container(cx, node):
+    """The tuple or dict `node` evaluates to, or None (an array, a number, a call)."""
+    if not isinstance(node, _PLAIN):
+        return None
+    seq = cx.expr(node)
+    return seq if isinstance(seq, (tuple, dict)) else None
+
+
+def _container_entries(cx, s: ast.For):
+    """The entries a loop over a container binds its target to, in Python's order; None
+    when `s` does not loop over a container."""
+    it = s.iter
+    if isinstance(it, _PLAIN):
+        seq = _container(cx, it)
+        if isinstance(seq, dict):
+            return [_key(cx, k, it) for k in seq]
+        return None if seq is None else list(seq)
+    if not isinstance(it, ast.Call) or it.keywords:
+        return None
+    if isinstance(it.func, ast.Attribute) and it.func.attr in ("values", "items", "keys") \
+            and not it.args:
+        d = _container(cx, it.func.value)
+        if not isinstance(d, dict):
+            return None
+        if it.func.attr == "values":
+            return list(d.values())
+        if it.func.attr == "keys":
+            return [_key(cx, k, it) for k in d]
+        return [_Pair((_key(cx, k, it), v)) for k, v in d.items()]
+    f = cx.expr(it.func) if isinstance(it.func, ast.Name) else None
+    callee = f.obj if isinstance(f, Static) else None
+    if callee is zip and it.args:
+        seqs = [_container(cx, a) for a in it.args]
+        if any(q is None for q in seqs):
+            if any(q is not None for q in seqs):
+                raise UnsupportedError("zip() of a container and an array", cx.fs.loc(it),
+                                       "zip tuples or lists of arrays, or index the array")
+            return None
+        seqs = [[_key(cx, k, it) for k in q] if isinstance(q, dict) else q for q in seqs]
+        return [_Pair(e) for e in zip(*seqs)]
+    if callee is enumerate and len(it.args) == 1:
+        seq = _container(cx, it.args[0])
+        if seq is None:
+            return None
+        seq = [_key(cx, k, it) for k in seq] if isinstance(seq, dict) else seq
+        return [_Pair((_Int(i), e)) for i, e in enumerate(seq)]
+    if callee is range and isinstance(s.target, ast.Name) and _indexes_container(cx, s):
+        bounds = [structures.constant(cx, a) for a in it.args]
+        if 1 <= len(bounds) <= 3 and all(isinstance(b, int) for b in bounds):
+            return [_Int(i) for i in range(*bounds)]
+    return None
+
+
+def _indexes_container(cx, s: ast.For) -> bool:
+    """Does the body of `for i in range(...)` read `c[i]` for a container `c` (a tuple,
+    list or dict bound to a name)? Then the loop is unrolled: each entry may have its own
+    shape (`W, b = layers[i]`), which one loop body cannot hold."""
+    name = s.target.id
+    for node in (n for stmt in s.body for n in ast.walk(stmt)):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and \
+                isinstance(node.slice, ast.Name) and node.slice.id == name and \
+                isinstance(cx.env.get(node.value.id), (tuple, dict)):
+            return True
+    return False
 
 
 def lower_for(cx, s: ast.For):
