@@ -275,3 +275,16 @@ def test_break_in_a_loop_over_a_structure_is_refused_at_the_loop():
     with pytest.raises(UnsupportedError, match="break") as e:
         grad(tc.break_in_container_loop, wrt="x", jit=False)(layers, np.ones(2))
     assert "for W, b in layers" in str(e.value)
+
+
+# ---- 2.7: a namedtuple built in the loss (aux) --------------------------------------------------
+@pytest.mark.parametrize("jit", JITS)
+def test_namedtuple_built_in_the_loss_as_aux(jit):
+    rng = np.random.default_rng(6)
+    w, X, y = rng.normal(size=2), rng.normal(size=(5, 2)), rng.normal(size=5)
+    g, aux = grad(tc.aux_namedtuple, has_aux=True, jit=jit)(w, X, y)
+    assert type(aux) is tc.Stats
+    np.testing.assert_allclose(aux.pred, X @ w, rtol=1e-15)
+    np.testing.assert_allclose(aux.err, X @ w - y, rtol=1e-15)
+    assert aux.scale == 1.0  # the class's default
+    np.testing.assert_allclose(g, 2.0 * X.T @ (X @ w - y) / 5, rtol=1e-13)

@@ -120,3 +120,12 @@ def break_in_container_loop(layers, x):
             break
         x = W @ x + b
     return np.sum(x)
+
+
+Stats = namedtuple("Stats", "pred err scale", defaults=(1.0,))
+
+
+def aux_namedtuple(w, X, y):
+    pred = X @ w
+    stats = Stats(pred, err=pred - y)
+    return np.mean(stats.err ** 2) * stats.scale, stats

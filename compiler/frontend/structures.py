@@ -156,8 +156,9 @@ def attribute(cx, node: ast.Attribute, base):
 
 
 def build(cx, node: ast.Call, obj, args, kwargs):
-    """`dict(a=a, b=b)`, `dict(pairs_of_a_dict)`, `tuple(x)`, `list(x)` of containers;
-    None if `obj` is not one of these builtins."""
+    """`dict(a=a, b=b)`, `dict(pairs_of_a_dict)`, `tuple(x)`, `list(x)` of containers, a
+    namedtuple class called on values (`Stats(pred, err)`); None if `obj` is none of
+    these."""
     if obj is dict:
         out = {}
         if args:
@@ -172,7 +173,27 @@ def build(cx, node: ast.Call, obj, args, kwargs):
         if kwargs or len(args) != 1 or not isinstance(args[0], tuple):
             return None
         return tuple(args[0])
+    if isinstance(obj, type) and issubclass(obj, tuple) and hasattr(obj, "_fields"):
+        return _namedtuple(cx, node, obj, args, kwargs)
     return None
+
+
+def _namedtuple(cx, node, cls, args, kwargs):
+    """`Stats(pred, err=e)`: a namedtuple of values, bound as the class binds it (its
+    defaults included); ArgumentError-like mistakes are UnsupportedErrors at the call."""
+    values = {k: cx.expr(v) for k, v in kwargs.items()}
+    try:
+        out = cls(*args, **values)
+    except TypeError as e:
+        raise UnsupportedError(f"`{ast.unparse(node)}`: {e}", cx.fs.loc(node)) from None
+    out = cls(*(cx.b.const(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                for v in out))  # a number default: a constant
+    for name, v in zip(cls._fields, out):
+        if not isinstance(v, (Value, tuple, dict)):
+            raise UnsupportedError(f"`{ast.unparse(node)}`: field {name!r} is "
+                                   f"{type(v).__name__}, not an array, a number or a "
+                                   "container of them", cx.fs.loc(node))
+    return out
 
 
 def dict_literal(cx, node: ast.Dict) -> dict:
