@@ -288,3 +288,14 @@ def test_namedtuple_built_in_the_loss_as_aux(jit):
     np.testing.assert_allclose(aux.err, X @ w - y, rtol=1e-15)
     assert aux.scale == 1.0  # the class's default
     np.testing.assert_allclose(g, 2.0 * X.T @ (X @ w - y) / 5, rtol=1e-13)
+
+
+# ---- 2.8: a write into an entry of a structure: refused with the true reason ------------------------
+def test_write_into_an_entry_of_a_structure_is_refused_with_the_reason():
+    x = np.array([1.0, 2.0, 3.0])
+    for fn, arg in [(tc.write_into_dict_entry, {"W": np.ones(3)}),
+                    (tc.write_into_namedtuple_field, tc.Layer(np.ones(3), 0.0))]:
+        with pytest.raises(UnsupportedError, match="NumPy would change that array in place") as e:
+            grad(fn, jit=False)(arg, x)
+        assert "no name holds" not in str(e.value) and ".copy()" in str(e.value)
+        assert "transform_code.py" in str(e.value)

@@ -129,3 +129,13 @@ def aux_namedtuple(w, X, y):
     pred = X @ w
     stats = Stats(pred, err=pred - y)
     return np.mean(stats.err ** 2) * stats.scale, stats
+
+
+def write_into_dict_entry(p, x):
+    p["W"][1] = x[0] * 2.0
+    return np.sum(p["W"] ** 2 * x)
+
+
+def write_into_namedtuple_field(layer, x):
+    layer.W[0] = x[0]
+    return np.sum(layer.W * x)

@@ -194,6 +194,17 @@ class Lowerer:
             raise UnsupportedError(f"`{ast.unparse(node)}` is not an array that can be "
                                    "written to", self.fs.loc(node))
         ref = views.source(self, base)
+        holder = self.expr(node.value) if ref is None and isinstance(
+            node, (ast.Subscript, ast.Attribute)) and isinstance(node.value, ast.Name) else None
+        if isinstance(holder, (tuple, dict)):  # p["W"][1] = v: an entry of a container
+            kind = "dict" if isinstance(holder, dict) else type(holder).__name__
+            raise UnsupportedError(
+                f"writing into `{ast.unparse(node)}`, an array the {kind} "
+                f"`{ast.unparse(node.value)}` holds: NumPy would change that array in place, "
+                "for every name and container holding it, and adjoint's lists, tuples and "
+                "dicts hold values", self.fs.loc(node),
+                f"copy it to a name first (`w = {ast.unparse(node)}.copy()`), write into the "
+                "copy and use it")
         if ref is None:
             raise UnsupportedError(
                 f"writing into `{ast.unparse(node)}`, a new array no name holds: the write "
