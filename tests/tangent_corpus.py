@@ -37,8 +37,10 @@ EXCLUDED = {
     "useless_stack_ops": "calls Tangent's runtime (tangent.Stack/push/pop)",
     "redefining_var_as_list": "calls Tangent's runtime (tangent.Stack/push/pop)",
     "inlining_contextmanager": "uses Tangent's `with insert_grad_of(...)`",
-    "fn_multiple_return": "returns a tuple, not a scalar loss: needs vjp (issue 14, part 1)",
-    "cart2polar": "returns a tuple, not a scalar loss: needs vjp (issue 14, part 1)",
+    "fn_multiple_return": "returns a tuple, not a scalar loss (the transforms, vjp included, "
+                          "take functions whose value is one array or number)",
+    "cart2polar": "returns a tuple, not a scalar loss (the transforms, vjp included, take "
+                  "functions whose value is one array or number)",
     "listcomp": "iterates over its scalar argument: a TypeError in Python too (Tangent "
                 "blacklists it)",
 }
