@@ -30,6 +30,11 @@ TAPE_ERROR = ("a loop's tape (the values its backward sweep reads back) would pa
               "ADJOINT_MAX_TAPE_BYTES")
 
 
+SHAPE_ERROR = ("a value this loop carries changes shape from one iteration to the next; "
+               "reverse mode keeps it on a stack of equal entries, so its shape must stay "
+               "the same (pad it, or write the loop with a fixed-shape array)")
+
+
 @register_jitable
 def tape_entries(n, like):
     """n, after checking that a stack of n entries shaped like `like` fits
@@ -55,7 +60,10 @@ def push(stack, k, value, capacity):
     a copy with room for max(capacity, twice the old size) entries shaped like value:
     a `for` passes its trip count (one allocation), a `while` 0 (doubling, amortised
     O(1) pushes). A stack may start empty, `np.empty((0,) * rank)`. MemoryError when
-    it would pass MAX_TAPE_BYTES (`tape_entries`)."""
+    it would pass MAX_TAPE_BYTES (`tape_entries`); ValueError (SHAPE_ERROR) when value's
+    shape differs from the entries' (a carried array that changes shape)."""
+    if stack.shape[0] > 0 and np.shape(value) != stack.shape[1:]:
+        raise ValueError(SHAPE_ERROR)
     if k >= stack.shape[0]:
         n = tape_entries(max(capacity, 2 * stack.shape[0], k + 1), value)
         bigger = np.empty((n,) + np.shape(value), dtype=stack.dtype)

@@ -86,3 +86,10 @@ def chained_copy(x):
     a = b = x * 1.0
     a[0] = 5.0
     return np.sum(x * b) + np.sum(a)
+
+
+def shrinking(x):
+    v = x * 1.5
+    for i in range(2):
+        v = np.sin(v[1:])
+    return np.sum(v)

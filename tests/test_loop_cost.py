@@ -163,3 +163,16 @@ def test_grad_of_a_scan_matches_a_hand_written_adjoint():
     gx[0] += gy[0]
     np.testing.assert_allclose(grad(lc.prefix_scan, jit=False)(x), gx, rtol=1e-12)
 
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_carried_array_that_changes_shape_is_refused_at_its_loop(jit):
+    from compiler.errors import RunError
+    with pytest.raises(RunError) as e:
+        grad(lc.shrinking, jit=jit)(np.ones(5))
+    msg = str(e.value)
+    assert "changes shape from one iteration to the next" in msg, msg
+    lines = Path(lc.__file__).read_text().splitlines()
+    start = lines.index("def shrinking(x):")
+    line = next(i for i in range(start, len(lines)) if "for i in range(2):" in lines[i]) + 1
+    assert f"loop_cost_code.py:{line}" in msg, msg
