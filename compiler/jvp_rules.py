@@ -21,6 +21,10 @@ The convention (also at the top of compiler/diff/forward.py, which applies the r
   zeros_with, take_add, ...) have rules here, because the JVP of an adjoint graph
   (forward-over-reverse: Hessians) goes through them.
 
+A rule may refuse with an AdjointError whose location is None: forward mode places it
+at the op's line. `custom_call` (a `custom_vjp` function) refuses as soon as a tangent
+reaches it: its user rule is a VJP, and the tangent of its body could differ from it.
+
 New primitives give their rule in their `prim(..., jvp=...)` call; this module fills
 the records of the primitives defined before the convention existed (it replaces a
 record's `jvp` only where it is None). It also gives the adjoint helpers VJP rules (the

@@ -8,7 +8,7 @@ the generated source reads `h = np.sin(x)` then `t_h = t_x * np.cos(x)` under th
 - `if`: each branch computes its tangents too; the op gets one more output per result
   that has a tangent in some branch (a branch without one gives zeros).
 - `for`/`while`: a carried value that depends on a seeded argument (activity analysis,
-  a fixpoint over the loop) gets a carried tangent beside it (its initial tangent is
+  compiler/diff/activity.py, shared with reverse mode: a fixpoint over the loop) gets a carried tangent beside it (its initial tangent is
   zeros when the initial value has none); the body computes both. Nothing is stored:
   forward mode needs no stacks, and its cost is one sweep (about 1.5-3x the primal).
 The transform works on any graph the pipeline builds, the adjoint graph of reverse mode
@@ -32,6 +32,10 @@ defined before it are in compiler/jvp_rules.py):
 - an *elementwise* primitive needs no `jvp`: its derivative is diagonal, so its VJP rule
   with the tangent in place of the cotangent is its JVP rule (`jvp_rule` below).
 - a primitive without `jvp` and without `vjp` has a zero derivative (as in reverse mode).
+
+A rule that refuses (a second derivative not implemented, forward mode through a
+`custom_vjp` function: jvp_rules.CustomVJPForwardError) raises its AdjointError at the
+line of the op it differentiates.
 
 Guarantees: `jvp(graph, wrt)` returns a graph with the parameters of `graph` followed by
 one tangent parameter `t_<name>` per `wrt` entry (float64, of its parameter's rank), and
