@@ -2,7 +2,10 @@
 products. Same conventions as `grad` (compiler/api.py): `wrt` names or indices (one
 entry: one array back; a tuple: a tuple), `jit="auto"|True|False`, `.source` (the
 generated function, readable Python), `.ir`, `.compile_info`, `.wait_compiled()`,
-errors at the user's line.
+errors at the user's line. Arguments bind and normalise as `grad`'s (one `Arguments`,
+compiler/arguments.py: keywords, defaults, structures flattened to their leaves, a
+structured argument's results rebuilt with its structure); seeds (tangents, v, ct) are
+checked against their arguments' structure and shapes, never broadcast.
 
     value, tangent = jvp(f, (x, W), (tx, tW))        # forward mode: J t
     value, f_vjp = vjp(f, x, W); gx, gW = f_vjp(ct)   # reverse mode with a seed: J^T ct
