@@ -31,6 +31,7 @@ to run a model). An op that fails (a NumPy shape mismatch, say) raises
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +77,18 @@ def _namespace() -> dict:
 
 
 _NS: dict | None = None
+# ADJOINT_VERIFY=1 (the tests): every value NumPy computes has its IR type's rank and
+# dtype kind, so the IR never believes, say, a bool mask to be an index array
+_CHECK_TYPES = bool(os.environ.get("ADJOINT_VERIFY"))
+_KINDS = {"float64": "f", "int64": "iu", "bool": "b"}
+
+
+def _check_type(op, out):
+    t = op.out.type
+    a = np.asarray(out)
+    if a.ndim != t.rank or a.dtype.kind not in _KINDS[t.dtype]:
+        raise AssertionError(f"{op.prim} at {op.loc}: the IR says {t.dtype}[rank {t.rank}], "
+                             f"NumPy computed {a.dtype}[rank {a.ndim}]")
 _CODE: dict = {}
 
 
@@ -190,6 +203,8 @@ class _Interp:
                                   f"{type(e).__name__}: {e}", op.loc) from None
         if len(op.outputs) != 1:  # pragma: no cover -- every primitive has one output today
             raise AssertionError(f"{op.prim}: ops with several outputs are not supported")
+        if _CHECK_TYPES:
+            _check_type(op, out)
         return out
 
     def bind(self, run, params, sources):

@@ -297,19 +297,28 @@ def t_arange(*ts, **_):
 def t_concat(*ts, axis, **_):
     if len({t.rank for t in ts}) != 1 or ts[0].rank == 0 or axis >= ts[0].rank:
         raise TypeError("concatenate needs arrays of one rank >= 1 and an axis below it")
-    return Type(t_arith(*ts).dtype, ts[0].rank)
+    return Type(_joined_dtype(ts), ts[0].rank)
 
 
 def t_stack(*ts, axis, **_):
     if len({t.rank for t in ts}) != 1 or axis > ts[0].rank:
         raise TypeError("stack needs arrays of one rank and an axis up to it")
-    return Type(t_arith(*ts).dtype, ts[0].rank + 1)
+    return Type(_joined_dtype(ts), ts[0].rank + 1)
 
 
 def t_pack(*ts, **_):
     if any(t.rank for t in ts):
         raise TypeError("np.array of a list takes scalars here")
-    return Type(t_arith(*ts).dtype, 1)
+    return Type(_joined_dtype(ts), 1)
+
+
+def _joined_dtype(ts) -> str:
+    """The dtype of an array NumPy builds from parts (np.array, stack, concatenate): bool
+    when every part is bool (`np.array([True, False])` is a mask, not an index array),
+    else the arithmetic promotion of int64 and float64."""
+    if ts and all(t.dtype == "bool" for t in ts):
+        return "bool"
+    return t_arith(*ts).dtype
 
 
 # ---- emission helpers -------------------------------------------------------------------
@@ -575,10 +584,10 @@ def _set_index_vjp(i, g, ans, x, v, *vals, spec):
     if i > 1:
         return None
     read = index_read(g, spec, vals)
-    if "a" in spec:
-        k = spec.index("a")
+    k = spec.index("a") if "a" in spec else None
+    arr = vals[sum(_nvals(e) for e in spec[:k])] if k is not None else None
+    if arr is not None and arr.type.dtype != "bool":  # a boolean mask selects each entry once
         axis = sum(1 for e in spec[:k] if e != "n")  # x's axis the index array runs along
-        arr = vals[sum(_nvals(e) for e in spec[:k])]
         mask = emit_op("last_occurrence", arr, emit_op("dim", x, axis=axis))
         at = sum(1 for e in spec[:k] if e != "i")  # where index_read puts the array's axes
         for _ in range(at):
