@@ -365,3 +365,31 @@ def test_hvp_and_hessian_through_control_flow_against_differences(case):
     H = hessian(fn, wrt=i, jit=False)(*args)
     np.testing.assert_allclose(np.tensordot(H, v, axes=np.ndim(v)) if np.ndim(v) else H * v, got,
                                rtol=1e-10, atol=1e-12)
+
+
+def _sorted_cubes(a):
+    return np.sum(np.sort(np.array([a, 1.0, 2.0 * a])) ** 3 * np.arange(3.0))
+
+
+def _cumprod_sq(x):
+    return np.sum(np.cumprod(x) ** 2)
+
+
+_D_CUMPROD = grad(_cumprod_sq, jit=False)
+
+
+def _calls_a_gradient(x):
+    return np.sum(_D_CUMPROD(x) ** 2)
+
+
+def test_gradients_of_gradients_through_helpers_without_rules_are_refused_not_zero():
+    # sort's and cumprod's adjoints use helpers (take_along_add, cumprod_grad) that have no
+    # adjoint rule of their own: refused at the user's line, never a silent zero
+    from compiler.errors import UnsupportedError
+    with pytest.raises(UnsupportedError, match="take_along_add"):
+        grad(grad(_sorted_cubes, jit=False), jit=False)(0.7)
+    with pytest.raises(UnsupportedError, match="cumprod_grad"):
+        grad(_calls_a_gradient, jit=False)(np.array([0.5, 1.2, -0.3]))
+    # forward over reverse has the rules: the Hessian exists (against autograd)
+    np.testing.assert_allclose(hessian(_sorted_cubes, jit=False)(0.7),
+                               ag_hessian(autograd_twin(_sorted_cubes))(0.7), rtol=1e-10)

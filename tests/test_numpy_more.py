@@ -12,7 +12,7 @@ import pytest
 import scipy.special as sp
 
 from compiler import grad, value_and_grad
-from compiler.errors import AdjointError
+from compiler.errors import AdjointError, UnsupportedError
 from oracles import autograd_grads
 from runtime.check import numerical_grad
 
@@ -254,9 +254,17 @@ def test_integer_helpers_values():
 
     def f(x):
         return (np.argmax(x) * 1.0 + np.sum(np.argmax(x, axis=1)) * 10.0 + np.sum(np.argmin(x, axis=0)) * 100.0
-                + np.sum(np.argsort(x, axis=0) * np.arange(3.0)) * 1000.0 + np.sum(np.unique(x)) * 1e4
+                + np.sum(np.argsort(x, axis=0) * np.arange(3.0)) * 1000.0
+                + np.sum(np.unique(np.floor(x * 2.0))) * 1e4
                 + np.sum(np.nonzero(x)[1]) * 1e5 + np.searchsorted(np.array([0.0, 1.0, 3.0]), 3.0) * 1e6)
     assert value_and_grad(f, jit=False)(x)[0] == f(x)
+
+
+def test_unique_values_of_a_differentiated_array_are_refused_not_zero():
+    def f(x):
+        return np.sum(np.unique(x) ** 2)
+    with pytest.raises(UnsupportedError, match="no adjoint rule for `unique`"):
+        grad(f, jit=False)(np.array([0.5, 1.2, 0.5]))
 
 
 # ---- reductions and scans ----------------------------------------------------------------

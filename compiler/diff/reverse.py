@@ -27,7 +27,7 @@ analysis, a fixpoint over loops) get cotangents, and only active loops keep stac
 """
 from __future__ import annotations
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, UnsupportedError
 from ..ir.builder import Builder
 from ..ir.core import I64, Graph, Op, Region, Type, Value
 from ..ir.walk import free_values, substitute, walk
@@ -47,6 +47,7 @@ def reverse(graph: Graph, wrt: tuple[int, ...], cotangents: list | None = None) 
                             "reduce it first, e.g. np.sum(...) or np.mean(...)")
     active = set(v for v in (graph.params[i] for i in wrt) if v.type.is_float)
     activity(graph.ops, active, lambda op: PRIMS[op.prim].vjp is not None)
+    _check_rules(graph.ops, active)
     rv = _Reverse(ShapeClasses(graph), active, graph)
     fwd = Builder(phase="primal")
     with fwd:
@@ -73,6 +74,32 @@ def reverse(graph: Graph, wrt: tuple[int, ...], cotangents: list | None = None) 
         cotangents.extend((x, repl.get(c, c)) for x, c in rv.final if x in _top(graph))
     names = ("loss",) + tuple("g_" + graph.params[i].hint for i in wrt)
     return graph.replace(ops=tuple(ops), results=(loss, *grads), result_names=names)
+
+
+# Primitives without a VJP rule whose derivative is zero where it exists (piecewise
+# constant, or not a function of their float inputs): reverse mode gives them no
+# cotangent. Any other primitive without a rule that an active value reaches (an adjoint
+# helper in a gradient of a gradient, np.unique's values) is refused, never a silent zero.
+NO_DERIVATIVE = frozenset({
+    "sign", "heaviside", "floor", "ceil", "rint", "slogdet_sign", "stop_gradient",
+    "tie_weight", "zeros_like", "eye_like", "last_occurrence", "rng_draw"})
+
+
+def _check_rules(ops, active):
+    for op in walk(ops):
+        p = PRIMS[op.prim]
+        if (p.vjp is None and not op.regions and op.prim not in NO_DERIVATIVE
+                and any(o.type.is_float for o in op.outputs)
+                and any(v in active and v.type.is_float for v in op.inputs)):
+            helper = p.group.startswith("adjoint helpers")
+            raise UnsupportedError(
+                f"no adjoint rule for `{op.prim}`, which the differentiated value reaches "
+                "here" + (" (in the gradient this loss differentiates)" if helper else ""),
+                op.loc,
+                "a gradient of a gradient through this function is not supported: use "
+                "hessian/hvp (forward over reverse)" if helper else
+                f"`{op.prim}` is differentiated only where its result is used as an index "
+                "or a count; write the loss without it, or wrap it in a custom_vjp")
 
 
 def _top(graph):
