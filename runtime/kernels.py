@@ -15,6 +15,8 @@ are int64, negative entries count from the end, out-of-range entries raise Index
 """
 import math
 
+import os
+
 import numpy as np
 
 from .numba_forms import intrinsic_global, overload, register_jitable, types, ufunc
@@ -29,6 +31,10 @@ __all__ = ["unbroadcast", "broadcast_like", "tie_weight", "pow_dbase", "pow_dexp
            "matmul", "outer", "checked_int"]
 
 _JIT = {"cache": True}
+# kernels that index with the user's index arrays are bounds-checked like the generated
+# code that calls them (compiler/jit.py), unless ADJOINT_BOUNDSCHECK=0: an index out of
+# range is an IndexError, not a write to stray memory
+_JIT_INDEXED = {"cache": True, "boundscheck": os.environ.get("ADJOINT_BOUNDSCHECK", "1") != "0"}
 
 
 # ---- elementwise -----------------------------------------------------------------------
@@ -340,7 +346,7 @@ def add_at(x, idx, v):
     return out
 
 
-@overload(add_at, jit_options=_JIT)
+@overload(add_at, jit_options=_JIT_INDEXED)
 def _add_at_nb(x, idx, v):
     scalar = not isinstance(v, types.Array)
 
@@ -372,7 +378,7 @@ def last_occurrence(a, n):
     return out.reshape(np.shape(a))
 
 
-@overload(last_occurrence, jit_options=_JIT)
+@overload(last_occurrence, jit_options=_JIT_INDEXED)
 def _last_occurrence_nb(a, n):
     def impl(a, n):
         flat = np.ascontiguousarray(a).reshape(-1)
@@ -404,7 +410,7 @@ def take_add(g, x, a, axis):
     return out
 
 
-@overload(take_add, jit_options=_JIT)
+@overload(take_add, jit_options=_JIT_INDEXED)
 def _take_add_nb(g, x, a, axis):
     def impl(g, x, a, axis):
         out = np.zeros(x.shape)
@@ -448,7 +454,7 @@ def _pairs_view(x, a, b, axis):
     return pre, x.shape[axis], x.shape[axis + 1], post
 
 
-@overload(take_pairs, jit_options=_JIT)
+@overload(take_pairs, jit_options=_JIT_INDEXED)
 def _take_pairs_nb(x, a, b, axis):
     def impl(x, a, b, axis):
         pre, n1, n2, post = _pairs_view(x, a, b, axis)
@@ -467,7 +473,7 @@ def _take_pairs_nb(x, a, b, axis):
     return impl
 
 
-@overload(take_pairs_add, jit_options=_JIT)
+@overload(take_pairs_add, jit_options=_JIT_INDEXED)
 def _take_pairs_add_nb(g, x, a, b, axis):
     def impl(g, x, a, b, axis):
         pre, n1, n2, post = _pairs_view(x, a, b, axis)
@@ -559,7 +565,7 @@ def cross_entropy_grad(logits, labels):
     return p / p.shape[0]
 
 
-@overload(cross_entropy_grad, jit_options=_JIT)
+@overload(cross_entropy_grad, jit_options=_JIT_INDEXED)
 def _cross_entropy_grad_nb(logits, labels):
     if logits.ndim == 1:
         def impl1(logits, labels):
@@ -795,7 +801,7 @@ def take_along_add(g, x, idx, axis):
     return out
 
 
-@overload(take_along, jit_options=_JIT)
+@overload(take_along, jit_options=_JIT_INDEXED)
 def _take_along_nb(x, idx, axis):
     def impl(x, idx, axis):
         pre, n, m, post = _along_view(x, idx, axis)
@@ -810,7 +816,7 @@ def _take_along_nb(x, idx, axis):
     return impl
 
 
-@overload(take_along_add, jit_options=_JIT)
+@overload(take_along_add, jit_options=_JIT_INDEXED)
 def _take_along_add_nb(g, x, idx, axis):
     def impl(g, x, idx, axis):
         pre, n, m, post = _along_view(x, idx, axis)

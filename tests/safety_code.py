@@ -42,3 +42,13 @@ def copied(w):
     v[0] = 1.0
     v += 2.0
     return np.sum(v * w)
+
+
+def scatter_add(x, idx):
+    y = np.zeros(5)
+    np.add.at(y, idx, x)
+    return np.sum(y * y)
+
+
+def gather_rows(X, idx):
+    return np.sum(np.tanh(X[idx]) * np.sum(X[idx, 0]))

@@ -77,3 +77,16 @@ def test_keyword_arguments_and_defaults_bind_as_in_python():
     from compiler.errors import ArgumentError
     with pytest.raises(ArgumentError, match="unexpected keyword"):
         g(np.ones(3), bogus=1.0)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("bad", [5, -6, -100_000_000])
+def test_index_arrays_out_of_range_in_kernels_are_index_errors(jit, bad):
+    # np.add.at and array reads run runtime kernels: bounds-checked like generated code
+    # (an out-of-range negative index once wrote to stray memory: a segfault)
+    x = np.array([1.0, 2.0])
+    with pytest.raises(RunError, match="IndexError"):
+        grad(sc.scatter_add, jit=jit)(x, np.array([0, bad]))
+    X = np.arange(15.0).reshape(5, 3) / 10
+    with pytest.raises(RunError, match="IndexError"):
+        grad(sc.gather_rows, jit=jit)(X, np.array([1, bad]))
