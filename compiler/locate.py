@@ -14,8 +14,8 @@ exception from the compiled tier the same module is run once more, as plain NumP
 the same arguments, only to obtain such a frame; the exception reported is still the
 original one. If the NumPy tier does not fail (an error only compiled code raises),
 the function is named instead of a line. A tape that passes ADJOINT_MAX_TAPE_BYTES
-in compiled code is put at the line of the one `while` that grows a tape, if there is
-one, without that rerun.
+is put at the line of the one `while` that grows a tape, if there is one (in compiled
+code without that rerun).
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def run_error(spec, exc, args, fs) -> RunError | None:
     path = numpy_fn.__code__.co_filename  # the generated module (one file for both tiers)
     line = _generated_line(exc, path)
     where = None
-    if line is None and spec.jit and _tape_error(exc):
+    if _tape_error(exc):  # the loop itself (a push is under the line of what it pushes)
         where = _growing_loop(spec.generated.graph)
     if where is not None:
         line = None
@@ -80,7 +80,8 @@ def run_error(spec, exc, args, fs) -> RunError | None:
     hint = "check the shapes of the arguments against this line"
     if _tape_error(exc):
         from runtime.stacks import MAX_TAPE_BYTES
-        hint = (f"the loop here would keep more than {MAX_TAPE_BYTES} bytes in one stack for "
-                "its backward sweep: check that it ends (a `while` whose condition never "
-                "fails), or set ADJOINT_MAX_TAPE_BYTES higher before importing adjoint")
+        hint = (f"the loop at or around this line would keep more than {MAX_TAPE_BYTES} "
+                "bytes in one stack for its backward sweep: check that it ends (a `while` "
+                "whose condition never fails), or set ADJOINT_MAX_TAPE_BYTES higher before "
+                "importing adjoint")
     return RunError(f"{what} (in the {sweep} of {fs.node.name})", loc, hint)

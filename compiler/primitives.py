@@ -595,6 +595,8 @@ def _set_index_vjp(i, g, ans, x, v, *vals, spec):
         for _ in range(read.type.rank - mask.type.rank):
             mask = emit_op("expand_dims", mask, axis=mask.type.rank)
         read = read * mask
+    elif read.type.rank > 0:  # a view of g, which x's cotangent then clears in place
+        read = emit_op("copy", read)
     return fit_shape(read, v)
 
 

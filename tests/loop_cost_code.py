@@ -93,3 +93,32 @@ def shrinking(x):
     for i in range(2):
         v = np.sin(v[1:])
     return np.sum(v)
+
+
+def rows_filled(X):
+    Y = np.zeros(X.shape)
+    for i in range(X.shape[0]):
+        Y[i] = X[i] * 2.0
+    return np.sum(Y * Y)
+
+
+def rnn_rows(W, X):
+    # the states kept as rows of H: each trip reads row t and writes row t + 1
+    T = X.shape[0]
+    H = np.zeros((T + 1, W.shape[0]))
+    for t in range(T):
+        H[t + 1] = np.tanh(W @ H[t] + X[t])
+    return np.sum(H * H)
+
+
+def scan_of_a_copy_by_multiply(x):
+    y = x * 1.0  # folds to x: y is copied once before the loop, not at every write
+    for i in range(1, x.shape[0]):
+        y[i] = y[i] * y[i - 1]
+    return np.sum(y)
+
+
+def scan_into_argument(x):
+    for i in range(1, x.shape[0]):
+        x[i] = np.sin(x[i - 1]) + x[i]
+    return np.sum(x * x)

@@ -25,6 +25,10 @@ CASES = {
     "heat": (lc.heat, (rng.normal(size=7), 4), (0,)),
     "rows_written": (lc.rows_written, (rng.normal(size=(3, 4)),), (0,)),
     "write_then_read_old": (lc.write_then_read_old, (rng.normal(size=3),), (0,)),
+    "rows_filled": (lc.rows_filled, (rng.normal(size=(4, 3)),), (0,)),
+    "rnn_rows": (lc.rnn_rows, (rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(5, 3))), (0, 1)),
+    "scan_of_a_copy_by_multiply": (lc.scan_of_a_copy_by_multiply, (rng.normal(size=6),), (0,)),
+    "scan_into_argument": (lc.scan_into_argument, (rng.normal(size=6),), (0,)),
     "copy_by_multiply": (lc.copy_by_multiply, (rng.normal(size=3),), (0,)),
     "chained_copy": (lc.chained_copy, (rng.normal(size=3),), (0,)),
     "branch_writes_then": (lc.branch_writes, (rng.normal(size=4), 0.7), (0, 1)),
@@ -70,7 +74,8 @@ def _loop_bodies(src: str) -> str:
 
 
 @pytest.mark.parametrize("name", ["prefix_scan", "nonlinear_scan", "matvec_loops", "heat",
-                                  "rows_written"])
+                                  "rows_written", "rows_filled", "rnn_rows",
+                                  "scan_of_a_copy_by_multiply", "scan_into_argument"])
 def test_loops_write_in_place_and_allocate_nothing_per_element(name):
     fn, args, wrt = CASES[name]
     vg = value_and_grad(fn, wrt=wrt, jit=False)

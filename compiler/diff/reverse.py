@@ -271,7 +271,11 @@ class _Reverse:
             return
         g = ct[s(op.out)]
         ins = [s(v) for v in op.inputs]
-        for i, x in enumerate(ins):
+        # x[idx] = v: v's cotangent (a read of g) first, then x's (g with [idx] = 0), so
+        # the read happens before the write and the write can be in place (passes/stores)
+        order = (1, 0, *range(2, len(ins))) if op.prim == "set_index" else range(len(ins))
+        for i in order:
+            x = ins[i]
             rule = p.vjp[i]
             if rule is None or x not in self.active or not x.type.is_float:
                 continue

@@ -108,7 +108,7 @@ def _plan(bwd, defs, prims, plans):
             params.append(Value(t, name))
             pb.emit("stack_push", params[-1], k, u, cap)
             outs.append(Value(t, name))
-    new_body = Region(fbody.params + tuple(params), fbody.ops + tuple(pb.ops),
+    new_body = Region(fbody.params + tuple(params), _after_definitions(fbody.ops, pb.ops),
                       fbody.results + tuple(o.out for o in pb.ops))
     regions = (new_body,)
     if fwd.prim == "while":
@@ -123,6 +123,21 @@ def _plan(bwd, defs, prims, plans):
     new_ops = tuple(rb.ops) + tuple(substitute(o, got) for o in body.ops)
     plans[id(bwd)] = ([], bwd.with_(regions=(body.replace(
         ops=new_ops, results=tuple(got.get(v, v) for v in body.results)),)))
+
+
+def _after_definitions(ops, pushes) -> tuple:
+    """The body's ops with each push right after the op that defines the value it pushes
+    (a row `H[t]` is copied onto its stack before a later `H[t + 1] = ...` can write H in
+    place: passes/stores.py)."""
+    after: dict = {}
+    for p in pushes:
+        after.setdefault(p.inputs[2], []).append(p)
+    out = [p for p in pushes if all(p.inputs[2] not in o.outputs for o in ops)]
+    for o in ops:
+        out.append(o)
+        for v in o.outputs:  # under the defining op's line, in the generated comments
+            out.extend(p.with_(loc=o.loc) for p in after.pop(v, ()))
+    return tuple(out)
 
 
 def _part_of_carried(v, bop, carried) -> bool:

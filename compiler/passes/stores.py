@@ -20,14 +20,16 @@ A loop-carried value is owned in the loop's body when its initial value is owned
 loop (the loop is its last reader, and reads it only as that initial value) and the
 body's result for it is owned at the body's end with nothing else the body returns
 sharing its memory (a fixed point over the loop's carried values). The loop's output
-is then owned after the loop. Values inside a branch own only what the branch creates.
+is then owned after the loop. A carried array the body writes whose initial value is not
+owned (an argument: `y = x * 1.0` folds to x) is copied once before the loop instead of
+at every write. Values inside a branch own only what the branch creates.
 
 Guarantees: the same values as before, every read of an overwritten array happens
 before its write, and the caller's arrays, constants and views are never written.
 """
 from __future__ import annotations
 
-from ..ir.core import Graph, Op, Region
+from ..ir.core import Graph, Op, Region, Value
 from ..ir.registry import PRIMS
 from ..ir.walk import free_values
 
@@ -124,7 +126,8 @@ class _Block:
         out = []
         for k, op in enumerate(self.ops):
             if op.prim in LOOPS:
-                op, slots = self.loop(op, k, owned)
+                pre, op, slots = self.loop(op, k, owned)
+                out.extend(pre)
                 owned.update(op.outputs[j] for j in slots)
             elif op.regions:
                 op = op.with_(regions=tuple(_region(r, frozenset()) for r in op.regions))
@@ -142,7 +145,11 @@ class _Block:
                 and not self.sharers(x) & set(op.inputs[1:]))
 
     def loop(self, op, k, owned):
-        """The loop with its body's owned writes in place, and its owned carried slots."""
+        """(ops to put before the loop, the loop with its body's owned writes in place,
+        its owned carried slots). A carried array the body writes whose initial value is
+        not owned (an argument, a value read later) is copied once before the loop, so
+        the writes need not copy it every trip."""
+        pre, op = self.copy_before(op, k, owned)
         reads = _reads(op)
         cand = set()
         for j, x in enumerate(op.inits):
@@ -164,8 +171,27 @@ class _Block:
                             ok.discard(j)
                 regions.append(r.replace(ops=ops))
             if ok == cand:
-                return op.with_(regions=tuple(regions)), cand
+                return pre, op.with_(regions=tuple(regions)), cand
             cand = ok
+
+    def copy_before(self, op, k, owned):
+        reads = _reads(op)
+        written = {o.inputs[0] for o in op.body.ops if o.prim == "set_index"}
+        inits, pre = list(op.inits), []
+        for j, (x, p) in enumerate(zip(op.inits, op.carried())):
+            if x.type.rank == 0 or p not in written:
+                continue
+            if (x in owned and self.unread_after(x, k) and sum(v is x for v in reads) == 1
+                    and not (self.sharers(x) - {x}) & set(reads)):
+                continue  # owned already
+            c = Op("copy", (x,), (Value(x.type, p.hint or x.hint),), (), op.loc, op.phase)
+            pre.append(c)
+            owned.add(c.out)
+            inits[j] = c.out
+        if pre:
+            head = op.inputs[:len(op.inputs) - len(op.inits)]
+            op = op.with_(inputs=tuple(head) + tuple(inits))
+        return pre, op
 
 
 def _region(r: Region, owned_params) -> Region:
