@@ -109,7 +109,7 @@ def _hint(err):
 
 @pytest.mark.parametrize("fn,args,line,message,hint", [
     (bad_code.sorts_in_place, (np.ones(3),), 69,
-     "`v.sort()` changes `v` in place and returns None", "sort outside the loss"),
+     "`v.sort()` changes `v` in place and returns None", "`v = np.sort(v)`"),
     (bad_code.prints, (np.ones(3),), 74,
      "`print(x)` in a differentiated function", "print outside the loss"),
     (bad_code.adds_at, (np.ones(3), np.ones(3)), 80,  # np.add.at is lowered (issue 13)

@@ -22,10 +22,12 @@ import numpy as np
 from ..errors import AdjointError
 from .captures import Static
 
-# array and list methods that change their object in place (and return None)
+# array and list methods that change their object in place (and return None); each hint
+# names only what adjoint lowers (np.sort, np.add.at, np.where, np.clip, np.full_like),
+# and says so where the NumPy spelling is itself unsupported (np.partition, np.resize)
 _IN_PLACE_METHODS = {
-    "sort": "`{v} = np.sort({v}{axis})` in NumPy; adjoint has no rule for sorting yet, so "
-            "sort outside the loss and pass the sorted array in",
+    "sort": "`{v} = np.sort({v}{axis})` (adjoint differentiates np.sort: the gradient "
+            "follows the stable permutation)",
     "fill": "`{v} = np.full_like({v}, {args})`",
     "partition": "`{v} = np.partition({v}, {args})` in NumPy; adjoint has no rule for it "
                  "yet: partition outside the loss",
@@ -106,6 +108,8 @@ def _call(node: ast.Call, text: str, evaluate) -> tuple[str, str]:
         v = ast.unparse(node.args[2]) if len(node.args) > 2 else "v"
         fix = (f"`{a}[{idx}] = np.{uf}({a}[{idx}], {v})` when `{idx}` has no repeated "
                "entries (adjoint lowers `np.add.at` itself: repeated entries add)")
+        if uf == "subtract":  # np.add.at is lowered, repeated entries included
+            fix = f"`np.add.at({a}, {idx}, -({v}))` (adjoint lowers np.add.at; repeated entries add)"
         return (f"`{text}` updates `{a}` in place (unbuffered, per index) and returns None; "
                 "adjoint's arrays are values, not updated in place", f"write {fix}")
     try:

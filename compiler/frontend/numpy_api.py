@@ -1957,7 +1957,26 @@ class _Generator:
     def __getattr__(self, name):
         if name in _Generator.KINDS:
             return _Draw(self, name)
+        if not name.startswith("_") and hasattr(np.random.Generator, name):
+            return _UnsupportedDraw(name)  # rng.integers: refused when called, with the list
         raise AttributeError(name)
+
+
+class _UnsupportedDraw:
+    """A `numpy.random.Generator` method adjoint does not lower (`rng.integers`,
+    `rng.permutation`, ...): calling it raises UnsupportedError naming what is supported."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __adjoint_inline__(self, cx, node, args, kwargs):
+        raise UnsupportedError(
+            f"`{_callee(node)}`: the generator method `{self.name}` is not supported in a loss",
+            cx.fs.loc(node),
+            "a seeded generator in a loss draws with rng.random(size), "
+            "rng.standard_normal(size), rng.normal(loc, scale, size) and "
+            "rng.uniform(low, high, size); draw integers or permutations outside the loss "
+            "and pass them in as arguments")
 
 
 class _Draw:

@@ -132,12 +132,24 @@ def _fresh_contiguous_uncached(cx, v, depth):
         return True
     if op.prim in ("set_index", "add_at", "copy"):  # a write keeps its array's layout
         return _contiguous_value(cx, op.inputs[0], depth + 1)
+    if _fresh_1d(op, p, v):
+        return True
     if p.elementwise and not p.aliases or op.prim in _K_FRESH:
         arrays = [i for i in op.inputs if i.type.rank]
         return all(_contiguous_value(cx, i, depth + 1) for i in arrays)
     if op.regions:  # a loop's or branch's result
         return _in_scope(cx, v, (), frozenset(), depth + 1, op)
     return False
+
+
+def _fresh_1d(op, p, v) -> bool:
+    """A 1-D array NumPy allocates (an elementwise result, a reduction to 1-D, a
+    concatenation, a gather) is C-contiguous whatever its inputs' layout: one axis has
+    one order (`y = x * 2.0` with `x` a strided argument). Writes (`set_index`, `add_at`)
+    and `np.copy` keep their array's layout, and views allocate nothing: not these."""
+    if v.type.rank != 1 or op.prim in ("set_index", "add_at", "copy"):
+        return False
+    return bool(p.elementwise and not p.aliases) or op.prim in _K_FRESH
 
 
 def _in_scope(cx, v, scope, assumed, depth, op=None):
@@ -171,6 +183,8 @@ def _in_scope(cx, v, scope, assumed, depth, op=None):
         return _in_scope(cx, op.inputs[0], scope, assumed, depth + 1)
     from ..ir.registry import PRIMS
     p = PRIMS[op.prim]
+    if _fresh_1d(op, p, v):
+        return True
     if p.elementwise and not p.aliases or op.prim in _K_FRESH:
         return all(_in_scope(cx, i, scope, assumed, depth + 1) for i in op.inputs
                    if i.type.rank)
@@ -421,6 +435,19 @@ def _hint(key):
     return key.lstrip("@").split("#")[0]
 
 
+def _copy_then_write(node, name: str) -> str:
+    """The hint's valid Python for writing into a copy of `name`: `v = v.copy()` for a
+    name; for an expression, which cannot be assigned to (`np.reshape(y, (2, 3))`), a new
+    name `t = <expr>.copy()` and the write's target redirected to it (`t[0, 1]`)."""
+    if name.isidentifier():
+        return f"copy it first (`{name} = {name}.copy()`) and write into the copy"
+    if isinstance(node, ast.Subscript) and ast.unparse(node.value) == name:
+        redirected = ast.unparse(ast.Subscript(ast.Name("t"), node.slice))
+        return (f"copy it to a name first (`t = {name}.copy()`), then write `{redirected}` "
+                f"instead of `{ast.unparse(node)}` and use `t`")
+    return f"copy it to a name first (`t = {name}.copy()`), write into `t` and use it"
+
+
 def check_writable(cx, node, name: str, ref: Ref, what="writing into", shown=None):
     """Refuse a write adjoint cannot follow as NumPy does (module docstring)."""
     loc = cx.fs.loc(node)
@@ -428,8 +455,7 @@ def check_writable(cx, node, name: str, ref: Ref, what="writing into", shown=Non
     if ref.root is None:
         raise UnsupportedError(
             f"{what} `{name}`, which may share memory with another array: {ref.why}", loc,
-            f"copy it first (`{name} = {name}.copy()`) and write into the copy, or write "
-            "into the array it was taken from")
+            f"{_copy_then_write(node, name)}, or write into the array it was taken from")
     t = table(cx)
     for other, r in sorted(t.items()):
         if r.root is None and ref.root in r.maybe and other != name:

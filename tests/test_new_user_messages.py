@@ -1,0 +1,198 @@
+"""A new user's findings: hints that name what works, and small gaps closed.
+
+Each test states the behaviour for a kind of input, not only the example found: in-place
+method hints name only what adjoint lowers; unsupported generator methods list the
+supported draws; a hint for a write through an expression is valid Python; layouts of
+fresh 1-D arrays are known (writes through their reshapes go through, as in NumPy).
+"""
+import ast
+import re
+
+import numpy as np
+import pytest
+
+from compiler import grad, value_and_grad
+from compiler.errors import UnsupportedError
+
+
+def _fd(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        g[i] = (f(xp) - f(xm)) / (2 * h)
+    return g
+
+
+def _hint(err):
+    return str(err.value).rpartition("hint: ")[2]
+
+
+# ---- 1. in-place method hints name what adjoint lowers ------------------------------------
+def _sorts_in_place(x):
+    v = x * 1.0
+    v.sort()
+    return np.sum(v * np.arange(3.0))
+
+
+def _sorts_rows_in_place(x):
+    v = x * 1.0
+    v.sort(axis=0)
+    return np.sum(v)
+
+
+def _subtract_at(a):
+    idx = np.array([0, 0, 1])
+    np.subtract.at(a, idx, 1.0)
+    return np.sum(a)
+
+
+@pytest.mark.parametrize("fn,shape,hint", [
+    (_sorts_in_place, (3,), "`v = np.sort(v)`"),
+    (_sorts_rows_in_place, (3, 2), "`v = np.sort(v, axis=0)`"),
+    (_subtract_at, (3,), "`np.add.at(a, idx, -(1.0))`"),
+])
+def test_in_place_hint_names_the_supported_spelling(fn, shape, hint):
+    with pytest.raises(UnsupportedError) as e:
+        grad(fn, jit=False)(np.ones(shape))
+    assert hint in _hint(e)
+    assert "no rule" not in _hint(e) and "outside the loss" not in _hint(e)
+
+
+def _sorted_as_hinted(x):
+    v = x * 1.0
+    v = np.sort(v)
+    return np.sum(v * np.arange(3.0))
+
+
+def _subtract_at_as_hinted(a):
+    idx = np.array([0, 0, 1])
+    np.add.at(a, idx, -(a[2] * 1.0))
+    return np.sum(a * a)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("fn", [_sorted_as_hinted, _subtract_at_as_hinted])
+def test_hinted_spellings_differentiate(fn, jit):
+    x = np.array([0.3, -1.2, 0.8])
+    v, g = value_and_grad(fn, jit=jit)(x.copy())
+    assert np.isclose(v, fn(x.copy()))
+    assert np.allclose(g, _fd(lambda z: fn(z.copy()), x), atol=1e-6)
+
+
+def test_every_in_place_method_hint_names_only_lowered_functions():
+    from compiler.frontend import dropped, numpy_api
+    lowered = {name for name in ("sort", "full_like", "clip", "where", "zeros_like")
+               if getattr(np, name) in numpy_api.FUNCTIONS}
+    assert lowered == {"sort", "full_like", "clip", "where", "zeros_like"}
+    for method, hint in dropped._IN_PLACE_METHODS.items():
+        for called in re.findall(r"np\.(\w+)\(", hint):
+            assert getattr(np, called) in numpy_api.FUNCTIONS or "no rule" in hint, (method, hint)
+
+
+# ---- 3. unsupported Generator methods are named as such, with the supported list ----------
+def _permutes(x, seed):
+    rng = np.random.default_rng(seed)
+    return np.sum(x[rng.permutation(3)])
+
+
+def _draws_integers(x, seed):
+    rng = np.random.default_rng(seed)
+    return np.sum(x * rng.integers(0, 3, size=3))
+
+
+def _chooses(x, seed):
+    rng = np.random.default_rng(seed)
+    return np.sum(x * rng.choice(3, size=3))
+
+
+@pytest.mark.parametrize("fn,method", [(_permutes, "permutation"), (_draws_integers, "integers"),
+                                       (_chooses, "choice")])
+def test_unsupported_generator_method_lists_the_supported_draws(fn, method):
+    with pytest.raises(UnsupportedError) as e:
+        grad(fn, jit=False)(np.ones(3), 1)
+    msg = str(e.value)
+    assert f"`{method}` is not supported" in msg and "does not exist" not in msg
+    assert "test_new_user_messages.py" in msg
+    for draw in ("rng.random", "rng.standard_normal", "rng.normal", "rng.uniform"):
+        assert draw in _hint(e)
+
+
+# ---- 4. the hint for a write through an expression is valid Python ------------------------
+def _writes_through_np_reshape(y, v):
+    np.reshape(y, (2, 3))[0, 1] = v
+    return np.sum(y)
+
+
+def _adds_through_reshape(y, v):
+    y.reshape(2, 3)[1] += v
+    return np.sum(y)
+
+
+def _writes_through_ravel(y, v):
+    y.ravel()[2:4] = v
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("fn,shape", [(_writes_through_np_reshape, (6,)),
+                                      (_adds_through_reshape, (6,)),
+                                      (_writes_through_ravel, (2, 3))])
+def test_copy_hint_for_an_expression_target_is_valid_python(fn, shape):
+    with pytest.raises(UnsupportedError) as e:
+        grad(fn, jit=False)(np.ones(shape), 2.0)
+    code = re.findall(r"`([^`]*)`", _hint(e))
+    copy = next(c for c in code if c.startswith("t = "))
+    ast.parse(copy)  # an assignment to a name, not to a call
+    write = next(c for c in code if c.startswith("t["))
+    ast.parse(write + " = 1.0")
+    assert not any(re.match(r"(np\.)?\w+\(.*\)\s*=", c) for c in code)  # no `f(y) = ...`
+
+
+# ---- 9. fresh 1-D arrays are C-contiguous: writes through their reshapes go through --------
+def _reshape_of_product(x):
+    y = x * 2.0
+    y.reshape(2, 3)[0, 1] = y[0] * 3.0
+    return np.sum(y * np.arange(6.0))
+
+
+def _reshape_of_exp(x):
+    y = np.exp(x)
+    r = y.reshape(2, 3)
+    r[1, 2] = r[0, 0] * 3.0
+    return np.sum(y * np.arange(6.0))
+
+
+def _reshape_of_gather(x):
+    y = x[np.array([5, 4, 3, 2, 1, 0])]
+    np.reshape(y, (3, 2))[2] = x[:2] ** 2
+    return np.sum(y * np.arange(6.0))
+
+
+def _reshape_of_row_sum(x):
+    y = np.sum(np.reshape(x, (2, 3)).T, axis=1)  # 1-D from a transposed view: fresh
+    y.reshape(3, 1)[0, 0] = 7.0 * x[1]
+    return np.sum(y * np.arange(3.0))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("fn", [_reshape_of_product, _reshape_of_exp, _reshape_of_gather,
+                                _reshape_of_row_sum])
+def test_write_through_reshape_of_a_fresh_1d_array(fn, jit):
+    base = np.linspace(0.1, 1.2, 12)
+    x = base[::2]  # a strided argument: the fresh result's layout does not depend on it
+    v, g = value_and_grad(fn, jit=jit)(x)
+    assert np.isclose(v, fn(x.copy()))
+    assert np.allclose(g, _fd(fn, x.copy()), atol=1e-6)
+    assert np.array_equal(base, np.linspace(0.1, 1.2, 12))
+
+
+def _reshape_of_2d_product(X):
+    y = X * 2.0  # NumPy keeps X's layout (order 'K'): F-ordered X gives an F-ordered y
+    y.reshape(-1)[0] = 5.0
+    return np.sum(y)
+
+
+def test_write_through_reshape_of_a_2d_result_of_an_argument_is_still_refused():
+    with pytest.raises(UnsupportedError, match="memory layout"):
+        grad(_reshape_of_2d_product, jit=False)(np.ones((2, 3)))
