@@ -50,6 +50,29 @@ def _growing_loop(graph):
     return (loops[0].loc, "primal") if len(loops) == 1 and loops[0].loc else None
 
 
+def _hint(exc, shapes="check the shapes of the arguments against this line") -> str:
+    """What to check, by the exception's type: a `numpy.linalg.LinAlgError` is about the
+    matrix's values (singular: det, slogdet, inv, solve and their gradients, which use
+    the inverse; not positive definite: cholesky), an out-of-range index about the
+    index; other errors are most often shapes."""
+    import numpy as np
+    text = str(exc).lower()
+    if isinstance(exc, np.linalg.LinAlgError):
+        if "positive definite" in text or "positive-definite" in text:
+            return ("the matrix is not (numerically) positive definite, so it has no Cholesky "
+                    "factor: check the values at this line (a symmetric matrix with positive "
+                    "eigenvalues; add a multiple of the identity to regularise it)")
+        if "singular" in text:
+            return ("the matrix is (numerically) singular, so it has no inverse: check the "
+                    "values at this line; the gradients of slogdet, inv and solve use "
+                    "the inverse, so they fail on singular matrices even where the value exists")
+        return ("a linear-algebra routine failed on the matrix's values (not its shape): "
+                "check the values at this line")
+    if isinstance(exc, IndexError):
+        return "an index is out of range at this line: check the index values against the shapes"
+    return shapes
+
+
 def run_error(spec, exc, args, fs) -> RunError | None:
     """The RunError for `exc`, raised while the specialisation `spec` (dispatch) ran on
     the normalised `args`; `fs` is the user's parsed function (frontend.source)."""
@@ -72,12 +95,12 @@ def run_error(spec, exc, args, fs) -> RunError | None:
     where = where or spec.generated.line_map.get(line)
     if where is None:
         return RunError(f"{what} (in the generated code for {fs.node.name})",
-                        fs.loc(fs.node), "check the shapes of the arguments")
+                        fs.loc(fs.node), _hint(exc, "check the shapes of the arguments"))
     loc, phase = where
     raw = linecache.getline(loc.file, loc.line)  # the caret goes under the statement
     loc = Loc(loc.file, loc.line, len(raw) - len(raw.lstrip()), loc.text)
     sweep = "backward sweep (the gradient)" if phase == "adjoint" else "forward sweep"
-    hint = "check the shapes of the arguments against this line"
+    hint = _hint(exc)
     if _tape_error(exc):
         from runtime.stacks import MAX_TAPE_BYTES
         hint = (f"the loop at or around this line would keep more than {MAX_TAPE_BYTES} "

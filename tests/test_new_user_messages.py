@@ -196,3 +196,35 @@ def _reshape_of_2d_product(X):
 def test_write_through_reshape_of_a_2d_result_of_an_argument_is_still_refused():
     with pytest.raises(UnsupportedError, match="memory layout"):
         grad(_reshape_of_2d_product, jit=False)(np.ones((2, 3)))
+
+
+# ---- 5. a LinAlgError at run time names the matrix's values, not its shapes ---------------
+def _slogdet(A):
+    return np.linalg.slogdet(A)[1]
+
+
+def _inv(A):
+    return np.sum(np.linalg.inv(A))
+
+
+def _solve(A):
+    return np.sum(np.linalg.solve(A, np.ones(2)))
+
+
+def _cholesky(A):
+    return np.sum(np.linalg.cholesky(A - 3.0 * np.eye(2)))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("fn,cause,sweep", [
+    (_slogdet, "singular", "backward sweep"), (_inv, "singular", "forward sweep"),
+    (_solve, "singular", "forward sweep"), (_cholesky, "not (numerically) positive definite",
+                                            "forward sweep")])
+def test_linalg_error_hint_names_the_cause(fn, cause, sweep, jit):
+    from compiler.errors import RunError
+    singular = np.array([[1.0, 2.0], [2.0, 4.0]])
+    with pytest.raises(RunError) as e:
+        value_and_grad(fn, jit=jit)(singular)
+    assert isinstance(e.value.__cause__, np.linalg.LinAlgError)
+    assert sweep in str(e.value) and "test_new_user_messages.py" in str(e.value)
+    assert cause in _hint(e) and "shape" not in _hint(e)
