@@ -228,3 +228,47 @@ def test_linalg_error_hint_names_the_cause(fn, cause, sweep, jit):
     assert isinstance(e.value.__cause__, np.linalg.LinAlgError)
     assert sweep in str(e.value) and "test_new_user_messages.py" in str(e.value)
     assert cause in _hint(e) and "shape" not in _hint(e)
+
+
+# ---- 10. a view rebound in a loop: written in the trip that takes it (supported), or not ---
+def _view_taken_and_written_each_trip(x):
+    y = x * 2.0
+    for i in range(2):
+        v = y[i:i + 2]
+        v[0] = v[1] * 3.0
+    return np.sum(y * np.arange(4.0))
+
+
+def _view_written_after_the_loop(x):
+    y = x * 2.0
+    v = y[0:2]
+    for i in range(2):
+        v = y[i:i + 2]
+    v[0] = 5.0 * x[0]
+    return np.sum(y)
+
+
+def _view_written_before_rebinding(x):
+    y = x * 2.0
+    v = y[0:2]
+    for i in range(2):
+        v[0] = v[1] * 3.0
+        v = y[i + 1:i + 3]
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_view_taken_and_written_in_each_trip_is_supported(jit):
+    x = np.array([0.1, 0.2, 0.3, 0.4])
+    f = _view_taken_and_written_each_trip
+    v, g = value_and_grad(f, jit=jit)(x)
+    assert np.isclose(v, f(x.copy()))
+    assert np.allclose(g, _fd(lambda z: f(z.copy()), x), atol=1e-6)
+
+
+@pytest.mark.parametrize("fn,why", [(_view_written_after_the_loop, "whether a loop ran"),
+                                    (_view_written_before_rebinding, "from one loop iteration")])
+def test_view_rebound_in_a_loop_and_written_elsewhere_is_refused(fn, why):
+    with pytest.raises(UnsupportedError, match=why) as e:
+        grad(fn, jit=False)(np.ones(4))
+    assert "test_new_user_messages.py" in str(e.value)

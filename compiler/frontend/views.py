@@ -33,7 +33,8 @@ beside each name's current SSA value, which names share memory:
 
 Layout: `reshape`/`ravel` is a view only of an array NumPy holds C-contiguously. The
 frontend knows that for arrays it made (`x.copy()`, `np.zeros`, `np.array([...])`,
-matmul; elementwise results, reductions, concatenations and `np.copy` of such arrays) and for the views of them
+matmul; elementwise results, reductions, concatenations and `np.copy` of such arrays;
+any new 1-D array, whatever its inputs' layout: `_fresh_1d`) and for the views of them
 that keep C order (leading ints, one step-1 slice, then full slices, new axes); for
 an argument (its caller's layout), a global, or a transposed or strided view it does
 not, and the result is an unknown ref. Writes into a global array (NumPy would change
