@@ -35,7 +35,7 @@ from .arguments import Arguments, arg_type
 from .codegen import function_source, module_source
 from .diff import seeds
 from .dispatch import Dispatcher
-from .errors import AdjointError, ArgumentError
+from .errors import AdjointError, ArgumentError, UnsupportedError
 from .frontend import lower, parse_function, recording
 from .jvp_rules import CustomVJPForwardError
 from .pytree import TreeType, flatten, is_tree
@@ -284,14 +284,32 @@ class JVPFunction(TransformFunction):
         return value, tangent
 
 
-def jvp_function(fn, wrt=None, *, jit="auto") -> JVPFunction:
+def refuse_aux(transform: str, fn, has_aux) -> None:
+    """Raise UnsupportedError, at fn's `def`, for `has_aux=True` given to a transform other
+    than grad/value_and_grad (hessian, hvp, jvp, jacfwd, jacrev, jacobian): their generated
+    functions return the derivative of the one value fn returns."""
+    if not has_aux:
+        return
+    fs = parse_function(fn)
+    name, params = fs.node.name, ", ".join(fs.params)
+    raise UnsupportedError(
+        f"`{transform}({name}, has_aux=True)`: has_aux is supported by grad and "
+        "value_and_grad only", fs.loc(fs.node),
+        f"differentiate the loss alone (`def {name}_loss({params}): return "
+        f"{name}({params})[0]`, "
+        f"then `{transform}({name}_loss)`) and get aux by calling `{name}` or from "
+        f"`grad({name}, has_aux=True)`")
+
+
+def jvp_function(fn, wrt=None, *, jit="auto", has_aux=False) -> JVPFunction:
     """The forward-mode derivative of `fn` as a function `(primals, tangents) -> (value,
     tangent)`, with `.source` (see JVPFunction). wrt: the arguments that get tangents
     (names or indices; default: all)."""
+    refuse_aux("jvp_function", fn, has_aux)
     return JVPFunction(fn, wrt, jit=jit)
 
 
-def jvp(fn, primals, tangents, *, wrt=None, jit="auto"):
+def jvp(fn, primals, tangents, *, wrt=None, jit="auto", has_aux=False):
     """(fn(*primals), J tangents): forward mode, as `jax.jvp`.
 
     primals: fn's arguments (a tuple; arrays, numbers, structures; parameters not given
@@ -304,7 +322,9 @@ def jvp(fn, primals, tangents, *, wrt=None, jit="auto"):
     (the shape of the value). The generated function is kept per (fn, wrt, jit):
     `jvp_function(fn, ...)` gives it, with `.source`. Raises ArgumentError for tangents
     of the wrong number, structure or shape, AdjointError subclasses for code that
-    cannot be differentiated (at its line)."""
+    cannot be differentiated (at its line), UnsupportedError for `has_aux=True`
+    (refuse_aux: has_aux is grad's and value_and_grad's)."""
+    refuse_aux("jvp", fn, has_aux)
     primals, tangents = tuple(primals), tuple(tangents)
     if wrt is not None:
         return _cached(JVPFunction, fn, wrt, jit)(primals, tangents)
@@ -503,25 +523,31 @@ class AutoJacobian:
         return (self.last or self.fwd).source
 
 
-def jacfwd(fn=None, wrt=0, *, jit="auto"):
-    """The Jacobian by forward mode (see JacobianFunction); a decorator too."""
+def jacfwd(fn=None, wrt=0, *, jit="auto", has_aux=False):
+    """The Jacobian by forward mode (see JacobianFunction); a decorator too.
+    `has_aux=True` raises UnsupportedError (refuse_aux)."""
     if fn is None:
-        return lambda f: JacobianFunction(f, wrt, jit=jit, mode="fwd")
+        return lambda f: jacfwd(f, wrt, jit=jit, has_aux=has_aux)
+    refuse_aux("jacfwd", fn, has_aux)
     return JacobianFunction(fn, wrt, jit=jit, mode="fwd")
 
 
-def jacrev(fn=None, wrt=0, *, jit="auto"):
-    """The Jacobian by reverse mode (see JacobianFunction); a decorator too."""
+def jacrev(fn=None, wrt=0, *, jit="auto", has_aux=False):
+    """The Jacobian by reverse mode (see JacobianFunction); a decorator too.
+    `has_aux=True` raises UnsupportedError (refuse_aux)."""
     if fn is None:
-        return lambda f: JacobianFunction(f, wrt, jit=jit, mode="rev")
+        return lambda f: jacrev(f, wrt, jit=jit, has_aux=has_aux)
+    refuse_aux("jacrev", fn, has_aux)
     return JacobianFunction(fn, wrt, jit=jit, mode="rev")
 
 
-def jacobian(fn=None, wrt=0, *, jit="auto"):
+def jacobian(fn=None, wrt=0, *, jit="auto", has_aux=False):
     """The Jacobian of fn's value with respect to `wrt`, forward or reverse mode by
-    shape (see AutoJacobian); `jacfwd`/`jacrev` force one."""
+    shape (see AutoJacobian); `jacfwd`/`jacrev` force one. `has_aux=True` raises
+    UnsupportedError (refuse_aux)."""
     if fn is None:
-        return lambda f: AutoJacobian(f, wrt, jit=jit)
+        return lambda f: jacobian(f, wrt, jit=jit, has_aux=has_aux)
+    refuse_aux("jacobian", fn, has_aux)
     return AutoJacobian(fn, wrt, jit=jit)
 
 
@@ -568,12 +594,14 @@ class HessianFunction(TransformFunction):
         return tuple(tuple(out[o * k + i] for o in range(k)) for i in range(k))
 
 
-def hessian(fn=None, wrt=0, *, jit="auto"):
+def hessian(fn=None, wrt=0, *, jit="auto", has_aux=False):
     """The Hessian of the scalar loss fn (see HessianFunction); a decorator too. Method:
     forward mode over the generated reverse mode (Pearlmutter, "Fast exact
-    multiplication by the Hessian", Neural Computation 1994, for the HVP)."""
+    multiplication by the Hessian", Neural Computation 1994, for the HVP). `has_aux=True`
+    raises UnsupportedError (refuse_aux: has_aux is grad's and value_and_grad's)."""
     if fn is None:
-        return lambda f: HessianFunction(f, wrt, jit=jit)
+        return lambda f: hessian(f, wrt, jit=jit, has_aux=has_aux)
+    refuse_aux("hessian", fn, has_aux)
     return HessianFunction(fn, wrt, jit=jit)
 
 
@@ -607,10 +635,12 @@ class HVPFunction(TransformFunction):
         return self._pack(self._run(primals + vs))
 
 
-def hvp(fn=None, wrt=0, *, jit="auto"):
-    """The Hessian-vector product of the scalar loss fn (see HVPFunction); a decorator too."""
+def hvp(fn=None, wrt=0, *, jit="auto", has_aux=False):
+    """The Hessian-vector product of the scalar loss fn (see HVPFunction); a decorator too.
+    `has_aux=True` raises UnsupportedError (refuse_aux)."""
     if fn is None:
-        return lambda f: HVPFunction(f, wrt, jit=jit)
+        return lambda f: hvp(f, wrt, jit=jit, has_aux=has_aux)
+    refuse_aux("hvp", fn, has_aux)
     return HVPFunction(fn, wrt, jit=jit)
 
 

@@ -272,3 +272,39 @@ def test_view_rebound_in_a_loop_and_written_elsewhere_is_refused(fn, why):
     with pytest.raises(UnsupportedError, match=why) as e:
         grad(fn, jit=False)(np.ones(4))
     assert "test_new_user_messages.py" in str(e.value)
+
+
+# ---- 11. has_aux: grad's and value_and_grad's; the other transforms refuse it clearly ------
+def _loss_and_aux(x):
+    return np.sum(x ** 3), {"n": np.sum(x)}
+
+
+def _loss_of_loss_and_aux(x):  # the hint, written out
+    return _loss_and_aux(x)[0]
+
+
+@pytest.mark.parametrize("transform", ["hessian", "hvp", "jacfwd", "jacrev", "jacobian"])
+def test_has_aux_outside_grad_is_refused_with_the_loss_only_spelling(transform):
+    import compiler
+    with pytest.raises(UnsupportedError) as e:
+        getattr(compiler, transform)(_loss_and_aux, has_aux=True)
+    assert f"`{transform}(_loss_and_aux, has_aux=True)`" in str(e.value)
+    assert "test_new_user_messages.py" in str(e.value)
+    assert "def _loss_and_aux_loss(x): return _loss_and_aux(x)[0]" in _hint(e)
+    with pytest.raises(UnsupportedError):  # the decorator form too
+        getattr(compiler, transform)(has_aux=True)(_loss_and_aux)
+
+
+def test_jvp_has_aux_is_refused():
+    from compiler import jvp, jvp_function
+    with pytest.raises(UnsupportedError, match="has_aux is supported by grad"):
+        jvp(_loss_and_aux, (np.ones(2),), (np.ones(2),), has_aux=True)
+    with pytest.raises(UnsupportedError, match="has_aux is supported by grad"):
+        jvp_function(_loss_and_aux, has_aux=True)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_the_loss_only_spelling_gives_the_hessian(jit):
+    from compiler import hessian
+    x = np.array([1.0, 2.0, -0.5])
+    assert np.allclose(hessian(_loss_of_loss_and_aux, jit=jit)(x), np.diag(6.0 * x))
