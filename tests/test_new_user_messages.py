@@ -308,3 +308,33 @@ def test_the_loss_only_spelling_gives_the_hessian(jit):
     from compiler import hessian
     x = np.array([1.0, 2.0, -0.5])
     assert np.allclose(hessian(_loss_of_loss_and_aux, jit=jit)(x), np.diag(6.0 * x))
+
+
+# ---- 7. constructors take dtype= (float, int, bool) ---------------------------------------
+def _constructors_with_dtype(X):
+    trace = np.sum(X[np.eye(3, dtype=bool)])  # a bool mask: the diagonal
+    firsts = X[0][np.eye(3, dtype=int)[0]]  # int indices [1, 0, 0]
+    ident = np.sum(X * np.identity(3, dtype=int)) + np.sum(X[np.identity(3, dtype=bool)])
+    ramp = X[1] * np.arange(3, dtype=float) / 2.0 + X[2] * np.arange(1, 4, dtype=np.int64)
+    rest = (np.sum(X[np.zeros(2, dtype=int)] * np.ones(3, dtype=float))
+            + np.sum(X[2][np.full(3, 2, dtype=int)]) + np.sum(X[0] * np.eye(3, 4, dtype=float)[:, 1]))
+    return trace * np.sum(firsts ** 2) + ident + np.sum(ramp ** 2) + rest
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_constructor_dtypes_are_numpys(jit):
+    X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.5, 9.0]])
+    f = _constructors_with_dtype
+    v, g = value_and_grad(f, jit=jit)(X)
+    assert np.isclose(v, f(X))
+    assert np.allclose(g, _fd(f, X), atol=1e-5)
+
+
+def _arange_of_floats_as_int(x):
+    return np.sum(x * np.arange(0.5, 3.0, dtype=int))
+
+
+def test_arange_with_dtype_int_and_float_bounds_is_refused():
+    with pytest.raises(UnsupportedError, match="float bounds") as e:
+        grad(_arange_of_floats_as_int, jit=False)(np.ones(3))
+    assert "test_new_user_messages.py" in str(e.value)

@@ -524,16 +524,31 @@ def _full_like_of(value):
 
 
 def _eye(cx, node, args, kwargs):
-    a = bind(cx, node, args, kwargs, "N", ("M", None))
+    """np.eye(N, M=None, dtype=float) and np.identity(n, dtype=float): dtype float, int or
+    bool (the float identity converted, as NumPy's values are)."""
+    a = bind(cx, node, args, kwargs, "N", ("M", None), ("dtype", None))
     dims = [a["N"]] + ([] if a["M"] is None else [a["M"]])
-    return cx.emit(node, "eye", *shape_arg(cx, node, tuple(dims)))
+    eye = cx.emit(node, "eye", *shape_arg(cx, node, tuple(dims)))
+    return convert(cx, node, eye, _dtype(cx, node, a["dtype"]))
 
 
 def _arange(cx, node, args, kwargs):
+    """np.arange(stop), (start, stop), (start, stop, step), with `dtype=`: float (the
+    values converted), or int where start and step are ints (NumPy computes an int
+    arange from float bounds by its own rule: refused). bool is refused too (NumPy
+    raises for more than two entries)."""
+    dtype = kwargs.pop("dtype", None)
     cx.no_kwargs(node, kwargs)
     if not 1 <= len(args) <= 3 or not all(isinstance(v, Value) and not v.type.rank for v in args):
         raise UnsupportedError("np.arange takes 1 to 3 numbers", cx.fs.loc(node))
-    return cx.emit(node, "arange", *args)
+    out = cx.emit(node, "arange", *args)
+    d = _dtype(cx, node, cx.expr(dtype)) if dtype is not None else None
+    if d == "bool" or d == "int64" and out.type.dtype != "int64":
+        raise UnsupportedError(
+            f"`{_callee(node)}` with dtype {d}" + ("" if d == "bool" else " and float bounds"),
+            cx.fs.loc(node), "write np.arange(...) of ints, or `np.arange(...).astype(int)` "
+            "for the truncated float values")
+    return convert(cx, node, out, d)
 
 
 def _array(cx, node, args, kwargs):
