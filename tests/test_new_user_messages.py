@@ -338,3 +338,60 @@ def test_arange_with_dtype_int_and_float_bounds_is_refused():
     with pytest.raises(UnsupportedError, match="float bounds") as e:
         grad(_arange_of_floats_as_int, jit=False)(np.ones(3))
     assert "test_new_user_messages.py" in str(e.value)
+
+
+# ---- 8. median/percentile/quantile: NaN value means NaN gradient; inf entries are fine -----
+def _median(x):
+    return np.median(x)
+
+
+def _percentile(x):
+    return np.percentile(x, 40.0)
+
+
+def _quantile(x):
+    return np.quantile(x, 0.9)
+
+
+def _max(x):
+    return np.max(x)
+
+
+def _median_of_rows(x):
+    return np.sum(np.median(x.reshape(2, 3), axis=1) * np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("fn", [_median, _percentile, _quantile, _max])
+def test_order_statistic_of_a_line_with_nan_has_nan_gradient(fn, jit):
+    x = np.array([1.0, np.nan, 2.0, 0.5, 3.0])
+    with np.errstate(invalid="ignore"):
+        v, g = value_and_grad(fn, jit=jit)(x)
+    assert np.isnan(v) and np.isnan(fn(x))
+    assert np.all(np.isnan(g))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_median_nan_gradient_stays_in_its_line(jit):
+    x = np.array([1.0, np.nan, 2.0, 0.5, 3.0, 2.5])
+    with np.errstate(invalid="ignore"):
+        v, g = value_and_grad(_median_of_rows, jit=jit)(x)
+    assert np.isnan(v) and np.isnan(_median_of_rows(x))
+    assert np.all(np.isnan(g[:3]))
+    assert np.allclose(g[3:], _fd(lambda z: _median_of_rows(np.concatenate([[1.0, 0.0, 2.0], z])),
+                                  x[3:]))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("fn", [_median, _percentile, _quantile])
+def test_order_statistic_with_an_infinite_entry_is_numpys(fn, jit):
+    x = np.array([1.0, np.inf, 2.0, 0.5, -3.0])
+    with np.errstate(invalid="ignore"):
+        v, g = value_and_grad(fn, jit=jit)(x)
+        assert np.array_equal(v, fn(x), equal_nan=True)  # exactly NumPy's ((n - 1) q)
+    if np.isnan(v):  # the 0.9 quantile interpolates towards inf: inf - inf, as NumPy
+        return
+    finite = np.isfinite(x)
+    assert np.allclose(g[finite], _fd(lambda z: fn(np.concatenate([z[:1], [np.inf], z[1:]])),
+                                      x[finite]), atol=1e-6)
+    assert g[1] == 0.0

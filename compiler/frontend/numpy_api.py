@@ -1372,14 +1372,29 @@ def _diff(cx, node, args, kwargs):
     return x
 
 
+def _nan_term(cx, node, x, axis):
+    """A term to add to an order statistic of x's lines along `axis`: 0 with gradient 0
+    (exact zeros, whatever x holds, inf included) for a line without NaN; NaN with a NaN
+    gradient in every entry for a line with one. NumPy's median/percentile/quantile of
+    such a line is NaN; its gradient is NaN too (as `max`'s is: NaN propagates), not the
+    cotangent of the finite order statistics. The term: `sum(where(line_nan, x, 0)) *
+    where(line_nan, nan, 0)`, the second factor without gradient (comparisons)."""
+    nans = reduce(cx, node, "sum", cx.emit(node, "cast", cx.emit(node, "ne", x, x)), (axis,))
+    line_nan = cx.emit(node, "gt", nans, 0.0)
+    picked = cx.emit(node, "where", cx.emit(node, "expand_dims", line_nan, axis=axis), x, 0.0)
+    return cx.emit(node, "mul", reduce(cx, node, "sum", picked, (axis,)),
+                   cx.emit(node, "where", line_nan, math.nan, 0.0))
+
+
 def _order_statistic(cx, node, x, s, axis, k):
     """s[..., k, ...] (s: x sorted along axis, k an int Value) whose cotangent is split
     evenly among the entries of x equal to it (the tie policy of max/min): the value
     stop_gradient(s_k) + (t - stop_gradient(t)), t the mean of those entries."""
     v = cx.b.emit("stop_gradient", _at(cx, node, s, axis, k))
-    hit = cx.emit(node, "cast", cx.emit(node, "eq", x, cx.emit(node, "expand_dims", v, axis=axis)))
-    t = cx.emit(node, "div", reduce(cx, node, "sum", cx.emit(node, "mul", x, hit), (axis,)),
-                reduce(cx, node, "sum", hit, (axis,)))
+    eq = cx.emit(node, "eq", x, cx.emit(node, "expand_dims", v, axis=axis))
+    # where, not x * hit: an infinite entry that is not the statistic would give inf * 0
+    t = cx.emit(node, "div", reduce(cx, node, "sum", cx.emit(node, "where", eq, x, 0.0), (axis,)),
+                reduce(cx, node, "sum", cx.emit(node, "cast", eq), (axis,)))
     return cx.emit(node, "add", v, cx.emit(node, "sub", t, cx.b.emit("stop_gradient", t)))
 
 
@@ -1409,7 +1424,8 @@ def _median(cx, node, args, kwargs):
     n = cx.emit(node, "dim", x, axis=axis)
     lo = _order_statistic(cx, node, x, s, axis, cx.emit(node, "floordiv", cx.emit(node, "sub", n, 1), 2))
     hi = _order_statistic(cx, node, x, s, axis, cx.emit(node, "floordiv", n, 2))
-    out = cx.emit(node, "mul", cx.emit(node, "add", lo, hi), 0.5)
+    out = cx.emit(node, "add", cx.emit(node, "mul", cx.emit(node, "add", lo, hi), 0.5),
+                  _nan_term(cx, node, x, axis))
     return _keep(cx, node, out, x0.type.rank, a["axis"], axis, _flag(cx, node, a["keepdims"], "keepdims"))
 
 
@@ -1427,8 +1443,8 @@ def _quantile(scale):
         x, s, axis = _sorted_along(cx, node, x0, a["axis"])
         q = float(np.true_divide(q, scale))
         n = cx.emit(node, "cast", cx.emit(node, "dim", x, axis=axis))
-        # NumPy's virtual index for 'linear' (alpha = beta = 1): n q + (1 - q) - 1
-        virtual = cx.emit(node, "sub", cx.emit(node, "add", cx.emit(node, "mul", n, q), 1.0 - q), 1.0)
+        # NumPy's virtual index for 'linear' (_QuantileMethods: (n - 1) q, as it rounds)
+        virtual = cx.emit(node, "mul", cx.emit(node, "sub", n, 1.0), q)
         below = cx.emit(node, "to_int", virtual)
         above = cx.emit(node, "minimum", cx.emit(node, "add", below, 1),
                         cx.emit(node, "sub", cx.emit(node, "dim", x, axis=axis), 1))
@@ -1439,6 +1455,7 @@ def _quantile(scale):
         out = cx.emit(node, "where", cx.emit(node, "ge", t, 0.5),
                       cx.emit(node, "sub", hi, cx.emit(node, "mul", d, cx.emit(node, "sub", 1.0, t))),
                       cx.emit(node, "add", lo, cx.emit(node, "mul", d, t)))
+        out = cx.emit(node, "add", out, _nan_term(cx, node, x, axis))
         return _keep(cx, node, out, x0.type.rank, a["axis"], axis, _flag(cx, node, a["keepdims"], "keepdims"))
     return h
 
