@@ -42,6 +42,27 @@ from .numba_cache import ensure_numba
 _BOUNDSCHECK = os.environ.get("ADJOINT_BOUNDSCHECK", "1") != "0"
 
 
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def quiet_performance_warnings():
+    """Keep Numba's `NumbaPerformanceWarning`s about adjoint's own code (the generated
+    modules, `adjoint_<hash>.py`, and the runtime kernels they call, inlined at their
+    call sites) out of the user's output: they are about code the user did not write and
+    cannot change ('@' on a non-contiguous operand inside `qr_grad`, ...). Other warnings,
+    and performance warnings of the user's own Numba code, are untouched. A `warnings`
+    filter matched on the module the warning names (Numba reports compile warnings with
+    `warnings.warn_explicit` at the compiled file's line), put first again at each load
+    (`warnings.filterwarnings` moves an existing equal filter; a `catch_warnings` block
+    may have dropped it), in the compile worker too."""
+    import re
+    import warnings
+    from numba.core.errors import NumbaPerformanceWarning
+    ours = "|".join(re.escape(str(_REPO / d)) for d in ("runtime", "compiler"))
+    warnings.filterwarnings("ignore", category=NumbaPerformanceWarning,
+                            module=rf"(.*[/\\])?adjoint_[0-9a-f]{{32}}\Z|(?:{ours})")
+
+
 class CacheError(AdjointError):
     """The cache directory is unsafe or unusable."""
 
@@ -151,6 +172,7 @@ def _load(source: str, jit: bool) -> types.ModuleType:
         raise
     if jit:
         numba = ensure_numba()  # imported here, not by `import compiler`
+        quiet_performance_warnings()
         fns = {k: v for k, v in vars(mod).items()
                if isinstance(v, types.FunctionType) and v.__module__ == name}
         for k, v in fns.items():  # f runs as its compiled twin when it has one (pyemit)
