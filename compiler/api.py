@@ -199,6 +199,8 @@ class GradFunction(GeneratedFunction):
         return self._dispatcher.loops(spec, arg_names, wrt_names, update_import,
                                       bool(batched), jit if jit == "auto" else bool(jit))
 
+    __adjoint_binding__ = True  # `D = grad(f)` inside a loss names it (frontend/context.py)
+
     def __adjoint_inline__(self, cx, node, args, kwargs):
         """A call of this gradient inside a function being differentiated (a loss that
         calls a `grad`-made function): compiler/transforms.py inlines its adjoint graph."""

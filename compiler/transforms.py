@@ -720,6 +720,8 @@ class NestedGradFunction(TransformFunction):
             return out[0], self._pack(out[1:])
         return self._pack(out)
 
+    __adjoint_binding__ = True  # `D = grad(grad(f))` inside a loss names it (context.py)
+
     def __adjoint_inline__(self, cx, node, args, kwargs):
         return inline_gradient(self, cx, node, args, kwargs)
 
@@ -761,6 +763,47 @@ def inline_gradient(gf, cx, node, args, kwargs):
         grads = outs[1] if gf.single else tuple(outs[1:])
         return outs[0], grads
     return outs[0] if gf.single else tuple(outs)
+
+
+def _gradient_made_in_loss(make):
+    """`grad(f)` / `value_and_grad(f)` called inside a function being lowered (JAX's
+    `grad(f)(x)` in a loss, or `D = grad(f)` then `D(x)`): the gradient function is made
+    while lowering, of the module-level (or closed-over) function `f` as a call outside
+    would make it, and its calls are inlined by `inline_gradient`. `wrt` must be a
+    constant; `jit` is ignored (the call is part of the generated code). Raises
+    UnsupportedError at the call for a function defined inside the loss (its source is
+    part of the loss, not a function `grad` can read) or anything else not a function."""
+    def handler(cx, node, args, kwargs):
+        import ast
+        from .frontend import numpy_api, structures
+        from .frontend.captures import Static
+        a = numpy_api.bind(cx, node, args, kwargs, "fn", ("wrt", 0), ("jit", "auto"),
+                           ("has_aux", False))
+        fn, what = a["fn"], ast.unparse(node)
+        if isinstance(fn, structures.LocalFunction):
+            raise UnsupportedError(
+                f"`{what}`: `{fn.node.name}` is defined inside the function being "
+                "differentiated, and a gradient is made of a function of its own",
+                cx.fs.loc(node),
+                f"define `{fn.node.name}` at module level; then `{what}(...)` here, or "
+                f"`D = {what}` at module level and `D(x)` here, inlines its gradient")
+        if not isinstance(fn, Static) or not callable(fn.obj):
+            raise UnsupportedError(f"`{what}`: its first argument is not a function",
+                                   cx.fs.loc(node))
+        wrt = numpy_api.literal(cx, node, a["wrt"], "wrt")
+        has_aux = bool(numpy_api.literal(cx, node, a["has_aux"], "has_aux"))
+        return Static(make(fn.obj, wrt, jit=False, has_aux=has_aux))
+    return handler
+
+
+def _register_gradients_in_loss():
+    from . import api
+    from .frontend import numpy_api
+    numpy_api.FUNCTIONS[api.grad] = _gradient_made_in_loss(api.grad)
+    numpy_api.FUNCTIONS[api.value_and_grad] = _gradient_made_in_loss(api.value_and_grad)
+
+
+_register_gradients_in_loss()
 
 
 def _primal_phase(ops):

@@ -434,3 +434,58 @@ def test_numba_performance_warnings_of_generated_code_are_not_shown(tmp_path, un
     assert "value" in out.stdout
     # the control shows the warning exists (so the test can fail); the user never sees it
     assert ("NumbaPerformanceWarning" in out.stderr) == unfiltered, out.stderr
+
+
+# ---- 2. grad(f)(x) inside a loss (the JAX idiom) -----------------------------------------
+def _quartic(t):
+    return t ** 4 + np.sin(t)
+
+
+def _vec(z):
+    return np.sum(np.sin(z) * z ** 2)
+
+
+def _two(a, b):
+    return np.sum(a * np.cos(b) ** 2)
+
+
+def _grad_called_in_loss(x):
+    return np.sum(grad(_vec)(x) ** 2)
+
+
+def _grad_named_in_loss(x):
+    D = grad(_vec)
+    return np.sum(D(x) * x)
+
+
+def _value_and_grad_in_loss(x):
+    v, (ga, gb) = value_and_grad(_two, wrt=(0, 1))(x, x * 2.0)
+    return v + np.sum(ga * gb)
+
+
+def _grad_of_grad_in_loss(x):
+    return grad(grad(_quartic))(x[0]) * x[1] + grad(_quartic, wrt="t")(x[2])
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("fn", [_grad_called_in_loss, _grad_named_in_loss,
+                                _value_and_grad_in_loss, _grad_of_grad_in_loss])
+def test_gradient_made_inside_a_loss(fn, jit):
+    x = np.array([0.7, 1.3, -2.1, 0.4])
+    v, g = value_and_grad(fn, jit=jit)(x)
+    assert np.isclose(v, fn(x))  # the plain Python call runs compiler.grad itself
+    assert np.allclose(g, _fd(fn, x), atol=1e-5)
+
+
+def _grad_of_local_function(x):
+    def inner(z):
+        return np.sum(z ** 3)
+    return np.sum(grad(inner)(x))
+
+
+def test_gradient_of_a_function_defined_inside_the_loss_says_where_to_define_it():
+    with pytest.raises(UnsupportedError) as e:
+        grad(_grad_of_local_function, jit=False)(np.ones(3))
+    assert "`grad(inner)`" in str(e.value) and "test_new_user_messages.py" in str(e.value)
+    assert "define `inner` at module level" in _hint(e)
+    assert "is not an array or number" not in str(e.value)
