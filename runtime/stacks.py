@@ -30,9 +30,10 @@ TAPE_ERROR = ("a loop's tape (the values its backward sweep reads back) would pa
               "ADJOINT_MAX_TAPE_BYTES")
 
 
-SHAPE_ERROR = ("a value this loop carries changes shape from one iteration to the next; "
-               "reverse mode keeps it on a stack of equal entries, so its shape must stay "
-               "the same (pad it, or write the loop with a fixed-shape array)")
+SHAPE_ERROR = ("a value this loop keeps for its backward sweep (a carried array, or one "
+               "computed from it) changes shape from one iteration to the next; reverse "
+               "mode keeps it on a stack of equal entries, so its shape must stay the same "
+               "(pad it, or write the loop with a fixed-shape array)")
 
 
 @register_jitable
@@ -65,7 +66,11 @@ def push(stack, k, value, capacity):
     if stack.shape[0] > 0 and np.shape(value) != stack.shape[1:]:
         raise ValueError(SHAPE_ERROR)
     if k >= stack.shape[0]:
-        n = tape_entries(max(capacity, 2 * stack.shape[0], k + 1), value)
+        n = max(capacity, 2 * stack.shape[0], k + 1)
+        per = np.asarray(value).size * 8
+        if n * per > MAX_TAPE_BYTES and (k + 1) * per <= MAX_TAPE_BYTES:
+            n = MAX_TAPE_BYTES // per  # doubling would pass the bound; what is needed fits
+        n = tape_entries(n, value)
         bigger = np.empty((n,) + np.shape(value), dtype=stack.dtype)
         if stack.shape[0] > 0:
             bigger[:stack.shape[0]] = stack

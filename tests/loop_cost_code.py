@@ -122,3 +122,36 @@ def scan_into_argument(x):
     for i in range(1, x.shape[0]):
         x[i] = np.sin(x[i - 1]) + x[i]
     return np.sum(x * x)
+
+
+def reads_rows_then_transposes(X):
+    # the loop writes nothing; its cotangent starts from a transpose's (a view)
+    s = 0.0
+    for i in range(X.shape[0]):
+        s = s + np.sin(X[i, 0]) * X[i, 1]
+    return s + np.sum(X.T * 2.0)
+
+
+def scan_in_a_branch(x):
+    y = x * 1.0
+    for i in range(1, x.shape[0]):
+        if x[i] > 0.0:
+            y[i] = 0.9 * y[i - 1] + x[i]
+    return np.sum(y * y)
+
+
+def scan_with_break(x):
+    y = x * 1.0
+    for i in range(1, x.shape[0]):
+        if y[i - 1] > 1e9:
+            break
+        y[i] = 0.9 * y[i - 1] + x[i]
+    return np.sum(y * y)
+
+
+def nested_scan(A):
+    B = A * 1.0
+    for i in range(1, A.shape[0]):
+        for j in range(A.shape[1]):
+            B[i, j] = 0.5 * B[i - 1, j] + A[i, j]
+    return np.sum(B * B)

@@ -29,6 +29,11 @@ CASES = {
     "rnn_rows": (lc.rnn_rows, (rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(5, 3))), (0, 1)),
     "scan_of_a_copy_by_multiply": (lc.scan_of_a_copy_by_multiply, (rng.normal(size=6),), (0,)),
     "scan_into_argument": (lc.scan_into_argument, (rng.normal(size=6),), (0,)),
+    "reads_rows_then_transposes": (lc.reads_rows_then_transposes, (rng.normal(size=(5, 2)),),
+                                   (0,)),
+    "scan_in_a_branch": (lc.scan_in_a_branch, (rng.normal(size=7),), (0,)),
+    "scan_with_break": (lc.scan_with_break, (rng.normal(size=7),), (0,)),
+    "nested_scan": (lc.nested_scan, (rng.normal(size=(4, 3)),), (0,)),
     "copy_by_multiply": (lc.copy_by_multiply, (rng.normal(size=3),), (0,)),
     "chained_copy": (lc.chained_copy, (rng.normal(size=3),), (0,)),
     "branch_writes_then": (lc.branch_writes, (rng.normal(size=4), 0.7), (0, 1)),
@@ -75,7 +80,9 @@ def _loop_bodies(src: str) -> str:
 
 @pytest.mark.parametrize("name", ["prefix_scan", "nonlinear_scan", "matvec_loops", "heat",
                                   "rows_written", "rows_filled", "rnn_rows",
-                                  "scan_of_a_copy_by_multiply", "scan_into_argument"])
+                                  "scan_of_a_copy_by_multiply", "scan_into_argument",
+                                  "reads_rows_then_transposes", "scan_in_a_branch",
+                                  "scan_with_break", "nested_scan"])
 def test_loops_write_in_place_and_allocate_nothing_per_element(name):
     fn, args, wrt = CASES[name]
     vg = value_and_grad(fn, wrt=wrt, jit=False)
@@ -120,6 +127,8 @@ def test_tape_memory_is_linear_in_the_trip_count():
         from runtime.check import numerical_grad
         x = np.random.default_rng(0).normal(size=3000) * 0.5
         for jit in (False, True):
+            vb = value_and_grad(lc.scan_with_break, jit=jit)(x)[0]
+            assert abs(vb - lc.scan_with_break(x.copy())) <= 1e-12 * abs(vb)
             v, g = value_and_grad(lc.nonlinear_scan, jit=jit)(x)
             assert abs(v - lc.nonlinear_scan(x.copy())) <= 1e-13 * abs(v)
             print("ok", jit, g[:2])

@@ -85,6 +85,12 @@ NO_DERIVATIVE = frozenset({
     "tie_weight", "zeros_like", "eye_like", "last_occurrence", "rng_draw"})
 
 
+# the operand each adjoint helper reads only for its shape
+SHAPE_ONLY = {"zeros_with": 1, "unbroadcast": 1, "broadcast_like": 1, "reshape_like": 1,
+              "zeros_like": 0, "eye_like": 0, "fill_like": 0, "take_add": 1,
+              "take_pairs_add": 1, "row_scatter": 1}
+
+
 def _check_rules(ops, active):
     for op in walk(ops):
         p = PRIMS[op.prim]
@@ -279,7 +285,9 @@ class _Reverse:
             rule = p.vjp[i]
             if rule is None or x not in self.active or not x.type.is_float:
                 continue
+            start = len(b.ops)
             c = rule(g, s(op.out), *ins, **dict(op.attrs))
+            self._shapes_from_witnesses(b, start)
             if c is None:
                 continue
             if p.broadcasts and not self.shapes.same(x, s(op.out)):
@@ -302,13 +310,16 @@ class _Reverse:
         if not free:
             return
         seeds = [ct.get(s(o)) for o in op.outputs]
+        # what the outside values have goes through the branches (no zeros in a branch that
+        # does not touch them; passes/inplace.py lends them to the branches to update)
+        seeded = {v for v in free if v in ct}
         branches = []
         for r in op.regions:
             child = b.child()
             with child:
                 base = dict(subst)
                 _, tapes = self.augment(r.ops, child, base)
-                local = {}
+                local = {v: ct[v] for v in free if v in seeded}
                 for res, g in zip(r.results, seeds):
                     res = base.get(res, res)
                     if g is not None and res in self.active and res.type.is_float:
@@ -319,7 +330,35 @@ class _Reverse:
         outs = b.emit_control("if", [s(op.condition)], branches, [v.type for v in free],
                               ["" for _ in free])
         for v, g in zip(free, outs):
-            self._accumulate(ct, v, g, b)
+            if v in seeded:
+                ct[v] = g
+            else:
+                self._accumulate(ct, v, g, b)
+
+    def _shapes_from_witnesses(self, b, start):
+        """In the ops a rule just emitted, an operand read only for its shape (`zeros_with`'s
+        template, `unbroadcast`'s target, ...) becomes a top-level value of its shape
+        class: inside a backward loop the recomputed value would keep a stack of whole
+        arrays alive for their shapes (a loop that reads y[i - 1] and writes y[i])."""
+        for k in range(start, len(b.ops)):
+            o = b.ops[k]
+            j = SHAPE_ONLY.get(o.prim)
+            if j is not None and j < len(o.inputs):
+                w = self.shape_of(o.inputs[j])
+                if w is not o.inputs[j]:
+                    b.ops[k] = o.with_(inputs=o.inputs[:j] + (w,) + o.inputs[j + 1:])
+
+    @staticmethod
+    def _owned_start(b, c):
+        """c, or a copy of it where it may be a view (an unbroadcast, a transpose, a branch's
+        output): the backward loop accumulates into its start in place
+        (passes/inplace.py), which a view would forbid, every trip. None from
+        `defining_op`: an enclosing loop's accumulator, which is owned."""
+        d = b.defining_op(c)
+        if c.type.rank == 0 or d is None or (not d.regions and PRIMS[d.prim].fresh
+                                              and d.prim != "const"):
+            return c
+        return b.emit("copy", c)
 
     def _adjoint_loop(self, op, tape, ct, b, subst):
         s = lambda v: subst.get(v, v)  # noqa: E731
@@ -330,7 +369,7 @@ class _Reverse:
                     for j in act]
         # cotangents of outside values start from what they have: a nested backward loop
         # accumulates into its enclosing loop's arrays, no new zeros per outer trip
-        g_free0 = [ct[v] if v in ct else self.zeros(b, v) for v in free]
+        g_free0 = [self._owned_start(b, ct[v]) if v in ct else self.zeros(b, v) for v in free]
         start = b.emit("sub", tape.count, 1)
         k_back = Value(I64, "k")
         g_carried = [Value(Type("float64", params[j].type.rank), "g_" + (params[j].hint or "t"))

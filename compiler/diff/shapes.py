@@ -38,6 +38,12 @@ class ShapeClasses:
                     self._dims.setdefault(v, self._new(v.type.rank))
                 if op.prim in ("for", "while"):
                     self._loop(op)
+                elif op.prim == "if":  # an output all branches give one shape has it
+                    for j, out in enumerate(op.outputs):
+                        first = op.regions[0].results[j]
+                        if all(self.same(r.results[j], first) for r in op.regions[1:]):
+                            for a, b in zip(self.dims(out), self.dims(first)):
+                                self._union(a, b)
             else:
                 self._op(op)
 

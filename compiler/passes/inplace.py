@@ -50,7 +50,7 @@ class _Rewriter:
         local, defs, out = set(params), {}, []
         for op in ops:
             if op.regions:
-                op = self.control(op, local, defs, carried_owned)
+                op = self.control(op, local, defs, carried_owned, in_loop)
             else:
                 op = self.rewrite(op, local, defs, carried_owned, in_loop) or op
             for v in op.outputs:
@@ -59,8 +59,10 @@ class _Rewriter:
             out.append(op)
         return tuple(out)
 
-    def control(self, op, local, defs, carried_owned):
+    def control(self, op, local, defs, carried_owned, in_loop=False):
         loop = op.prim == "for" and op.phase == "adjoint"
+        if op.prim == "if" and op.phase == "adjoint":
+            return self.branch(op, local, defs, carried_owned, in_loop)
         if not loop:
             regions = tuple(Region(r.params, self.block(r.ops, r.params, set(), False), r.results)
                             for r in op.regions)
@@ -80,6 +82,38 @@ class _Rewriter:
                 return op.with_(regions=(Region(r.params, ops, r.results),))
             slots = keep
 
+    def branch(self, op, local, defs, carried_owned, in_loop):
+        """A backward `if`: an owned array that only this `if` reads (at most once in each
+        branch) is lent to the branches, which may update it in place (one branch runs);
+        an output every branch gives as a new or lent array, no other output's, is owned
+        after the `if`."""
+        inside: dict = {}
+        for r in op.regions:
+            _count(r.ops, r.results, inside)
+        lent = {v for v in local if v.type.rank > 0 and inside.get(v, 0) == self.uses.get(v, 0)
+                and self.owned_base(v, defs, carried_owned)}
+        regions, slots = [], set(range(len(op.outputs)))
+        for r in op.regions:
+            mine: dict = {}
+            _count(r.ops, r.results, mine)
+            lent_r = {v for v in lent if mine.get(v, 0) <= 1}
+            ops = self.block(r.ops, r.params, lent_r, in_loop)
+            body_defs = {v: o for o in ops for v in o.outputs}
+            for j, res in enumerate(r.results):
+                if (r.results.count(res) > 1 or res.type.rank == 0
+                        or not self.renewed(res, lent_r, body_defs)):
+                    slots.discard(j)
+            regions.append(Region(r.params, ops, r.results))
+        self.owned_outputs.update(op.outputs[j] for j in slots)
+        return op.with_(regions=tuple(regions))
+
+    def owned_base(self, v, defs, carried_owned) -> bool:
+        """v is a new array of this block, an owned carried value or an owned output."""
+        if v in carried_owned or v in self.owned_outputs:
+            return True
+        d = defs.get(v)
+        return d is not None and not d.regions and self.prims[d.prim].fresh and d.prim != "const"
+
     def renewed(self, v, owned_params, defs) -> bool:
         """v, a loop body's result, is a new array each trip (or the owned parameter)."""
         if v in owned_params:
@@ -90,6 +124,8 @@ class _Rewriter:
                                    and d.prim != "const"))
 
     def owned(self, v, local, defs, carried_owned) -> bool:
+        if v.type.rank > 0 and v in carried_owned and v not in local:
+            return True  # lent to this branch by its `if` (branch)
         if v.type.rank == 0 or self.uses.get(v, 0) != 1 or v not in local:
             return False
         if v in carried_owned or v in self.owned_outputs:

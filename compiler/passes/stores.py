@@ -20,9 +20,12 @@ A loop-carried value is owned in the loop's body when its initial value is owned
 loop (the loop is its last reader, and reads it only as that initial value) and the
 body's result for it is owned at the body's end with nothing else the body returns
 sharing its memory (a fixed point over the loop's carried values). The loop's output
-is then owned after the loop. A carried array the body writes whose initial value is not
-owned (an argument: `y = x * 1.0` folds to x) is copied once before the loop instead of
-at every write. Values inside a branch own only what the branch creates.
+is then owned after the loop. A carried array the body writes (itself, in a branch or
+in a nested loop) whose initial value is not owned (an argument: `y = x * 1.0` folds to
+x) is copied once before the loop instead of at every write. An `if` lends its branches
+the arrays owned at it (one branch runs, and nothing reads them after the `if`); an
+output that every branch gives as an owned array, shared with no other output, is
+owned after it. 
 
 Guarantees: the same values as before, every read of an overwritten array happens
 before its write, and the caller's arrays, constants and views are never written.
@@ -130,7 +133,8 @@ class _Block:
                 out.extend(pre)
                 owned.update(op.outputs[j] for j in slots)
             elif op.regions:
-                op = op.with_(regions=tuple(_region(r, frozenset()) for r in op.regions))
+                op, outs = self.branch(op, k, owned)
+                owned.update(outs)
             elif op.prim == "set_index" and self.owned_at(op, k, owned):
                 op = op.with_(prim="store")
                 owned.add(op.out)
@@ -174,12 +178,28 @@ class _Block:
                 return pre, op.with_(regions=tuple(regions)), cand
             cand = ok
 
+    def branch(self, op, k, owned):
+        """An `if` whose branches may write, in place, arrays owned at the `if` (nothing
+        reads them after it: one branch runs); (the op, its outputs owned after it)."""
+        reads = set(_reads(op))
+        free = frozenset(x for x in reads if x.type.rank > 0 and x in owned
+                         and self.unread_after(x, k) and not (self.sharers(x) - {x}) & reads)
+        regions, slots = [], set(range(len(op.outputs)))
+        for r in op.regions:
+            block = _Block(r.ops, r.results, free)
+            ops, inner = block.rewrite()
+            for j, res in enumerate(r.results):
+                rest = set(r.results[:j] + r.results[j + 1:])
+                if res.type.rank == 0 or res not in inner or block.sharers(res) & rest:
+                    slots.discard(j)
+            regions.append(r.replace(ops=ops))
+        return op.with_(regions=tuple(regions)), {op.outputs[j] for j in slots}
+
     def copy_before(self, op, k, owned):
         reads = _reads(op)
-        written = {o.inputs[0] for o in op.body.ops if o.prim == "set_index"}
         inits, pre = list(op.inits), []
         for j, (x, p) in enumerate(zip(op.inits, op.carried())):
-            if x.type.rank == 0 or p not in written:
+            if x.type.rank == 0 or not _written(p, op.body.ops):
                 continue
             if (x in owned and self.unread_after(x, k) and sum(v is x for v in reads) == 1
                     and not (self.sharers(x) - {x}) & set(reads)):
@@ -194,6 +214,15 @@ class _Block:
         return pre, op
 
 
-def _region(r: Region, owned_params) -> Region:
-    ops, _ = _Block(r.ops, r.results, owned_params).rewrite()
-    return r.replace(ops=ops)
+def _written(p, ops) -> bool:
+    """Does some `set_index` of ops write p: directly, in a branch, or as the initial
+    value of a nested loop's carried value that its body writes?"""
+    for o in ops:
+        if o.prim == "set_index" and o.inputs[0] is p:
+            return True
+        if o.prim in LOOPS:
+            if any(x is p and _written(q, o.body.ops) for x, q in zip(o.inits, o.carried())):
+                return True
+        elif o.regions and any(_written(p, r.ops) for r in o.regions):
+            return True
+    return False
