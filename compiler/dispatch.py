@@ -32,7 +32,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import background, pipeline
+from .errors import ArgumentError
 from .arguments import Arguments, fast_key, fast_key_matches, layout_check
+from .passes.stores import writes_into
 from .ir.core import Graph, Type
 from .locate import run_error
 
@@ -55,6 +57,29 @@ class Specialization:
     ready_seconds: float | None = None  # compiled tier ready, seconds after the first call
     compile_error: str | None = None  # why Numba could not compile it (first line)
     regroup: object = None  # structured arguments or has_aux: Arguments.regrouper's function
+    written: tuple = ()  # positions of the (leaf) arguments the loss writes into
+
+    def check_unshared(self, args, names):
+        """A loss that writes into an argument works on its own copy of it; where another
+        argument shares that memory (`f(a, a)`, `f(a, a[::-1])`), NumPy would see the
+        write through both names: refused (ArgumentError) rather than computed
+        differently. args: the caller's arguments (before normalisation, which may
+        copy); their leaves are the graph's parameters, in order."""
+        from .pytree import flatten
+        leaves = [leaf for a in args for leaf in flatten(a)[0]]
+        written = self.written if len(leaves) == len(names) else range(len(leaves))
+        names = names if len(leaves) == len(names) else [f"#{k}" for k in range(len(leaves))]
+        for i in written:
+            a = leaves[i]
+            if not isinstance(a, np.ndarray):
+                continue
+            for j, b in enumerate(leaves):
+                if j != i and isinstance(b, np.ndarray) and np.shares_memory(a, b):
+                    raise ArgumentError(
+                        f"argument {names[i]!r}, which {self.generated.loss_name} writes into, "
+                        f"shares memory with argument {names[j]!r}: in NumPy the write would "
+                        f"change {names[j]!r} too, which adjoint does not follow",
+                        hint=f"pass a copy: {names[i]}.copy()")
 
     @property
     def primal(self) -> Graph:  # the user's computation graph
@@ -134,6 +159,8 @@ class Dispatcher:
                 return spec.regroup(spec.fn(*leaves))
         normed, key = self.arguments.normalize(args)
         spec = self.specs.get(key) or self.specialize(key)
+        if spec.written:
+            spec.check_unshared(args, [p.hint for p in spec.primal.params])
         if spec.first_call is None:
             out = self._first_call(spec, normed)
         else:
@@ -142,14 +169,15 @@ class Dispatcher:
             out = spec.fn(*normed)
         spec.tier = "compiled" if spec.jit else "numpy"
         if spec.regroup is not None:  # gradients (and aux) rebuilt into their structures
-            check = layout_check(args) if spec.jit and len(self.tree_fast) < 4 else None
+            check = (layout_check(args) if spec.jit and len(self.tree_fast) < 4
+                     and not spec.written else None)
             if check is not None:
                 self.tree_fast.append((check, spec))
             return spec.regroup(out)
         if spec.jit and fast is None:
             fast = fast_key(args)
-        if fast is not None and spec.jit and fast_key_matches(fast, key):
-            self.fast[fast] = spec
+        if fast is not None and spec.jit and fast_key_matches(fast, key) and not spec.written:
+            self.fast[fast] = spec  # (a loss that writes its arguments checks every call)
         return out
 
     def for_args(self, args, fixed=None) -> Specialization:
@@ -172,6 +200,8 @@ class Dispatcher:
         fn = pipeline.load(gen.module_source, gen.name, compiled)
         spec = Specialization(key, gen, fn, compiled)
         spec.regroup = self.arguments.regrouper(key, gen.aux_tree)
+        spec.written = tuple(i for i, p in enumerate(gen.primal.params)
+                             if p.type.rank > 0 and writes_into(p, gen.primal.ops))
         if compiled:
             spec.compiled_fn = fn
         else:

@@ -52,3 +52,13 @@ def scatter_add(x, idx):
 
 def gather_rows(X, idx):
     return np.sum(np.tanh(X[idx]) * np.sum(X[idx, 0]))
+
+
+def writes_first_reads_second(x, y):
+    x[0] = 5.0 * y[1]
+    return np.sum(x * y)
+
+
+def writes_through_transpose(X, Y):
+    X.T[0] = Y[1]
+    return np.sum(X * Y)

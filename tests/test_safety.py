@@ -90,3 +90,21 @@ def test_index_arrays_out_of_range_in_kernels_are_index_errors(jit, bad):
     X = np.arange(15.0).reshape(5, 3) / 10
     with pytest.raises(RunError, match="IndexError"):
         grad(sc.gather_rows, jit=jit)(X, np.array([1, bad]))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_an_argument_written_by_the_loss_and_passed_twice_is_refused(jit):
+    # NumPy would see the write through both names; adjoint writes into its own copy
+    from compiler import value_and_grad
+    from compiler.errors import ArgumentError
+    a, A = np.array([1.0, 2.0, 3.0]), np.arange(9.0).reshape(3, 3)
+    for f, args in [(sc.writes_first_reads_second, (a, a)),
+                    (sc.writes_first_reads_second, (a, a[::-1])),
+                    (sc.writes_through_transpose, (A, A.T))]:
+        with pytest.raises(ArgumentError, match="shares memory with argument"):
+            value_and_grad(f, wrt=(0, 1), jit=jit)(*args)
+    # separate arrays: NumPy's value, and the caller's arrays are untouched
+    b = a.copy()
+    v, _ = value_and_grad(sc.writes_first_reads_second, wrt=(0, 1), jit=jit)(a, b)
+    assert v == sc.writes_first_reads_second(a.copy(), b.copy())
+    np.testing.assert_array_equal(a, [1.0, 2.0, 3.0])

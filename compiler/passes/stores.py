@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from ..ir.core import Graph, Op, Region, Value
 from ..ir.registry import PRIMS
-from ..ir.walk import free_values
+from ..ir.walk import free_values, walk
 
 LOOPS = ("for", "while")
 
@@ -199,7 +199,7 @@ class _Block:
         reads = _reads(op)
         inits, pre = list(op.inits), []
         for j, (x, p) in enumerate(zip(op.inits, op.carried())):
-            if x.type.rank == 0 or not _written(p, op.body.ops):
+            if x.type.rank == 0 or not written_in(p, op.body.ops):
                 continue
             if (x in owned and self.unread_after(x, k) and sum(v is x for v in reads) == 1
                     and not (self.sharers(x) - {x}) & set(reads)):
@@ -214,15 +214,32 @@ class _Block:
         return pre, op
 
 
-def _written(p, ops) -> bool:
+def written_in(p, ops) -> bool:
     """Does some `set_index` of ops write p: directly, in a branch, or as the initial
     value of a nested loop's carried value that its body writes?"""
     for o in ops:
         if o.prim == "set_index" and o.inputs[0] is p:
             return True
         if o.prim in LOOPS:
-            if any(x is p and _written(q, o.body.ops) for x, q in zip(o.inits, o.carried())):
+            if any(x is p and written_in(q, o.body.ops) for x, q in zip(o.inits, o.carried())):
                 return True
-        elif o.regions and any(_written(p, r.ops) for r in o.regions):
+        elif o.regions and any(written_in(p, r.ops) for r in o.regions):
             return True
+    return False
+
+
+def writes_into(p, ops) -> bool:
+    """Does the graph write (`set_index`, `add_at`) into p or into a view of it, at any
+    depth? (dispatch refuses a call that passes p's memory as another argument too.)"""
+    shared = {p}
+    for _ in range(2):  # a second sweep sees loop-carried values that became views of p
+        for o in walk(ops):
+            if o.prim in ("set_index", "add_at") and o.inputs[0] in shared:
+                return True
+            if o.prim in LOOPS:
+                for x, q in zip(o.inits, o.carried()):
+                    if x in shared:
+                        shared.add(q)
+            elif not o.regions and any(o.inputs[i] in shared for i in PRIMS[o.prim].aliases):
+                shared.update(v for v in o.outputs if v.type.rank > 0)
     return False
