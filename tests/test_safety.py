@@ -5,7 +5,7 @@ import pytest
 
 import safety_code as sc
 from compiler import grad
-from compiler.errors import RunError, UnsupportedError
+from compiler.errors import RunError
 
 
 @pytest.mark.parametrize("jit", [True, False])

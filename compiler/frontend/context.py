@@ -35,7 +35,6 @@ import numpy as np
 from ..errors import AdjointError, NameResolutionError, ShapeError, UnsupportedError
 from ..ir.builder import Builder
 from ..ir.core import ConstArray, Value
-from ..ir.registry import PRIMS
 from . import control, indexing, numpy_api, structures, views
 from .binding import Signature, bind
 from .captures import (MISSING, Capture, Static, cell_reader, current_captures, trusted,

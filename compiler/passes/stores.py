@@ -32,7 +32,7 @@ before its write, and the caller's arrays, constants and views are never written
 """
 from __future__ import annotations
 
-from ..ir.core import Graph, Op, Region, Value
+from ..ir.core import Graph, Op, Value
 from ..ir.registry import PRIMS
 from ..ir.walk import free_values, walk
 
