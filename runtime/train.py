@@ -194,9 +194,6 @@ def _check_params(params, wrt, arg_names):
             p = np.array(p, dtype=np.float64, order="C")
         except (TypeError, ValueError):
             raise ValueError(f"parameter {name!r} is not a numeric array") from None
-        if p.ndim == 0:
-            raise ValueError(f"parameter {name!r} is a scalar; training updates arrays in "
-                             f"place: pass np.array([{name}]) and index it in the loss")
         if not np.all(np.isfinite(p)):
             raise ValueError(f"parameter {name!r} contains NaN or inf")
         out.append(p)
@@ -214,7 +211,8 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         Python, "auto" (default) starts with plain Python and switches to the compiled
         loops at the first epoch boundary after the background compile is done.
     params: dict {name: array} (or a sequence in `wrt` order) of initial float arrays
-        (rank >= 1); they are copied, never modified. A parameter the loss takes as a
+        or numbers (a scalar parameter: trained in a 1-element array, returned as a
+        float); they are copied, never modified. A parameter the loss takes as a
         structure is given as one (`{"p": {"W1": ..., "b1": ...}}`), trained leaf by
         leaf (per-leaf grad_norm, states) and returned with its structure.
     data: tuple with one array per remaining loss argument (one without a default: an
@@ -269,11 +267,16 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     data, n = _check_data(data, data_names, "data")
     val = _check_data(val_data, data_names, "val_data")[0] if val_data is not None else None
 
+    # a scalar parameter is trained in a 1-element array; the loss gets its number
+    scalars = {k for k, p in zip(wrt, params) if p.ndim == 0}
+    params = [p.reshape(1) if k in scalars else p for k, p in zip(wrt, params)]
     by_name = dict(zip(wrt, params)) | dict(zip(data_names, data)) | fixed
     for a, (tree, names) in trees.items():  # a structured parameter, rebuilt around its leaves
-        by_name[a] = tree.unflatten([by_name[n] for n in names])
+        by_name[a] = tree.unflatten([by_name[n][0] if n in scalars else by_name[n]
+                                     for n in names])
     example = [by_name[a][:batch] if batched and a in data_names
-               else by_name[a][0] if a in data_names else by_name[a] for a in arg_names]
+               else by_name[a][0] if a in data_names or a in scalars else by_name[a]
+               for a in arg_names]
     arg_names = [a for a in flat_names if a not in fixed]  # the loops take the leaves
     loops = vg.epoch_function(optimizer.update, example, batched, fixed=fixed)
     loops.fixed = fixed
@@ -372,6 +375,8 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     if hasattr(bar, "close"):
         bar.close()
     result.fit_seconds = time.perf_counter() - t_fit
+    for k in scalars:  # a scalar parameter comes back a number
+        result.params[k] = float(result.params[k][0])
     for a, (tree, names) in trees.items():  # structured parameters come back structured
         result.params[a] = tree.unflatten([result.params.pop(n) for n in names])
     return result

@@ -277,8 +277,8 @@ def test_fit_rejects_bad_input():
         fit(vg, _params(), (Xn, y), verbose=False)
     with pytest.raises(ValueError, match="data argument"):
         fit(vg, _params(), (X,), verbose=False)
-    with pytest.raises(ValueError, match="scalar"):
-        fit(value_and_grad(hinge, wrt="y"), {"y": 1.0}, (X, X), verbose=False)
+    with pytest.raises(ValueError, match="NaN or inf"):  # a scalar parameter is checked too
+        fit(value_and_grad(hinge, wrt="y"), {"y": np.nan}, (X, X), verbose=False)
 
 
 def test_fit_error_messages_name_the_problem():
@@ -581,3 +581,37 @@ def test_dense_and_factored_gradients_in_one_clipped_step(monkeypatch, opt):
     assert max(r.global_grad_norm) > 0.3  # clipping happened
     for k in p:
         np.testing.assert_allclose(r.params[k], r0.params[k], rtol=1e-12, atol=1e-14)
+
+
+def _affine_with_bias(w, b, x, y):
+    return (w @ x + b - y) ** 2
+
+
+def _affine_in_a_dict(p, x, y):
+    return (p["w"] @ x + p["b"] - y) ** 2
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_fit_trains_scalar_parameters(jit):
+    # a number as a parameter ({"b": 0.0}, also inside a structure): trained in place and
+    # returned as a float; the same steps as SGD written out by hand
+    from runtime.optim import SGD
+    from runtime.train import fit
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    w, b = np.zeros(3), 0.25
+    for _ in range(2):
+        for i in range(20):
+            r = w @ X[i] + b - y[i]
+            w, b = w - 0.05 * 2 * r * X[i], b - 0.05 * 2 * r
+    res = fit(value_and_grad(_affine_with_bias, wrt=("w", "b"), jit=jit),
+              {"w": np.zeros(3), "b": 0.25}, (X, y), SGD(0.05), epochs=2, shuffle=False,
+              verbose=False)
+    assert isinstance(res.params["b"], float)
+    np.testing.assert_allclose(res.params["w"], w, rtol=1e-12)
+    assert res.params["b"] == pytest.approx(b, rel=1e-12)
+    res = fit(value_and_grad(_affine_in_a_dict, wrt="p", jit=jit),
+              {"p": {"w": np.zeros(3), "b": 0.25}}, (X, y), SGD(0.05), epochs=2,
+              shuffle=False, verbose=False)
+    np.testing.assert_allclose(res.params["p"]["w"], w, rtol=1e-12)
+    assert res.params["p"]["b"] == pytest.approx(b, rel=1e-12)

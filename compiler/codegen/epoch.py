@@ -207,6 +207,11 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     pv = [safe[p] for p in wrt_names]  # parameter variables
     factored, forms = (None, [GradientForm("dense")] * len(pv)) if graph is None else \
         gradient_forms(graph, arg_names, wrt_names)
+    # a scalar parameter lives in a 1-element array (updated in place like the others);
+    # the loss gets its number and its gradient is a number
+    scalars = set() if graph is None else {
+        safe[a] for a, v in zip(arg_names, graph.params) if a in wrt_names and v.type.rank == 0}
+    assert all(f.kind == "dense" for p, f in zip(pv, forms) if p in scalars)
     fsrc = None
     if factored is not None and update_import == BUILTIN_UPDATE:
         fsrc, fconsts, _ = function_source(factored, fvjp)
@@ -222,6 +227,9 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     else:
         row = {a: f"{safe[a]}[_i]" for a in data}
         ev_row = row
+    for a in arg_names:
+        if safe[a] in scalars:
+            row[a] = ev_row[a] = f"{safe[a]}[0]"
     call = ", ".join(row.get(a, safe[a]) for a in arg_names)
     ev_call = ", ".join(ev_row.get(a, safe[a]) for a in arg_names)
     outs = []
@@ -236,7 +244,8 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     for p, f in zip(pv, forms):
         if f.kind == "dense":
             copy = ".copy()" if f.may_alias else ""  # read after a parameter it shares is updated
-            step.append(f"_f_{p} = _g_{p}.ravel(){copy}")
+            step.append(f"_f_{p} = np.full(1, _g_{p})" if p in scalars else
+                        f"_f_{p} = _g_{p}.ravel(){copy}")
             step.append(f"_n_{p} = _sq_norm(_f_{p})")
         elif f.kind == "scaled":
             step.append(f"_n_{p} = _sq_norm_scaled(_sc_{p}, _v_{p})")
