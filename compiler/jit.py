@@ -107,7 +107,10 @@ def _check_private(path: Path):
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             p = os.path.join(root, name)
-            s = os.lstat(p)
+            try:
+                s = os.lstat(p)
+            except FileNotFoundError:  # renamed or removed meanwhile (Numba's temporary
+                continue  # index files, another process's cache writes): nothing to check
             if stat.S_ISLNK(s.st_mode):
                 raise CacheError(f"{p} in the cache is a symbolic link", hint=fix)
             if me is not None and s.st_uid != me:

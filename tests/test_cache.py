@@ -150,3 +150,23 @@ def test_file_of_another_user_in_the_cache_is_refused(tmp_path, monkeypatch):
     os.chown(planted, 12345, 12345)  # planted while the directory was open, then chmod 700
     with pytest.raises(jit.CacheError, match="__pycache__ in the cache belongs to another user"):
         jit.write_source("x = 2\n")
+
+
+def test_a_file_that_vanishes_during_the_check_is_not_an_error(tmp_path, monkeypatch):
+    # Numba renames its temporary index files, and other processes write the cache while
+    # this one checks it: a name listed, then gone, is nothing to refuse
+    monkeypatch.setenv("ADJOINT_CACHE_DIR", str(tmp_path / "c"))
+    d = jit.cache_dir()
+    (d / "kept.py").write_text("x = 1\n")
+    real_walk = os.walk
+
+    def walk_listing_a_ghost(path):
+        for root, dirs, files in real_walk(path):
+            yield root, dirs, files + ["gone.nbi.tmp.123"]
+    monkeypatch.setattr(jit.os, "walk", walk_listing_a_ghost)
+    assert jit.cache_dir() == d
+    os.chmod(d / "kept.py", 0o666)  # a real problem is still found
+    os.chmod(d, 0o711)
+    with pytest.raises(jit.CacheError, match="writable by group or others"):
+        jit.cache_dir()
+    os.chmod(d, 0o700)
