@@ -27,7 +27,7 @@ import functools
 
 from . import background
 from .arguments import Arguments
-from .dispatch import Dispatcher, Specialization
+from .dispatch import RUN_ERRORS, Dispatcher, Specialization
 from .errors import AdjointError
 from .frontend import parse_function
 from .ir.core import Graph
@@ -153,14 +153,8 @@ class GradFunction(GeneratedFunction):
             args = self.arguments.bind(args, kwargs)
         try:
             out = self._dispatch(args)
-        except AdjointError:
-            raise
-        except (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError,
-                MemoryError) as e:  # MemoryError: the tape bound (locate.py); others re-raised
-            error = self._dispatcher.run_error(args, e)
-            if error is None:
-                raise
-            raise error from e
+        except RUN_ERRORS as e:
+            self._dispatcher.reraise(args, e)
         grads = out[1] if self.single else tuple(out[1:])
         if self.has_aux and not self.with_value:  # out[0] is (loss, aux)
             return grads, out[0][1]

@@ -32,11 +32,17 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import background, pipeline
-from .errors import ArgumentError
+from .errors import AdjointError, ArgumentError
 from .arguments import Arguments, fast_key, fast_key_matches, layout_check
 from .passes.stores import writes_into
 from .ir.core import Graph, Type
 from .locate import run_error
+
+
+# what running generated code may raise, reported at the user's line (Dispatcher.reraise);
+# MemoryError: the tape bound (locate.py; any other MemoryError is re-raised)
+RUN_ERRORS = (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError,
+              MemoryError)
 
 
 @dataclass(eq=False)
@@ -336,6 +342,15 @@ class Dispatcher:
         self.tree_fast.clear()
         self.captured.clear()
         self.epoch_loops.clear()
+
+    def reraise(self, args, exc):
+        """Raise `exc`, an exception of RUN_ERRORS from a call with `args`, as the RunError
+        at the user's line (its cause chained); re-raise it unchanged when it is an
+        AdjointError or did not come from running generated code."""
+        error = None if isinstance(exc, AdjointError) else self.run_error(args, exc)
+        if error is None:
+            raise exc
+        raise error from exc
 
     def run_error(self, args, exc):
         """The RunError for `exc`, raised by the generated code called with `args`, at

@@ -52,7 +52,12 @@ def generate(fs, key: tuple, wrt: tuple, has_aux: bool = False) -> Generated:
         lowered, aux_tree = lower_with_aux(fs, key, has_aux)
         primal = run_pipeline(lowered, verify_each=verify_each)
         graph = run_pipeline(_with_aux(reverse(primal, wrt), primal), ADJOINT_PIPELINE, verify_each)
-    name = f"{fs.node.name}_value_and_grad"
+    return emit(fs, f"{fs.node.name}_value_and_grad", primal, graph, captures, aux_tree)
+
+
+def emit(fs, name, primal: Graph, graph: Graph, captures, aux_tree=None) -> Generated:
+    """The `Generated` of `graph` as the function `name` (its source, module and line
+    map), for the user's parsed function `fs` (compiler/transforms.py uses it too)."""
     src, consts, source_map = function_source(graph, name)
     modsrc, (start,) = module_source([src], consts)
     if "src" in os.environ.get("ADJOINT_DEBUG", "").split(","):

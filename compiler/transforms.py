@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import weakref
 
 import numpy as np
@@ -32,10 +31,9 @@ import numpy as np
 from . import background, passes, pipeline
 from .api import GeneratedFunction
 from .arguments import Arguments, arg_type
-from .codegen import function_source, module_source
 from .diff import seeds
-from .dispatch import Dispatcher
-from .errors import AdjointError, ArgumentError, UnsupportedError
+from .dispatch import RUN_ERRORS, Dispatcher
+from .errors import ArgumentError, UnsupportedError
 from .frontend import lower, parse_function, recording
 from .jvp_rules import CustomVJPForwardError
 from .pytree import TreeType, flatten, is_tree
@@ -44,7 +42,6 @@ __all__ = ["TransformFunction", "hessian", "hvp", "jacfwd", "jacobian", "jacrev"
            "jvp_function", "vjp", "vjp_function"]
 
 # the generated graph is final (nothing differentiates it further): the adjoint pipeline
-_FINAL = getattr(passes, "ADJOINT_PIPELINE", passes.PIPELINE)
 
 
 def generate_transform(fs, key: tuple, n_primal: int, build, suffix: str) -> pipeline.Generated:
@@ -55,15 +52,8 @@ def generate_transform(fs, key: tuple, n_primal: int, build, suffix: str) -> pip
     verify_each = bool(os.environ.get("ADJOINT_VERIFY"))
     with recording([]) as captures:
         primal = passes.run_pipeline(lower(fs, key[:n_primal]), verify_each=verify_each)
-        graph = passes.run_pipeline(build(primal), _FINAL, verify_each)
-    name = f"{fs.node.name}_{suffix}"
-    src, consts, source_map = function_source(graph, name)
-    modsrc, (start,) = module_source([src], consts)
-    if "src" in os.environ.get("ADJOINT_DEBUG", "").split(","):
-        print(f"--- ADJOINT_DEBUG=src {name}\n{modsrc}", file=sys.stderr)
-    line_map = {start - 1 + line: where for line, where in source_map.items()}
-    return pipeline.Generated(fs.node.name, name, primal, graph, src, consts, modsrc,
-                              line_map, captures)
+        graph = passes.run_pipeline(build(primal), passes.ADJOINT_PIPELINE, verify_each)
+    return pipeline.emit(fs, f"{fs.node.name}_{suffix}", primal, graph, captures)
 
 
 class _SeededArguments(Arguments):
@@ -213,15 +203,9 @@ class TransformFunction(GeneratedFunction):
         """The generated function's results (regrouped per `wrt` argument), as a tuple."""
         try:
             out = self._dispatcher.call(args)
-            return out if isinstance(out, tuple) else (out,)
-        except AdjointError:
-            raise
-        except (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError,
-                MemoryError) as e:  # MemoryError: the tape bound (locate.py); others re-raised
-            error = self._dispatcher.run_error(args, e)
-            if error is None:
-                raise
-            raise error from e
+        except RUN_ERRORS as e:
+            self._dispatcher.reraise(args, e)
+        return out if isinstance(out, tuple) else (out,)
 
     def _pack(self, values):
         """One value for a single `wrt` entry, else a tuple."""
