@@ -311,10 +311,9 @@ _RULES = {
     "row_add": Joint(_row_add_jvp),
 }
 
-# piecewise constant in every input, or constant: no tangent (listed so that the
-# coverage test can tell "zero by design" from "rule missing")
-ZERO_DERIVATIVE = frozenset({"tie_weight", "zeros_like", "eye_like", "stop_gradient", "floordiv",
-                             "last_occurrence"})
+# piecewise constant in every input, or constant (their records' `zero_derivative`): no
+# tangent rule, and the coverage test tells "zero by design" from "rule missing"
+ZERO_DERIVATIVE = frozenset(n for n, p in PRIMS.items() if p.zero_derivative)
 
 
 # ---- VJP rules of the adjoint helpers (reverse over reverse: grad of a gradient) --------

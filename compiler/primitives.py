@@ -53,7 +53,7 @@ _GROUP = [OTHERS]
 
 def prim(name, arity, type_rule, emit, vjp=None, broadcasts=False, doc="", elementwise=False,
          group=None, aliases=(), shape=None, writes=None, cheap=False, fresh=None,
-         runtime=(), numba=None, jvp=None):
+         runtime=(), numba=None, jvp=None, shape_operand=None, zero_derivative=False):
     elementwise = elementwise or broadcasts
     if vjp is not None and elementwise:
         vjp = tuple(None if r is None else _mask_aware(r) for r in vjp)
@@ -63,7 +63,7 @@ def prim(name, arity, type_rule, emit, vjp=None, broadcasts=False, doc="", eleme
         fresh = not aliases or writes is not None
     PRIMS[name] = Primitive(name, arity, type_rule, emit, vjp, broadcasts, doc, elementwise,
                             group or _GROUP[0], tuple(aliases), shape, writes, cheap, fresh,
-                            tuple(runtime), numba, jvp)
+                            tuple(runtime), numba, jvp, shape_operand, zero_derivative)
 
 
 def runtime_imports() -> dict:
@@ -649,7 +649,7 @@ def _numba_to_int(op):  # Numba's int() of NaN or inf is garbage: raise as Pytho
 
 prim("to_int", 1, lambda x, **_: Type("int64", x.rank), _emit_to_int, doc="to int64 (int())",
      shape="same", numba=_numba_to_int, runtime=("runtime.kernels.checked_int",))
-prim("stop_gradient", 1, t_same, "{0}", aliases=(0,), doc="the value, with a zero cotangent", shape="same")
+prim("stop_gradient", 1, t_same, "{0}", aliases=(0,), doc="the value, with a zero cotangent", shape="same", zero_derivative=True)
 
 _GROUP[0] = "elementwise arithmetic (NumPy broadcasting)"
 prim("add", 2, t_arith, "{0} + {1}", broadcasts=True,
@@ -683,7 +683,7 @@ for _name, _sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("eq",
 prim("logical_and", 2, t_bool, "np.logical_and({0}, {1})", elementwise=True)
 prim("logical_or", 2, t_bool, "np.logical_or({0}, {1})", elementwise=True)
 prim("logical_not", 1, t_bool, "np.logical_not({0})", elementwise=True)
-prim("sign", 1, t_same, "np.sign({0})", elementwise=True, doc="zero gradient")
+prim("sign", 1, t_same, "np.sign({0})", elementwise=True, doc="zero gradient", zero_derivative=True)
 
 _GROUP[0] = "elementwise functions"
 # `ans` is the primal output f_i
@@ -742,7 +742,7 @@ prim("fmin", 2, t_arith, "np.fmin({0}, {1})", broadcasts=True,
      vjp=(lambda g, ans, a, b: _fmax_share(g, ans, a, b), lambda g, ans, a, b: _fmax_share(g, ans, b, a)),
      doc="minimum ignoring NaN; ties split evenly")
 prim("heaviside", 2, t_float, "np.heaviside({0}, {1})", elementwise=True, numba=_numba_heaviside,
-     doc="0, {1} at 0, 1; zero gradient")
+     doc="0, {1} at 0, 1; zero gradient", zero_derivative=True)
 
 _GROUP[0] = "stable functions (runtime.functions)"
 prim("sigmoid", 1, t_float, "sigmoid({0})", vjp=(lambda g, ans, x: g * ans * (1.0 - ans),),
@@ -818,7 +818,7 @@ prim("permute", 1, t_same, "np.transpose({0}, {axes})", aliases=(0,),
 prim("reshape", None, t_reshape, _emit_reshape, aliases=(0,),
      vjp=_PerInput(lambda i, g, ans, x, *dims: emit_op("reshape_like", g, x) if i == 0 else None), runtime=("runtime.kernels.reshape",))
 prim("reshape_like", 2, lambda x, like, **_: Type(x.dtype, like.rank), "reshape({0}, {1}.shape)",
-     aliases=(0,), vjp=(lambda g, ans, x, like: emit_op("reshape_like", g, x), None), shape="like_second", runtime=("runtime.kernels.reshape",))
+     aliases=(0,), vjp=(lambda g, ans, x, like: emit_op("reshape_like", g, x), None), shape="like_second", runtime=("runtime.kernels.reshape",), shape_operand=1)
 prim("expand_dims", 1, t_expand, _emit_expand, aliases=(0,),
      vjp=(lambda g, ans, x, axis: emit_op("sum", g) if x.type.rank == 0 else emit_op("reshape_like", g, x),), shape="expand_dims")
 prim("concatenate", None, t_concat, _emit_seq("np.concatenate"), vjp=_PerInput(_concat_vjp))
@@ -852,7 +852,7 @@ prim("add_at", None, lambda x, v, *vals, spec: (t_getitem(x, *vals, spec=spec), 
      runtime=("runtime.kernels.add_at",))
 prim("last_occurrence", 2, lambda a, n, **_: Type("float64", a.rank), "last_occurrence({0}, {1})",
      doc="1 where an index of {0} (into an axis of length {1}) does not occur again later, else 0",
-     runtime=("runtime.kernels.last_occurrence",))
+     runtime=("runtime.kernels.last_occurrence",), zero_derivative=True)
 prim("nonzero_flat", 1, lambda m, **_: Type("int64", 1), "np.flatnonzero({0})",
      doc="flat indices of the True entries of a mask")
 
@@ -875,25 +875,25 @@ prim("custom_call", None, lambda r, *ins, **_: r, "{0}", aliases=(0,),
 
 _GROUP[0] = "adjoint helpers (in generated backward sweeps)"
 prim("tie_weight", 2, t_float, "tie_weight({0}, {1})", elementwise=True,
-     doc="1 where a > b, 0.5 where a == b, 0 elsewhere: the tie policy of max/min", runtime=("runtime.kernels.tie_weight",))
+     doc="1 where a > b, 0.5 where a == b, 0 elsewhere: the tie policy of max/min", runtime=("runtime.kernels.tie_weight",), zero_derivative=True)
 prim("pow_dbase", 2, t_float, "pow_dbase({0}, {1})", elementwise=True,
      doc="{1} * {0} ** ({1} - 1), 0 where {1} == 0: d/da a ** b", runtime=("runtime.kernels.pow_dbase",))
 prim("pow_dexp", 2, t_float, "pow_dexp({0}, {1})", elementwise=True,
      doc="{0} * log({1}), 0 where {0} == 0 or {1} == 0: d/db a ** b from {0} = a ** b", runtime=("runtime.kernels.pow_dexp",))
 prim("fill_like", 2, lambda x, g, **_: Type("float64", x.rank), "np.full({0}.shape, {1})",
-     doc="scalar {1} in the shape of {0}", shape="same")
+     doc="scalar {1} in the shape of {0}", shape="same", shape_operand=0)
 prim("broadcast_like", 2, t_like, "broadcast_like({0}, {1})", aliases=(0,),
-     doc="{0} broadcast to the shape of {1}, C-contiguous (NumPy may return {0} itself)", shape="like_second", runtime=("runtime.kernels.broadcast_like",))
+     doc="{0} broadcast to the shape of {1}, C-contiguous (NumPy may return {0} itself)", shape="like_second", runtime=("runtime.kernels.broadcast_like",), shape_operand=1)
 prim("unbroadcast", 2, t_like, "unbroadcast({0}, {1})", aliases=(0,),
-     doc="sum {0} back to the shape of {1}: the adjoint of NumPy broadcasting", shape="like_second", runtime=("runtime.kernels.unbroadcast",))
-prim("zeros_like", 1, lambda x, **_: Type("float64", x.rank), "np.zeros({0}.shape)", shape="same")
-prim("eye_like", 1, lambda x, **_: Type("float64", 2), "np.eye({0}.shape[0], {0}.shape[1])", shape="same")
+     doc="sum {0} back to the shape of {1}: the adjoint of NumPy broadcasting", shape="like_second", runtime=("runtime.kernels.unbroadcast",), shape_operand=1)
+prim("zeros_like", 1, lambda x, **_: Type("float64", x.rank), "np.zeros({0}.shape)", shape="same", shape_operand=0, zero_derivative=True)
+prim("eye_like", 1, lambda x, **_: Type("float64", 2), "np.eye({0}.shape[0], {0}.shape[1])", shape="same", shape_operand=0, zero_derivative=True)
 prim("zeros_with", None, lambda g, x, *vals, spec: Type("float64", x.rank), _emit_zeros_with,
-     doc="zeros shaped like {1} with {0} at an index (adjoint of getitem)", shape="like_second", runtime=("runtime.kernels.zeros_with",))
+     doc="zeros shaped like {1} with {0} at an index (adjoint of getitem)", shape="like_second", runtime=("runtime.kernels.zeros_with",), shape_operand=1)
 prim("take_add", 3, lambda g, x, a, axis: Type("float64", x.rank),
-     "take_add({0}, {1}, {2}, {axis})", doc="adjoint of take: a scatter-add (np.add.at)", shape="like_second", runtime=("runtime.kernels.take_add",))
+     "take_add({0}, {1}, {2}, {axis})", doc="adjoint of take: a scatter-add (np.add.at)", shape="like_second", runtime=("runtime.kernels.take_add",), shape_operand=1)
 prim("take_pairs_add", 4, lambda g, x, a, b, axis: Type("float64", x.rank),
-     "take_pairs_add({0}, {1}, {2}, {3}, {axis})", doc="adjoint of take_pairs", shape="like_second", runtime=("runtime.kernels.take_pairs_add",))
+     "take_pairs_add({0}, {1}, {2}, {3}, {axis})", doc="adjoint of take_pairs", shape="like_second", runtime=("runtime.kernels.take_pairs_add",), shape_operand=1)
 prim("prod_others", 1, t_float_like, "prod_others({0}, {axis})",
      doc="product of the other elements along axis (adjoint of prod)", shape="same", runtime=("runtime.kernels.prod_others",))
 prim("cross_entropy_grad", 2, lambda z, y, **_: Type("float64", z.rank),
@@ -961,7 +961,8 @@ _GROUP[0] = "elementwise functions"
 prim("sinc", 1, t_float, "np.sinc({0})", vjp=(_sinc_vjp,), elementwise=True,
      doc="sin(pi x) / (pi x), 1 at 0; sinc'(0) = 0")
 for _name in ("floor", "ceil", "rint"):
-    prim(_name, 1, t_float, f"np.{_name}({{0}})", elementwise=True, doc="zero gradient")
+    prim(_name, 1, t_float, f"np.{_name}({{0}})", elementwise=True, doc="zero gradient",
+         zero_derivative=True)
 _GROUP[0] = "special functions (scipy.special; runtime.kernels)"
 prim("erf", 1, t_float, "erf({0})", elementwise=True, runtime=("runtime.kernels.erf",),
      vjp=(lambda g, ans, x: g * (2.0 / math.sqrt(math.pi)) * emit_op("exp", -(x * x)),))
@@ -1005,7 +1006,7 @@ prim("det", 1, t_det, "np.linalg.det({0})", vjp=(lambda g, ans, a: g * emit_op("
      doc="gradient: the cofactor matrix, exact on singular matrices")
 prim("logabsdet", 1, t_det, "np.linalg.slogdet({0})[1]",
      vjp=(lambda g, ans, a: g * emit_op("inv", a).T,), doc="log |det|, np.linalg.slogdet(a)[1]")
-prim("slogdet_sign", 1, t_det, "np.linalg.slogdet({0})[0]", doc="sign of det, np.linalg.slogdet(a)[0]")
+prim("slogdet_sign", 1, t_det, "np.linalg.slogdet({0})[0]", doc="sign of det, np.linalg.slogdet(a)[0]", zero_derivative=True)
 prim("inv", 1, t_square, "np.linalg.inv({0})",  # A^-1' = -A^-T G A^-T (Giles 2008, 2.2.3)
      vjp=(lambda g, ans, a: -(ans.T @ g @ ans.T),))
 prim("solve", 2, t_solve, "np.linalg.solve({0}, {1})", vjp=(_solve_vjp_a, lambda g, ans, a, b: emit_op("solve", a.T, g)))
@@ -1099,7 +1100,7 @@ _GROUP[0] = "random draws (data: no gradient)"
 prim("rng_draw", None, lambda seed, plan, *dims, kind: (_need_int(seed, *dims), Type("float64", len(dims)))[1],
      lambda op: "rng_draw({0}, {1}, {kind}, " + _shape_text(len(op.inputs) - 2, 2) + ")",
      runtime=("runtime.kernels.rng_draw",),
-     doc="the next draw of np.random.default_rng({0}) after the draws in {1}: kind 0 random, 1 standard_normal")
+     doc="the next draw of np.random.default_rng({0}) after the draws in {1}: kind 0 random, 1 standard_normal", zero_derivative=True)
 
 _GROUP[0] = "tangent helpers (in generated forward sweeps)"
 _NO_REVERSE = _no_second("a forward-mode tangent in reverse mode")

@@ -54,7 +54,7 @@ prim("stack_read", 2, lambda s, k, **_: Type(s.dtype, s.rank - 1), "{0}[{1}]", a
 # integer arithmetic for indices and counters (also defined for floats, as in NumPy)
 prim("floordiv", 2, t_arith, "{0} // {1}", broadcasts=True, vjp=(lambda g, ans, a, b: None,
                                                                   lambda g, ans, a, b: None),
-     doc="a // b: piecewise constant, zero gradient", cheap=True)
+     doc="a // b: piecewise constant, zero gradient", cheap=True, zero_derivative=True)
 prim("mod", 2, t_arith, "{0} % {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -(g * emit_op("floordiv", a, b))),
      doc="a % b = a - b * floor(a / b)", cheap=True)
@@ -67,7 +67,7 @@ prim("row", 2, lambda x, i, **_: Type(x.dtype, x.rank - 1), "{0}[{1}]", aliases=
      vjp=(lambda g, ans, x, i: emit_op("row_scatter", g, x, i), None),
      doc="row {1} of array {0} (for row in X)", cheap=True)
 prim("row_scatter", 3, lambda g, x, i, **_: Type("float64", x.rank),
-     "row_scatter({0}, {1}, {2})", doc="zeros shaped like {1} with row {2} set to {0}", runtime=("runtime.stacks.row_scatter",))
+     "row_scatter({0}, {1}, {2})", doc="zeros shaped like {1} with row {2} set to {0}", runtime=("runtime.stacks.row_scatter",), shape_operand=1)
 def _emit_index_add(op):
     return "index_add({1}, " + index_tuple(op.attr("spec"), 2) + ", {0})"
 

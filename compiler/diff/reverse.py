@@ -76,25 +76,13 @@ def reverse(graph: Graph, wrt: tuple[int, ...], cotangents: list | None = None) 
     return graph.replace(ops=tuple(ops), results=(loss, *grads), result_names=names)
 
 
-# Primitives without a VJP rule whose derivative is zero where it exists (piecewise
-# constant, or not a function of their float inputs): reverse mode gives them no
-# cotangent. Any other primitive without a rule that an active value reaches (an adjoint
-# helper in a gradient of a gradient, np.unique's values) is refused, never a silent zero.
-NO_DERIVATIVE = frozenset({
-    "sign", "heaviside", "floor", "ceil", "rint", "slogdet_sign", "stop_gradient",
-    "tie_weight", "zeros_like", "eye_like", "last_occurrence", "rng_draw"})
-
-
-# the operand each adjoint helper reads only for its shape
-SHAPE_ONLY = {"zeros_with": 1, "unbroadcast": 1, "broadcast_like": 1, "reshape_like": 1,
-              "zeros_like": 0, "eye_like": 0, "fill_like": 0, "take_add": 1,
-              "take_pairs_add": 1, "row_scatter": 1}
-
-
 def _check_rules(ops, active):
+    """A primitive without a VJP rule that an active value reaches is refused (an adjoint
+    helper in a gradient of a gradient, np.unique's values), unless its record says its
+    derivative is zero (`zero_derivative`): never a silent zero."""
     for op in walk(ops):
         p = PRIMS[op.prim]
-        if (p.vjp is None and not op.regions and op.prim not in NO_DERIVATIVE
+        if (p.vjp is None and not op.regions and not p.zero_derivative
                 and any(o.type.is_float for o in op.outputs)
                 and any(v in active and v.type.is_float for v in op.inputs)):
             helper = p.group.startswith("adjoint helpers")
@@ -342,7 +330,7 @@ class _Reverse:
         arrays alive for their shapes (a loop that reads y[i - 1] and writes y[i])."""
         for k in range(start, len(b.ops)):
             o = b.ops[k]
-            j = SHAPE_ONLY.get(o.prim)
+            j = PRIMS[o.prim].shape_operand
             if j is not None and j < len(o.inputs):
                 w = self.shape_of(o.inputs[j])
                 if w is not o.inputs[j]:

@@ -43,6 +43,11 @@ class Primitive:
     runtime: tuple = ()  # "module.name" of each runtime function its spellings call
     numba: object = None  # the spelling in compiled code where it differs from `emit`
     jvp: object = None  # forward-mode (tangent) rule, one per input: not written yet
+    # the input read only for its shape (zeros_with's template, unbroadcast's target):
+    # reverse mode may give it any value of that shape (compiler/diff/reverse.py)
+    shape_operand: int | None = None
+    # no derivative rule is needed: zero where it exists (sign, floor, a draw, ...)
+    zero_derivative: bool = False
 
 
 PRIMS: dict[str, Primitive] = {}
