@@ -4,6 +4,13 @@ import os
 import tempfile
 
 import pytest
+from hypothesis import settings
+
+# `make test` draws the same random programs on every run and machine (CI must not fail on
+# a draw nobody can see again); ADJOINT_HYPOTHESIS=explore draws fresh ones each run.
+settings.register_profile("reproducible", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("ADJOINT_HYPOTHESIS", "reproducible"))
 
 
 def pytest_configure(config):

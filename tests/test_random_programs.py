@@ -133,7 +133,9 @@ def writes(draw, counters):
         (f"r = w[::-1]; r *= {e}", f"w = w * {te}"),
         (f"u = w[:2]; u[0] += u[1] * {e}",
          f"w = w + np.where(np.arange(3) == 0, w[1] * {te}, 0.0)"),
-        (f"np.add.at(w, [0, 0, 2], {e})", f"w = w + np.array([2.0, 0.0, 1.0]) * {te}"),
+        # np.add.at adds one occurrence at a time: w[0] + t + t, not w[0] + 2 * t
+        (f"np.add.at(w, [0, 0, 2], {e})", f"t_ = {te}; w = w + np.where(np.arange(3) != 1, t_, 0.0)"
+                                           f"; w = w + np.where(np.arange(3) == 0, t_, 0.0)"),
         (f"w[[2, 0, 2]] = {e} * np.array([1.0, 2.0, 3.0])",
          f"w = np.where(np.arange(3) == 1, w, np.array([2.0, 0.0, 3.0]) * {te})"),
     ]))
@@ -286,9 +288,32 @@ f_twin = f
 """
 
 
+# np.add.at's repeated index: its twin once added 2 * t where NumPy adds t twice (CI failure)
+_ADD_AT_TWICE = """\
+import numpy as np
+
+
+def f(x, y, v, k):
+    w = v.copy()
+    w[0] = x + x + (x + x)
+    np.add.at(w, [0, 0, 2], np.tanh(x + x))
+    return np.tanh(x) + y * 0.5 + np.sum(w * w) * 0.1
+
+
+def f_twin(x, y, v, k):
+    w = v * 1.0
+    w = np.where(np.arange(3) == 0, (x + x + (x + x)) * np.ones(3), w)
+    t_ = np.tanh(x + x) * np.ones(3)
+    w = w + np.where(np.arange(3) != 1, t_, 0.0)
+    w = w + np.where(np.arange(3) == 0, t_, 0.0)
+    return np.tanh(x) + y * 0.5 + np.sum(w * w) * 0.1
+"""
+
+
 @settings(max_examples=80, **_SETTINGS)
 @given(programs(), points)
 @example(_NESTED_BREAK, (0.3, 0.2, 0))  # was KeyError '@brk': the inner loop dropped the flag
+@example(_ADD_AT_TWICE, (1.0, 0.0, 0))
 def test_random_programs_match_numpy_and_autograd(tmp_path, source, point):
     check(source, tmp_path, jit=False, point=point)
 
