@@ -32,6 +32,7 @@ import types
 from pathlib import Path
 
 from .errors import AdjointError
+from .codegen.epoch import INLINE_NAME
 from .codegen.pyemit import TWIN_PREFIX
 from .numba_cache import ensure_numba
 
@@ -178,12 +179,13 @@ def _load(source: str, jit: bool) -> types.ModuleType:
         quiet_performance_warnings()
         fns = {k: v for k, v in vars(mod).items()
                if isinstance(v, types.FunctionType) and v.__module__ == name}
+        inline = set(getattr(mod, INLINE_NAME, ()))
         for k, v in fns.items():  # f runs as its compiled twin when it has one (pyemit)
             if k.startswith(TWIN_PREFIX):
                 continue
             if TWIN_PREFIX + k in fns:
                 v = fns[TWIN_PREFIX + k]
                 v.__name__ = v.__qualname__ = k  # messages name f, not its twin
-            setattr(mod, k, numba.njit(cache=True, boundscheck=_BOUNDSCHECK,
-                                       error_model="numpy")(v))
+            setattr(mod, k, numba.njit(cache=True, boundscheck=_BOUNDSCHECK, error_model="numpy",
+                                       inline="always" if k in inline else "never")(v))
     return mod
