@@ -316,3 +316,48 @@ def test_fused_norms_equal_the_norm_of_the_materialised_gradient():
     for f in (sq_norm_outer, outer_nb):
         assert not np.isfinite(f(np.array([np.inf, 1.0]), np.array([0.0, 1.0])))
     assert sq_norm(np.outer(a, b)) == pytest.approx(want_outer, rel=1e-13)
+
+
+def test_flat_and_norms_in_compiled_code_on_every_layout():
+    """flat(a) is np.ravel(a) (C order) for 1-D, strided 1-D, C, F and strided 2-D arrays
+    inside Numba code, where it returns a 1-D array itself instead of Numba's copying
+    ravel; sq_norm and sq_norm_scaled give the norm of the same entries."""
+    from compiler.numba_cache import ensure_numba
+    from runtime.optim import flat, sq_norm, sq_norm_scaled
+    nb = ensure_numba()
+    flat_nb = nb.njit(lambda a: flat(a))
+    norm_nb = nb.njit(lambda a: sq_norm(a))
+    scaled_nb = nb.njit(lambda s, a: sq_norm_scaled(s, a))
+    M = np.arange(24.0).reshape(4, 6) - 7.5
+    for a in (M[1], M[:, 2], M, np.asfortranarray(M), M[::2, 1::2], M.T):
+        np.testing.assert_array_equal(flat_nb(a), np.ravel(a))
+        assert flat(a).shape == (a.size,)
+        want = float(np.sum(a * a))
+        assert norm_nb(a) == pytest.approx(want, rel=1e-13)
+        assert scaled_nb(-0.5, a) == pytest.approx(0.25 * want, rel=1e-13)
+    v = M[1]
+    assert flat_nb(v).ctypes.data == v.ctypes.data  # the row itself, no copy
+
+
+def test_written_out_sgd_equals_the_kernel():
+    """The compiled epoch's plain-SGD steps (sgd_outer on a matrix's rows, sgd_rows on a
+    flat view) give what `update` gives on the materialised gradient, zero rows included."""
+    from compiler.numba_cache import ensure_numba
+    from runtime.optim import NO_ROWS, plain_sgd, sgd_outer, sgd_rows
+    nb = ensure_numba()
+    outer_nb = nb.njit(lambda P, a, b, c, lr: sgd_outer(P, a, b, c, lr))
+    rows_nb = nb.njit(lambda p, s, v, c, lr: sgd_rows(p, NO_ROWS, s, v, c, lr))
+    plain_nb = nb.njit(lambda h: plain_sgd(h))
+    assert plain_nb(SGD(0.1).hyper()) and plain_sgd(SGD(0.1).hyper())
+    assert not plain_nb(SGD(0.1, momentum=0.9).hyper()) and not plain_nb(Adam(0.1).hyper())
+    rng = np.random.default_rng(5)
+    P0, a, b, v = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=3), rng.normal(size=12)
+    a[2] = 0.0
+    h = SGD(0.05).hyper()
+    want = P0.copy()
+    update.py_func(want.reshape(12), (np.outer(a, b) * 0.7).ravel(), np.zeros((0, 12)), h, 0)
+    update.py_func(want.reshape(12), (-1.5 * v) * 0.7, np.zeros((0, 12)), h, 1)
+    P = P0.copy()
+    outer_nb(P, a, b, 0.7, h[1])
+    rows_nb(P.reshape(12), -1.5, v, 0.7, h[1])
+    np.testing.assert_allclose(P, want, rtol=1e-13, atol=1e-15)
