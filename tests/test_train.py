@@ -430,7 +430,7 @@ def test_example_digits_mlp_reaches_95_percent(tmp_path, capsys):
 
 # ---- factored gradients: rank-1 and scaled updates fused into the loop (issue 16) ------
 
-FUSED_OPTS = [SGD(0.05), Momentum(0.05, 0.9, nesterov=True),
+FUSED_OPTS = [SGD(0.05), SGD(0.05, clip_norm=0.3), Momentum(0.05, 0.9, nesterov=True),
               Adam(0.01, clip_norm=0.5, weight_decay=1e-3), RMSProp(0.005, clip_norm=0.2)]
 
 
@@ -439,6 +439,7 @@ def _unfused(monkeypatch, fn, wrt, jit):
     factored forms, and the one a user-defined update kernel gets)."""
     import compiler.codegen.epoch as epoch_mod
     monkeypatch.setattr(epoch_mod, "BUILTIN_UPDATE", "no built-in kernel")
+    monkeypatch.setattr(epoch_mod, "SGD_UPDATE", "no built-in kernel")
     return value_and_grad(fn, wrt=wrt, jit=jit)
 
 
@@ -457,8 +458,13 @@ def test_factored_updates_give_the_unfused_parameters_to_1e12(monkeypatch, jit):
             r0 = fit(plain, _params(), (X, y), opt, epochs=3, seed=2, verbose=False,
                      grad_health=False)
         assert "four_layer_value_and_factors" in r.epoch_source
-        assert "_update_outer(_p_V1, _a_V1, _b_V1" in r.epoch_source
-        assert "_update_scaled(_p_w, _sc_w, _v_w" in r.epoch_source
+        if jit and opt.update == "runtime.optim:update_sgd":  # plain SGD written out
+            assert "_sgd_outer(V1, _a_V1, _b_V1, _c, _lr)" in r.epoch_source
+            assert "_sgd_rows(_p_w, _NO_ROWS, _sc_w, _flat(_v_w), _c, _lr)" in r.epoch_source
+            assert "_update" not in r.epoch_source.split("def four_layer_epoch")[1]
+        else:
+            assert "_update_outer(_p_V1, _a_V1, _b_V1" in r.epoch_source
+            assert "_update_scaled(_p_w, _sc_w, _v_w" in r.epoch_source
         assert "np.outer" not in r.epoch_source.split("def four_layer_epoch")[0]
         assert "_value_and_factors" not in r0.epoch_source
         for k in WRT:
@@ -615,3 +621,27 @@ def test_fit_trains_scalar_parameters(jit):
               shuffle=False, verbose=False)
     np.testing.assert_allclose(res.params["p"]["w"], w, rtol=1e-12)
     assert res.params["p"]["b"] == pytest.approx(b, rel=1e-12)
+
+
+def test_plain_sgd_names_its_own_kernel_and_its_loops_refuse_other_hyper_parameters():
+    """Plain SGD's loops are compiled with the step written out (runtime/optim.py,
+    `update_sgd`); every other built-in optimiser uses the shared kernel. Loops compiled
+    for plain SGD called with another optimiser's hyper-parameters raise ValueError
+    rather than run SGD with them."""
+    assert SGD(0.1).update == "runtime.optim:update_sgd"
+    assert SGD(0.1, clip_norm=1.0).update == "runtime.optim:update_sgd"
+    for opt in (SGD(0.1, weight_decay=0.01), SGD(0.1, momentum=0.5), Adam(0.1),
+                RMSProp(0.1), Momentum(0.1)):
+        assert opt.update == "runtime.optim:update", opt
+    X, y = _data(n=8)
+    P = _params()
+    example = [X[0], y[0]] + [P[k] for k in WRT]
+    loops = VG.epoch_function(SGD(0.1).update, example, jit=True)
+    states = [np.zeros((0,) + P[k].shape) for k in WRT]
+    args = [X, y] + [P[k].copy() for k in WRT] + states
+    order = np.arange(8, dtype=np.int64)
+    total, done, _ = loops.epoch(*args, SGD(0.1).hyper(), order, 0, 1, 0.0, np.zeros((4, 3)))
+    assert done == 8 and np.isfinite(total)
+    with pytest.raises(ValueError, match="plain SGD"):
+        loops.epoch(*args, SGD(0.1, weight_decay=0.1).hyper(), order, 0, 1, 0.0,
+                    np.zeros((4, 3)))
