@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test explore bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: $(VENV)/.examples
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
+
+# make explore: the long property runs (-m slow), Hypothesis drawing fresh programs each run
+explore: $(VENV)/.test
+	ADJOINT_HYPOTHESIS=explore $(BIN)/python -m pytest -q -m slow
 
 # make bench: all workloads (a few minutes) -> benchmarks/results.md and results.png;
 # make bench BENCH_ARGS=--quick: about two minutes, -> results/bench-quick.md

@@ -22,7 +22,7 @@ import numpy as np
 from benchmarks import calls, libs
 from benchmarks.harness import Impl, Table
 from compiler import value_and_grad
-from runtime.optim import SGD, Adam
+from runtime.optim import SGD, Adam, loop_kernel
 from runtime.train import fit
 
 SEED = 7  # the epoch order used for verification: default_rng(SEED).permutation(n)
@@ -77,9 +77,9 @@ def _fit_epoch_runner(vg, m: Model, orders):
     ps = m.p0()
     by_name = dict(zip(m.wrt, ps)) | {vg.arg_names[0]: m.X, vg.arg_names[1]: m.y}
     example = [by_name[a][0] if a not in m.wrt else by_name[a] for a in vg.arg_names]
-    loops = vg.epoch_function(opt.update, example, False)
-    args = [by_name[a] for a in vg.arg_names] + [opt.init_state(p) for p in ps]
     hyper, stats = opt.hyper(), np.zeros((len(ps), 3))
+    loops = vg.epoch_function(loop_kernel(opt, hyper), example, False)  # as fit chooses
+    args = [by_name[a] for a in vg.arg_names] + [opt.init_state(p) for p in ps]
 
     def run(n_epochs):
         for k in range(n_epochs):

@@ -19,11 +19,12 @@ the optimiser's own kernel (any shape; vectorised NumPy when called from Python,
 element loop when compiled). So the generated epoch loop, which names its update kernel
 in its source, is the same module for every built-in optimiser: switching from Adam to
 RMSProp costs no recompile; and `update` itself is compiled once and cached on disk.
-Plain SGD (no momentum, no weight decay) names `runtime.optim:update_sgd`, the same
-kernel under another name, so that its compiled loop writes the step p -= lr g out in
-place of the kernel call (compiler/codegen/epoch.py): a training step of the hinge
-classifier is 1.2x faster so, at the price of one more compile when a session switches
-between plain SGD and another optimiser (issue 16).
+When the hyper-parameters are plain SGD's (no momentum, no weight decay: `plain_sgd`),
+`fit` names the same kernel as `runtime.optim:update_sgd` (`loop_kernel`), and the
+compiled loop for that name writes the step p -= lr g out in place of the kernel call
+(compiler/codegen/epoch.py): a training step of the hinge classifier is 1.2x faster
+so, at the price of one more compile when a session switches between plain SGD and
+another optimiser (issue 16).
 
 Update rules (g is the gradient plus weight_decay * p, the L2 penalty's gradient,
 unless stated otherwise; all operations elementwise; t counts from 1 in the formulas):
@@ -72,7 +73,7 @@ _LOOP = {"error_model": "numpy"}
 _SUM = {"cache": True, "fastmath": {"reassoc", "contract", "nsz", "arcp"}}
 
 
-def _flat(p, g, state):
+def _flat_views(p, g, state):
     return p.reshape(p.size), g.ravel(), state.reshape(state.shape[0], p.size)
 
 
@@ -87,7 +88,7 @@ def sgd_update(p, g, state, hyper, t):
     hyper = [lr] or [lr, wd]; state unused (0 slots)."""
     lr = hyper[0]
     wd = hyper[1] if hyper.shape[0] > 1 else 0.0
-    pf, gf, _ = _flat(p, g, state)
+    pf, gf, _ = _flat_views(p, g, state)
     if wd == 0.0:
         pf -= lr * gf
     else:
@@ -114,7 +115,7 @@ def momentum_update(p, g, state, hyper, t):
     """Heavy-ball or Nesterov momentum, in place. hyper = [lr, wd, mu, nesterov (0/1)];
     state[0] is the velocity v."""
     lr, wd, mu, nesterov = hyper[0], hyper[1], hyper[2], hyper[3] != 0.0
-    pf, gf, st = _flat(p, g, state)
+    pf, gf, st = _flat_views(p, g, state)
     v = st[0]
     gj = _with_decay(gf, pf, wd)
     v *= mu
@@ -148,7 +149,7 @@ def _momentum_update_loop(p, g, state, hyper, t):
 def adagrad_update(p, g, state, hyper, t):
     """AdaGrad, in place. hyper = [lr, wd, delta]; state[0] is the sum of squared gradients."""
     lr, wd, delta = hyper[0], hyper[1], hyper[2]
-    pf, gf, st = _flat(p, g, state)
+    pf, gf, st = _flat_views(p, g, state)
     r = st[0]
     gj = _with_decay(gf, pf, wd)
     r += gj * gj
@@ -176,7 +177,7 @@ def _adagrad_update_loop(p, g, state, hyper, t):
 def rmsprop_update(p, g, state, hyper, t):
     """RMSProp, in place. hyper = [lr, wd, rho, delta]; state[0] is the running mean square."""
     lr, wd, rho, delta = hyper[0], hyper[1], hyper[2], hyper[3]
-    pf, gf, st = _flat(p, g, state)
+    pf, gf, st = _flat_views(p, g, state)
     r = st[0]
     gj = _with_decay(gf, pf, wd)
     r *= rho
@@ -208,7 +209,7 @@ def adam_update(p, g, state, hyper, t):
     """Adam (bias-corrected), in place. hyper = [lr, wd, b1, b2, eps, decoupled (0/1)];
     state[0] = m, state[1] = v; t is 0-based (the paper's t is t + 1)."""
     lr, wd, b1, b2, eps = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
-    pf, gf, st = _flat(p, g, state)
+    pf, gf, st = _flat_views(p, g, state)
     m, v = st[0], st[1]
     c1 = 1.0 - b1 ** float(t + 1)  # float: libm pow in both forms
     c2 = 1.0 - b2 ** float(t + 1)
@@ -256,9 +257,11 @@ def _adam_update_loop(p, g, state, hyper, t):
 
 
 def flat(a):
-    """The entries of the float64 array `a` (any shape) as a 1-D array in C order: np.ravel.
+    """The entries of the float64 array `a` (any shape) as a 1-D array in C order: from
+    Python np.ravel (a copy unless a is contiguous).
 
-    Inside Numba code chosen by a's type: a itself when 1-D, a reshaped view when
+    Inside Numba code, chosen by a's type: a itself when 1-D (a strided 1-D array too,
+    where np.ravel would copy: callers only read it), a reshaped view when
     C-contiguous, a copy otherwise. Numba's `ravel` builds a new array even from a 1-D
     one, 23 ns a call, which was a third of the hinge's whole training step."""
     return np.ravel(a)
@@ -390,7 +393,7 @@ NO_ROWS = np.empty(0)  # sgd_rows' and _apply's `a` for a gradient that is one r
 def plain_sgd(hyper) -> bool:
     """Whether hyper (an optimiser's `hyper()`) is SGD without weight decay: the update
     is then p -= lr * g, which the compiled epoch runs as `sgd_rows`."""
-    return hyper[0] == SGD_KIND and hyper[2] == 0.0
+    return hyper[0] == SGD_KIND and hyper.shape[0] > 2 and hyper[2] == 0.0
 
 
 @register_jitable(error_model="numpy", inline="always")
@@ -469,6 +472,16 @@ def _update_nb(p, g, state, hyper, t):
 BUILTIN_UPDATE = "runtime.optim:update"
 SGD_UPDATE = "runtime.optim:update_sgd"
 update_sgd = update  # plain SGD's name for the kernel (module docstring)
+
+
+def loop_kernel(optimizer, hyper) -> str:
+    """The update kernel's 'module:function' for the training loops of `optimizer` with
+    the hyper-parameter vector `hyper` (what it will be called with): SGD_UPDATE when
+    it names the built-in kernel and `hyper` is plain SGD's, else `optimizer.update`.
+    Decided from `hyper`, the vector the kernel itself dispatches on, so that a
+    subclass which sets its hyper-parameters in `hyper()` gets the loop that runs them."""
+    name = optimizer.update
+    return SGD_UPDATE if name == BUILTIN_UPDATE and plain_sgd(hyper) else name
 
 
 def update_scaled(p, s, v, state, hyper, t, c):
@@ -613,16 +626,9 @@ class Optimizer:
     global gradient norm (see the module docstring). Raises ValueError for a negative,
     zero or non-finite lr, a negative weight_decay or a non-positive clip_norm."""
 
+    update = "runtime.optim:update"
     kind = -1
     n_slots = 0
-
-    @property
-    def update(self) -> str:
-        """'module:function' of the kernel the compiled loops call (module docstring):
-        SGD_UPDATE for plain SGD (no momentum, no weight decay), else BUILTIN_UPDATE.
-        A subclass with its own kernel sets `update` as a class attribute."""
-        plain = self.kind == SGD_KIND and self.weight_decay == 0.0
-        return SGD_UPDATE if plain else BUILTIN_UPDATE
 
     def __init__(self, lr, weight_decay=0.0, clip_norm=None):
         name = type(self).__name__

@@ -21,7 +21,7 @@ import numpy as np
 
 from .checkpoint import save_params
 from .health import GradientHealth
-from .optim import SGD
+from .optim import SGD, loop_kernel
 
 __all__ = ["fit", "FitResult"]
 
@@ -278,10 +278,10 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
                else by_name[a][0] if a in data_names or a in scalars else by_name[a]
                for a in arg_names]
     arg_names = [a for a in flat_names if a not in fixed]  # the loops take the leaves
-    loops = vg.epoch_function(optimizer.update, example, batched, fixed=fixed)
+    hyper = np.asarray(optimizer.hyper(), dtype=np.float64)
+    loops = vg.epoch_function(loop_kernel(optimizer, hyper), example, batched, fixed=fixed)
     loops.fixed = fixed
     states = [np.ascontiguousarray(optimizer.init_state(p), dtype=np.float64) for p in params]
-    hyper = np.asarray(optimizer.hyper(), dtype=np.float64)
     clip = float(getattr(optimizer, "clip_norm", None) or 0.0)
     stats = np.zeros((len(params), 3))
     train_args = [by_name[a] for a in arg_names] + states
@@ -418,7 +418,7 @@ def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, c
             raise
         warnings.warn(f"Numba could not compile the training loop ({str(e).splitlines()[0]}); "
                       "running it as plain Python instead", RuntimeWarning, stacklevel=3)
-        loops = vg.epoch_function(optimizer.update, example, batched, jit=False,
+        loops = vg.epoch_function(loop_kernel(optimizer, hyper), example, batched, jit=False,
                                   fixed=getattr(loops, "fixed", None))
         warm(loops)
     return loops

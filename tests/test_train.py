@@ -4,7 +4,8 @@ input, initialisation, saving and plots.
 
 Compile budget: two compiled models (the lecture's four-layer network per example, a
 linear model per minibatch); every optimiser shares one compiled update kernel, so
-switching optimisers recompiles nothing. Other cases run with jit=False.
+switching optimisers recompiles nothing, except between plain SGD, whose compiled loop
+writes its step out, and the others. Other cases run with jit=False.
 """
 import warnings
 
@@ -20,7 +21,7 @@ from runtime.checkpoint import load_params, save_params
 from runtime.functions import sigmoid
 from runtime.health import (ExplodingGradientWarning, GradientHealth, GradientWarning,
                             VanishingGradientWarning)
-from runtime.optim import SGD, AdaGrad, Adam, Momentum, RMSProp
+from runtime.optim import SGD, AdaGrad, Adam, Momentum, RMSProp, loop_kernel
 from runtime.train import fit
 
 WRT = ("V1", "V2", "V3", "w")
@@ -437,9 +438,9 @@ FUSED_OPTS = [SGD(0.05), SGD(0.05, clip_norm=0.3), Momentum(0.05, 0.9, nesterov=
 def _unfused(monkeypatch, fn, wrt, jit):
     """A gradient whose training loops materialise every gradient (the path before the
     factored forms, and the one a user-defined update kernel gets)."""
-    import compiler.codegen.epoch as epoch_mod
-    monkeypatch.setattr(epoch_mod, "BUILTIN_UPDATE", "no built-in kernel")
-    monkeypatch.setattr(epoch_mod, "SGD_UPDATE", "no built-in kernel")
+    import runtime.optim as optim_mod
+    monkeypatch.setattr(optim_mod, "BUILTIN_UPDATE", "no built-in kernel")
+    monkeypatch.setattr(optim_mod, "SGD_UPDATE", "no built-in kernel")
     return value_and_grad(fn, wrt=wrt, jit=jit)
 
 
@@ -458,7 +459,7 @@ def test_factored_updates_give_the_unfused_parameters_to_1e12(monkeypatch, jit):
             r0 = fit(plain, _params(), (X, y), opt, epochs=3, seed=2, verbose=False,
                      grad_health=False)
         assert "four_layer_value_and_factors" in r.epoch_source
-        if jit and opt.update == "runtime.optim:update_sgd":  # plain SGD written out
+        if jit and loop_kernel(opt, opt.hyper()) == "runtime.optim:update_sgd":  # written out
             assert "_sgd_outer(V1, _a_V1, _b_V1, _c, _lr)" in r.epoch_source
             assert "_sgd_rows(_p_w, _NO_ROWS, _sc_w, _flat(_v_w), _c, _lr)" in r.epoch_source
             assert "_update" not in r.epoch_source.split("def four_layer_epoch")[1]
@@ -623,25 +624,57 @@ def test_fit_trains_scalar_parameters(jit):
     assert res.params["p"]["b"] == pytest.approx(b, rel=1e-12)
 
 
-def test_plain_sgd_names_its_own_kernel_and_its_loops_refuse_other_hyper_parameters():
-    """Plain SGD's loops are compiled with the step written out (runtime/optim.py,
-    `update_sgd`); every other built-in optimiser uses the shared kernel. Loops compiled
-    for plain SGD called with another optimiser's hyper-parameters raise ValueError
-    rather than run SGD with them."""
-    assert SGD(0.1).update == "runtime.optim:update_sgd"
-    assert SGD(0.1, clip_norm=1.0).update == "runtime.optim:update_sgd"
+class ScheduledDecaySGD(SGD):
+    """An optimiser that sets weight decay through hyper() only (as a schedule would):
+    its kind and weight_decay attributes say plain SGD, its hyper-parameters do not."""
+
+    def __init__(self, lr, wd):
+        super().__init__(lr)
+        self.wd = wd
+
+    def hyper(self):
+        h = super().hyper()
+        h[2] = self.wd
+        return h
+
+
+def test_the_loops_follow_the_hyper_parameters_not_the_attributes():
+    """Plain SGD's compiled loop writes its step out (runtime.optim.loop_kernel names it
+    `update_sgd`); whether it is used is decided from the hyper-parameter vector, the
+    one the kernel dispatches on, so a subclass that sets weight decay in hyper() trains
+    alike in both tiers and as a Python loop of the same steps. Loops compiled for plain
+    SGD raise ValueError when called with other hyper-parameters."""
+    assert loop_kernel(SGD(0.1), SGD(0.1).hyper()) == "runtime.optim:update_sgd"
+    assert loop_kernel(SGD(0.1, clip_norm=1.0), SGD(0.1).hyper()) == "runtime.optim:update_sgd"
     for opt in (SGD(0.1, weight_decay=0.01), SGD(0.1, momentum=0.5), Adam(0.1),
-                RMSProp(0.1), Momentum(0.1)):
-        assert opt.update == "runtime.optim:update", opt
-    X, y = _data(n=8)
-    P = _params()
-    example = [X[0], y[0]] + [P[k] for k in WRT]
-    loops = VG.epoch_function(SGD(0.1).update, example, jit=True)
-    states = [np.zeros((0,) + P[k].shape) for k in WRT]
-    args = [X, y] + [P[k].copy() for k in WRT] + states
-    order = np.arange(8, dtype=np.int64)
+                RMSProp(0.1), Momentum(0.1), ScheduledDecaySGD(0.1, 0.5)):
+        assert loop_kernel(opt, opt.hyper()) == "runtime.optim:update", opt
+    X, y = _data(n=12)
+    runs = []
+    for vg in (VG, VG_PY):
+        r = fit(vg, _params(), (X, y), ScheduledDecaySGD(0.05, 0.5), epochs=2, shuffle=False,
+                verbose=False, grad_health=False)
+        assert r.stopped is None
+        runs.append(r.params)
+    P = {k: v.copy() for k, v in _params().items()}
+    g = value_and_grad(four_layer, wrt=WRT, jit=False)
+    for _ in range(2):
+        for i in range(12):
+            _, grads = g(X[i], y[i], *[P[k] for k in WRT])
+            for k, gk in zip(WRT, grads):
+                P[k] -= 0.05 * (gk + 0.5 * P[k])
+    for k in WRT:
+        assert np.max(np.abs(P[k] - _params()[k])) > 1e-3
+        for params in runs:
+            np.testing.assert_allclose(params[k], P[k], rtol=1e-12, atol=1e-14, err_msg=k)
+    P0 = _params()
+    example = [X[0], y[0]] + [P0[k] for k in WRT]
+    loops = VG.epoch_function("runtime.optim:update_sgd", example, jit=True)
+    states = [np.zeros((0,) + P0[k].shape) for k in WRT]
+    args = [X, y] + [P0[k].copy() for k in WRT] + states
+    order = np.arange(12, dtype=np.int64)
     total, done, _ = loops.epoch(*args, SGD(0.1).hyper(), order, 0, 1, 0.0, np.zeros((4, 3)))
-    assert done == 8 and np.isfinite(total)
+    assert done == 12 and np.isfinite(total)
     with pytest.raises(ValueError, match="plain SGD"):
-        loops.epoch(*args, SGD(0.1, weight_decay=0.1).hyper(), order, 0, 1, 0.0,
+        loops.epoch(*args, ScheduledDecaySGD(0.1, 0.5).hyper(), order, 0, 1, 0.0,
                     np.zeros((4, 3)))

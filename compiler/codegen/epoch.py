@@ -46,6 +46,7 @@ import functools
 import hashlib
 import importlib.util
 import keyword
+import textwrap
 from dataclasses import dataclass
 
 from ..ir.core import Graph
@@ -84,10 +85,6 @@ def _safe_names(arg_names, taken):
 
 
 # ---- gradients the loop receives in factored form --------------------------------------
-# the built-in kernel with fused forms, and its name for plain SGD (runtime/optim.py)
-BUILTIN_UPDATE, SGD_UPDATE = "runtime.optim:update", "runtime.optim:update_sgd"
-
-
 @dataclass(frozen=True)
 class GradientForm:
     """How the epoch receives one parameter's gradient from the factored value-and-grad:
@@ -135,9 +132,10 @@ def _aliases_param(v, producers: dict, params: set) -> bool:
 
 
 # The loops call the step's gradient as a function, or have Numba inline it (jit.py) when
-# it makes at most this many arrays. Measured with the update loops of this file: the
-# hinge's step (all scalars; 28 vs 34 us an epoch) gains from inlining, the four-layer's
-# (20 arrays; 0.59 vs 0.49 ms) loses, LLVM then optimising one large loop body less well.
+# it makes at most this many arrays (views included). A threshold between two
+# measurements, not a tuned one: the hinge's step (no arrays; 28 against 34 us an epoch)
+# gains from inlining, the four-layer's (20 arrays; 0.59 against 0.49 ms) loses, LLVM
+# then optimising one large loop body less well.
 INLINE_MAX_ARRAYS = 2
 
 
@@ -216,6 +214,7 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     value-and-gradient's IR. With the graph and the built-in kernel, gradients that
     `gradient_forms` factors reach the update as their factors: the source then starts
     with `<name>_value_and_factors` (a FunctionSource carrying its compiled twin)."""
+    from runtime import optim  # the built-in kernel's names (imports no Numba)
     mod, fn = update_import.split(":")
     fvjp = f"{name}_value_and_factors"
     taken = {"np", "max", "min", "range", "_update", "_sq_norm", "_flat", "_update_scaled",
@@ -234,7 +233,7 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
         safe[a] for a, v in zip(arg_names, graph.params) if a in wrt_names and v.type.rank == 0}
     assert all(f.kind == "dense" for p, f in zip(pv, forms) if p in scalars)
     fsrc = None
-    if factored is not None and update_import in (BUILTIN_UPDATE, SGD_UPDATE):
+    if factored is not None and update_import in (optim.BUILTIN_UPDATE, optim.SGD_UPDATE):
         fsrc, fconsts, _ = function_source(factored, fvjp)
         if fconsts and (not isinstance(module_globals, dict) or any(
                 module_globals.get(k) != c for k, c in fconsts.items())):
@@ -290,7 +289,7 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     # compiled plain SGD is written out (p -= lr * g, a row at a time, rows with a zero
     # factor skipped): 1.2x faster per step for the hinge than a call of the kernel, and
     # 1.9x faster than the kernel's dispatch inlined (issue 16)
-    sgd = jit and update_import == SGD_UPDATE
+    sgd = jit and update_import == optim.SGD_UPDATE
     for p, f in zip(pv, forms):
         if sgd:
             step.append({
@@ -305,22 +304,30 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
             step.append(f"_update_outer(_p_{p}, _a_{p}, _b_{p}, _s_{p}, {t}, _c)")
 
     digests = ", ".join(f"{m} {_module_digest(m)}" for m in dict.fromkeys([mod, "runtime.optim"]))
-    lines = [f"# kernels' module sources (sha256; an edit recompiles): {digests}",
-             f"from {mod} import {fn} as _update",
-             "from runtime.optim import flat as _flat, sq_norm as _sq_norm"]
     kinds = {f.kind for f in forms}
+    names = []  # what the loops call from runtime.optim, and nothing else
+    if "dense" in kinds or ("scaled" in kinds and sgd):
+        names.append("flat")
+    if "dense" in kinds:
+        names.append("sq_norm")
     if "scaled" in kinds:
-        lines.append("from runtime.optim import sq_norm_scaled as _sq_norm_scaled, "
-                     "update_scaled as _update_scaled")
+        names += ["sq_norm_scaled"] + ([] if sgd else ["update_scaled"])
     if "outer" in kinds:
-        lines.append("from runtime.optim import sq_norm_outer as _sq_norm_outer, "
-                     "update_outer as _update_outer")
+        names += ["sq_norm_outer"] + ([] if sgd else ["update_outer"])
     if sgd:
-        lines.append("from runtime.optim import NO_ROWS as _NO_ROWS, plain_sgd as _plain_sgd, "
-                     "sgd_rows as _sgd_rows, sgd_outer as _sgd_outer")
+        names += ["plain_sgd"] + (["NO_ROWS", "sgd_rows"] if kinds - {"outer"} else [])
+        names += ["sgd_outer"] if "outer" in kinds else []
+    lines = [f"# kernels' module sources (sha256; an edit recompiles): {digests}"]
+    if not sgd:
+        lines.append(f"from {mod} import {fn} as _update")
+    lines += textwrap.wrap(", ".join(f"{n} as _{n}" for n in names), 88,
+                           initial_indent="from runtime.optim import (",
+                           subsequent_indent="    ", break_on_hyphens=False)
+    lines[-1] += ")"
     if not jit:
         lines.append("_update = getattr(_update, 'py_func', _update)  # plain Python")
-    if jit and graph is not None and _array_ops(factored or graph) <= INLINE_MAX_ARRAYS:
+    called = factored if fsrc is not None else graph  # the gradient the loops call
+    if jit and called is not None and _array_ops(called) <= INLINE_MAX_ARRAYS:
         lines += ["", f"{INLINE_NAME} = ({fvjp!r},)  # compiled into the loops: no call a step"]
     lines += ["", "",
              f"def {name}_epoch({sig}, _hyper, _order, _step0, _batch, _clip, _stats):",
@@ -334,8 +341,9 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
         lines += ["    if not _plain_sgd(_hyper):",
                   "        raise ValueError('these loops run plain SGD: hyper must be SGD().hyper()')",
                   "    _lr = _hyper[1]"]
-    for p in pv:  # flat views: one compiled kernel serves every parameter
-        lines.append(f"    _p_{p} = {p}.reshape({p}.size)")
+    for p, f in zip(pv, forms):  # flat views: one compiled kernel serves every parameter
+        if not (sgd and f.kind == "outer"):  # sgd_outer updates the matrix's rows
+            lines.append(f"    _p_{p} = {p}.reshape({p}.size)")
         if not sgd:  # plain SGD has no state
             lines.append(f"    _s_{p} = _state_{p}.reshape((_state_{p}.shape[0], {p}.size))")
     if batched:
