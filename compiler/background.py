@@ -66,6 +66,7 @@ class Job:
 
     def __init__(self, source: str, entries: list):
         self.source, self.entries = source, entries
+        self.path: list = []  # sys.path entries the worker adds (the caller's)
         self.submitted = time.perf_counter()
         self.ready_at: float | None = None  # perf_counter when compiled and loaded here
         self.module = None  # the compiled module (numba dispatchers), when done
@@ -123,7 +124,8 @@ class _Worker:
     def request(self, job: Job, timeout: float) -> dict:
         """Send `job`; the worker's reply, or {"ok": False, "error": ...} if it died or
         ran past `timeout` (then it is killed)."""
-        msg = {"source": job.source, "entries": job.entries, "timeout": timeout}
+        msg = {"source": job.source, "entries": job.entries, "timeout": timeout,
+               "path": job.path}
         try:
             self.proc.stdin.write(json.dumps(msg) + "\n")
             self.proc.stdin.flush()
@@ -210,6 +212,9 @@ def submit(source: str, entries) -> Job:
         if job is not None and job.error is None:
             return job
         job = _jobs[key] = Job(source, entries)
+        # the caller's import path: the module may import the user's modules (an update
+        # kernel "myopt:step" beside the script), which the worker must find too
+        job.path = [os.getcwd() if p == "" else p for p in sys.path if isinstance(p, str)]
         _pending.append(job)
         _ensure_runner()
         _wake.notify()

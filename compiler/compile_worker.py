@@ -65,6 +65,7 @@ def main():
         pass
     for line in sys.stdin:
         job = json.loads(line)
+        sys.path += [p for p in job.get("path", ()) if p not in sys.path]  # the caller's
         signal.alarm(int(job.get("timeout", 600)) + 30)
         t0 = time.perf_counter()
         try:

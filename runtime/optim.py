@@ -474,6 +474,28 @@ SGD_UPDATE = "runtime.optim:update_sgd"
 update_sgd = update  # plain SGD's name for the kernel (module docstring)
 
 
+# what the built-in kernel reads for each kind: (entries of hyper, slots of state)
+_LAYOUT = {SGD_KIND: (3, 0), MOMENTUM_KIND: (5, 1), ADAGRAD_KIND: (4, 1), RMSPROP_KIND: (5, 1),
+           ADAM_KIND: (7, 2)}
+
+
+def check_hyper(hyper, n_slots: int) -> None:
+    """Raise ValueError unless the built-in kernel can run with the float64 vector
+    `hyper` and states of `n_slots` slots: a known kind in hyper[0], at least the
+    entries that kind reads, at least the state slots it writes. Compiled code does not
+    check bounds: a momentum vector with no velocity slot would write past the state."""
+    hyper = np.asarray(hyper)
+    kind = float(hyper[0]) if hyper.ndim == 1 and hyper.size else math.nan
+    if kind not in _LAYOUT:
+        raise ValueError(f"hyper[0] = {kind} is no built-in optimiser kind "
+                         f"({', '.join(str(k) for k in _LAYOUT)}); hyper = {hyper!r}")
+    size, slots = _LAYOUT[int(kind)]
+    if hyper.size < size or n_slots < slots:
+        raise ValueError(f"optimiser kind {int(kind)} needs hyper() = [kind, lr, "
+                         f"weight_decay, ...] of at least {size} entries and {slots} state "
+                         f"slot(s) (n_slots); got {hyper.size} entries and {n_slots} slot(s)")
+
+
 def loop_kernel(optimizer, hyper) -> str:
     """The update kernel's 'module:function' for the training loops of `optimizer` with
     the hyper-parameter vector `hyper` (what it will be called with): SGD_UPDATE when

@@ -21,7 +21,7 @@ import numpy as np
 
 from .checkpoint import save_params
 from .health import GradientHealth
-from .optim import SGD, loop_kernel
+from .optim import BUILTIN_UPDATE, SGD, check_hyper, loop_kernel
 
 __all__ = ["fit", "FitResult"]
 
@@ -219,8 +219,10 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         argument with a default keeps it, fixed in the loops), in the loss's argument
         order; axis 0 indexes examples (row i of each is example i).
     optimizer: SGD, Momentum, AdaGrad, RMSProp or Adam from runtime.optim (default
-        SGD(lr=0.01)); its clip_norm, if set, clips each step's gradients by their
-        global norm.
+        SGD(lr=0.01)), or an object following its protocol; its clip_norm, if set,
+        clips each step's gradients by their global norm. Its hyper() and clip_norm
+        are read again before every epoch, so a callback may change lr (a schedule)
+        but not the optimiser's kind.
     epochs: passes over the data (>= 0).
     batch_size: None (default): per-example updates, the loss gets one row of each
         data argument (x of shape (d,), y a float). An int b >= 1: minibatch updates,
@@ -241,9 +243,17 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     infinite; the parameters are then those before that step.
     Raises ValueError for mismatched example counts, params that do not match the
     loss's differentiated arguments, NaN/inf in data or params, a bad batch_size or
-    epochs; TypeError for an object that is not an optimiser."""
+    epochs, hyper-parameters or state slots the built-in kernel cannot run
+    (runtime.optim.check_hyper), a kind changed by a callback; TypeError for an object
+    (or class) that is not an optimiser; compiler.errors.RunError at the loss's line
+    when a step fails (data of the wrong shape, an index out of range: the epoch's
+    steps are replayed through the gradient to find it)."""
+    from compiler.dispatch import RUN_ERRORS  # what generated code raises (a located RunError)
     t_fit = time.perf_counter()
     optimizer = SGD(0.01) if optimizer is None else optimizer
+    if isinstance(optimizer, type):
+        raise TypeError(f"optimizer must be an optimiser object, not the class "
+                        f"{optimizer.__name__}: write {optimizer.__name__}(lr=...)")
     if not all(hasattr(optimizer, a) for a in ("update", "init_state", "hyper")):
         raise TypeError(f"optimizer must be an optimiser from runtime.optim (e.g. SGD(0.01), "
                         f"Adam()), got {optimizer!r}")
@@ -279,9 +289,12 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
                for a in arg_names]
     arg_names = [a for a in flat_names if a not in fixed]  # the loops take the leaves
     hyper = np.asarray(optimizer.hyper(), dtype=np.float64)
-    loops = vg.epoch_function(loop_kernel(optimizer, hyper), example, batched, fixed=fixed)
-    loops.fixed = fixed
     states = [np.ascontiguousarray(optimizer.init_state(p), dtype=np.float64) for p in params]
+    if optimizer.update == BUILTIN_UPDATE:
+        check_hyper(hyper, min((s.shape[0] for s in states), default=0))
+    kernel = loop_kernel(optimizer, hyper)
+    loops = vg.epoch_function(kernel, example, batched, fixed=fixed)
+    loops.fixed = fixed
     clip = float(getattr(optimizer, "clip_norm", None) or 0.0)
     stats = np.zeros((len(params), 3))
     train_args = [by_name[a] for a in arg_names] + states
@@ -309,7 +322,7 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         if need <= getattr(loops, "warmed", set()):  # an earlier fit compiled these loops
             result.cache_hit = loops.cache_hit
         else:
-            loops = _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch,
+            loops = _compile(vg, loops, kernel, example, batched, train_args, hyper, batch,
                              clip, stats, val_args, data_names, arg_names)
             result.compile_seconds = time.perf_counter() - t0
             counts = getattr(loops.epoch, "stats", None)
@@ -322,7 +335,6 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         health = grad_health if isinstance(grad_health, GradientHealth) else GradientHealth()
         health.reset()
     callbacks = [callbacks] if callable(callbacks) else list(callbacks)
-    lr = getattr(optimizer, "lr", None)
     rng = np.random.default_rng(seed)
     bar = _progress(range(epochs), verbose, desc or "epochs")
     t_train = time.perf_counter()
@@ -334,11 +346,19 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
             pending.wait(60)
             loops, pending = _switch(loops, pending, result, t_fit), None
         result.tiers.append("compiled" if loops.jit else "numpy")
+        if epoch:  # a callback may have changed the optimiser (a learning-rate schedule)
+            _reread_hyper(optimizer, hyper, kernel, states)
+            clip = float(getattr(optimizer, "clip_norm", None) or 0.0)
+        lr = getattr(optimizer, "lr", None)
         order = rng.permutation(n) if shuffle else np.arange(n)
         stats[:] = 0.0
         t = time.perf_counter()
-        total, done, last = loops.epoch(*train_args, hyper, order.astype(np.int64, copy=False),
-                                        result.steps, batch, clip, stats)
+        try:
+            total, done, last = loops.epoch(*train_args, hyper, order.astype(np.int64, copy=False),
+                                            result.steps, batch, clip, stats)
+        except RUN_ERRORS as e:
+            rows = _steps_args(vg, by_name, data_names, scalars, order, batch, batched)
+            _reraise_located(vg, e, rows, f"epoch {epoch + 1} of fit")
         result.epoch_seconds.append(time.perf_counter() - t)
         steps = -(-done // batch)
         result.steps += steps
@@ -359,7 +379,12 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
                               f"step {steps + 1} of epoch {epoch + 1}; parameters are those "
                               "before that step")
         if val_args is not None:
-            result.val_loss.append(float(loops.evaluate(*val_args, batch)))
+            try:
+                result.val_loss.append(float(loops.evaluate(*val_args, batch)))
+            except RUN_ERRORS as e:
+                rows = _steps_args(vg, by_name | dict(zip(data_names, val)), data_names,
+                                   scalars, np.arange(len(val[0])), batch, batched)
+                _reraise_located(vg, e, rows, "the validation loss of fit")
         if health is not None:
             result.warnings += health.check(epoch + 1, rms, peak, loss, nonfinite, lr)
         if hasattr(bar, "set_postfix"):
@@ -382,6 +407,48 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     return result
 
 
+def _reread_hyper(optimizer, hyper, kernel, states) -> None:
+    """Copy the optimiser's current hyper() into the loops' `hyper` (a callback may have
+    changed lr); ValueError if the change needs other loops (another kind or size)."""
+    h = np.asarray(optimizer.hyper(), dtype=np.float64)
+    if optimizer.update == BUILTIN_UPDATE:
+        check_hyper(h, min((s.shape[0] for s in states), default=0))
+    if h.shape != hyper.shape or loop_kernel(optimizer, h) != kernel:
+        raise ValueError(f"the optimiser changed kind during fit ({hyper.tolist()} -> "
+                         f"{h.tolist()}); a callback may change hyper-parameters such as lr, "
+                         "not the kind: call fit again with the new optimiser")
+    hyper[:] = h
+
+
+_LOCATE_STEPS = 10_000  # steps replayed to locate an error the compiled loops raised
+
+
+def _steps_args(vg, by_name, data_names, scalars, order, batch, batched):
+    """The loss's arguments of each step of an epoch over `order`, in order (the
+    parameters as they are now), at most _LOCATE_STEPS of them."""
+    starts = range(0, min(len(order), _LOCATE_STEPS * batch), batch)
+    for lo in starts:
+        rows = order[lo:lo + batch] if batched else order[lo]
+        yield [by_name[a][rows] if a in data_names else
+               by_name[a][0] if a in scalars else by_name[a] for a in vg.arg_names]
+
+
+def _reraise_located(vg, exc, steps, where):
+    """Raise the error the loops raised as the RunError at the user's line: the
+    gradient is called on the steps' arguments until one raises (the loops give no
+    location); `exc` itself when none does."""
+    from compiler.errors import AdjointError
+    for args in steps:
+        try:
+            vg(*args)
+        except AdjointError as e:
+            e.args = (f"{e.args[0]}\n(in {where})",) + e.args[1:]
+            raise e from exc
+        except Exception:  # noqa: BLE001 - not the loss's error: report the loops' own
+            break
+    raise exc
+
+
 def _no_rows(args, data_names, arg_names):
     return [v[:0] if a in data_names else v for a, v in zip(arg_names, args)]
 
@@ -400,7 +467,7 @@ def _switch(loops, pending, result, t_fit):
     return compiled
 
 
-def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, clip, stats,
+def _compile(vg, loops, kernel, example, batched, train_args, hyper, batch, clip, stats,
              val_args, data_names, arg_names):
     """Call the loops once on no rows (compiling them, or loading Numba's cache). If Numba
     cannot compile them, warn and fall back to the same loops as plain Python."""
@@ -418,7 +485,7 @@ def _compile(vg, loops, optimizer, example, batched, train_args, hyper, batch, c
             raise
         warnings.warn(f"Numba could not compile the training loop ({str(e).splitlines()[0]}); "
                       "running it as plain Python instead", RuntimeWarning, stacklevel=3)
-        loops = vg.epoch_function(loop_kernel(optimizer, hyper), example, batched, jit=False,
+        loops = vg.epoch_function(kernel, example, batched, jit=False,
                                   fixed=getattr(loops, "fixed", None))
         warm(loops)
     return loops

@@ -7,6 +7,7 @@ linear model per minibatch); every optimiser shares one compiled update kernel, 
 switching optimisers recompiles nothing, except between plain SGD, whose compiled loop
 writes its step out, and the others. Other cases run with jit=False.
 """
+import time
 import warnings
 
 import numpy as np
@@ -678,3 +679,110 @@ def test_the_loops_follow_the_hyper_parameters_not_the_attributes():
     with pytest.raises(ValueError, match="plain SGD"):
         loops.epoch(*args, ScheduledDecaySGD(0.1, 0.5).hyper(), order, 0, 1, 0.0,
                     np.zeros((4, 3)))
+
+
+# ---- optimisers that do not match their kind, schedules, located errors ---------------
+
+class MomentumWithoutSlots(SGD):
+    """Momentum's hyper-parameters, but SGD's n_slots = 0: no velocity to keep."""
+
+    def hyper(self):
+        return np.array([1.0, self.lr, 0.0, 0.9, 0.0])
+
+
+class ShortHyper(SGD):
+    def hyper(self):
+        return np.array([0.0, self.lr])
+
+
+@pytest.mark.parametrize("vg", [VG, VG_PY], ids=["compiled", "numpy"])
+def test_hyper_parameters_the_kernel_cannot_run_are_refused_before_training(vg):
+    """Compiled code does not check bounds: a momentum vector with no state slot would
+    write past the state array (it overwrote `hyper` at d = 100,000). Refused at once."""
+    X, y = _data(n=6)
+    for opt, match in ((MomentumWithoutSlots(0.1), "1 state slot"),
+                       (ShortHyper(0.1), "at least 3 entries")):
+        with pytest.raises(ValueError, match=match):
+            fit(vg, _params(), (X, y), opt, epochs=1, verbose=False)
+    with pytest.raises(TypeError, match=r"write SGD\(lr=...\)"):
+        fit(vg, _params(), (X, y), SGD, epochs=1, verbose=False)
+
+
+class ScheduledSGD(SGD):
+    """SGD whose kind turns into momentum after a callback sets `turn`."""
+    n_slots = 1
+    turn = False
+
+    def hyper(self):
+        return np.array([1.0 if self.turn else 0.0, self.lr, 0.0, 0.5, 0.0])
+
+
+@pytest.mark.parametrize("vg", [VG, VG_PY], ids=["compiled", "numpy"])
+def test_a_callback_may_change_the_learning_rate_not_the_kind(vg):
+    """hyper() is read again before every epoch: a callback halving lr (a schedule)
+    trains as a Python loop with that schedule does, in both tiers; a change of kind
+    (other loops) is a ValueError, not a silent continuation."""
+    X, y = _data(n=10)
+    opt = SGD(0.08)
+    halve = lambda e, r: setattr(opt, "lr", opt.lr / 2)  # noqa: E731
+    r = fit(vg, _params(), (X, y), opt, epochs=3, shuffle=False, verbose=False,
+            grad_health=False, callbacks=[halve])
+    g = grad(four_layer, wrt=WRT, jit=False)
+    P = {k: v.copy() for k, v in _params().items()}
+    for lr in (0.08, 0.04, 0.02):
+        for i in range(10):
+            for k, gk in zip(WRT, g(X[i], y[i], *[P[k] for k in WRT])):
+                P[k] -= lr * gk
+    for k in WRT:
+        np.testing.assert_allclose(r.params[k], P[k], rtol=1e-12, atol=1e-14, err_msg=k)
+    turn = ScheduledSGD(0.05)
+    with pytest.raises(ValueError, match="changed kind"):
+        fit(vg, _params(), (X, y), turn, epochs=3, verbose=False,
+            callbacks=[lambda e, r: setattr(turn, "turn", True)])
+
+
+@pytest.mark.parametrize("vg", [VG, VG_PY], ids=["compiled", "numpy"])
+def test_an_error_inside_the_loops_names_the_loss_line(vg):
+    """Data of the wrong width fails inside the training loops, which know no source
+    lines: fit replays the epoch's steps through the gradient and raises its RunError,
+    which names the loss's file and line (also for val_data)."""
+    from compiler.errors import RunError
+    X, y = _data(n=6)
+    with pytest.raises(RunError, match=r"models\.py:\d+") as e:
+        fit(vg, _params(), (X[:, :2], y), epochs=1, verbose=False)
+    assert "epoch 1 of fit" in str(e.value)
+    with pytest.raises(RunError, match=r"models\.py:\d+") as e:
+        fit(vg, _params(), (X, y), val_data=(X[:, :2], y), epochs=1, verbose=False)
+    assert "validation loss" in str(e.value)
+
+
+KERNEL_MODULE = '''
+import numpy as np
+from numba.extending import register_jitable
+
+
+@register_jitable
+def halving_sign_update(p, g, state, hyper, t):
+    for j in range(p.shape[0]):
+        p[j] -= hyper[0] * np.sign(g[j])
+'''
+
+
+class UserModuleSignSGD(SignSGD):
+    update = "user_kernel_beside_the_script:halving_sign_update"
+
+
+def test_a_kernel_beside_the_users_script_compiles_in_the_background(tmp_path, monkeypatch):
+    """Under jit="auto" the loops compile in a worker process, which gets the caller's
+    import path: an update kernel in a module beside the user's script (on sys.path)
+    reaches the compiled tier with no warning."""
+    (tmp_path / "user_kernel_beside_the_script.py").write_text(KERNEL_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    X, y = _data(n=6)
+    vg = value_and_grad(four_layer, wrt=WRT)  # jit="auto"
+    wait = lambda e, r: r.tiers[-1] == "compiled" or time.sleep(0.2)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = fit(vg, _params(), (X, y), UserModuleSignSGD(), epochs=300, verbose=False,
+                grad_health=False, callbacks=[wait])
+    assert r.tiers[-1] == "compiled", r.tiers
