@@ -351,7 +351,8 @@ def test_written_out_sgd_equals_the_kernel():
     assert plain_nb(SGD(0.1).hyper()) and plain_sgd(SGD(0.1).hyper())
     assert not plain_nb(SGD(0.1, momentum=0.9).hyper()) and not plain_nb(Adam(0.1).hyper())
     rng = np.random.default_rng(5)
-    P0, a, b, v = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=3), rng.normal(size=12)
+    P0, a, b = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=3)
+    v = rng.normal(size=12)
     a[2] = 0.0
     h = SGD(0.05).hyper()
     want = P0.copy()

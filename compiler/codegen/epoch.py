@@ -17,8 +17,9 @@ smaller) and is written for a batch, e.g. `np.mean((X @ w - y) ** 2)`.
   (p.reshape(p.size), flat(g_p), state_p.reshape((n_slots, p.size))): one compiled
   kernel signature serves every parameter of every model. Compiled for plain SGD
   (update kernel `runtime.optim:update_sgd`) the step is written out in the loop
-  instead (`sgd_rows`, `sgd_outer`: p -= lr * g, rows with a zero factor skipped). It stops before the first
-  step whose loss or gradient norm is not finite, so no parameter receives a NaN.
+  instead (`sgd_rows`, `sgd_outer`: p -= lr * g, rows with a zero factor skipped).
+  It stops before the first step whose loss or gradient norm is not finite, so no
+  parameter receives a NaN.
   `stats` (float64, shape (n_params, 3)) accumulates per parameter: the sum over steps
   of the squared gradient norm, the largest squared norm, the last step's squared
   norm. Returns (sum over steps of loss * rows in the step, rows done, last loss).
@@ -218,9 +219,9 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
     mod, fn = update_import.split(":")
     fvjp = f"{name}_value_and_factors"
     taken = {"np", "max", "min", "range", "_update", "_sq_norm", "_flat", "_update_scaled",
-             "_update_outer", "_sq_norm_scaled", "_sq_norm_outer", "_lr", "_sgd_rows", "_sgd_outer",
-             "_NO_ROWS", "_plain_sgd", vjp_name, fvjp,
-             f"{name}_epoch", f"{name}_evaluate", INLINE_NAME}
+             "_update_outer", "_sq_norm_scaled", "_sq_norm_outer", "_lr", "_sgd_rows",
+             "_sgd_outer", "_NO_ROWS", "_plain_sgd", vjp_name, fvjp, f"{name}_epoch",
+             f"{name}_evaluate", INLINE_NAME}
     taken |= set(module_globals)
     safe = dict(zip(arg_names, _safe_names(arg_names, taken)))
     data = [a for a in arg_names if a not in wrt_names]
@@ -339,7 +340,7 @@ def epoch_source(name: str, vjp_name: str, arg_names, wrt_names, update_import: 
              "    _n = _order.shape[0]"]
     if sgd:
         lines += ["    if not _plain_sgd(_hyper):",
-                  "        raise ValueError('these loops run plain SGD: hyper must be SGD().hyper()')",
+                  "        raise ValueError('these loops run plain SGD (update_sgd)')",
                   "    _lr = _hyper[1]"]
     for p, f in zip(pv, forms):  # flat views: one compiled kernel serves every parameter
         if not (sgd and f.kind == "outer"):  # sgd_outer updates the matrix's rows
