@@ -105,6 +105,15 @@ def test_an_argument_written_by_the_loss_and_passed_twice_is_refused(jit):
             value_and_grad(f, wrt=(0, 1), jit=jit)(*args)
     # separate arrays: NumPy's value, and the caller's arrays are untouched
     b = a.copy()
-    v, _ = value_and_grad(sc.writes_first_reads_second, wrt=(0, 1), jit=jit)(a, b)
+    vg = value_and_grad(sc.writes_first_reads_second, wrt=(0, 1), jit=jit)
+    v, _ = vg(a, b)
     assert v == sc.writes_first_reads_second(a.copy(), b.copy())
     np.testing.assert_array_equal(a, [1.0, 2.0, 3.0])
+    # the same gradient once it serves calls from its per-call fast path (compiled,
+    # C-contiguous float64 arguments): still refused, for the same array and for a view
+    assert vg(a, b)[0] == v
+    long = np.arange(5.0)
+    for args in [(a, a), (long[:3], long[2:])]:
+        with pytest.raises(ArgumentError, match="shares memory with argument"):
+            vg(*args)
+    assert vg(a, b)[0] == v
