@@ -27,7 +27,7 @@ import functools
 
 from . import background
 from .arguments import Arguments
-from .dispatch import RUN_ERRORS, Dispatcher, Specialization
+from .dispatch import RUN_ERRORS, Dispatcher, Miss, Specialization
 from .errors import AdjointError
 from .frontend import parse_function
 from .ir.core import Graph
@@ -139,7 +139,6 @@ class GradFunction(GeneratedFunction):
         self.with_value = with_value
         self.jit = jit
         self._dispatcher = Dispatcher(self.arguments, jit)
-        self._dispatch = self._dispatcher.call  # bound once: the per-call path
         # calls with exactly this many positional arguments skip binding (-1: always bind,
         # keyword-only parameters cannot be given by position)
         self._nargs = -1 if self.fs.node.args.kwonlyargs else len(self.arg_names)
@@ -151,8 +150,16 @@ class GradFunction(GeneratedFunction):
     def __call__(self, *args, **kwargs):
         if kwargs or len(args) != self._nargs:
             args = self.arguments.bind(args, kwargs)
-        try:
-            out = self._dispatch(args)
+        d = self._dispatcher
+        try:  # Dispatcher.run written out: a Python frame is 5 % of a small call
+            direct = d.direct
+            if direct is not None and not (d.captured and d.stale()):
+                try:
+                    out = direct(*args)
+                except Miss:
+                    out = d.call(args)
+            else:
+                out = d.call(args)
         except RUN_ERRORS as e:
             self._dispatcher.reraise(args, e)
         grads = out[1] if self.single else tuple(out[1:])

@@ -202,7 +202,7 @@ class TransformFunction(GeneratedFunction):
     def _run(self, args):
         """The generated function's results (regrouped per `wrt` argument), as a tuple."""
         try:
-            out = self._dispatcher.call(args)
+            out = self._dispatcher.run(args)
         except RUN_ERRORS as e:
             self._dispatcher.reraise(args, e)
         return out if isinstance(out, tuple) else (out,)

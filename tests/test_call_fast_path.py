@@ -113,3 +113,62 @@ def test_ints_and_int_arrays_take_the_fast_path_unless_differentiated():
     assert not any(-2 in key for key in g._fast)
     with pytest.raises(Exception):
         vg(x, W, 2 ** 70, idx)  # too big for int64: refused, not wrapped around
+
+
+def int_square(w, n):
+    return np.sum(w * w) * (n * n)
+
+
+SCALE = 2.0
+
+
+def scaled_by_global(w):
+    return SCALE * np.sum(w * w)
+
+
+def test_direct_path_runs_only_arguments_of_exactly_a_compiled_type():
+    """After a fast-path call, calls go first to a clone of the compiled tier's Numba
+    dispatcher that never compiles (dispatch.Specialization.direct_fn). An argument
+    whose Numba type is not exactly that of a compiled signature (an int where the
+    specialisation has a float, a strided, F-ordered, read-only or float32 array, a
+    list) must take the normal path: the same values as NumPy, integer arithmetic
+    included."""
+    w = np.arange(1.0, 4.0)
+    vg = value_and_grad(int_square, wrt="w", jit=True)
+    numpy_vg = value_and_grad(int_square, wrt="w", jit=False)
+    for _ in range(3):
+        v, g = vg(w, 3.0)
+    assert vg._dispatcher.direct is not None
+    assert v == 14.0 * 9.0 and np.array_equal(g, 2 * w * 9.0)
+    n = 2 ** 40 + 1  # n * n wraps around in int64, as NumPy computes it
+    with np.errstate(over="ignore"):
+        want = numpy_vg(w, n)
+    assert want[0] == 14.0 * float(2 ** 41 + 1)
+    for _ in range(2):
+        v, g = vg(w, n)
+        assert v == want[0] and np.array_equal(g, want[1])
+        assert vg(w, 3.0)[0] == 126.0  # the float specialisation again, between them
+    read_only = w.copy()
+    read_only.flags.writeable = False
+    wide = np.arange(1.0, 7.0)
+    for x in (read_only, wide[::2], w.astype(np.float32), list(w), np.asfortranarray(w)):
+        v, g = vg(x, 3.0)
+        xe = np.asarray(x, dtype=np.float64)
+        assert v == 9.0 * np.sum(xe * xe) and np.array_equal(g, 18.0 * xe)
+    rows = np.arange(6.0).reshape(2, 3)  # another rank: another specialisation
+    assert vg(rows, 1.0)[0] == 55.0 and vg(w, 1.0)[0] == 14.0
+
+
+def test_direct_path_notices_a_rebound_global():
+    global SCALE
+    w = np.arange(1.0, 4.0)
+    g = grad(scaled_by_global, jit=True)
+    try:
+        for _ in range(3):
+            np.testing.assert_array_equal(g(w), 4.0 * w)
+        assert g._dispatcher.direct is not None
+        SCALE = 3.0
+        np.testing.assert_array_equal(g(w), 6.0 * w)
+        np.testing.assert_array_equal(g(w), 6.0 * w)
+    finally:
+        SCALE = 2.0
