@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 
 from . import background
-from .arguments import Arguments
+from .arguments import Arguments, fast_key
 from .dispatch import RUN_ERRORS, Dispatcher, Miss, Specialization
 from .errors import AdjointError
 from .frontend import parse_function
@@ -189,15 +189,28 @@ class GradFunction(GeneratedFunction):
         with it), `source` (their Python source) and `jit`. `fixed` ({argument: number}):
         arguments made constants of the loops' gradient (fit: a loss argument with a
         default); the loops do not take them."""
-        spec = self._dispatcher.for_args(example_args, fixed)
+        d = self._dispatcher
+        if d.captured and d.stale():
+            d.invalidate()
+        fast = fast_key(example_args) if not fixed else None  # fit calls this every time:
+        memo = (update_import, fast, bool(batched), jit)  # skip the work when it can
+        hit = d.loops_memo.get(memo) if fast is not None else None
+        if hit is not None:
+            spec, arg_names, wrt_names = hit
+        else:
+            spec = d.for_args(example_args, fixed)
+            trees = {n: t.tree for n, t in zip(self.arg_names, spec.key)
+                     if isinstance(t, TreeType)}
+            # the loops take the leaves, named as pytree.leaf_names names them, not fixed ones
+            names = leaf_names(self.arg_names, trees)
+            arg_names = tuple(n for a in self.arg_names if a not in (fixed or {})
+                              for n in names[a])
+            wrt_names = tuple(n for a in self.wrt_names for n in names[a])
+            if fast is not None:
+                d.loops_memo[memo] = spec, arg_names, wrt_names
         if jit is None:
             jit = "auto" if self.jit == "auto" and spec.compile_error is None else spec.jit
-        trees = {n: t.tree for n, t in zip(self.arg_names, spec.key) if isinstance(t, TreeType)}
-        # the loops take the leaves, named as pytree.leaf_names names them, not fixed ones
-        names = leaf_names(self.arg_names, trees)
-        arg_names = tuple(n for a in self.arg_names if a not in (fixed or {}) for n in names[a])
-        wrt_names = tuple(n for a in self.wrt_names for n in names[a])
-        return self._dispatcher.loops(spec, arg_names, wrt_names, update_import,
+        return d.loops(spec, arg_names, wrt_names, update_import,
                                       bool(batched), jit if jit == "auto" else bool(jit))
 
     __adjoint_binding__ = True  # `D = grad(f)` inside a loss names it (frontend/context.py)

@@ -186,7 +186,10 @@ class Dispatcher:
         self.last: Specialization | None = None  # the one generated last
         # what the generated code baked in: {Capture.key: (read, value, array snapshot)}
         self.captured: dict = {}
-        self.epoch_loops: dict = {}  # (key, update, batched, jit) -> pipeline.epoch_module
+        self.epoch_loops: dict = {}  # (spec, update, batched, jit) -> pipeline.epoch_module
+        # (update, fast key of the example, batched, jit) -> (spec, loop argument names,
+        # their wrt names): GradFunction.epoch_function without for_args
+        self.loops_memo: dict = {}
         # the direct path (module docstring): the last fast-path specialisation's
         # direct_fn, or None
         self.direct = None
@@ -361,7 +364,7 @@ class Dispatcher:
     def loops(self, spec, arg_names, wrt_names, update_import: str, batched: bool, jit):
         """The training loops around `spec` (pipeline.epoch_module), memoised: jit True or
         False as asked; "auto": the plain-Python loops with `start_compile`."""
-        key = (spec.key, update_import, batched, jit)
+        key = (spec, update_import, batched, jit)  # a spec lives until invalidate()
         if key not in self.epoch_loops:
             args = (spec.generated, arg_names, wrt_names, update_import, batched)
             loops = pipeline.epoch_module(*args, jit is True)
@@ -399,6 +402,7 @@ class Dispatcher:
         self.tree_fast.clear()
         self.captured.clear()
         self.epoch_loops.clear()
+        self.loops_memo.clear()
         self.direct = None
 
     def reraise(self, args, exc):
