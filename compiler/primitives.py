@@ -352,6 +352,10 @@ def _emit_where(op):
     return "np.where({0}, {1}, {2})" if op.out.type.rank else "({1} if {0} else {2})"
 
 
+def _numba_where(op):  # Numba's np.where is 8x slower than a loop: runtime.kernels.select
+    return "select({0}, {1}, {2})" if op.out.type.rank else "({1} if {0} else {2})"
+
+
 def _emit_along(kernel, np_name):
     def emit(op):
         ax = op.attr("axis")
@@ -671,7 +675,8 @@ prim("minimum", 2, t_arith, "np.minimum({0}, {1})", broadcasts=True,
           lambda g, ans, a, b: g * emit_op("tie_weight", a, b)))
 prim("logaddexp", 2, t_float, "np.logaddexp({0}, {1})", broadcasts=True,
      vjp=(lambda g, ans, a, b: g * emit_op("exp", a - ans), lambda g, ans, a, b: g * emit_op("exp", b - ans)))
-prim("where", 3, t_where, _emit_where, broadcasts=True,
+prim("where", 3, t_where, _emit_where, broadcasts=True, numba=_numba_where,
+     runtime=("runtime.kernels.select",),
      vjp=(None,
           lambda g, ans, c, x, y: emit_op("where", c, g, 0.0),
           lambda g, ans, c, x, y: emit_op("where", c, 0.0, g)))
