@@ -12,6 +12,7 @@ from .cse import cse
 from .dce import dce
 from .fold import fold
 from .inplace import accumulate_in_place
+from .products import transposed_products
 from .residuals import store_residuals
 from .results import copy_aliased_results
 from .stores import store_in_place
@@ -19,7 +20,8 @@ from .stores import store_in_place
 # in_place first: before CSE could merge two arrays it would update (e.g. two zero
 # accumulators), after which CSE and folding keep apart what is updated in place
 PIPELINE = [("residuals", store_residuals), ("in_place", accumulate_in_place), ("fold", fold),
-            ("cse", cse), ("dce", dce), ("fold", fold), ("dce", dce),
+            ("cse", cse), ("dce", dce), ("products", transposed_products), ("fold", fold),
+            ("dce", dce),
             ("results", copy_aliased_results)]
 # the graph that is generated: writes in place once nothing is differentiated or
 # recomputed from it any more (reverse mode reads the primal's writes as functional)
