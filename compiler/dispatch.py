@@ -17,8 +17,9 @@ Guarantees:
   types a float and an np.float64 alike, so only compiled specialisations are
   registered (the NumPy tier keeps normalize's np.float64 scalars); the fast path is
   the same whatever the mode.
-- The direct path, in front of it: once a compiled specialisation without written
-  arguments has served a fast-path call, calls (after the staleness check below) calls go first to a clone of its Numba
+- The direct path, in front of it: once a compiled specialisation has served a
+  fast-path call, calls go first (after the staleness check below, and for a loss that
+  writes into an argument after `check_unshared_flat`) to a clone of its Numba
   dispatcher that never compiles (`Specialization.direct_fn`). Numba matches a call
   only to a signature with exactly its argument types (dtype, rank, C layout,
   writability; a Python int is int64, not float64), which are the types normalisation
@@ -95,6 +96,13 @@ class Specialization:
                 clone.add_overload(cres)
             clone._compile_for_args = _miss  # what Numba calls on a miss: compile
             self.direct = clone
+            if self.written:  # a loss that writes into an argument: not into shared memory
+                check = self.check_unshared_flat
+
+                def direct(*args):
+                    check(args)
+                    return clone(*args)
+                self.direct = direct
         return self.direct
 
     def check_unshared(self, args, names):
@@ -123,6 +131,8 @@ class Specialization:
         """check_unshared on the fast path (args are the graph's parameters: arrays and
         numbers): one np.shares_memory per written array and other array, 0.2 µs each."""
         for i in self.written:
+            if type(args[i]) is not np.ndarray:  # the direct path's arguments are unchecked
+                continue  # (the call itself then takes the normal path)
             for j, b in enumerate(args):
                 if j != i and type(b) is np.ndarray and np.shares_memory(args[i], b):
                     self.check_unshared(args, [p.hint for p in self.primal.params])
@@ -206,8 +216,7 @@ class Dispatcher:
         if spec is not None:  # already normalised (float64 C arrays, floats); compiled
             if spec.written:  # a loss that writes into an argument: not into shared memory
                 spec.check_unshared_flat(args)
-            else:  # go direct next time (after the staleness check)
-                self.direct = spec.direct_fn()
+            self.direct = spec.direct_fn()  # go direct next time (after the staleness check)
             return spec.fn(*args)
         for check, spec in self.tree_fast:  # dicts or tuples of such arrays: flattened
             leaves = check(args)

@@ -172,3 +172,33 @@ def test_direct_path_notices_a_rebound_global():
         np.testing.assert_array_equal(g(w), 6.0 * w)
     finally:
         SCALE = 2.0
+
+
+def scan_into(x, w):
+    for i in range(1, x.shape[0]):
+        x[i] = x[i - 1] * w[i] + x[i]
+    return np.sum(x * x)
+
+
+def test_direct_path_of_a_loss_that_writes_into_an_argument():
+    """The direct path of a loss that writes into `x`: the caller's x never changes,
+    and x sharing memory with w is refused as NumPy would see the write through w;
+    arguments the direct path does not take (a list) still give NumPy's values."""
+    x0, w = np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0])
+    numpy_vg = value_and_grad(scan_into, wrt=("x", "w"), jit=False)
+    vg = value_and_grad(scan_into, wrt=("x", "w"), jit=True)
+    want = numpy_vg(x0.copy(), w)
+    for _ in range(4):
+        x = x0.copy()
+        v, (gx, gw) = vg(x, w)
+        np.testing.assert_array_equal(x, x0)
+        assert v == want[0]
+        np.testing.assert_allclose(gx, want[1][0], rtol=1e-14)
+        np.testing.assert_allclose(gw, want[1][1], rtol=1e-14)
+    assert vg._dispatcher.direct is not None
+    shared = np.array([1.0, 2.0, 3.0])
+    for other in (shared, shared[::-1]):
+        with pytest.raises(ArgumentError, match="shares memory"):
+            vg(shared, other)
+    np.testing.assert_array_equal(shared, [1.0, 2.0, 3.0])
+    assert vg(list(x0), w)[0] == want[0]
