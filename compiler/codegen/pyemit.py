@@ -12,8 +12,9 @@ constants are module globals `_c0`, `_c1`, ... returned in `consts`.
 
 Two spellings of one graph: the source users read (and the NumPy tier runs) uses each
 primitive's `emit`; its compiled twin uses the `numba` spelling where a primitive has
-one (`matmul(V1, x)` for `V1 @ x`, `outer(a, b)` for `np.outer(a, b)`: cached runtime
-kernels, so Numba does not compile its generic implementations into every gradient).
+one (`matmul(V1, x)` for `V1 @ x`, `outer(a, b)` for `np.outer(a, b)`, `select(c, a, b)`
+for `np.where(c, a, b)`: cached runtime kernels, so Numba does not compile its generic
+implementations into every gradient, and a faster loop than Numba's np.where).
 `function_source` returns the readable text carrying the twin (`FunctionSource.compiled`);
 `module_source` appends each twin, named `TWIN_PREFIX + name`, after every function, so
 the module has one content hash, one cache entry and unchanged line numbers, and
@@ -374,6 +375,6 @@ def module_source(functions: list[str], consts: dict):
         parts.append("\n" + f)
     twins = [f.compiled for f in functions if getattr(f, "compiled", "")]
     if twins:
-        parts.append("\n# compiled twins: the functions above with runtime kernels for `@` and "
-                     "np.outer\n" + "\n\n".join(twins))
+        parts.append("\n# compiled twins: the functions above with runtime kernels for `@`, "
+                     "np.outer and np.where\n" + "\n\n".join(twins))
     return "\n".join(parts), starts
