@@ -59,3 +59,12 @@ def newton_sqrt(a, tol):
         if done:
             break
     return x
+
+
+def layers_in_loop(X, W, b, Y):
+    """Minibatch layers sharing W, in a loop: W's cotangent is a transposed product
+    (H.T @ g).T inside the backward loop (passes/products.py)."""
+    H = X
+    for _ in range(2):
+        H = np.tanh(H @ W.T + b)
+    return np.sum((H @ W.T - Y) ** 2)

@@ -13,7 +13,7 @@ from compiler.frontend import lower
 from compiler.ir.walk import walk
 from compiler.passes import ADJOINT_PIPELINE as PIPELINE, run_pipeline
 from loop_cost_code import nonlinear_scan
-from models import newton_sqrt, rnn, row_loop, two_layer
+from models import layers_in_loop, newton_sqrt, rnn, row_loop, two_layer
 
 GOLDEN = Path(__file__).parent / "golden" / "passes"
 CASES = {
@@ -22,6 +22,8 @@ CASES = {
     "newton_sqrt": (newton_sqrt, ("a",), (2.0, 1e-12)),
     "two_layer": (two_layer, ("V", "w"), (np.ones(3), 1.0, np.ones((4, 3)), np.ones(4))),
     "nonlinear_scan": (nonlinear_scan, ("x",), (np.ones(5),)),
+    "layers_in_loop": (layers_in_loop, ("W", "b"),
+                       (np.ones((4, 3)), np.ones((3, 3)), np.ones(3), np.ones((4, 3)))),
 }
 PASSES = [name for name, _ in PIPELINE]
 
@@ -114,3 +116,23 @@ def test_stores_write_owned_arrays_in_place_and_keep_what_is_read_later():
     assert prims(before).count("set_index") == 2 and prims(after).count("store") == 2
     # the four-layer loss writes nothing; two_layer's arrays are read after: no store
     assert "store" not in prims(run_pipeline(adjoint_before("two_layer", k), [PIPELINE[k]]))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_transposed_products_give_c_ordered_gradients(jit):
+    """passes/products.py: `(A.T @ B).T` in the adjoint sweep is computed as `B.T @ A`,
+    at the top level and inside a backward loop: the gradient is C-ordered and equals
+    autograd's; the user's own transposed product is left as written."""
+    from oracles import autograd_grads
+    rng = np.random.default_rng(4)
+    args = (rng.normal(size=(5, 3)), rng.normal(size=(3, 3)), rng.normal(size=3),
+            rng.normal(size=(5, 3)))
+    gW, gb = grad(layers_in_loop, wrt=("W", "b"), jit=jit)(*args)
+    want = autograd_grads(layers_in_loop, args, (1, 2))
+    assert gW.flags.c_contiguous
+    np.testing.assert_allclose(gW, want[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gb, want[1], rtol=1e-12, atol=1e-14)
+    g = grad(layers_in_loop, wrt=("W", "b"), jit=False)
+    g(*args)
+    assert ").T" not in g.source.split("# backward sweep")[1].split("return")[0].replace(
+        "W.T", "")
