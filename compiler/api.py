@@ -153,7 +153,7 @@ class GradFunction(GeneratedFunction):
         d = self._dispatcher
         try:  # Dispatcher.run written out: a Python frame is 5 % of a small call
             direct = d.direct
-            if direct is not None and not (d.captured and d.stale()):
+            if direct is not None:
                 try:
                     out = direct(*args)
                 except Miss:

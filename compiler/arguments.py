@@ -23,10 +23,20 @@ from .pytree import Fixed, TreeType, flatten, is_tree
 def arg_type(a, as_float: bool):
     """(normalised argument, Type) of one argument; `as_float` for a `wrt` argument.
 
-    a: an ndarray (float, integer or bool dtype), a Python or NumPy number or bool, or a
-    (nested) list or tuple of numbers. Raises TypeError for anything else, or an array
-    of another dtype (complex, object, strings)."""
+    a: an ndarray (float, integer or bool dtype; an np.memmap is its plain array), a
+    Python or NumPy number or bool, or a (nested) list or tuple of numbers. Raises
+    TypeError for anything else, an array of another dtype (complex, object, strings)
+    or another ndarray subclass (np.matrix, a masked array: NumPy's operators mean
+    something else for them)."""
     if isinstance(a, np.ndarray):
+        if type(a) is not np.ndarray:
+            if not isinstance(a, np.memmap):  # np.matrix, masked arrays, ...: their
+                raise TypeError(  # operators and reductions are not the arrays' we follow
+                    f"a {type(a).__module__}.{type(a).__name__} is an ndarray subclass, "
+                    "whose operations NumPy computes differently from a plain array's: "
+                    "pass np.asarray(...) of it (a masked array's np.ma.filled or "
+                    "compressed data) to differentiate plain-array arithmetic")
+            a = a.view(np.ndarray)  # a memory-mapped array: the plain array it is
         if a.ndim == 0:  # a 0-d array is the scalar it holds
             return arg_type(a[()], as_float)
         if a.dtype == np.float64 and a.flags.c_contiguous:

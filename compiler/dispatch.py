@@ -18,9 +18,10 @@ Guarantees:
   registered (the NumPy tier keeps normalize's np.float64 scalars); the fast path is
   the same whatever the mode.
 - The direct path, in front of it: once a compiled specialisation has served a
-  fast-path call, calls go first (after the staleness check below, and for a loss that
-  writes into an argument after `check_unshared_flat`) to a clone of its Numba
-  dispatcher that never compiles (`Specialization.direct_fn`). Numba matches a call
+  fast-path call, calls go first to a clone of its Numba dispatcher that never
+  compiles, behind a generated guard: its captures unchanged (the staleness check
+  below, for this specialisation), its array arguments exact ndarrays, and for a loss
+  that writes into an argument `check_unshared_flat` (`Specialization.direct_fn`). Numba matches a call
   only to a signature with exactly its argument types (dtype, rank, C layout,
   writability; a Python int is int64, not float64), which are the types normalisation
   passes through unchanged; any other call raises `Miss` there and takes the paths
@@ -32,6 +33,7 @@ Guarantees:
 """
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -83,26 +85,47 @@ class Specialization:
     written: tuple = ()  # positions of the (leaf) arguments the loss writes into
     direct: object = None  # direct_fn's dispatcher, made on first use
 
-    def direct_fn(self):
-        """A second Numba dispatcher over the compiled tier's machine code (its
-        signatures so far) that never compiles: a call whose argument types match one of
-        them exactly runs at Numba's own dispatch cost, any other raises `Miss`. The
-        compiled tier itself still compiles new signatures (a read-only array) when the
-        normal path asks."""
+    def direct_fn(self, stale):
+        """The direct path's function (module docstring): a second Numba dispatcher over
+        the compiled tier's machine code (its signatures so far) that never compiles,
+        behind a generated guard that (1) what this specialisation's code baked in is
+        unchanged (identity of captured functions and objects, in line; `stale()`, the
+        dispatcher's full check, when it captured arrays or numbers) and (2) the array
+        arguments are exact ndarrays (Numba types an ndarray subclass, np.matrix or a
+        masked array, as the array it views; normalisation refuses or converts them).
+        A call whose argument types then match a signature exactly runs at Numba's own
+        dispatch cost; anything else raises `Miss`. The compiled tier itself still
+        compiles new signatures (a read-only array) when the normal path asks."""
         if self.direct is None:
             fn = self.compiled_fn
             clone = type(fn)(fn.py_func, fn.locals, fn.targetoptions)
             for cres in fn.overloads.values():
                 clone.add_overload(cres)
             clone._compile_for_args = _miss  # what Numba calls on a miss: compile
-            self.direct = clone
+            scope = {"ND": np.ndarray, "clone": clone, "Miss": Miss, "stale": stale,
+                     "check": self.check_unshared_flat}
+            guard = [f"type(a{i}) is ND" for i, t in enumerate(self.key) if t.rank]
+            captures = {c.key: c for c in self.generated.captures}.values()
+            if any(_snapshot(c.value) is not None for c in captures):
+                guard.insert(0, "not stale()")
+            else:
+                for i, c in enumerate(captures):
+                    scope[f"V{i}"] = c.value
+                    r = c.read  # a global's: functools.partial(globals.get, name, MISSING)
+                    if isinstance(r, functools.partial) and isinstance(
+                            getattr(r.func, "__self__", None), dict) and r.func.__name__ == "get":
+                        scope[f"G{i}"], scope[f"K{i}"] = r.func.__self__, r.args
+                        guard.insert(i, f"G{i}.get(*K{i}) is V{i}")
+                    else:
+                        scope[f"R{i}"] = r
+                        guard.insert(i, f"R{i}() is V{i}")
+            args = ", ".join(f"a{i}" for i in range(len(self.key)))
+            lines = [f"def direct({args}):", f"    if {' and '.join(guard) or 'True'}:"]
             if self.written:  # a loss that writes into an argument: not into shared memory
-                check = self.check_unshared_flat
-
-                def direct(*args):
-                    check(args)
-                    return clone(*args)
-                self.direct = direct
+                lines.append(f"        check(({args},))")
+            lines += [f"        return clone({args})", "    raise Miss"]
+            exec("\n".join(lines), scope)  # noqa: S102 - generated from the key alone
+            self.direct = scope["direct"]
         return self.direct
 
     def check_unshared(self, args, names):
@@ -126,6 +149,19 @@ class Specialization:
                         f"shares memory with argument {names[j]!r}: in NumPy the write would "
                         f"change {names[j]!r} too, which adjoint does not follow",
                         hint=f"pass a copy: {names[i]}.copy()")
+            for name, b in self.captured_arrays():
+                if np.shares_memory(a, b):
+                    raise ArgumentError(
+                        f"argument {names[i]!r}, which {self.generated.loss_name} writes into, "
+                        f"shares memory with {name!r}, an array it reads from outside (a "
+                        f"global or closure variable): in NumPy the write would change "
+                        f"{name!r} too, which adjoint does not follow",
+                        hint=f"pass a copy: {names[i]}.copy()")
+
+    def captured_arrays(self):
+        """[(name, array)] of the arrays the generated code read from outside the loss."""
+        return [(str(c.key[-1]), c.value) for c in self.generated.captures
+                if isinstance(c.value, np.ndarray)]
 
     def check_unshared_flat(self, args):
         """check_unshared on the fast path (args are the graph's parameters: arrays and
@@ -133,6 +169,8 @@ class Specialization:
         for i in self.written:
             if type(args[i]) is not np.ndarray:  # the direct path's arguments are unchecked
                 continue  # (the call itself then takes the normal path)
+            if self.captured_arrays():
+                self.check_unshared(args, [p.hint for p in self.primal.params])
             for j, b in enumerate(args):
                 if j != i and type(b) is np.ndarray and np.shares_memory(args[i], b):
                     self.check_unshared(args, [p.hint for p in self.primal.params])
@@ -216,7 +254,7 @@ class Dispatcher:
         if spec is not None:  # already normalised (float64 C arrays, floats); compiled
             if spec.written:  # a loss that writes into an argument: not into shared memory
                 spec.check_unshared_flat(args)
-            self.direct = spec.direct_fn()  # go direct next time (after the staleness check)
+            self.direct = spec.direct_fn(self.stale)  # go direct next time
             return spec.fn(*args)
         for check, spec in self.tree_fast:  # dicts or tuples of such arrays: flattened
             leaves = check(args)
@@ -248,7 +286,7 @@ class Dispatcher:
     def run(self, args):
         """`call(args)`, through the direct path once it is set (module docstring)."""
         direct = self.direct
-        if direct is not None and not (self.captured and self.stale()):
+        if direct is not None:
             try:
                 return direct(*args)
             except Miss:

@@ -151,12 +151,15 @@ def _defaults(vg, arg_names) -> dict:
     """{argument: default} for the loss's arguments that have a default and are not
     trained: fit uses the default (a constant of the generated loops), not data. The
     signature is read once per function (about 10 µs a `fit` call otherwise) and again
-    when its defaults are rebound."""
+    when its defaults are rebound or its keyword-only defaults changed in place."""
     import inspect
     fn = vg.fn
-    state = (getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None))
+    kw = getattr(fn, "__kwdefaults__", None)  # a dict, which may be changed in place
+    state = (getattr(fn, "__defaults__", None), kw, None if kw is None else list(kw.items()))
     hit = _DEFAULTS.get(id(fn))
-    if hit is not None and hit[0] is fn and hit[1][0] is state[0] and hit[1][1] is state[1]:
+    if hit is not None and hit[0] is fn and hit[1][0] is state[0] and hit[1][1] is kw and (
+            kw is None or len(kw) == len(hit[1][2]) and all(
+                k == k0 and v is v0 for (k, v), (k0, v0) in zip(kw.items(), hit[1][2]))):
         sig = hit[2]
     else:
         try:

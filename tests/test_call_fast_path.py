@@ -120,10 +120,15 @@ def int_square(w, n):
 
 
 SCALE = 2.0
+WEIGHTS = np.array([1.0, 2.0, 3.0])
 
 
 def scaled_by_global(w):
     return SCALE * np.sum(w * w)
+
+
+def weighted_by_global(w):
+    return np.sum(WEIGHTS * w * w)
 
 
 def test_direct_path_runs_only_arguments_of_exactly_a_compiled_type():
@@ -202,3 +207,36 @@ def test_direct_path_of_a_loss_that_writes_into_an_argument():
             vg(shared, other)
     np.testing.assert_array_equal(shared, [1.0, 2.0, 3.0])
     assert vg(list(x0), w)[0] == want[0]
+
+
+def test_direct_path_notices_a_global_array_changed_in_place():
+    w = np.arange(1.0, 4.0)
+    g = grad(weighted_by_global, jit=True)
+    old = WEIGHTS.copy()
+    try:
+        for _ in range(3):
+            np.testing.assert_array_equal(g(w), 2 * old * w)
+        assert g._dispatcher.direct is not None
+        WEIGHTS[0] = 10.0
+        for _ in range(3):
+            np.testing.assert_array_equal(g(w), 2 * WEIGHTS * w)
+    finally:
+        WEIGHTS[:] = old
+
+
+def test_direct_path_refuses_ndarray_subclasses_as_the_normal_path_does():
+    """Numba types np.matrix or a masked array as the plain array it views: the direct
+    path's guard sends them to normalisation, which refuses them (NumPy's operators
+    mean something else for them), as on a first call."""
+    w = np.arange(1.0, 5.0).reshape(2, 2)
+    vg = value_and_grad(affine_matrix_loss, jit=True)
+    for _ in range(3):
+        vg(w)
+    assert vg._dispatcher.direct is not None
+    for sub in (np.asmatrix(w), np.ma.masked_array(w, mask=[[0, 1], [0, 0]])):
+        with pytest.raises(ArgumentError, match="subclass"):
+            vg(sub)
+
+
+def affine_matrix_loss(A):
+    return np.sum((A * A) @ A)

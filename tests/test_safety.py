@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import safety_code as sc
-from compiler import grad
-from compiler.errors import RunError
+from compiler import grad, value_and_grad
+from compiler.errors import ArgumentError, RunError
 
 
 @pytest.mark.parametrize("jit", [True, False])
@@ -117,3 +117,26 @@ def test_an_argument_written_by_the_loss_and_passed_twice_is_refused(jit):
         with pytest.raises(ArgumentError, match="shares memory with argument"):
             vg(*args)
     assert vg(a, b)[0] == v
+
+
+SHARED_GLOBAL = np.array([1.0, 2.0, 3.0])
+
+
+def writes_and_reads_global(x):
+    x[0] = 5.0
+    return np.sum(x * SHARED_GLOBAL)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_written_argument_that_is_a_global_the_loss_reads_is_refused(jit):
+    """NumPy's f(M) with M the global the loss reads sees the write through both names
+    (38, not 18): refused, on every path (first call, fast and direct paths), as f(a, a)."""
+    vg = value_and_grad(writes_and_reads_global, jit=jit)
+    other = np.array([1.0, 1.0, 1.0])
+    for _ in range(3):
+        v, g = vg(other)
+        assert v == 5.0 + 2.0 + 3.0 and np.array_equal(g, [0.0, 2.0, 3.0])
+    for shared in (SHARED_GLOBAL, SHARED_GLOBAL[::-1]):
+        with pytest.raises(ArgumentError, match="SHARED_GLOBAL"):
+            vg(shared)
+    np.testing.assert_array_equal(SHARED_GLOBAL, [1.0, 2.0, 3.0])
