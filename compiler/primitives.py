@@ -860,6 +860,11 @@ prim("last_occurrence", 2, lambda a, n, **_: Type("float64", a.rank), "last_occu
      runtime=("runtime.kernels.last_occurrence",), zero_derivative=True)
 prim("nonzero_flat", 1, lambda m, **_: Type("int64", 1), "np.flatnonzero({0})",
      doc="flat indices of the True entries of a mask")
+prim("mask_index", 2, lambda m, x, **_: Type("int64", 1),
+     lambda op: f"mask_index({{0}}, {{1}}, {op.attr('axis')})",
+     doc="indices of the True entries of the 1-D mask {0} indexing axis `axis` of {1} "
+         "beside other indices; IndexError, as NumPy, when its length is not the axis's",
+     runtime=("runtime.kernels.mask_index",))
 
 _GROUP[0] = "constructors (not differentiable in their shape arguments)"
 prim("zeros", None, t_dims, _emit_dims("zeros"))

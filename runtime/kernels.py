@@ -428,9 +428,30 @@ def _take_add_nb(g, x, a, axis):
     return impl
 
 
+def mask_index(m, x, axis):
+    """np.flatnonzero(m) for the 1-D boolean mask m indexing axis `axis` of x beside other
+    indices (x[np.arange(n), m]). Raises IndexError, as NumPy does, when m's length is
+    not that axis's (NumPy's flatnonzero alone would index with whatever it finds)."""
+    if m.shape[0] != x.shape[axis]:
+        raise IndexError(f"boolean index did not match indexed array along axis {axis}; size "
+                         f"of axis is {x.shape[axis]} but size of corresponding boolean axis "
+                         f"is {m.shape[0]}")
+    return np.flatnonzero(m)
+
+
+@overload(mask_index, jit_options=_JIT_INDEXED)
+def _mask_index_nb(m, x, axis):
+    def impl(m, x, axis):
+        if m.shape[0] != x.shape[axis]:
+            raise IndexError("boolean index did not match indexed array along an axis")
+        return np.flatnonzero(m)
+    return impl
+
+
 def take_pairs(x, a, b, axis):
     """x[..., a, b, ...] with the 1-D int arrays a, b indexing axes axis and axis + 1
-    (the pattern X[np.arange(n), y]); Numba allows one index array only."""
+    (the pattern X[np.arange(n), y]; a and b broadcast: equal lengths, or one of length
+    1); Numba allows one index array only."""
     return x[(slice(None),) * axis + (a, b)]
 
 
@@ -443,27 +464,30 @@ def take_pairs_add(g, x, a, b, axis):
 
 @register_jitable
 def _pairs_view(x, a, b, axis):
-    if a.shape[0] != b.shape[0]:
-        raise IndexError("index arrays of different lengths")
+    """(pre, n1, n2, post, m, step of a, step of b): the index arrays broadcast as
+    NumPy's do (equal lengths, or one of length 1) to m pairs."""
+    la, lb = a.shape[0], b.shape[0]
+    if la != lb and la != 1 and lb != 1:
+        raise IndexError("shape mismatch: indexing arrays could not be broadcast together")
+    m = lb if la == 1 else la
     pre = 1
     for i in range(axis):
         pre *= x.shape[i]
     post = 1
     for i in range(axis + 2, x.ndim):
         post *= x.shape[i]
-    return pre, x.shape[axis], x.shape[axis + 1], post
+    return pre, x.shape[axis], x.shape[axis + 1], post, m, int(la != 1), int(lb != 1)
 
 
 @overload(take_pairs, jit_options=_JIT_INDEXED)
 def _take_pairs_nb(x, a, b, axis):
     def impl(x, a, b, axis):
-        pre, n1, n2, post = _pairs_view(x, a, b, axis)
-        m = a.shape[0]
+        pre, n1, n2, post, m, sa, sb = _pairs_view(x, a, b, axis)
         x4 = np.ascontiguousarray(x).reshape((pre, n1, n2, post))
         out = np.empty((pre, m, post), dtype=x.dtype)
         for i in range(pre):
             for k in range(m):
-                r, c = _index(a[k], n1), _index(b[k], n2)
+                r, c = _index(a[k * sa], n1), _index(b[k * sb], n2)
                 for j in range(post):
                     out[i, k, j] = x4[i, r, c, j]
         shape = tuple_setitem(x.shape[1:], axis, m)
@@ -476,14 +500,13 @@ def _take_pairs_nb(x, a, b, axis):
 @overload(take_pairs_add, jit_options=_JIT_INDEXED)
 def _take_pairs_add_nb(g, x, a, b, axis):
     def impl(g, x, a, b, axis):
-        pre, n1, n2, post = _pairs_view(x, a, b, axis)
-        m = a.shape[0]
+        pre, n1, n2, post, m, sa, sb = _pairs_view(x, a, b, axis)
         out = np.zeros(x.shape)
         o4 = out.reshape((pre, n1, n2, post))
         g3 = np.ascontiguousarray(g).reshape((pre, m, post))
         for i in range(pre):
             for k in range(m):
-                r, c = _index(a[k], n1), _index(b[k], n2)
+                r, c = _index(a[k * sa], n1), _index(b[k * sb], n2)
                 for j in range(post):
                     o4[i, r, c, j] += g3[i, k, j]
         return out

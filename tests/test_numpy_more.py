@@ -736,3 +736,46 @@ def test_extras():
         assert v == pytest.approx(extras(*args), rel=1e-12)
     for i, g in zip((1, 2, 3), gs):
         np.testing.assert_allclose(g, numerical_grad(extras, args, i), rtol=1e-6, atol=1e-6)
+
+
+def pairs_loss(z, y):
+    return np.sum(z[np.arange(z.shape[0]), y] ** 2)
+
+
+def pairs_3d_loss(z, a, b):
+    return np.sum(np.sin(z[:, a, b]))
+
+
+def mask_beside_slice_loss(z, m):
+    return np.sum(z[1:, m] ** 2)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_index_arrays_broadcast_and_masks_are_checked_as_numpy_does(jit):
+    """Two index arrays broadcast (one of length 1), a 1-D mask beside other indices
+    becomes its True entries after a check of its length: NumPy's values, or NumPy's
+    IndexError (a RunError at the line), in both tiers."""
+    from compiler.errors import RunError
+    z = rand((3, 4), 11)
+    for y in (np.array([2]), np.array([0, 3, 1]), np.array([True, False, True, True]),
+              np.array([False, False, False, True])):
+        v, g = value_and_grad(pairs_loss, jit=jit)(z, y)
+        assert v == pairs_loss(z, y)
+        np.testing.assert_allclose(g, numerical_grad(pairs_loss, (z, y), 0), atol=1e-8)
+    for y in (np.array([0, 1]), np.array([True, False]), np.array([True] * 5),
+              np.array([False, True, False, True])):
+        with pytest.raises(IndexError):
+            pairs_loss(z, y)
+        with pytest.raises(RunError, match="IndexError"):
+            value_and_grad(pairs_loss, jit=jit)(z, y)
+    z3 = rand((2, 3, 4), 12)
+    for a, b in ((np.array([1]), np.array([0, 3, 2])), (np.array([2, 0]), np.array([1]))):
+        v, g = value_and_grad(pairs_3d_loss, jit=jit)(z3, a, b)
+        assert v == pytest.approx(pairs_3d_loss(z3, a, b), rel=1e-14)
+        np.testing.assert_allclose(g, autograd_grads(pairs_3d_loss, (z3, a, b), (0,))[0],
+                                   rtol=1e-12)
+    m = np.array([True, False, True, True])
+    v, g = value_and_grad(mask_beside_slice_loss, jit=jit)(z, m)
+    assert v == pytest.approx(mask_beside_slice_loss(z, m), rel=1e-14)
+    with pytest.raises(RunError, match="IndexError"):
+        value_and_grad(mask_beside_slice_loss, jit=jit)(z, m[:3])

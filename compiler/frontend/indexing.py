@@ -96,16 +96,19 @@ def _expand(cx, node, x, entries):
 
 
 def _masks_to_arrays(cx, node, x, entries):
-    out = []
+    """A 1-D mask beside other indices becomes the int indices of its True entries
+    (`mask_index`, which checks its length against its axis, as NumPy does)."""
+    out, axis = [], 0
     for k, v in entries:
         if k == "m":
             if v[0].type.rank != 1:
                 raise UnsupportedError("a multi-dimensional boolean mask together with other "
                                        "indices", cx.fs.loc(node),
                                        "index with the mask alone (x[mask]), of x's full shape")
-            out.append(("a", [cx.emit(node, "nonzero_flat", v[0])]))
+            out.append(("a", [cx.emit(node, "mask_index", v[0], x, axis=axis)]))
         else:
             out.append((k, v))
+        axis += 1 if k in ("i", "a", "m") or is_slice(k) else 0
     return out
 
 
