@@ -152,13 +152,13 @@ class GradFunction(GeneratedFunction):
             args = self.arguments.bind(args, kwargs)
         d = self._dispatcher
         try:  # Dispatcher.run written out: a Python frame is 5 % of a small call
-            direct = d.direct
-            if direct is not None:
+            out = None
+            if d.direct is not None:
                 try:
-                    out = direct(*args)
-                except Miss:
-                    out = d.call(args)
-            else:
+                    out = d.direct(*args)
+                except Miss:  # (not calling from the handler: no chained Miss in tracebacks)
+                    pass
+            if out is None:
                 out = d.call(args)
         except RUN_ERRORS as e:
             self._dispatcher.reraise(args, e)

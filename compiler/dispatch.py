@@ -90,9 +90,11 @@ class Specialization:
         the compiled tier's machine code (its signatures so far) that never compiles,
         behind a generated guard that (1) what this specialisation's code baked in is
         unchanged (identity of captured functions and objects, in line; `stale()`, the
-        dispatcher's full check, when it captured arrays or numbers) and (2) the array
-        arguments are exact ndarrays (Numba types an ndarray subclass, np.matrix or a
-        masked array, as the array it views; normalisation refuses or converts them).
+        dispatcher's full check, when it captured arrays or numbers) and (2) each
+        argument is of an exact type: an ndarray (Numba types an ndarray subclass,
+        np.matrix or a masked array, as the array it views; normalisation refuses or
+        converts them), a float or np.float64, an int or np.int64 (Numba cannot type
+        some objects at all, an empty list: they must reach normalisation).
         A call whose argument types then match a signature exactly runs at Numba's own
         dispatch cost; anything else raises `Miss`. The compiled tier itself still
         compiles new signatures (a read-only array) when the normal path asks."""
@@ -104,7 +106,13 @@ class Specialization:
             clone._compile_for_args = _miss  # what Numba calls on a miss: compile
             scope = {"ND": np.ndarray, "clone": clone, "Miss": Miss, "stale": stale,
                      "check": self.check_unshared_flat}
-            guard = [f"type(a{i}) is ND" for i, t in enumerate(self.key) if t.rank]
+            # exact types: what Numba could not type (an empty list) must miss too
+            exact = {"float64": "type({0}) is float or type({0}) is NPF",
+                     "int64": "type({0}) is int or type({0}) is NPI"}
+            scope.update(NPF=np.float64, NPI=np.int64)
+            guard = [f"type(a{i}) is ND" if t.rank else
+                     f"({exact.get(t.dtype, 'False').format(f'a{i}')})"
+                     for i, t in enumerate(self.key)]
             captures = {c.key: c for c in self.generated.captures}.values()
             if any(_snapshot(c.value) is not None for c in captures):
                 guard.insert(0, "not stale()")
@@ -289,7 +297,7 @@ class Dispatcher:
         if direct is not None:
             try:
                 return direct(*args)
-            except Miss:
+            except Miss:  # (not calling from the handler: no chained Miss in tracebacks)
                 pass
         return self.call(args)
 

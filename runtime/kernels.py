@@ -521,7 +521,8 @@ def softmax_lines(x, axis, log):
     x - max - log(sum(e)) for log-softmax."""
     x = np.asarray(x, dtype=np.float64)
     m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
+    if log:  # as scipy.special.log_softmax: a line whose max is not finite is not shifted
+        m = np.where(np.isfinite(m), m, 0.0)
     z = x - m
     e = np.exp(z)
     s = np.sum(e, axis=axis, keepdims=True)
@@ -564,7 +565,7 @@ def _softmax_3(a, log):
             for k in range(n):
                 if a[i, k, j] > m:
                     m = a[i, k, j]
-            if not np.isfinite(m):
+            if log and not np.isfinite(m):
                 m = 0.0
             s = 0.0
             for k in range(n):

@@ -100,11 +100,8 @@ _F64 = np.dtype(np.float64)
 
 
 def _all_finite(a) -> bool:
-    """No NaN or inf in the float64 C-contiguous array `a`: a @ a is finite unless an
-    entry is not (or squares overflow, |entry| > 1e154: then entry by entry); one BLAS
-    dot instead of a boolean temporary, 1.1 against 2.6 µs for 14,000 entries."""
-    r = a.reshape(-1)
-    return math.isfinite(r.dot(r)) or bool(np.isfinite(r).all())
+    """No NaN or inf in the float64 array `a`."""
+    return bool(np.isfinite(a).all())
 
 
 def _as_data(name, a, what="data"):
@@ -386,7 +383,7 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         for name in wrt:
             result.grad_norm[name].append(rms[name])
             result.grad_norm_max[name].append(peak[name])
-        result.global_grad_norm.append(math.sqrt(math.fsum(stats[:, 0].tolist()) / k))
+        result.global_grad_norm.append(math.sqrt(sum(stats[:, 0].tolist()) / k))  # inf past 1.8e308
         nonfinite = None
         if done < n:
             nonfinite = [name for j, name in enumerate(wrt) if not np.isfinite(stats[j, 2])]

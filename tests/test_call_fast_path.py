@@ -160,8 +160,25 @@ def test_direct_path_runs_only_arguments_of_exactly_a_compiled_type():
         v, g = vg(x, 3.0)
         xe = np.asarray(x, dtype=np.float64)
         assert v == 9.0 * np.sum(xe * xe) and np.array_equal(g, 18.0 * xe)
+    for n in (True, np.bool_(True), np.int32(3), np.uint8(3), np.float32(3.0), 3):
+        v, g = vg(w, n)  # Numba would convert these to the float64 signature's types
+        want = numpy_vg(w, n)
+        assert v == want[0] and np.array_equal(g, want[1])
     rows = np.arange(6.0).reshape(2, 3)  # another rank: another specialisation
     assert vg(rows, 1.0)[0] == 55.0 and vg(w, 1.0)[0] == 14.0
+
+
+def sum_of_both(x, w):
+    return np.sum(x * x) + np.sum(w)
+
+
+def test_direct_path_sends_what_numba_cannot_type_to_normalisation():
+    vg = value_and_grad(sum_of_both, wrt=("x", "w"), jit=True)
+    for _ in range(3):
+        vg(np.ones(2), 1.0)
+    assert vg._dispatcher.direct is not None
+    v, (gx, gw) = vg(np.ones(2), [])  # Numba: "cannot compute fingerprint of empty list"
+    assert v == 2.0 and gw.shape == (0,)
 
 
 def test_direct_path_notices_a_rebound_global():
@@ -201,10 +218,15 @@ def test_direct_path_of_a_loss_that_writes_into_an_argument():
         np.testing.assert_allclose(gx, want[1][0], rtol=1e-14)
         np.testing.assert_allclose(gw, want[1][1], rtol=1e-14)
     assert vg._dispatcher.direct is not None
+    class Sub(np.ndarray):
+        pass
+
     shared = np.array([1.0, 2.0, 3.0])
-    for other in (shared, shared[::-1]):
-        with pytest.raises(ArgumentError, match="shares memory"):
+    for other in (shared, shared[:], shared[::-1], shared.view(Sub)):
+        with pytest.raises(ArgumentError, match="shares memory|subclass"):
             vg(shared, other)
+        with pytest.raises(ArgumentError, match="shares memory|subclass"):
+            vg(other, shared)
     np.testing.assert_array_equal(shared, [1.0, 2.0, 3.0])
     assert vg(list(x0), w)[0] == want[0]
 

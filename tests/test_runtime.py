@@ -183,12 +183,17 @@ def test_softmax_is_scipys():
     from numba import njit
 
     from compiler.jit import ensure_numba
-    from runtime.functions import softmax
+    from runtime.functions import log_softmax, softmax
     ensure_numba()
     rng = np.random.default_rng(3)
+    odd = np.array([[1000.0, 1000.0, -1000.0], [-np.inf, 0.0, 1.0], [np.inf, 0.0, 1.0],
+                    [-np.inf, -np.inf, -np.inf], [np.nan, 0.0, 1.0]])
     for x, axis in [(rng.normal(size=(6, 4)) * 30, 1), (rng.normal(size=(3, 5, 2)), 1),
-                    (np.array([[1000.0, 1000.0, -1000.0], [-np.inf, 0.0, 1.0]]), 1)]:
-        want = scipy.special.softmax(x, axis=axis)
-        np.testing.assert_array_equal(softmax(x, axis), want)
+                    (odd, 1)]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = scipy.special.softmax(x, axis=axis)
+            np.testing.assert_array_equal(softmax(x, axis), want)
+            np.testing.assert_array_equal(log_softmax(x, axis),
+                                          scipy.special.log_softmax(x, axis=axis))
         np.testing.assert_allclose(njit(lambda x: softmax(x, axis))(x), want, rtol=1e-15,
                                    atol=1e-300)

@@ -786,3 +786,26 @@ def test_a_kernel_beside_the_users_script_compiles_in_the_background(tmp_path, m
         r = fit(vg, _params(), (X, y), UserModuleSignSGD(), epochs=300, verbose=False,
                 grad_health=False, callbacks=[wait])
     assert r.tiers[-1] == "compiled", r.tiers
+
+
+def _huge_scale(w, x, y):
+    return (np.sum(w * x) * 1e-200 - y) ** 2
+
+
+def _two_big(a, b, x):
+    return 7e153 * (np.sum(a * x) + np.sum(b * x))
+
+
+def test_fit_with_finite_data_near_the_float_range():
+    """Entries of 1e200 are finite data (their squares overflow: no check may square
+    them), and per-parameter norms whose sum overflows give an infinite global norm,
+    not an exception."""
+    X = np.full((4, 2), 1e200)
+    with np.errstate(over="raise"):
+        r = fit(value_and_grad(_huge_scale, wrt="w", jit=False), {"w": np.zeros(2)},
+                (X, np.ones(4)), SGD(lr=0.01), epochs=1, verbose=False)
+    assert np.isfinite(r.loss[0])
+    r = fit(value_and_grad(_two_big, wrt=("a", "b"), jit=False),
+            {"a": np.zeros(1), "b": np.zeros(1)}, (np.ones((2, 1)),), SGD(lr=1e-300),
+            epochs=1, verbose=False, grad_health=False, shuffle=False)
+    assert r.global_grad_norm == [np.inf] and np.isfinite(r.grad_norm["a"][0])
