@@ -262,3 +262,24 @@ def test_direct_path_refuses_ndarray_subclasses_as_the_normal_path_does():
 
 def affine_matrix_loss(A):
     return np.sum((A * A) @ A)
+
+
+def test_direct_function_misses_every_inexact_type():
+    """The direct path relies on Numba's dispatcher matching a compiled signature only
+    exactly while it may compile (compiler/dispatch.py): a clone of it with the compile
+    hook replaced must raise Miss for every argument a conversion would accept."""
+    from compiler.dispatch import Miss
+    x, W = np.ones(3), np.ones((2, 3))
+    vg = value_and_grad(affine_loss, wrt=("W", "b"), jit=True)
+    args = (x, 0.5, W, np.ones(2))
+    for _ in range(2):
+        vg(*args)
+    direct = vg._dispatcher.direct
+    assert direct(*args)[0] == vg(*args)[0]
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    for i, bad in [(0, x.astype(np.float32)), (0, x.astype(np.int64)), (2, np.asfortranarray(W)),
+                   (0, read_only), (0, np.ones(6)[::2]), (1, 1), (1, True), (1, np.float32(0.5)),
+                   (1, np.int32(1)), (0, list(x)), (1, np.array(0.5))]:
+        with pytest.raises(Miss):
+            direct(*args[:i], bad, *args[i + 1:])
