@@ -489,3 +489,38 @@ def test_gradient_of_a_function_defined_inside_the_loss_says_where_to_define_it(
     assert "`grad(inner)`" in str(e.value) and "test_new_user_messages.py" in str(e.value)
     assert "define `inner` at module level" in _hint(e)
     assert "is not an array or number" not in str(e.value)
+
+
+# ---- global containers: the hint says what to write --------------------------------------
+COEFS = {"a": 2.0}
+PAIR = (1.0, 2.0)
+LIST = [1.0, 2.0]
+LAYERS = [np.ones(2), np.ones(2)]
+
+
+def _reads_global_dict(x):
+    return COEFS["a"] * np.sum(x)
+
+
+def _reads_global_tuple(x):
+    return PAIR[0] * np.sum(x)
+
+
+def _array_of_global_list(x):
+    return np.sum(np.array(LIST) * x)
+
+
+def _loops_over_global_list(x):
+    s = 0.0
+    for W in LAYERS:
+        s = s + np.sum(W * x)
+    return s
+
+
+@pytest.mark.parametrize("fn, kind", [(_reads_global_dict, "dict"), (_reads_global_tuple, "tuple"),
+                                      (_array_of_global_list, "list"),
+                                      (_loops_over_global_list, "list")])
+def test_a_global_container_is_refused_with_what_to_write(fn, kind):
+    with pytest.raises(UnsupportedError) as err:
+        grad(fn, jit=False)(np.ones(2))
+    assert f"a {kind} from outside the loss" in _hint(err) and "pass it as an argument" in _hint(err)

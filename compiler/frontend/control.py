@@ -297,7 +297,9 @@ def _iteration(cx, s: ast.For):
         return start, stop, step, bind
     arr = cx.expr(it)
     if not isinstance(arr, Value):
+        from .indexing import outside_hint
         raise UnsupportedError(f"cannot loop over `{ast.unparse(it)}`", cx.fs.loc(it),
+                               outside_hint(arr) or
                                "loop over range(n), an array's rows, or enumerate(array); "
                                "loops over Python containers are not supported")
     if not isinstance(target, ast.Name):

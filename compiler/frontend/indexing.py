@@ -177,11 +177,23 @@ def _tuple_load(cx, node, x):
     return x[slice(*parts)]
 
 
+def outside_hint(x):
+    """The hint for a Python container read from outside the loss (a global or closure
+    dict, list or tuple): what to write instead."""
+    obj = getattr(x, "obj", x)  # a frontend.captures.Static
+    if isinstance(obj, (dict, list, tuple)):
+        return (f"a {type(obj).__name__} from outside the loss is not read inside it: pass it "
+                "as an argument (dicts, lists and tuples of arrays and numbers are), or "
+                "give its entries global names of their own")
+    return None
+
+
 def load(cx, node: ast.Subscript, x):
     if isinstance(x, tuple):
         return _tuple_load(cx, node, x)
     if not isinstance(x, Value):
-        raise UnsupportedError(f"`{ast.unparse(node.value)}` cannot be indexed", cx.fs.loc(node))
+        raise UnsupportedError(f"`{ast.unparse(node.value)}` cannot be indexed", cx.fs.loc(node),
+                               outside_hint(x))
     if x.type.rank == 0:
         raise ShapeError(f"indexing the scalar `{ast.unparse(node.value)}`", cx.fs.loc(node))
     entries = _expand(cx, node, x, _entries(cx, node, x))

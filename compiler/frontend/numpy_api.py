@@ -65,8 +65,9 @@ def array(cx, node, v, what="argument"):
     if isinstance(v, tuple) and v and not hasattr(type(v), "_fields"):
         v = _nested(cx, node, v)  # a list or tuple of numbers or arrays, as NumPy reads it
     if not isinstance(v, Value):
+        from .indexing import outside_hint
         raise UnsupportedError(f"{what} of `{_callee(node)}` is not an array or number",
-                               cx.fs.loc(node))
+                               cx.fs.loc(node), outside_hint(v))
     return v
 
 
