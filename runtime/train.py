@@ -283,6 +283,13 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     params, wrt, flat_names, trees = _param_leaves(params, wrt, arg_names)
     params = _check_params(params, wrt, arg_names)
     fixed = _defaults(vg, arg_names)  # a loss argument with a default is no data argument
+    for a, v in fixed.items():
+        if not isinstance(v, (bool, int, float, np.number)):
+            raise ValueError(
+                f"the loss's argument {a!r} has a default ({type(v).__name__}), which fit "
+                "makes a constant of its training loops, and only a number can be one: "
+                f"give {a!r} no default and pass it in data (one row per example), or read "
+                "it from a global array")
     data_names = [a for a in arg_names if a not in vg.wrt_names and a not in fixed]
     if not data_names:
         raise ValueError(f"the loss has no data arguments (all of {', '.join(arg_names)} are "

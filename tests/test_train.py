@@ -809,3 +809,16 @@ def test_fit_with_finite_data_near_the_float_range():
             {"a": np.zeros(1), "b": np.zeros(1)}, (np.ones((2, 1)),), SGD(lr=1e-300),
             epochs=1, verbose=False, grad_health=False, shuffle=False)
     assert r.global_grad_norm == [np.inf] and np.isfinite(r.grad_norm["a"][0])
+
+
+_WEIGHTS = np.array([1.0, 2.0])
+
+
+def _weighted(w, x, y, wts=_WEIGHTS):
+    return np.sum(wts * (w * x - y) ** 2)
+
+
+def test_fit_refuses_an_array_default_saying_what_to_write():
+    with pytest.raises(ValueError, match="'wts' has a default \\(ndarray\\).*pass it in data"):
+        fit(value_and_grad(_weighted, wrt="w", jit=False), {"w": np.zeros(2)},
+            (np.ones((3, 2)), np.ones((3, 2))), epochs=1, verbose=False)
