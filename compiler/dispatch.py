@@ -289,6 +289,7 @@ class Dispatcher:
             fast = fast_key(args)
         if fast is not None and spec.jit and fast_key_matches(fast, key):
             self.fast[fast] = spec
+            spec.direct_fn(self.stale)  # made now (0.3 ms, a Numba dispatcher), not in a later call
         return out
 
     def run(self, args):
