@@ -20,23 +20,39 @@ from .ir.core import Type
 from .pytree import Fixed, TreeType, flatten, is_tree
 
 
+_PLAIN_NAMES = {"__doc__", "__module__", "__dict__", "__weakref__", "__qualname__",
+                "__firstlineno__", "__static_attributes__", "__annotations__"}
+
+
+def plain_array(a: np.ndarray) -> np.ndarray:
+    """An ndarray subclass instance as the plain array it views, when NumPy computes
+    with it as with that array: an np.memmap, or a subclass that redefines nothing of
+    ndarray's (no operator, ufunc hook, item access or finaliser of its own). Raises
+    TypeError for any other (np.matrix's `*` is a matrix product, a masked array's
+    operations skip its masked entries): adjoint would compute something else."""
+    cls = type(a)
+    own = {n for k in cls.__mro__[:cls.__mro__.index(np.ndarray)] for n in vars(k)
+           if n not in _PLAIN_NAMES and hasattr(np.ndarray, n)}
+    if own and not isinstance(a, np.memmap):
+        raise TypeError(
+            f"a {cls.__module__}.{cls.__name__} is an ndarray subclass whose operations "
+            f"NumPy computes differently from a plain array's (it redefines "
+            f"{', '.join(sorted(own)[:3])}{', ...' if len(own) > 3 else ''}): pass "
+            "np.asarray(...) of it (a masked array's np.ma.filled or compressed data) to "
+            "differentiate plain-array arithmetic")
+    return a.view(np.ndarray)
+
+
 def arg_type(a, as_float: bool):
     """(normalised argument, Type) of one argument; `as_float` for a `wrt` argument.
 
-    a: an ndarray (float, integer or bool dtype; an np.memmap is its plain array), a
+    a: an ndarray (float, integer or bool dtype; a subclass as in `plain_array`), a
     Python or NumPy number or bool, or a (nested) list or tuple of numbers. Raises
     TypeError for anything else, an array of another dtype (complex, object, strings)
-    or another ndarray subclass (np.matrix, a masked array: NumPy's operators mean
-    something else for them)."""
+    or a subclass with operations of its own (np.matrix, a masked array)."""
     if isinstance(a, np.ndarray):
         if type(a) is not np.ndarray:
-            if not isinstance(a, np.memmap):  # np.matrix, masked arrays, ...: their
-                raise TypeError(  # operators and reductions are not the arrays' we follow
-                    f"a {type(a).__module__}.{type(a).__name__} is an ndarray subclass, "
-                    "whose operations NumPy computes differently from a plain array's: "
-                    "pass np.asarray(...) of it (a masked array's np.ma.filled or "
-                    "compressed data) to differentiate plain-array arithmetic")
-            a = a.view(np.ndarray)  # a memory-mapped array: the plain array it is
+            a = plain_array(a)
         if a.ndim == 0:  # a 0-d array is the scalar it holds
             return arg_type(a[()], as_float)
         if a.dtype == np.float64 and a.flags.c_contiguous:

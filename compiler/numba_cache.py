@@ -6,9 +6,12 @@ Guarantees:
 - Before the runtime's compiled forms are registered (runtime/numba_forms.py), a cache
   locator is put first in Numba's list, so that Numba's cache of
   - the runtime kernels (`cache=True` in runtime/*.py) goes to
-    `<cache dir>/numba/runtime_<hash of the runtime directory>/` (never into the source
-    tree or site-packages, which may not be writable; two clones sharing a cache
-    directory do not overwrite each other's entries);
+    `<cache dir>/numba/runtime_<hash of runtime/*.py's contents>/<Numba's subpath of the
+    runtime directory>/` (never into the source tree or site-packages, which may not be
+    writable; two clones sharing a cache directory do not overwrite each other's
+    entries). Numba checks a cached function against its own file's time stamp only,
+    not the files of the kernels it calls and compiled in (softmax in functions.py
+    calls softmax_lines in kernels.py): any edit of the runtime must start a new cache;
   - a generated module `<cache dir>/adjoint_<hash>.py` goes to `<cache dir>/__pycache__/`,
   whatever NUMBA_CACHE_DIR says (it still governs the caches of your own functions).
   `<cache dir>` is compiler.jit.cache_dir(): created 0700, checked for owner and modes.
@@ -73,8 +76,10 @@ def _locator_class():
         def from_function(cls, py_func, py_file):
             py_file = os.path.abspath(py_file)
             where = os.path.dirname(py_file)
-            if where == _RUNTIME_DIR:
-                path = os.path.join(_root(), "numba", cls.get_suitable_cache_subpath(py_file))
+            if where == _RUNTIME_DIR:  # by the runtime's content: a kernel's cache holds
+                from .codegen.pyemit import runtime_digest  # the kernels it calls, which
+                path = os.path.join(_root(), "numba", f"runtime_{runtime_digest()}",  # Numba
+                                    cls.get_suitable_cache_subpath(py_file))  # does not check
             elif _GENERATED.fullmatch(os.path.basename(py_file)):  # compiler/jit.py's files
                 path = os.path.join(where, "__pycache__")
             else:

@@ -428,6 +428,26 @@ def _take_add_nb(g, x, a, axis):
     return impl
 
 
+def checked_mask(m, x):
+    """The boolean mask m of x's full shape (x[m], x[m] = v), itself. Raises IndexError,
+    as NumPy does, when the shapes differ: a mask is not broadcast (np.where would)."""
+    for axis in range(m.ndim):
+        if m.shape[axis] != x.shape[axis]:
+            raise IndexError(f"boolean index did not match indexed array along axis {axis}; "
+                             f"size of axis is {x.shape[axis]} but size of corresponding "
+                             f"boolean axis is {m.shape[axis]}")
+    return m
+
+
+@overload(checked_mask, jit_options=_JIT_INDEXED)
+def _checked_mask_nb(m, x):
+    def impl(m, x):
+        if m.shape != x.shape:
+            raise IndexError("boolean index did not match indexed array along an axis")
+        return m
+    return impl
+
+
 def mask_index(m, x, axis):
     """np.flatnonzero(m) for the 1-D boolean mask m indexing axis `axis` of x beside other
     indices (x[np.arange(n), m]). Raises IndexError, as NumPy does, when m's length is

@@ -105,9 +105,15 @@ def _all_finite(a) -> bool:
 
 
 def _as_data(name, a, what="data"):
+    where = "" if what == "data" else f"{what}: "
+    if isinstance(a, np.ndarray) and type(a) is not np.ndarray:
+        from compiler.arguments import plain_array
+        try:
+            a = plain_array(a)  # a masked array's mask, np.matrix's rows: refused
+        except TypeError as e:
+            raise ValueError(f"{where}data argument {name!r}: {e}") from None
     if type(a) is not np.ndarray:
         a = np.asarray(a)
-    where = "" if what == "data" else f"{what}: "
     if a.dtype.kind == "f":
         if a.dtype is not _F64 or not a.flags.c_contiguous:
             a = np.ascontiguousarray(a, dtype=np.float64)

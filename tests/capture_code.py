@@ -157,3 +157,26 @@ def var_over_n_minus_1(x):
 
 def var_ddof1(x):
     return np.var(x, ddof=1)
+
+
+DEFAULT_ARRAY = np.array([1.0, 2.0])
+
+
+def weighted_helper(v, w=DEFAULT_ARRAY, *, k=2.0):
+    return k * np.sum(w * v)
+
+
+def uses_helper_defaults(x):
+    return weighted_helper(x)
+
+
+MATRIX = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+MASKED = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+
+
+def uses_matrix(x):
+    return np.sum(MATRIX * x)
+
+
+def uses_masked(x):
+    return np.sum(MASKED * x)

@@ -170,3 +170,38 @@ def test_a_file_that_vanishes_during_the_check_is_not_an_error(tmp_path, monkeyp
     with pytest.raises(jit.CacheError, match="writable by group or others"):
         jit.cache_dir()
     os.chmod(d, 0o700)
+
+
+SOFTMAX = textwrap.dedent("""
+    import numpy as np
+    from numba import njit
+    from compiler.jit import ensure_numba
+    ensure_numba()
+    from runtime.functions import softmax
+    print(njit(lambda x: softmax(x, 1))(np.zeros((1, 2)))[0, 0])
+""")
+
+
+def test_editing_a_runtime_kernel_starts_a_new_cache_for_the_kernels_calling_it(tmp_path):
+    """Numba checks a cached function against its own file only: `softmax`
+    (runtime/functions.py) compiles in `softmax_lines` (runtime/kernels.py). After an
+    edit of kernels.py alone, the compiled softmax must be the new one, not the cached
+    old one (compiler/numba_cache.py keys the runtime's cache by its sources)."""
+    import shutil
+    repo = tmp_path / "repo"
+    for d in ("compiler", "runtime"):
+        shutil.copytree(ROOT / d, repo / d, ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, ADJOINT_CACHE_DIR=str(tmp_path / "cache"))
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", SOFTMAX], env=env, cwd=repo,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return float(out.stdout.strip().splitlines()[-1])
+
+    assert run() == 0.5
+    kernels = repo / "runtime" / "kernels.py"
+    text = kernels.read_text()
+    assert text.count("out[i, k, j] /= s") == 1
+    kernels.write_text(text.replace("out[i, k, j] /= s", "out[i, k, j] /= 2.0 * s"))
+    assert run() == 0.25

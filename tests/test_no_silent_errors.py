@@ -359,3 +359,27 @@ def test_int_of_nan_raises_in_both_tiers(jit):
     assert g(2.5) == (5.0, 2.0)
     with pytest.raises(RunError, match="NaN"):
         g(float("nan"))
+
+
+@TIERS
+def test_inlined_helper_defaults_changed_in_place(jit, monkeypatch):
+    """An inlined helper's array default changed in place and its keyword-only default
+    set in its __kwdefaults__ dict are changes, as a rebound default is."""
+    g = grad(cc.uses_helper_defaults, jit=jit)
+    np.testing.assert_array_equal(warm(g, np.ones(2)), [2.0, 4.0])
+    try:
+        cc.DEFAULT_ARRAY[0] = 10.0
+        np.testing.assert_array_equal(warm(g, np.ones(2)), [20.0, 4.0])
+        monkeypatch.setitem(cc.weighted_helper.__kwdefaults__, "k", 3.0)
+        np.testing.assert_array_equal(warm(g, np.ones(2)), [30.0, 6.0])
+    finally:
+        cc.DEFAULT_ARRAY[0] = 1.0
+
+
+@TIERS
+@pytest.mark.parametrize("fn", [cc.uses_matrix, cc.uses_masked])
+def test_global_matrix_or_masked_array_is_refused(jit, fn):
+    """NumPy's `*` of an np.matrix is a matrix product, a masked array's sum skips its
+    masked entries: read as plain arrays they gave other numbers."""
+    with pytest.raises(UnsupportedError, match="ndarray subclass"):
+        grad(fn, jit=jit)(np.ones(2))

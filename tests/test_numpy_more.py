@@ -779,3 +779,41 @@ def test_index_arrays_broadcast_and_masks_are_checked_as_numpy_does(jit):
     assert v == pytest.approx(mask_beside_slice_loss(z, m), rel=1e-14)
     with pytest.raises(RunError, match="IndexError"):
         value_and_grad(mask_beside_slice_loss, jit=jit)(z, m[:3])
+
+
+def full_mask_read(x, m):
+    return np.sum(x[m] ** 2)
+
+
+def full_mask_write(y, m):
+    z = y * 1.0
+    z[m] = 0.0
+    return np.sum(z ** 2)
+
+
+def full_mask_copy(y, m):
+    z = y * 1.0
+    z[m] = y[m] * 3.0
+    return np.sum(z ** 2)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_mask_of_another_shape_is_an_index_error_as_in_numpy(jit):
+    """A boolean mask indexing a whole array must have its shape (NumPy: IndexError; a
+    short mask was read from the flattened array, and np.where broadcast a (1, n) mask
+    over every row of a write)."""
+    from compiler.errors import RunError
+    for fn, x, m in [(full_mask_read, np.arange(8.0), np.ones(7, bool)),
+                     (full_mask_read, np.ones((3, 4)), np.ones((3, 3), bool)),
+                     (full_mask_write, np.ones((3, 4)), np.ones((1, 4), bool)),
+                     (full_mask_copy, np.ones(8), np.ones(7, bool))]:
+        with pytest.raises(IndexError):
+            fn(x, m)
+        with pytest.raises(RunError, match="IndexError"):
+            value_and_grad(fn, jit=jit)(x, m)
+    for fn, x, m in [(full_mask_read, np.arange(8.0), np.arange(8) % 2 == 0),
+                     (full_mask_write, rand((3, 4), 3), np.eye(3, 4, dtype=bool)),
+                     (full_mask_copy, np.arange(4.0), np.array([True, False, True, False]))]:
+        v, g = value_and_grad(fn, jit=jit)(x, m)
+        assert v == pytest.approx(fn(x, m), rel=1e-14)
+        np.testing.assert_allclose(g, numerical_grad(fn, (x, m), 0), atol=1e-7)

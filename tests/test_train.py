@@ -822,3 +822,23 @@ def test_fit_refuses_an_array_default_saying_what_to_write():
     with pytest.raises(ValueError, match="'wts' has a default \\(ndarray\\).*pass it in data"):
         fit(value_and_grad(_weighted, wrt="w", jit=False), {"w": np.zeros(2)},
             (np.ones((3, 2)), np.ones((3, 2))), epochs=1, verbose=False)
+
+
+def test_fit_refuses_masked_or_matrix_data_and_rereads_keyword_defaults():
+    def loss(w, x, y, *, scale=1.0):
+        return scale * np.sum((x * w - y) ** 2)
+    X, Y = np.array([[1.0, 2.0], [3.0, 4.0], [0.5, 0.1]]), np.ones((3, 2))
+    vg = value_and_grad(loss, wrt="w", jit=False)
+    for bad in (np.ma.masked_array(X, mask=X > 3), np.asmatrix(X)):
+        with pytest.raises(ValueError, match="ndarray subclass"):
+            fit(vg, {"w": np.zeros(2)}, (bad, Y), epochs=1, verbose=False)
+
+    def manual(scale):
+        w = np.array([0.3, -0.2])
+        for i in np.random.default_rng(0).permutation(3):
+            w -= 0.01 * scale * 2 * (X[i] * w - Y[i]) * X[i]
+        return w
+    for scale in (1.0, 5.0):
+        loss.__kwdefaults__["scale"] = scale  # changed in place, between two fits
+        r = fit(vg, {"w": np.array([0.3, -0.2])}, (X, Y), SGD(0.01), epochs=1, verbose=False)
+        np.testing.assert_allclose(r.params["w"], manual(scale), rtol=1e-12)

@@ -35,7 +35,7 @@ class Static:
 @dataclass(frozen=True)
 class Capture:
     """key: a hashable description of the read (('global', id(globals), name),
-    ('cell', id(cell)), ('attr', base key, name), ('code', id(fn)), ...); read(): what it
+    ('cell', id(cell), name), ('attr', base key, name), ('code', id(fn)), ...); read(): what it
     gives now (`MISSING` when it no longer exists); value: what it gave when lowering."""
 
     key: tuple

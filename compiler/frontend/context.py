@@ -457,7 +457,7 @@ class Lowerer:
                 obj = scope[name]
                 if scope is self.closure:
                     cell = self.cells[name]
-                    key, read = ("cell", id(cell)), cell_reader(cell)
+                    key, read = ("cell", id(cell), name), cell_reader(cell)
                 else:  # a builtin is read through the globals, where it may be shadowed later
                     key = ("global", id(g), name)
                     read = functools.partial(g.get, name, MISSING) if scope is g else (
@@ -470,11 +470,30 @@ class Lowerer:
     def capture(self, key, read, obj):
         self.captures.append(Capture(key, read, obj))
 
+    def capture_function(self, fn):
+        """Record what inlining `fn` bakes in: its code, its defaults' tuple and dict, and
+        each default's value (an array default changed in place, a keyword-only default
+        set in the dict: both are changes)."""
+        for attr in ("__code__", "__defaults__", "__kwdefaults__"):
+            self.capture((attr, id(fn)), lambda a=attr: getattr(fn, a), getattr(fn, attr))
+        for i, d in enumerate(fn.__defaults__ or ()):
+            self.capture(("default", id(fn), i), lambda i=i: (
+                fn.__defaults__[i] if i < len(fn.__defaults__ or ()) else MISSING), d)
+        for k, d in (fn.__kwdefaults__ or {}).items():
+            self.capture(("kwdefault", id(fn), k),
+                         lambda k=k: (fn.__kwdefaults__ or {}).get(k, MISSING), d)
+
     def static(self, obj, node, key=None):
         """A Python object found by name: numbers and arrays become constants."""
         if isinstance(obj, (bool, int, float, np.number, np.bool_)) and not isinstance(obj, complex):
             return self.b.const(obj.item() if isinstance(obj, np.generic) else obj)
         if isinstance(obj, np.ndarray):
+            if type(obj) is not np.ndarray:
+                from ..arguments import plain_array
+                try:
+                    obj = plain_array(obj)
+                except TypeError as e:
+                    raise UnsupportedError(f"`{ast.unparse(node)}`: {e}", self.fs.loc(node)) from None
             if obj.dtype.kind not in "biuf":
                 raise UnsupportedError(f"constant array `{ast.unparse(node)}` of dtype {obj.dtype}",
                                        self.fs.loc(node))
@@ -573,8 +592,7 @@ class Lowerer:
         if fn in self.stack:
             raise UnsupportedError(f"recursive call to `{fn.__name__}`", self.fs.loc(node),
                                    "rewrite the recursion as a loop")
-        for attr in ("__code__", "__defaults__", "__kwdefaults__"):
-            self.capture((attr, id(fn)), lambda a=attr: getattr(fn, a), getattr(fn, attr))
+        self.capture_function(fn)
         bound = self.bind(node, sig, args, kwargs, default=lambda d: self.static(d, node))
         fs = parse_function(method)  # binds `self` to the object (FunctionSource.bound)
         bound[fs.bound[0]] = Static(method.__self__, target.key)
@@ -589,8 +607,7 @@ class Lowerer:
             raise UnsupportedError(f"recursive call to `{fn.__name__}`", self.fs.loc(node),
                                    "rewrite the recursion as a loop")
         if not trusted_function(fn):  # f.__code__ = ...
-            for attr in ("__code__", "__defaults__", "__kwdefaults__"):
-                self.capture((attr, id(fn)), lambda a=attr: getattr(fn, a), getattr(fn, attr))
+            self.capture_function(fn)
         bound = self.bind(node, Signature.of_function(fn), args, kwargs,
                           default=lambda d: self.static(d, node))
         for n, v in bound.items():

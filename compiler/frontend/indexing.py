@@ -199,7 +199,8 @@ def load(cx, node: ast.Subscript, x):
     entries = _expand(cx, node, x, _entries(cx, node, x))
     if _sole_full_mask(x, entries):
         flat = cx.emit(node, "reshape", x, cx.b.const(-1)) if x.type.rank > 1 else x
-        return cx.emit(node, "take", flat, cx.emit(node, "nonzero_flat", entries[0][1][0]), axis=0)
+        m = cx.emit(node, "checked_mask", entries[0][1][0], x)
+        return cx.emit(node, "take", flat, cx.emit(node, "nonzero_flat", m), axis=0)
     entries = _masks_to_arrays(cx, node, x, entries)
     _check_advanced(cx, node, entries, store=False)
     spec, vals = _spec(entries)
@@ -228,7 +229,7 @@ def store_parts(cx, target: ast.Subscript, old, value):
     v = _as_dtype(cx, node, value, old.type)
     entries = _expand(cx, node, old, _entries(cx, node, old))
     if _sole_full_mask(old, entries):
-        return ("mask", entries[0][1][0], v)
+        return ("mask", cx.emit(node, "checked_mask", entries[0][1][0], old), v)
     entries = _masks_to_arrays(cx, node, old, entries)
     _check_advanced(cx, node, entries, store=True)
     spec, vals = _spec(entries)
