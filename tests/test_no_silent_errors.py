@@ -383,3 +383,21 @@ def test_global_matrix_or_masked_array_is_refused(jit, fn):
     masked entries: read as plain arrays they gave other numbers."""
     with pytest.raises(UnsupportedError, match="ndarray subclass"):
         grad(fn, jit=jit)(np.ones(2))
+
+
+@TIERS
+def test_method_of_a_global_object_is_generated_once(jit, monkeypatch):
+    """`obj.method` is a new bound method at every read: the same function bound to the
+    same object is no change (every call regenerated before), a new attribute value or
+    method is one."""
+    g = grad(cc.uses_method, jit=jit)
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(warm(g, x), 4.0 * x)
+    assert len(g._specs) == 1 and g._spec().first_call is not None
+    first = g._spec()
+    warm(g, x)
+    assert g._spec() is first
+    monkeypatch.setattr(cc.SCALER, "scale", 3.0)
+    np.testing.assert_array_equal(warm(g, x), 6.0 * x)
+    monkeypatch.setattr(cc.Scaler, "apply", cc.Scaler.apply_cubed)
+    np.testing.assert_array_equal(warm(g, x), 9.0 * x * x)

@@ -400,7 +400,7 @@ class Lowerer:
                 key = None
                 if base.key is not None and not trusted(base.obj):  # cfg.scale, mod.act
                     key, parent = ("attr", base.key, node.attr), base.obj
-                    self.capture(key, lambda: getattr(parent, node.attr, MISSING), obj)
+                    self.capture(key, _attribute_reader(parent, node.attr, obj), obj)
                 return self.static(obj, node, key)
             attributes = numpy_api.ATTRIBUTES
             if isinstance(base, Value) and node.attr in attributes:
@@ -676,3 +676,19 @@ def _local_names(fn: ast.FunctionDef) -> set:
             out.add(n.id)
         todo.extend(ast.iter_child_nodes(n))
     return out
+
+
+def _attribute_reader(parent, attr, obj):
+    """read() of the capture of `parent.attr` (first `obj`): a bound method is a new
+    object at every read, so one of the same function bound to the same object reads as
+    `obj` itself (else a loss calling `model.predict` regenerated on every call)."""
+    if not isinstance(obj, types.MethodType):
+        return lambda: getattr(parent, attr, MISSING)
+
+    def read():
+        now = getattr(parent, attr, MISSING)
+        if (isinstance(now, types.MethodType) and now.__func__ is obj.__func__
+                and now.__self__ is obj.__self__):
+            return obj
+        return now
+    return read
