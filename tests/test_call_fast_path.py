@@ -265,9 +265,10 @@ def affine_matrix_loss(A):
 
 
 def test_direct_function_misses_every_inexact_type():
-    """The direct path relies on Numba's dispatcher matching a compiled signature only
-    exactly while it may compile (compiler/dispatch.py): a clone of it with the compile
-    hook replaced must raise Miss for every argument a conversion would accept."""
+    """The direct path relies on its guard (exact Python types: the scalars, lists and
+    0-d arrays below) and on Numba's dispatcher matching a compiled signature only
+    exactly while it may compile (the arrays below: float32, int64, F-ordered,
+    read-only, strided): each must raise Miss, never be converted to the signature."""
     from compiler.dispatch import Miss
     x, W = np.ones(3), np.ones((2, 3))
     vg = value_and_grad(affine_loss, wrt=("W", "b"), jit=True)
