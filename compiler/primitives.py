@@ -861,6 +861,7 @@ prim("last_occurrence", 2, lambda a, n, **_: Type("float64", a.rank), "last_occu
 prim("nonzero_flat", 1, lambda m, **_: Type("int64", 1), "np.flatnonzero({0})",
      doc="flat indices of the True entries of a mask")
 prim("checked_mask", 2, lambda m, x, **_: m, "checked_mask({0}, {1})", aliases=(0,),
+     shape="equal",
      doc="the boolean mask {0} indexing all of {1}; IndexError, as NumPy, when their shapes "
          "differ (a mask is not broadcast)", runtime=("runtime.kernels.checked_mask",))
 prim("mask_index", 2, lambda m, x, **_: Type("int64", 1),

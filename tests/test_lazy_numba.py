@@ -49,7 +49,7 @@ def test_runtime_kernel_caches_go_under_the_cache_dir(tmp_path):
             "print(grad(f, jit=True)(np.ones((3, 2)), np.ones(2)).sum())")
     _run(code, os.environ | {"ADJOINT_CACHE_DIR": str(adj), "NUMBA_CACHE_DIR": str(other)},
          tmp_path)
-    runtime_caches = list((adj / "numba").glob("runtime_*/*.nbi"))
+    runtime_caches = list((adj / "numba").glob("runtime_*/**/*.nbi"))
     assert {p.name.split(".")[0] for p in runtime_caches} >= {"kernels", "functions"}
     assert list((adj / "__pycache__").glob("adjoint_*.nbi"))  # the generated module's
     assert not other.exists() or not any(other.rglob("*.nbi"))

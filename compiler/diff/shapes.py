@@ -108,6 +108,10 @@ class ShapeClasses:
                 res.append(frozenset().union(*cands) if cands else frozenset((next(self._fresh),)))
         elif kind == "like_second":
             res = self.dims(ins[1])
+        elif kind == "equal":  # checked at run time to have the second input's shape
+            for a, b in zip(d, self.dims(ins[1])):
+                self._union(a, b)
+            res = self.dims(ins[0])
         elif kind == "reduce":
             ax = op.attr("axis")
             gone = range(len(d)) if ax is None else (ax,) if isinstance(ax, int) else ax

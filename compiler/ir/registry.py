@@ -35,7 +35,8 @@ class Primitive:
     # the output's shape, for compiler/diff/shapes.py: "broadcast" (elementwise ops),
     # "same" (input 0's), "like_second" (input 1's), "reversed" (input 0's axes reversed),
     # "reduce" (input 0's without `axis`), "matmul", "outer", "permute", "expand_dims",
-    # "take", "take_pairs"; None: unknown (fresh symbols, the safe answer)
+    # "take", "take_pairs", "equal" (input 0's, checked at run time to equal input 1's:
+    # their axes are merged); None: unknown (fresh symbols, the safe answer)
     shape: str | None = None
     writes: int | None = None  # the input it updates in place (and returns)
     cheap: bool = False  # a backward loop recomputes it rather than storing it on a stack
