@@ -17,15 +17,16 @@ Guarantees:
   types a float and an np.float64 alike, so only compiled specialisations are
   registered (the NumPy tier keeps normalize's np.float64 scalars); the fast path is
   the same whatever the mode.
-- The direct path, in front of it: once a compiled specialisation has served a
-  fast-path call, calls go first to a clone of its Numba dispatcher that never
-  compiles, behind a generated guard: its captures unchanged (the staleness check
-  below, for this specialisation), its array arguments exact ndarrays, and for a loss
-  that writes into an argument `check_unshared_flat` (`Specialization.direct_fn`). Numba matches a call
-  only to a signature with exactly its argument types (dtype, rank, C layout,
-  writability; a Python int is int64, not float64), which are the types normalisation
-  passes through unchanged; any other call raises `Miss` there and takes the paths
-  above. It saves `fast_key` and the dictionary look-up (about 0.8 µs a call).
+- The direct path, in front of it: a compiled specialisation registered for the fast
+  path gets a clone of its Numba dispatcher that never compiles, behind a generated
+  guard (`Specialization.direct_fn`): what its code baked in unchanged (the staleness
+  check below, for this specialisation), every argument of an exact type (ndarray,
+  float or np.float64, int or np.int64), and for a loss that writes into an argument
+  `check_unshared_flat`. After a fast-path call of it, calls go there first. Numba
+  matches a call only to a signature with exactly its argument types (dtype, rank, C
+  layout, writability; a Python int is int64, not float64), which are the types
+  normalisation passes through unchanged; any other call raises `Miss` and takes the
+  paths above. It saves `fast_key` and the dictionary look-up (about 0.8 µs a call).
 - Staleness: before every call, everything the generated code baked in (a global or
   closure variable, an attribute of an object, a function's code or defaults, a custom
   rule, an array's contents, shape and dtype) is compared with its current value; any
@@ -83,7 +84,8 @@ class Specialization:
     compile_error: str | None = None  # why Numba could not compile it (first line)
     regroup: object = None  # structured arguments or has_aux: Arguments.regrouper's function
     written: tuple = ()  # positions of the (leaf) arguments the loss writes into
-    direct: object = None  # direct_fn's dispatcher, made on first use
+    direct: object = None  # direct_fn's function, made when registered for the fast path
+    _captured_arrays: list | None = None  # captured_arrays(), computed once
 
     def direct_fn(self, stale):
         """The direct path's function (module docstring): a second Numba dispatcher over
@@ -168,8 +170,10 @@ class Specialization:
 
     def captured_arrays(self):
         """[(name, array)] of the arrays the generated code read from outside the loss."""
-        return [(str(c.key[-1]), c.value) for c in self.generated.captures
-                if isinstance(c.value, np.ndarray)]
+        if self._captured_arrays is None:
+            self._captured_arrays = [(str(c.key[-1]), c.value) for c in self.generated.captures
+                                     if isinstance(c.value, np.ndarray)]
+        return self._captured_arrays
 
     def check_unshared_flat(self, args):
         """check_unshared on the fast path (args are the graph's parameters: arrays and
@@ -289,7 +293,7 @@ class Dispatcher:
             fast = fast_key(args)
         if fast is not None and spec.jit and fast_key_matches(fast, key):
             self.fast[fast] = spec
-            spec.direct_fn(self.stale)  # made now (0.3 ms, a Numba dispatcher), not in a later call
+            spec.direct_fn(self.stale)  # made now (0.3 ms), not in a later call
         return out
 
     def run(self, args):
