@@ -462,7 +462,7 @@ update.py_func = update  # as a dispatcher's: the plain-Python form (epoch loops
 @overload(update, jit_options=_LOOP)
 def _update_nb(p, g, state, hyper, t):
     def impl(p, g, state, hyper, t):
-        if hyper[0] == SGD_KIND and hyper[2] == 0.0:  # plain_sgd(hyper), written out
+        if plain_sgd(hyper):
             sgd_rows(p, NO_ROWS, 1.0, g, 1.0, hyper[1])
         else:
             _apply(p, NO_ROWS, 1.0, g, 1.0, state, hyper, t)
