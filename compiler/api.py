@@ -24,10 +24,11 @@ tiers agree to 1e-12 (relative). See compiler/dispatch.py and compiler/backgroun
 from __future__ import annotations
 
 import functools
+import operator
 
 from . import background
 from .arguments import Arguments, fast_key
-from .dispatch import RUN_ERRORS, Dispatcher, Miss, Specialization
+from .dispatch import RUN_ERRORS, Dispatcher, Specialization
 from .errors import AdjointError
 from .frontend import parse_function
 from .ir.core import Graph
@@ -139,6 +140,9 @@ class GradFunction(GeneratedFunction):
         self.with_value = with_value
         self.jit = jit
         self._dispatcher = Dispatcher(self.arguments, jit)
+        self._entries = {}  # Specialization -> its entry_fn for this function
+        self._call = self._call_any
+        self._dispatcher.on_direct = self._on_direct
         # calls with exactly this many positional arguments skip binding (-1: always bind,
         # keyword-only parameters cannot be given by position)
         self._nargs = -1 if self.fs.node.args.kwonlyargs else len(self.arg_names)
@@ -147,25 +151,42 @@ class GradFunction(GeneratedFunction):
             background.prestart()  # the worker imports Numba while the caller works
 
     # ---- calling -------------------------------------------------------------------
-    def __call__(self, *args, **kwargs):
+    # A call goes to `self._call`: the entry of the direct path (Specialization.entry_fn:
+    # guard, compiled function and result in one Python frame, 0.3 µs less a call than a
+    # method calling the direct path) once a compiled specialisation has served a call,
+    # else `_call_any`. A property made of C callables finds it without a Python frame.
+    __call__ = property(operator.attrgetter("_call"))
+
+    def _call_any(self, *args, **kwargs):
+        return self._slow(args, kwargs)
+
+    def _slow(self, args, kwargs):
         if kwargs or len(args) != self._nargs:
             args = self.arguments.bind(args, kwargs)
         d = self._dispatcher
-        try:  # Dispatcher.run written out: a Python frame is 5 % of a small call
-            out = None
-            if d.direct is not None:
-                try:
-                    out = d.direct(*args)
-                except Miss:  # (not calling from the handler: no chained Miss in tracebacks)
-                    pass
-            if out is None:
-                out = d.call(args)
+        try:
+            out = d.run(args)
         except RUN_ERRORS as e:
-            self._dispatcher.reraise(args, e)
+            d.reraise(args, e)
         grads = out[1] if self.single else tuple(out[1:])
         if self.has_aux and not self.with_value:  # out[0] is (loss, aux)
             return grads, out[0][1]
         return (out[0], grads) if self.with_value else grads
+
+    def _on_direct(self, spec):
+        """Dispatcher.on_direct: put spec's entry (or none) in front of calls."""
+        if spec is None:
+            self._entries.clear()
+            self._call = self._call_any
+            return
+        entry = self._entries.get(spec)
+        if entry is None:  # the result as _slow packs it, from the flat tuple r
+            grads = "r[1]" if self.single else "r[1:]"
+            pack = (f"{grads}, r[0][1]" if self.has_aux and not self.with_value else
+                    f"r[0], {grads}" if self.with_value else grads)
+            d = self._dispatcher
+            entry = self._entries[spec] = spec.entry_fn(d.stale, pack, self._slow, d.reraise)
+        self._call = entry
 
     def normalize(self, args):
         """(normalised arguments, specialisation key); see compiler/arguments.py."""

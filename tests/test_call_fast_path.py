@@ -284,3 +284,67 @@ def test_direct_function_misses_every_inexact_type():
                    (1, np.int32(1)), (0, list(x)), (1, np.array(0.5))]:
         with pytest.raises(Miss):
             direct(*args[:i], bad, *args[i + 1:])
+
+
+def affine_and_aux(x, y, W, b):
+    r = W @ x + b - y
+    return np.sum(r * r), np.sum(r)
+
+
+@pytest.mark.parametrize("make", [
+    lambda jit: grad(affine_loss, wrt="W", jit=jit),
+    lambda jit: grad(affine_loss, wrt=("W", "b"), jit=jit),
+    lambda jit: value_and_grad(affine_loss, wrt="b", jit=jit),
+    lambda jit: value_and_grad(affine_loss, wrt=("W", "b"), jit=jit),
+    lambda jit: grad(affine_and_aux, wrt=("W", "b"), has_aux=True, jit=jit),
+    lambda jit: value_and_grad(affine_and_aux, wrt="W", has_aux=True, jit=jit),
+], ids=["grad1", "grad2", "vg1", "vg2", "grad_aux", "vg_aux"])
+def test_entry_returns_what_the_normal_path_returns(make):
+    """Once a compiled specialisation has served a call, calls go to its entry
+    (Specialization.entry_fn: guard, compiled function and result packing in one
+    frame). Every kind of gradient function must give there the structure and numbers
+    of the normal path (the first call) and of the NumPy tier; keyword calls and calls
+    of another arity still bind as before."""
+    rng = np.random.default_rng(3)
+    x, y, W, b = _args(rng)
+    f = make(True)
+    first = f(x, y, W, b)
+    assert f._call.__name__ == "_call_any"
+    second = f(x, y, W, b)
+    # installed by the fast-path call (has_aux results are regrouped: the normal path)
+    assert f._call.__name__ == ("_call_any" if f.has_aux else "entry")
+    third = f(x, y, W, b)
+    by_keyword = f(x, y, b=b, W=W)
+    expected = make(False)(x, y, W, b)  # the NumPy tier
+
+    def same(a, b):
+        if isinstance(a, tuple):
+            assert isinstance(b, tuple) and len(a) == len(b)
+            for p, q in zip(a, b):
+                same(p, q)
+        else:
+            assert type(a) in (float, np.float64, np.ndarray)
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    for out in (first, second, third, by_keyword):
+        same(out, expected)
+
+
+def test_entry_reports_run_errors_at_the_users_line_and_binds_as_before():
+    rng = np.random.default_rng(4)
+    x, y, W, b = _args(rng)
+    vg = value_and_grad(affine_loss, wrt=("W", "b"), jit=True)
+    for _ in range(3):
+        vg(x, y, W, b)
+    assert vg._call.__name__ == "entry"
+    from compiler.errors import RunError
+    with pytest.raises(RunError) as e:
+        vg(np.ones(5), y, W, b)  # W @ x: (2, 3) @ (5,)
+    assert "test_call_fast_path.py" in str(e.value) and "W @ x" in str(e.value)
+    with pytest.raises(ArgumentError, match="missing a required argument: 'b'"):
+        vg(x, y, W)
+    with pytest.raises(ArgumentError, match="multiple values for argument 'W'"):
+        vg(x, y, W, W=W)
+    import inspect
+    assert list(inspect.signature(vg).parameters) == ["x", "y", "W", "b"]
+    assert vg.__call__(x, y, W, b)[0] == vg(x, y, W, b)[0]
+    assert callable(vg) and vg.__name__ == "affine_loss"
