@@ -52,9 +52,22 @@ prim("stack_empty", 0, lambda dtype, rank, **_: Type(dtype, rank), _emit_empty,
 prim("stack_read", 2, lambda s, k, **_: Type(s.dtype, s.rank - 1), "{0}[{1}]", aliases=(0,),
      doc="entry {1} of stack {0}", cheap=True)
 # integer arithmetic for indices and counters (also defined for floats, as in NumPy)
+def _numba_floordiv(op):
+    """Numba's int64 `-2**63 // -1` is 0; NumPy's wraps to -2**63 (the one quotient that
+    overflows): that entry is put back. Floats and every other quotient are Numba's,
+    which are NumPy's (0 for a division by zero, as NumPy gives with a warning)."""
+    if op.out.type.dtype != "int64":
+        return "{0} // {1}"
+    if op.out.type.rank == 0:
+        return "(-{0} if {1} == -1 else {0} // {1})"  # (-x wraps in int64, as in NumPy)
+    low = "(-9223372036854775807 - 1)"
+    return f"({{0}} // {{1}} + (({{0}} == {low}) & ({{1}} == -1)) * {low})"
+
+
 prim("floordiv", 2, t_arith, "{0} // {1}", broadcasts=True, vjp=(lambda g, ans, a, b: None,
                                                                   lambda g, ans, a, b: None),
-     doc="a // b: piecewise constant, zero gradient", cheap=True, zero_derivative=True)
+     doc="a // b: piecewise constant, zero gradient", cheap=True, zero_derivative=True,
+     numba=_numba_floordiv)
 prim("mod", 2, t_arith, "{0} % {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -(g * emit_op("floordiv", a, b))),
      doc="a % b = a - b * floor(a / b)", cheap=True)

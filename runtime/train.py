@@ -142,6 +142,22 @@ def _check_data(data, data_names, what):
     return data, n
 
 
+_SEEDS: dict = {}  # int seed -> its np.random.SeedSequence (immutable once made)
+
+
+def _generator(seed):
+    """np.random.default_rng(seed), the same stream: for an int seed its SeedSequence
+    (1.8 of default_rng's 6.4 µs, and most of a short fit's RNG work) is made once."""
+    if type(seed) is not int or seed < 0:
+        return np.random.default_rng(seed)
+    ss = _SEEDS.get(seed)
+    if ss is None:
+        if len(_SEEDS) > 256:
+            _SEEDS.clear()
+        ss = _SEEDS[seed] = np.random.SeedSequence(seed)
+    return np.random.Generator(np.random.PCG64(ss))
+
+
 _DEFAULTS: dict = {}  # id(fn) -> (fn, its __defaults__ and __kwdefaults__, the signature)
 
 
@@ -356,7 +372,7 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         health = grad_health if isinstance(grad_health, GradientHealth) else GradientHealth()
         health.reset()
     callbacks = [callbacks] if callable(callbacks) else list(callbacks)
-    rng = np.random.default_rng(seed)
+    rng = _generator(seed)
     bar = _progress(range(epochs), verbose, desc or "epochs")
     t_train = time.perf_counter()
     for epoch in bar:

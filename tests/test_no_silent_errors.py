@@ -99,6 +99,50 @@ def test_folding_keeps_python_and_numpy_values(jit):
     assert v == int_scalar_power(1.5, 4) and g == 4 ** -1 + 4 ** 2
 
 
+def int_scalar_to_run_time_power(x, n, k):
+    return np.sum(x) * n ** k + np.sum(x) * n ** -1 + np.sum(x) * True ** k
+
+
+def int_quotients(x, n, d, a, b):
+    return (np.sum(x) * (n // d) + np.sum(x) * (n % d) + np.sum(x * (a // d))
+            + np.sum(x * (a // b)) + np.sum(x * (a % b)) + np.sum(x * (n // b)))
+
+
+_LOW = -2 ** 63
+
+
+@TIERS
+@pytest.mark.parametrize("n, k", [(0, -1), (0, -3), (2, -1), (-3, -2), (3, 3), (0, 0)])
+def test_an_int_scalar_to_an_int_power_is_one_value_in_both_tiers(jit, n, k):
+    """An int scalar to a negative or run-time int power is a float (Python's 2 ** -1 is
+    0.5); at 0 ** -1 that float power is inf in both tiers, as 0.0 ** -1 is in NumPy
+    (compiled code once raised ZeroDivisionError there)."""
+    x = np.array([1.0, 2.0])
+    with np.errstate(divide="ignore"):
+        want = sum(3.0 * np.float64(n) ** float(e) for e in (k, -1)) + 3.0
+        v, g = value_and_grad(int_scalar_to_run_time_power, jit=jit)(x, n, k)
+    assert v == want
+    np.testing.assert_allclose(g, np.full(2, want / 3.0), rtol=1e-15)
+
+
+@TIERS
+@pytest.mark.parametrize("n, d, a, b", [
+    (_LOW, -1, [_LOW, 7, -7], [-1, -1, 2]),  # the quotient that wraps: -2**63 in NumPy
+    (_LOW, 1, [_LOW, 7, 0], [-1, 0, -1]),
+    (7, 0, [_LOW, 7, -7], [0, 0, 0]),  # division by zero: 0, as NumPy gives
+    (-7, 2, [-7, 7, 1], [-2, 2, -1]),
+])
+def test_integer_quotients_are_numpys_in_both_tiers(jit, n, d, a, b):
+    """// and % of int64 scalars and arrays (broadcast against each other) give NumPy's
+    int64 values in both tiers, -2**63 // -1 included (Numba's quotient there is 0)."""
+    x = np.array([1.0, 1.0, 1.0])
+    a, b = np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
+    with np.errstate(all="ignore"):
+        want = int_quotients(x, np.int64(n), np.int64(d), a, b)
+        v, g = value_and_grad(int_quotients, jit=jit)(x, n, d, a, b)
+    assert v == want
+
+
 def int_array_negative_power(x, labels):
     return np.sum(x * labels ** -1)
 

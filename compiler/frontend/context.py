@@ -302,7 +302,8 @@ class Lowerer:
         """Operands of `base ** exp`. An integer to a negative integer power is a float in
         Python (2 ** -1 == 0.5) and an error for NumPy integer arrays; Numba's int64 power
         would truncate it to 0. So an int scalar base is cast to float64 unless the
-        exponent is a constant >= 0 (`k ** 2` stays an int), and an integer array to a
+        exponent is a constant >= 0 (`k ** 2` stays an int; `0 ** -1` is then inf, as
+        `0.0 ** -1` is, in both tiers), and an integer array to a
         negative constant power is refused, as NumPy refuses it. A float to an int power
         (constant or run-time) gets a float exponent: both tiers then call pow() as NumPy
         does."""
@@ -324,7 +325,9 @@ class Lowerer:
                 f"`{ast.unparse(node)}`: an integer array to a negative or run-time integer "
                 "power (NumPy raises 'Integers to negative integer powers are not allowed')",
                 self.fs.loc(node), "make the base a float array: `x.astype(float) ** k`")
-        return self.b.emit("cast", base), exp
+        # then a float to an int power, as above: `0 ** -1` is inf in both tiers, as
+        # `0.0 ** -1` is (Numba's integer power would raise ZeroDivisionError compiled)
+        return self.power_operands(node, self.b.emit("cast", base), exp)
 
     def const_value(self, v):
         """The Python number of a scalar constant Value (a literal, a captured number, or a
