@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import weakref
 
 from . import background
 from .arguments import Arguments, fast_key
@@ -35,6 +36,28 @@ from .ir.core import Graph
 from .pytree import TreeType, leaf_names
 
 __all__ = ["GeneratedFunction", "GradFunction", "Specialization", "grad", "value_and_grad"]
+
+
+class _CallSlot(property):
+    """`GradFunction.__call__`: on an instance, property's C lookup returns its `_call`
+    (no Python frame); on the class, `GradFunction.__call__(f, *args)` calls f."""
+
+    def __call__(self, obj, *args, **kwargs):
+        return obj._call(*args, **kwargs)
+
+
+def _weak_method(obj, name, star=False):
+    """obj.name as a function holding obj weakly (the entries and the dispatcher's
+    callback would otherwise make every gradient function cyclic garbage); star: the
+    function takes (*args, **kwargs) and passes them as (args, kwargs)."""
+    ref = weakref.ref(obj)
+    if star:
+        def method(*args, **kwargs):
+            return getattr(ref(), name)(args, kwargs)
+    else:
+        def method(*args):
+            return getattr(ref(), name)(*args)
+    return method
 
 
 class GeneratedFunction:
@@ -141,8 +164,8 @@ class GradFunction(GeneratedFunction):
         self.jit = jit
         self._dispatcher = Dispatcher(self.arguments, jit)
         self._entries = {}  # Specialization -> its entry_fn for this function
-        self._call = self._call_any
-        self._dispatcher.on_direct = self._on_direct
+        self._dispatcher.on_direct = _weak_method(self, "_on_direct")
+        self._on_direct(None)
         # calls with exactly this many positional arguments skip binding (-1: always bind,
         # keyword-only parameters cannot be given by position)
         self._nargs = -1 if self.fs.node.args.kwonlyargs else len(self.arg_names)
@@ -154,38 +177,49 @@ class GradFunction(GeneratedFunction):
     # A call goes to `self._call`: the entry of the direct path (Specialization.entry_fn:
     # guard, compiled function and result in one Python frame, 0.3 µs less a call than a
     # method calling the direct path) once a compiled specialisation has served a call,
-    # else `_call_any`. A property made of C callables finds it without a Python frame.
-    __call__ = property(operator.attrgetter("_call"))
-
-    def _call_any(self, *args, **kwargs):
-        return self._slow(args, kwargs)
+    # else the general path. `_CallSlot`, a property made of C callables, finds it
+    # without a Python frame.
+    __call__ = _CallSlot(operator.attrgetter("_call"))
 
     def _slow(self, args, kwargs):
+        """The general path: bind, dispatch (the direct path first), pack the result."""
         if kwargs or len(args) != self._nargs:
             args = self.arguments.bind(args, kwargs)
-        d = self._dispatcher
         try:
-            out = d.run(args)
+            out = self._dispatcher.run(args)
         except RUN_ERRORS as e:
-            d.reraise(args, e)
+            self._dispatcher.reraise(args, e)
+        return self._pack(out)
+
+    def _after_miss(self, args):
+        """An entry's miss (its arguments already bound): the normal path."""
+        try:
+            out = self._dispatcher.call(args)
+        except RUN_ERRORS as e:
+            self._dispatcher.reraise(args, e)
+        return self._pack(out)
+
+    def _pack(self, out):
         grads = out[1] if self.single else tuple(out[1:])
         if self.has_aux and not self.with_value:  # out[0] is (loss, aux)
             return grads, out[0][1]
         return (out[0], grads) if self.with_value else grads
 
     def _on_direct(self, spec):
-        """Dispatcher.on_direct: put spec's entry (or none) in front of calls."""
-        if spec is None:
+        """Dispatcher.on_direct: put spec's entry (or none) in front of calls. Not for
+        keyword-only parameters (a call always binds) or has_aux (its results are
+        regrouped: never on the fast path)."""
+        if spec is None or self._nargs < 0 or self.has_aux:
             self._entries.clear()
-            self._call = self._call_any
+            self._call = _weak_method(self, "_slow", star=True)
             return
         entry = self._entries.get(spec)
-        if entry is None:  # the result as _slow packs it, from the flat tuple r
+        if entry is None:  # the result as _pack packs it, from the flat tuple r
             grads = "r[1]" if self.single else "r[1:]"
-            pack = (f"{grads}, r[0][1]" if self.has_aux and not self.with_value else
-                    f"r[0], {grads}" if self.with_value else grads)
             d = self._dispatcher
-            entry = self._entries[spec] = spec.entry_fn(d.stale, pack, self._slow, d.reraise)
+            entry = self._entries[spec] = spec.entry_fn(
+                d.stale, f"r[0], {grads}" if self.with_value else grads,
+                _weak_method(self, "_slow"), _weak_method(self, "_after_miss"), d.reraise)
         self._call = entry
 
     def normalize(self, args):

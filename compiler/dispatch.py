@@ -114,34 +114,37 @@ class Specialization:
             self.direct = scope["direct"]
         return self.direct
 
-    def entry_fn(self, stale, pack: str, slow, reraise):
+    def entry_fn(self, stale, pack: str, slow, after_miss, reraise):
         """A whole call of the user-facing function through the direct path, for
         `GradFunction` (one Python frame, no `Miss` raised through it):
         `entry(*args, **kwargs)` runs the clone of direct_fn behind the same guard on
         exactly len(key) positional arguments and returns `pack`, an expression of the
-        compiled result `r` (the flat tuple: loss, gradients); any other call, and a
-        miss, returns `slow(args, kwargs)`. What the code raises goes to
-        `reraise(args, exc)`, as from the normal path."""
+        compiled result `r` (the flat tuple: loss, gradients). A call of another form
+        returns `slow(args, kwargs)`; one the guard or the clone refuses,
+        `after_miss(args)` (the normal path, without trying this one again). What the
+        guard or the code raises goes to `reraise(args, exc)`, as on the normal path."""
         self.direct_fn(stale)  # the clone
         guard, scope = self._guard(stale)
-        scope.update(slow=slow, reraise=reraise, RUN_ERRORS=RUN_ERRORS)
+        scope.update(slow=slow, after_miss=after_miss, reraise=reraise, RUN_ERRORS=RUN_ERRORS)
         names = [f"a{i}" for i in range(len(self.key))]
         args = ", ".join(names)
         lines = ["def entry(*args, **kwargs):",
-                 f"    if not kwargs and len(args) == {len(names)}:",
-                 f"        {args}, = args",
+                 f"    if kwargs or len(args) != {len(names)}:",
+                 "        return slow(args, kwargs)",
+                 f"    {args}, = args",
+                 "    r = None",
+                 "    try:",
                  f"        if {guard}:"]
         if self.written:
             lines.append("            check(args)")
-        lines += ["            try:",
-                  f"                r = clone({args})",
-                  "            except Miss:  # the normal path, outside this handler",
-                  "                r = None",
-                  "            except RUN_ERRORS as e:",
-                  "                reraise(args, e)",
-                  "            if r is not None:",
-                  f"                return {pack}",
-                  "    return slow(args, kwargs)"]
+        lines += [f"            r = clone({args})",
+                  "    except Miss:  # the normal path, outside this handler",
+                  "        pass",
+                  "    except RUN_ERRORS as e:",
+                  "        reraise(args, e)",
+                  "    if r is None:",
+                  "        return after_miss(args)",
+                  f"    return {pack}"]
         exec("\n".join(lines), scope)  # noqa: S102 - generated from the key alone
         return scope["entry"]
 

@@ -54,12 +54,14 @@ prim("stack_read", 2, lambda s, k, **_: Type(s.dtype, s.rank - 1), "{0}[{1}]", a
 # integer arithmetic for indices and counters (also defined for floats, as in NumPy)
 def _numba_floordiv(op):
     """Numba's int64 `-2**63 // -1` is 0; NumPy's wraps to -2**63 (the one quotient that
-    overflows): that entry is put back. Floats and every other quotient are Numba's,
-    which are NumPy's (0 for a division by zero, as NumPy gives with a warning)."""
+    overflows): there the quotient is computed as a * b, which wraps as NumPy's does
+    (`-a` would not do: a literal operand `-9223372036854775808` would read `--...`, a
+    Python int 2**63). Floats and every other quotient are Numba's, which are NumPy's
+    (0 for a division by zero, as NumPy gives with a warning)."""
     if op.out.type.dtype != "int64":
         return "{0} // {1}"
     if op.out.type.rank == 0:
-        return "(-{0} if {1} == -1 else {0} // {1})"  # (-x wraps in int64, as in NumPy)
+        return "({0} // {1} if {1} != -1 else {0} * {1})"
     low = "(-9223372036854775807 - 1)"
     return f"({{0}} // {{1}} + (({{0}} == {low}) & ({{1}} == -1)) * {low})"
 

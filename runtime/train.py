@@ -142,7 +142,9 @@ def _check_data(data, data_names, what):
     return data, n
 
 
-_SEEDS: dict = {}  # int seed -> its np.random.SeedSequence (immutable once made)
+# int seed -> its np.random.SeedSequence, shared by fit's generators: they only draw
+# permutations (spawning would change it)
+_SEEDS: dict = {}
 
 
 def _generator(seed):

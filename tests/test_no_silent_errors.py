@@ -103,6 +103,43 @@ def int_scalar_to_run_time_power(x, n, k):
     return np.sum(x) * n ** k + np.sum(x) * n ** -1 + np.sum(x) * True ** k
 
 
+def int_scalar_to_int_array_powers(x, n, ks):
+    return np.sum(x) * np.sum(n ** ks) + np.sum(x) * np.sum(0.0 ** ks)
+
+
+@TIERS
+def test_a_scalar_to_an_int_array_power_is_a_float_power_in_both_tiers(jit):
+    x, ks = np.array([1.0, 2.0]), np.array([-1, 0, 3])
+    for n in (0, 2):
+        with np.errstate(divide="ignore"):
+            want = 3.0 * np.sum(np.float64(n) ** ks.astype(float)) + 3.0 * np.inf
+            v, _ = value_and_grad(int_scalar_to_int_array_powers, jit=jit)(x, n, ks)
+            finite = value_and_grad(int_scalar_to_int_array_powers, jit=jit)(x, n, ks[1:])[0]
+        assert v == want and finite == 3.0 * np.sum(np.float64(n) ** ks[1:]) + 3.0
+
+
+LOW = -2 ** 63
+MINUS_ONE = -1
+
+
+def quotients_of_literals_and_globals(x, b):
+    return (np.sum(x) * (LOW // b) + np.sum(x * (-9223372036854775808 // b))
+            + np.sum(x) * (LOW // MINUS_ONE))
+
+
+@TIERS
+def test_quotients_of_literal_and_global_ints(jit):
+    """A literal or global dividend: the NumPy tier's int64 quotient for a run-time
+    divisor (-2**63 // -1 wraps), Python's for two constants (folded: 2**63)."""
+    x = np.ones(3)
+    with np.errstate(all="ignore"):
+        for b in (-1, 1, 3):
+            v, _ = value_and_grad(quotients_of_literals_and_globals, jit=jit)(x, b)
+            want = (3.0 * float(np.int64(LOW) // np.int64(b))
+                    + 3.0 * float(np.int64(LOW) // np.int64(b)) + 3.0 * float(2 ** 63))
+            assert v == want
+
+
 def int_quotients(x, n, d, a, b):
     return (np.sum(x) * (n // d) + np.sum(x) * (n % d) + np.sum(x * (a // d))
             + np.sum(x * (a // b)) + np.sum(x * (a % b)) + np.sum(x * (n // b)))

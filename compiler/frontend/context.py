@@ -303,15 +303,14 @@ class Lowerer:
         Python (2 ** -1 == 0.5) and an error for NumPy integer arrays; Numba's int64 power
         would truncate it to 0. So an int scalar base is cast to float64 unless the
         exponent is a constant >= 0 (`k ** 2` stays an int; `0 ** -1` is then inf, as
-        `0.0 ** -1` is, in both tiers), and an integer array to a
+        `np.float64(0) ** -1` is, in both tiers), and an integer array to a
         negative constant power is refused, as NumPy refuses it. A float to an int power
-        (constant or run-time) gets a float exponent: both tiers then call pow() as NumPy
-        does."""
+        (a constant, a run-time number or an int array) gets a float exponent: both tiers
+        then call pow() as NumPy does."""
         if not (isinstance(base, Value) and isinstance(exp, Value)):
             return base, exp
         k = self.const_value(exp)
-        if base.type.dtype == "float64" and exp.type.dtype in ("int64", "bool") and \
-                exp.type.rank == 0:
+        if base.type.dtype == "float64" and exp.type.dtype in ("int64", "bool"):
             # a float to an int power: computed by pow() as NumPy does, not by Numba's
             # integer power (repeated products; ZeroDivisionError for 0.0 ** -1)
             return base, (self.b.const(float(k)) if isinstance(k, int) else
