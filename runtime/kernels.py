@@ -994,6 +994,36 @@ def cholesky_grad(l, g):
     return _lower_cotangent(0.5 * (s + s.T))
 
 
+def gap_quotient(m, w):
+    """F * m with F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it and where w_i and w_j
+    agree to n * eps * max|w| (NaN entries of w skipped in the max): the degenerate
+    policy of eigh_grad and eigh_vectors_jvp. m: (n, n), w: (n,), float64."""
+    n = w.shape[0]
+    tol = n * 2.220446049250313e-16 * np.fmax.reduce(np.abs(w), initial=0.0)
+    d = w[None, :] - w[:, None]
+    out = np.zeros((n, n))
+    np.divide(m, d, out=out, where=(np.abs(d) > tol) & ~np.eye(n, dtype=bool))
+    return out
+
+
+@overload(gap_quotient, jit_options=_JIT)
+def _gap_quotient_nb(m, w):
+    def impl(m, w):
+        n = w.shape[0]
+        scale = 0.0
+        for i in range(n):
+            scale = max(scale, abs(w[i]))
+        tol = n * 2.220446049250313e-16 * scale
+        out = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                d = w[j] - w[i]
+                if i != j and abs(d) > tol:
+                    out[i, j] = m[i, j] / d
+        return out
+    return impl
+
+
 @register_jitable(cache=True)
 def eigh_grad(w, v, gw, gv):
     """Cotangent of A (its lower triangle, which np.linalg.eigh reads) for w, V = eigh(A)
@@ -1002,19 +1032,9 @@ def eigh_grad(w, v, gw, gv):
     w_j agree to n * eps * max|w| (the basis of a repeated eigenvalue's eigenspace is
     arbitrary: a loss that depends on it has no gradient there; one that depends on the
     eigenspace only, such as its projector, gets the right one)."""
-    n = w.shape[0]
-    scale = 0.0
-    for i in range(n):
-        scale = max(scale, abs(w[i]))
-    tol = n * 2.220446049250313e-16 * scale
-    vg = v.T @ gv
-    inner = np.zeros((n, n))
-    for i in range(n):
+    inner = gap_quotient(v.T @ gv, w)
+    for i in range(w.shape[0]):
         inner[i, i] = gw[i]
-        for j in range(n):
-            d = w[j] - w[i]
-            if i != j and abs(d) > tol:
-                inner[i, j] = vg[i, j] / d
     return _lower_cotangent(v @ inner @ v.T)
 
 
@@ -1034,9 +1054,10 @@ def qr_grad(q, r, gq, gr):
 
 
 # ---- special functions (scipy.special's erf, erfc, gammaln, digamma) ------------------------
-# Scalar rules compiled as float64 ufuncs; from Python the same scalar rules through
-# np.vectorize, so both tiers compute the same numbers. erf, erfc and gammaln are libm's
-# (math); digamma and trigamma (its derivative) use the recurrence psi(x) = psi(x + 1) - 1/x
+# Scalar rules compiled as float64 ufuncs; from Python the same scalar rules entry by
+# entry, so both tiers compute the same numbers. erf and erfc are libm's (math);
+# gammaln is CPython's own lgamma from Python, libm's compiled (they agree to 1e-13);
+# digamma and trigamma (its derivative) use the recurrence psi(x) = psi(x + 1) - 1/x
 # up to x >= 10, the asymptotic series to x^-12 there (error < 1e-15), and the reflection
 # psi(1 - x) - psi(x) = pi / tan(pi x) for x < 0 (Abramowitz & Stegun 6.3.5-6.3.18, 6.4.7-12).
 _UFUNC1 = (["float64(float64)"],)
@@ -1051,9 +1072,16 @@ def _erfc(x):
 
 
 def _gammaln(x):
-    if x <= 0.0 and x == math.floor(x):
+    if x <= 0.0 and (x == -math.inf or x == math.floor(x)):
         return math.inf
     return math.lgamma(x)
+
+
+def _gammaln_py(x):  # Python's lgamma raises where C's (compiled code) gives inf
+    try:
+        return _gammaln(x)
+    except OverflowError:
+        return math.inf
 
 
 def _digamma(x):
@@ -1084,14 +1112,16 @@ def _trigamma(x):
         if x == math.floor(x):
             return math.inf
         s = math.sin(math.pi * x)
-        return math.pi * math.pi / (s * s) - _trigamma_pos(1.0 - x)
+        q = s * s  # 0 where it underflows (|x| < 1e-162): inf, as compiled code divides
+        return (math.pi * math.pi / q if q != 0.0 else math.inf) - _trigamma_pos(1.0 - x)
     return _trigamma_pos(x)
 
 
 def _trigamma_pos(x):
     r = 0.0
     while x < 10.0:
-        r += 1.0 / (x * x)
+        q = x * x
+        r += 1.0 / q if q != 0.0 else math.inf
         x += 1.0
     f = 1.0 / (x * x)
     t = (1.0 / 6 - f * (1.0 / 30 - f * (1.0 / 42 - f * (1.0 / 30 - f * (5.0 / 66 - f * (691.0 / 2730 - f * (7.0 / 6)))))))
@@ -1099,44 +1129,45 @@ def _trigamma_pos(x):
 
 
 register_jitable(_trigamma_pos)
-_VEC = {}
 
 
-def _vectorized(scalar, x):
-    fn = _VEC.get(scalar)
-    if fn is None:
-        fn = _VEC[scalar] = np.vectorize(scalar, otypes=[np.float64])
-    return fn(np.asarray(x, dtype=np.float64))[()]
+def _entrywise(scalar, x):
+    """scalar (a float -> float rule) on every entry of x as float64, the shape of x (a
+    float for a number): one Python call an entry, about twice as fast as np.vectorize
+    (mapped over a list: no per-entry NumPy scalar)."""
+    a = np.asarray(x, dtype=np.float64)
+    return np.fromiter(map(scalar, a.ravel().tolist()), np.float64, a.size).reshape(a.shape)[()]
 
 
 @ufunc(*_UFUNC1, _erf, cache=True)
 def erf(x):
     """The error function 2/sqrt(pi) int_0^x exp(-t^2) dt, elementwise (float64)."""
-    return _vectorized(_erf, x)
+    return _entrywise(math.erf, x)
 
 
 @ufunc(*_UFUNC1, _erfc, cache=True)
 def erfc(x):
     """1 - erf(x), accurate where erf(x) is near 1."""
-    return _vectorized(_erfc, x)
+    return _entrywise(math.erfc, x)
 
 
 @ufunc(*_UFUNC1, _gammaln, cache=True)
 def gammaln(x):
-    """log |Gamma(x)|; inf at 0 and the negative integers (as scipy.special.gammaln)."""
-    return _vectorized(_gammaln, x)
+    """log |Gamma(x)|; inf at 0, the negative integers, -inf, and where it overflows (as
+    scipy.special.gammaln)."""
+    return _entrywise(_gammaln_py, x)
 
 
 @ufunc(*_UFUNC1, _digamma, cache=True)
 def digamma(x):
     """psi(x) = d/dx log Gamma(x); -inf at 0, NaN at the negative integers (as SciPy)."""
-    return _vectorized(_digamma, x)
+    return _entrywise(_digamma, x)
 
 
 @ufunc(*_UFUNC1, _trigamma, cache=True)
 def trigamma(x):
     """psi'(x) = d/dx digamma(x); inf at 0 and the negative integers."""
-    return _vectorized(_trigamma, x)
+    return _entrywise(_trigamma, x)
 
 
 # ---- tangents (forward mode) of the scans and decompositions ----------------------------------
@@ -1204,19 +1235,7 @@ def eigh_values_jvp(v, t):
 def eigh_vectors_jvp(w, v, t):
     """dV = V (F * (V^T E V)), F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it and where
     w_i, w_j agree to n * eps * max|w| (the degenerate policy of eigh_grad)."""
-    n = w.shape[0]
-    scale = 0.0
-    for i in range(n):
-        scale = max(scale, abs(w[i]))
-    tol = n * 2.220446049250313e-16 * scale
-    m = v.T @ _symmetric_from_lower(t) @ v
-    f = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            d = w[j] - w[i]
-            if i != j and abs(d) > tol:
-                f[i, j] = m[i, j] / d
-    return v @ f
+    return v @ gap_quotient(v.T @ _symmetric_from_lower(t) @ v, w)
 
 
 @register_jitable(cache=True)
