@@ -158,6 +158,13 @@ def test_special_functions_are_one_rule_in_both_tiers():
                 else:
                     np.testing.assert_array_equal(gw, kernel(x), err_msg=loss.__name__)
             np.testing.assert_array_equal(grad(digamma_sum, jit=jit)(x), kernels.trigamma(x))
+    # the NumPy forms of digamma and trigamma work on whole arrays: the scalar rules' bits
+    more = np.concatenate([x, -np.arange(1.0, 60.0), np.random.default_rng(6).uniform(-3, 3, 500)])
+    for kernel, rule in ((kernels.digamma, kernels._digamma), (kernels.trigamma, kernels._trigamma)):
+        np.testing.assert_array_equal(kernel(more), [rule(v) for v in more.tolist()])
+        assert np.array_equal(np.signbit(kernel(more)), np.signbit([rule(v) for v in more.tolist()]))
+        for v in (0.5, -2.5, np.array(1.5), np.array([[1.5, -0.5]])):
+            assert type(kernel(v)) is type(kernels.erf(v)) and np.shape(kernel(v)) == np.shape(v)
     assert kernels.trigamma(1e-170) == np.inf and kernels.trigamma(-1e-170) == np.inf
 
 
