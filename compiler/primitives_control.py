@@ -51,7 +51,6 @@ prim("stack_empty", 0, lambda dtype, rank, **_: Type(dtype, rank), _emit_empty,
      doc="an empty stack of the given dtype and rank (it grows on its first push)")
 prim("stack_read", 2, lambda s, k, **_: Type(s.dtype, s.rank - 1), "{0}[{1}]", aliases=(0,),
      doc="entry {1} of stack {0}", cheap=True)
-# integer arithmetic for indices and counters (also defined for floats, as in NumPy)
 def _numba_floordiv(op):
     """Numba's int64 `-2**63 // -1` is 0; NumPy's wraps to -2**63 (the one quotient that
     overflows): there the quotient is computed as a * b, which wraps as NumPy's does
@@ -66,6 +65,7 @@ def _numba_floordiv(op):
     return f"({{0}} // {{1}} + (({{0}} == {low}) & ({{1}} == -1)) * {low})"
 
 
+# integer arithmetic for indices and counters (also defined for floats, as in NumPy)
 prim("floordiv", 2, t_arith, "{0} // {1}", broadcasts=True, vjp=(lambda g, ans, a, b: None,
                                                                   lambda g, ans, a, b: None),
      doc="a // b: piecewise constant, zero gradient", cheap=True, zero_derivative=True,
