@@ -821,6 +821,37 @@ overload(cumsum_along, jit_options=_JIT)(_scan_nb("sum"))
 overload(cumprod_along, jit_options=_JIT)(_scan_nb("prod"))
 
 
+def _few_lines(x):
+    """True when x (lines along its last axis) has at most 8 lines, and lines of at least
+    16: a recurrence along them then runs faster on Python floats line by line (about
+    0.1 µs a step) than on NumPy arrays of all lines (about 1.5 µs a step), with the
+    same IEEE operations in the same order, so the same bits."""
+    n = x.shape[-1]
+    return n >= 16 and x.size <= 8 * n
+
+
+def _suffix_line(g, x):
+    """cumprod_grad's s_i = g_i + x_{i+1} s_{i+1} along one line (lists of floats)."""
+    n = len(x)
+    out = [0.0] * n
+    s = 0.0
+    for i in range(n - 1, -1, -1):
+        s = g[i] + (x[i + 1] * s if i + 1 < n else 0.0)
+        out[i] = s
+    return out
+
+
+def _tangent_line(t, x):
+    """cumprod_jvp's dy along one line (lists of floats)."""
+    out = [0.0] * len(x)
+    y, d = 1.0, 0.0
+    for k in range(len(x)):
+        d = d * x[k] + y * t[k]
+        y = y * x[k]
+        out[k] = d
+    return out
+
+
 def cumprod_grad(g, x, axis):
     """The cotangent of x for y = cumprod(x, axis) and y's cotangent g, exact where x has
     zeros (no division): along each line, x_i's cotangent is
@@ -829,11 +860,15 @@ def cumprod_grad(g, x, axis):
     x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
     g = np.moveaxis(np.asarray(g, dtype=np.float64), axis, -1)
     n = x.shape[-1]
-    out = np.empty(x.shape)
-    s = np.zeros(x.shape[:-1])
-    for i in range(n - 1, -1, -1):
-        s = g[..., i] + (x[..., i + 1] * s if i + 1 < n else 0.0)
-        out[..., i] = s
+    if _few_lines(x):  # long lines: the recurrence on Python floats, line by line
+        out = np.array([_suffix_line(gl, xl) for gl, xl in
+                        zip(g.reshape(-1, n).tolist(), x.reshape(-1, n).tolist())]).reshape(x.shape)
+    else:  # many lines: the recurrence on all of them at once, one step of the axis at a time
+        out = np.empty(x.shape)
+        s = np.zeros(x.shape[:-1])
+        for i in range(n - 1, -1, -1):
+            s = g[..., i] + (x[..., i + 1] * s if i + 1 < n else 0.0)
+            out[..., i] = s
     left = np.cumprod(np.concatenate([np.ones(x.shape[:-1] + (1,)), x[..., :-1]], axis=-1), axis=-1)
     return np.moveaxis(out * left, -1, axis)
 
@@ -1223,10 +1258,14 @@ def cumprod_jvp(t, x, axis):
     along each line dy_0 = t_0, dy_k = dy_{k-1} x_k + y_{k-1} t_k."""
     x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
     t = np.moveaxis(np.asarray(t, dtype=np.float64), axis, -1)
+    n = x.shape[-1]
+    if _few_lines(x):  # as in cumprod_grad
+        return np.moveaxis(np.array([_tangent_line(tl, xl) for tl, xl in zip(
+            t.reshape(-1, n).tolist(), x.reshape(-1, n).tolist())]).reshape(x.shape), -1, axis)
     out = np.empty(x.shape)
     y = np.ones(x.shape[:-1])
     d = np.zeros(x.shape[:-1])
-    for k in range(x.shape[-1]):
+    for k in range(n):
         d = d * x[..., k] + y * t[..., k]
         y = y * x[..., k]
         out[..., k] = d

@@ -346,6 +346,52 @@ def test_cumprod_exact_at_zeros():
                                   [1.0, 2.0 * 2 + 3 * 2 * 3 + 4 * 2 * 3 * 4, 0.0, 0.0])
 
 
+def cumprod_weighted(x, w):
+    return np.sum(np.cumprod(x, axis=-1) * w)
+
+
+@pytest.mark.parametrize("shape", [(400,), (3, 60), (60, 3), (2, 16), (4, 4), (30, 30)], ids=str)
+def test_cumprod_adjoint_and_tangent_are_the_recurrence_in_both_tiers(shape):
+    """cumprod's adjoint and tangent kernels run their recurrence line by line on Python
+    floats when there are few long lines (11-22x faster for 10^4 entries), else on all
+    lines at once: either way the bits of the element loop compiled code runs, zeros,
+    -0.0, inf and NaN included (NaN signs aside, which NumPy leaves open)."""
+    from runtime import kernels
+
+    def reference(g, x, tangent):  # the loop along the last axis, one line at a time
+        out = np.empty(x.shape)
+        for line in np.ndindex(x.shape[:-1]):
+            y, d, s = 1.0, 0.0, 0.0
+            xs, gs = x[line].tolist(), g[line].tolist()
+            n = len(xs)
+            for k in range(n):
+                if tangent:
+                    d = d * xs[k] + y * gs[k]
+                    y = y * xs[k]
+                    out[line + (k,)] = d
+                else:
+                    i = n - 1 - k
+                    s = gs[i] + (xs[i + 1] * s if i + 1 < n else 0.0)
+                    out[line + (i,)] = s
+        if not tangent:
+            left = np.cumprod(np.concatenate([np.ones(x.shape[:-1] + (1,)), x[..., :-1]], -1), -1)
+            out = out * left
+        return out
+    rng = np.random.default_rng(12)
+    x, g = rng.uniform(0.5, 1.5, shape), rng.normal(size=shape)
+    x.flat[::7], x.flat[3], x.flat[5], g.flat[2], g.flat[4] = 0.0, -0.0, np.inf, np.nan, -0.0
+    with np.errstate(all="ignore"):
+        for kernel, tangent in ((kernels.cumprod_grad, False), (kernels.cumprod_jvp, True)):
+            got, want = kernel(g, x, -1), reference(g, x, tangent)
+            np.testing.assert_array_equal(got, want)
+            finite = ~np.isnan(want)
+            np.testing.assert_array_equal(np.signbit(got[finite]), np.signbit(want[finite]))
+        x = rng.uniform(0.5, 1.5, shape)
+        w = rng.normal(size=shape)
+        np.testing.assert_array_equal(grad(cumprod_weighted, jit=True)(x, w),
+                                      grad(cumprod_weighted, jit=False)(x, w))
+
+
 def order_stats(x):
     return (np.median(x) + np.sum(np.median(x, axis=0) ** 2) + np.percentile(x, 30.0)
             + np.sum(np.quantile(x, 0.75, axis=1, keepdims=True) * 3.0) + np.percentile(x, 100)
