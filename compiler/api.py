@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import weakref
 
 from . import background
 from .arguments import Arguments, fast_key
@@ -44,20 +43,6 @@ class _CallSlot(property):
 
     def __call__(self, obj, *args, **kwargs):
         return obj._call(*args, **kwargs)
-
-
-def _weak_method(obj, name, star=False):
-    """obj.name as a function holding obj weakly (the entries and the dispatcher's
-    callback would otherwise make every gradient function cyclic garbage); star: the
-    function takes (*args, **kwargs) and passes them as (args, kwargs)."""
-    ref = weakref.ref(obj)
-    if star:
-        def method(*args, **kwargs):
-            return getattr(ref(), name)(args, kwargs)
-    else:
-        def method(*args):
-            return getattr(ref(), name)(*args)
-    return method
 
 
 class GeneratedFunction:
@@ -163,8 +148,11 @@ class GradFunction(GeneratedFunction):
         self.with_value = with_value
         self.jit = jit
         self._dispatcher = Dispatcher(self.arguments, jit)
-        self._entries = {}  # Specialization -> its entry_fn for this function
-        self._dispatcher.on_direct = _weak_method(self, "_on_direct")
+        # Specialization -> its entry_fn for this function. The entries and on_direct
+        # hold this function (a cycle the garbage collector frees): a stored
+        # `f.__call__` keeps it alive, as a bound method would
+        self._entries = {}
+        self._dispatcher.on_direct = self._on_direct
         self._on_direct(None)
         # calls with exactly this many positional arguments skip binding (-1: always bind,
         # keyword-only parameters cannot be given by position)
@@ -180,6 +168,9 @@ class GradFunction(GeneratedFunction):
     # else the general path. `_CallSlot`, a property made of C callables, finds it
     # without a Python frame.
     __call__ = _CallSlot(operator.attrgetter("_call"))
+
+    def _call_any(self, *args, **kwargs):
+        return self._slow(args, kwargs)
 
     def _slow(self, args, kwargs):
         """The general path: bind, dispatch (the direct path first), pack the result."""
@@ -211,7 +202,7 @@ class GradFunction(GeneratedFunction):
         regrouped: never on the fast path)."""
         if spec is None or self._nargs < 0 or self.has_aux:
             self._entries.clear()
-            self._call = _weak_method(self, "_slow", star=True)
+            self._call = self._call_any
             return
         entry = self._entries.get(spec)
         if entry is None:  # the result as _pack packs it, from the flat tuple r
@@ -219,7 +210,7 @@ class GradFunction(GeneratedFunction):
             d = self._dispatcher
             entry = self._entries[spec] = spec.entry_fn(
                 d.stale, f"r[0], {grads}" if self.with_value else grads,
-                _weak_method(self, "_slow"), _weak_method(self, "_after_miss"), d.reraise)
+                self._slow, self._after_miss, d.reraise)
         self._call = entry
 
     def normalize(self, args):

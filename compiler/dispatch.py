@@ -98,8 +98,9 @@ class Specialization:
         dispatcher's full check, when it captured arrays or numbers) and (2) each
         argument is of an exact type: an ndarray (Numba types an ndarray subclass,
         np.matrix or a masked array, as the array it views; normalisation refuses or
-        converts them), a float or np.float64, an int or np.int64 (Numba cannot type
-        some objects at all, an empty list: they must reach normalisation).
+        converts them), a float or np.float64, an int within int64 or np.int64 (Numba
+        cannot type some objects at all, an empty list or a larger int: they must reach
+        normalisation).
         A call whose argument types then match a signature exactly runs at Numba's own
         dispatch cost; anything else raises `Miss`. The compiled tier itself still
         compiles new signatures (a read-only array) when the normal path asks."""
@@ -161,7 +162,8 @@ class Specialization:
                  "check": self.check_unshared_flat, "NPF": np.float64, "NPI": np.int64}
         # exact types: what Numba could not type (an empty list) must miss too
         exact = {"float64": "type({0}) is float or type({0}) is NPF",
-                 "int64": "type({0}) is int or type({0}) is NPI"}
+                 "int64": "type({0}) is NPI or type({0}) is int and "
+                          "-9223372036854775808 <= {0} <= 9223372036854775807"}
         guard = [f"type(a{i}) is ND" if t.rank else
                  f"({exact.get(t.dtype, 'False').format(f'a{i}')})"
                  for i, t in enumerate(self.key)]

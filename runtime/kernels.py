@@ -1128,7 +1128,9 @@ def _digamma(x):
     if x <= 0.0:
         if x == math.floor(x):
             return -math.inf if x == 0.0 else math.nan
-        r = -math.pi / math.tan(math.pi * x)
+        # tan has period pi: from x - round(x) (exact), pi * x's rounding is not
+        # magnified near a pole (x = -2 + 1e-10: 5e-7 -> 1e-16 relative)
+        r = -math.pi / math.tan(math.pi * (x - math.floor(x + 0.5)))
         x = 1.0 - x
     while x < 10.0:
         r -= 1.0 / x
@@ -1146,7 +1148,7 @@ def _trigamma(x):
     if x <= 0.0:
         if x == math.floor(x):
             return math.inf
-        s = math.sin(math.pi * x)
+        s = math.sin(math.pi * (x - math.floor(x + 0.5)))  # sin(pi x)^2: as in _digamma
         q = s * s  # 0 where it underflows (|x| < 1e-162): inf, as compiled code divides
         return (math.pi * math.pi / q if q != 0.0 else math.inf) - _trigamma_pos(1.0 - x)
     return _trigamma_pos(x)
@@ -1222,7 +1224,8 @@ def digamma(x):
         bad, pinf, pole, refl = _special_cases(x)
         r = np.zeros(x.shape)
         if refl.any():
-            r[refl] = -math.pi / _entrywise(math.tan, math.pi * x[refl])
+            xr = x[refl]
+            r[refl] = -math.pi / _entrywise(math.tan, math.pi * (xr - np.floor(xr + 0.5)))
         y = np.where(bad | pinf | pole, 10.0, np.where(refl, 1.0 - x, x))
         y, r = _upward(y, r, lambda r, y: r - 1.0 / y)
         f = 1.0 / (y * y)
@@ -1246,7 +1249,8 @@ def trigamma(x):
         t = (1.0 / 6 - f * (1.0 / 30 - f * (1.0 / 42 - f * (1.0 / 30 - f * (5.0 / 66 - f * (691.0 / 2730 - f * (7.0 / 6)))))))
         out = r + 1.0 / y + 0.5 * f + t * f / y
         if refl.any():
-            s = _entrywise(math.sin, math.pi * x[refl])
+            xr = x[refl]
+            s = _entrywise(math.sin, math.pi * (xr - np.floor(xr + 0.5)))
             out[refl] = math.pi * math.pi / (s * s) - out[refl]
     out = np.where(pole, np.inf, out)
     return np.where(pinf, 0.0, np.where(bad, np.nan, out)).reshape(shape)[()]

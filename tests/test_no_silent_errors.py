@@ -6,7 +6,7 @@ import pytest
 
 import capture_code as cc
 from compiler import grad, value_and_grad
-from compiler.errors import RunError, UnsupportedError
+from compiler.errors import ArgumentError, RunError, UnsupportedError
 from oracles import assert_owned, autograd_grads
 
 TIERS = pytest.mark.parametrize("jit", [False, True])
@@ -482,3 +482,80 @@ def test_method_of_a_global_object_is_generated_once(jit, monkeypatch):
     np.testing.assert_array_equal(warm(g, x), 6.0 * x)
     monkeypatch.setattr(cc.Scaler, "apply", cc.Scaler.apply_cubed)
     np.testing.assert_array_equal(warm(g, x), 9.0 * x * x)
+
+
+
+# ---- the function differentiated is the one Python runs; arguments NumPy would not take --
+def _scaled_twice(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(x):
+        return 2.0 * fn(x)
+    return wrapper
+
+
+@_scaled_twice
+def decorated_square(x):
+    return np.sum(x * x)
+
+
+def calls_decorated(x):
+    return decorated_square(x) + 1.0
+
+
+@pytest.mark.parametrize("fn", [decorated_square, calls_decorated], ids=["loss", "helper"])
+def test_a_wrapping_decorator_is_refused_not_skipped(fn):
+    """functools.wraps points inspect at the wrapped function's source: differentiating
+    it would leave the wrapper's `2.0 *` out (value 5 where Python gives 10)."""
+    with pytest.raises(UnsupportedError, match="decorator's wrapper"):
+        value_and_grad(fn, jit=False)(np.array([1.0, 2.0]))
+
+
+def test_a_source_file_edited_after_import_is_refused(tmp_path, monkeypatch):
+    """inspect reads the file as it is now, Python runs what it imported: after an edit
+    the gradient would be of the new text (9 where Python gives 5); refused until the
+    module is reloaded."""
+    import importlib
+    path = tmp_path / "edited_loss.py"
+    path.write_text("import numpy as np\n\n\ndef loss(x):\n    return np.sum(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("edited_loss")
+    x = np.array([2.0, 3.0])
+    assert value_and_grad(module.loss, jit=False)(x)[0] == 5.0
+    path.write_text("import numpy as np\n\n\ndef loss(x):\n    return np.sum(x * x) - 4.0\n")
+    with pytest.raises(UnsupportedError, match="not the code Python runs") as e:
+        value_and_grad(module.loss, jit=False)(x)
+    assert "edited_loss.py:4" in str(e.value)
+    module = importlib.reload(module)
+    assert value_and_grad(module.loss, jit=False)(x)[0] == 9.0
+
+
+def int_times_sum(x, n):
+    return np.sum(x) * n
+
+
+@pytest.mark.parametrize("bad, what", [
+    (2 ** 63, "does not fit int64"), (-2 ** 63 - 1, "does not fit int64"),
+    (np.array([1, 2 ** 64 - 1], dtype=np.uint64), "does not fit int64"),
+    (np.array([1 + 1j, 2.0]), "complex128"), (np.array(["1", "2"]), "<U1"),
+    (np.array(["2020-01-01"], dtype="datetime64[s]"), "datetime64"),
+])
+def test_arguments_numpy_would_compute_otherwise_are_refused(bad, what):
+    """An int beyond int64 (NumPy's np.int64 refuses it; a uint64 would wrap to -1), a
+    complex array (its imaginary part would be dropped), strings and datetimes (which
+    NumPy's arithmetic refuses): ArgumentError naming the argument, on the first call
+    and once the compiled entry is in place."""
+    x = np.array([1.0, 2.0])
+    for jit in (False, True):
+        f = value_and_grad(int_times_sum, jit=jit)
+        for _ in range(3):
+            f(x, 3)
+        for wrt_bad in (False, True) if "int64" not in what else (False,):  # (a
+            # differentiated int is a float: 2**63 is then 9.2e18, as in NumPy)
+            with pytest.raises(ArgumentError, match=what) as e:
+                if wrt_bad:
+                    value_and_grad(int_times_sum, wrt="n", jit=jit)(x, bad)
+                else:
+                    f(x, bad)
+            assert "'n'" in str(e.value)

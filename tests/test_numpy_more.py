@@ -109,6 +109,12 @@ def test_special_values_match_scipy():
     np.testing.assert_allclose(kernels.digamma(xs), sp.digamma(xs), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(kernels.trigamma(xs), sp.polygamma(1, xs), rtol=1e-12)
     assert np.isneginf(kernels.digamma(0.0)) and np.isnan(kernels.digamma(-2.0))
+    # near the negative poles (the reflection's tan and sin from x - round(x)): was 5e-7
+    near = np.array([-2.0000000001, -100.00000001, -7.000001, -50.5 + 1e-9])  # SciPy: 2e-16
+    np.testing.assert_allclose(kernels.digamma(near), sp.digamma(near), rtol=1e-12)
+    np.testing.assert_allclose(kernels.trigamma(near), sp.polygamma(1, near), rtol=1e-12)
+    np.testing.assert_allclose(kernels.trigamma(-999999.999999), sp.polygamma(1, -999999.999999),
+                               rtol=1e-12)
 
 
 def erf_weighted(w, x):

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import inspect
+import linecache
 import textwrap
+import types
 from dataclasses import dataclass
 
 from ..errors import UnsupportedError
@@ -83,6 +86,14 @@ def parse_function(fn) -> FunctionSource:
     if inspect.ismethod(fn) and inspect.isfunction(fn.__func__):
         bound, fn = fn.__self__, fn.__func__
     name = getattr(fn, "__qualname__", repr(fn))
+    inner = inspect.unwrap(fn) if inspect.isfunction(fn) else fn
+    if inner is not fn and getattr(inner, "__code__", None) is not fn.__code__:
+        raise UnsupportedError(
+            f"{name} is a decorator's wrapper (functools.wraps set its __wrapped__ to the "
+            f"function {inner.__qualname__} it calls): adjoint reads the source of that "
+            "function, so what the wrapper does would be left out",
+            hint="differentiate the undecorated function, and write what the decorator "
+                 "adds (a scale, a change of the arguments) in the loss itself")
     try:
         file = inspect.getsourcefile(fn) or "<unknown>"
         lines, first = inspect.getsourcelines(fn)
@@ -101,12 +112,48 @@ def parse_function(fn) -> FunctionSource:
                                hint="adjoint differentiates functions defined with `def`")
     # decorators sit above `def`; inspect's first line is the first decorator
     fs = FunctionSource(fn, node, file, first, indent)
+    if not _source_is_the_code(fn, file):
+        raise UnsupportedError(
+            f"the source of {name} in {file} is not the code Python runs for it: the file "
+            f"changed after it was imported, or {name}.__code__ was replaced, and adjoint "
+            "would differentiate the text rather than the function", fs.loc(node),
+            "reload its module (importlib.reload) or restart Python")
     if bound is not None:
         if not node.args.args:
             raise UnsupportedError(f"the method {name} takes no `self` parameter", fs.loc(node))
         fs = dataclasses.replace(fs, bound=(node.args.args[0].arg, bound))
     _fence(fs)
     return fs
+
+
+def _source_is_the_code(fn, file: str) -> bool:
+    """Is fn's code what its file's text compiles to now? inspect reads the file as it
+    is now (linecache); Python runs what it compiled at import. The whole text is
+    compiled (how a name is bound anywhere in the module changes the bytecode) and the
+    code object of fn's qualified name compared with fn's. True when it cannot tell: no
+    text or no such code object (a cell IPython rewrote), a module pytest rewrote (its
+    asserts are not the text's)."""
+    code = getattr(fn, "__code__", None)
+    if code is None or "@py_builtins" in getattr(fn, "__globals__", {}):
+        return True
+    found = _compiled_functions(file, "".join(linecache.getlines(file))).get(code.co_qualname)
+    return found is None or code in found
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_functions(file: str, text: str) -> dict:
+    """{qualified name: [code objects]} of every function `text` defines."""
+    try:
+        module = compile(text, file, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return {}
+    out, todo = {}, [module]
+    while todo:
+        for c in todo.pop().co_consts:
+            if isinstance(c, types.CodeType):
+                out.setdefault(c.co_qualname, []).append(c)
+                todo.append(c)
+    return out
 
 
 def _fence(fs: FunctionSource):
