@@ -262,7 +262,7 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
         batch may be smaller) and should be a mean over them, e.g.
         `np.mean((X @ w - y) ** 2)`; the epoch's loss weights each step by its rows.
     shuffle: visit examples in an order drawn from numpy.random.default_rng(seed) each
-        epoch (else in data order).
+        epoch (else in data order); seed: a non-negative int.
     val_data: optional tuple like `data`; its mean loss after each epoch goes to
         `val_loss`.
     verbose: tqdm progress bar over epochs showing the losses (if tqdm is installed).
@@ -274,8 +274,8 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
     ExplodingGradientWarning, before the first step whose loss or gradient is NaN or
     infinite; the parameters are then those before that step.
     Raises ValueError for mismatched example counts, params that do not match the
-    loss's differentiated arguments, NaN/inf in data or params, a bad batch_size or
-    epochs, hyper-parameters or state slots the built-in kernel cannot run
+    loss's differentiated arguments, NaN/inf in data or params, a bad batch_size,
+    epochs or seed, hyper-parameters or state slots the built-in kernel cannot run
     (runtime.optim.check_hyper), a kind changed by a callback; TypeError for an object
     (or class) that is not an optimiser; compiler.errors.RunError at the loss's line
     when a step fails (data of the wrong shape, an index out of range: the epoch's
@@ -291,6 +291,9 @@ def fit(vg, params, data, optimizer=None, epochs: int = 10, batch_size: int | No
                         f"Adam()), got {optimizer!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int (numpy.random.default_rng's), "
+                         f"got {seed!r}")
     batched = batch_size is not None
     if batched and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                     or batch_size < 1):

@@ -103,19 +103,63 @@ def int_scalar_to_run_time_power(x, n, k):
     return np.sum(x) * n ** k + np.sum(x) * n ** -1 + np.sum(x) * True ** k
 
 
-def int_scalar_to_int_array_powers(x, n, ks):
-    return np.sum(x) * np.sum(n ** ks) + np.sum(x) * np.sum(0.0 ** ks)
+def float_to_int_array_powers(x, ks):
+    return np.sum(x) * np.sum(0.0 ** ks) + np.sum(x * 2.0 ** ks[:2])
 
 
 @TIERS
-def test_a_scalar_to_an_int_array_power_is_a_float_power_in_both_tiers(jit):
+def test_a_float_to_an_int_array_power_is_a_float_power_in_both_tiers(jit):
     x, ks = np.array([1.0, 2.0]), np.array([-1, 0, 3])
-    for n in (0, 2):
-        with np.errstate(divide="ignore"):
-            want = 3.0 * np.sum(np.float64(n) ** ks.astype(float)) + 3.0 * np.inf
-            v, _ = value_and_grad(int_scalar_to_int_array_powers, jit=jit)(x, n, ks)
-            finite = value_and_grad(int_scalar_to_int_array_powers, jit=jit)(x, n, ks[1:])[0]
-        assert v == want and finite == 3.0 * np.sum(np.float64(n) ** ks[1:]) + 3.0
+    with np.errstate(divide="ignore"):
+        v, _ = value_and_grad(float_to_int_array_powers, jit=jit)(x, ks)
+        finite = value_and_grad(float_to_int_array_powers, jit=jit)(x, ks[1:])[0]
+    assert v == np.inf and finite == 3.0 * 1.0 + (1.0 + 2.0 * 8.0)
+
+
+def int_to_int_array_power(x, n, ks):
+    return np.sum(x) * np.sum(n ** ks)
+
+
+def np_power_of_ints(x, n, k):
+    return np.sum(x) * np.power(n, k)
+
+
+def np_float_power_of_ints(x, n, k):
+    return np.sum(x) * np.float_power(n, k) + np.sum(np.float_power(np.arange(3), k))
+
+
+def negated_mask(x):
+    return np.sum(x * -(x > 0.0))
+
+
+def masks_subtracted(x):
+    return np.sum(x * ((x > 0.0) - (x > 1.0)))
+
+
+@pytest.mark.parametrize("fn, args, what", [
+    (int_to_int_array_power, (np.array([1, -1, 40]),), "integer array power"),
+    (np_power_of_ints, (-1,), "np.power of integers"),
+    (negated_mask, (), "NumPy refuses `-` of booleans"),
+    (masks_subtracted, (), "NumPy refuses `-` of booleans"),
+])
+def test_integer_and_boolean_operations_numpy_computes_otherwise_are_refused(fn, args, what):
+    """NumPy's integer power (3 ** np.array([40]) wraps to a negative int64, a negative
+    power raises) and its refusal of `-` on booleans: refused at the user's line rather
+    than computed as floats (or, compiled, as 0/1 integers)."""
+    x = np.array([0.5, 2.0])
+    for jit in (False, True):
+        with pytest.raises(UnsupportedError, match=what) as e:
+            value_and_grad(fn, jit=jit)(x, *((3,) + args if "power" in fn.__name__ else args))
+        assert "test_no_silent_errors.py" in str(e.value)
+
+
+@TIERS
+def test_np_float_power_is_float_throughout(jit):
+    x = np.array([0.5, 2.0])
+    v, _ = value_and_grad(np_float_power_of_ints, jit=jit)(x, 2, -1)
+    assert v == 2.5 * 0.5 + (np.inf + 1.0 + 0.5)
+    v, _ = value_and_grad(np_float_power_of_ints, jit=jit)(x, 3, 40)
+    assert v == 2.5 * float(3 ** 40) + (0.0 + 1.0 + 2.0 ** 40)
 
 
 LOW = -2 ** 63

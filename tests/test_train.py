@@ -305,6 +305,9 @@ def test_fit_error_messages_name_the_problem():
         fit(VG, _params(), (X, y), batch_size=0, verbose=False)
     with pytest.raises(ValueError, match="epochs must be a non-negative int"):
         fit(VG, _params(), (X, y), epochs=-1, verbose=False)
+    for seed in (-1, 1.5, None):
+        with pytest.raises(ValueError, match="seed must be a non-negative int"):
+            fit(VG, _params(), (X, y), seed=seed, verbose=False)
     with pytest.raises(TypeError, match="optimizer must be an optimiser"):
         fit(VG, _params(), (X, y), "adam", verbose=False)
     with pytest.raises(ValueError, match="no examples"):

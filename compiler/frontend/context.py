@@ -293,6 +293,14 @@ class Lowerer:
                          a.type.dtype != "float64" else a for a in args)
         if prim == "pow":
             args = self.power_operands(node, *args)
+        if prim in ("neg", "sub") and all(
+                isinstance(a, Value) and a.type.dtype == "bool" and self.const_value(a) is None
+                for a in args):
+            raise UnsupportedError(
+                f"`{ast.unparse(node)}`: NumPy refuses `-` of booleans (TypeError: use the "
+                "`~` operator or the logical_not function instead)", self.fs.loc(node),
+                "for a mask's complement np.logical_not(m), for masks that differ "
+                "np.logical_xor(a, b), for numbers m.astype(float)")
         try:
             return self.b.emit(prim, *args, **attrs)
         except TypeError as e:
@@ -324,6 +332,11 @@ class Lowerer:
                 f"`{ast.unparse(node)}`: an integer array to a negative or run-time integer "
                 "power (NumPy raises 'Integers to negative integer powers are not allowed')",
                 self.fs.loc(node), "make the base a float array: `x.astype(float) ** k`")
+        if exp.type.rank:
+            raise UnsupportedError(
+                f"`{ast.unparse(node)}`: an integer to an integer array power is NumPy's "
+                "integer power (it raises for negative powers and wraps past 2**63), not "
+                "Python's", self.fs.loc(node), "make the base a float: `3.0 ** k`")
         # then a float to an int power, as above: `0 ** -1` is inf in both tiers, as
         # `0.0 ** -1` is (Numba's integer power would raise ZeroDivisionError compiled)
         return self.power_operands(node, self.b.emit("cast", base), exp)

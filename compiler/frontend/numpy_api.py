@@ -160,6 +160,31 @@ def _binary(prim):
     return h
 
 
+def _np_power(cx, node, args, kwargs):
+    """np.power: NumPy's integer power for two integers (int64 results that wrap past
+    2**63, ValueError for a negative power), so those are refused unless the power is a
+    constant >= 0; `**` of Python ints gives a float for negative powers instead."""
+    cx.no_kwargs(node, kwargs)
+    base, exp = cx.arity(node, args, 2)
+    ints = all(isinstance(a, Value) and a.type.dtype in ("int64", "bool") for a in (base, exp))
+    k = cx.const_value(exp) if isinstance(exp, Value) else None
+    if ints and not (isinstance(k, int) and k >= 0):
+        raise UnsupportedError(
+            f"`{ast.unparse(node)}`: np.power of integers is NumPy's integer power (it "
+            "raises for negative powers and wraps past 2**63)", cx.fs.loc(node),
+            "use np.float_power (float64 throughout) or a float base")
+    return cx.emit(node, "pow", base, exp)
+
+
+def _float_power(cx, node, args, kwargs):
+    """np.float_power: both operands as float64, then the power (NumPy's definition)."""
+    cx.no_kwargs(node, kwargs)
+    base, exp = (cx.b.emit("cast", a) if isinstance(a, Value) and a.type.dtype != "float64"
+                 else float(a) if isinstance(a, (int, bool)) else a
+                 for a in cx.arity(node, args, 2))
+    return cx.emit(node, "pow", base, exp)
+
+
 def _log_base(base):
     def h(cx, node, args, kwargs):
         cx.no_kwargs(node, kwargs)
@@ -649,7 +674,7 @@ _BASE = {
     np.fabs: _unary("abs"), np.sign: _unary("sign"), np.negative: _unary("neg"),
     np.square: _square, np.reciprocal: _reciprocal,
     np.add: _binary("add"), np.subtract: _binary("sub"), np.multiply: _binary("mul"),
-    np.divide: _binary("div"), np.power: _binary("pow"), np.float_power: _binary("pow"),
+    np.divide: _binary("div"), np.power: _np_power, np.float_power: _float_power,
     np.maximum: _binary("maximum"), np.minimum: _binary("minimum"),
     np.logaddexp: _binary("logaddexp"), np.where: _where, np.clip: _clip,
     np.greater: _binary("gt"), np.greater_equal: _binary("ge"), np.less: _binary("lt"),
