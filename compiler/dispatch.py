@@ -55,7 +55,7 @@ from .locate import run_error
 # what running generated code may raise, reported at the user's line (Dispatcher.reraise);
 # MemoryError: the tape bound (locate.py; any other MemoryError is re-raised)
 RUN_ERRORS = (ValueError, IndexError, TypeError, ZeroDivisionError, FloatingPointError,
-              MemoryError)
+              OverflowError, MemoryError)
 
 
 class Miss(Exception):

@@ -442,8 +442,8 @@ def _emit_cast(op):
     return "{0}.astype(np.float64)" if op.inputs[0].type.rank else "np.float64({0})"
 
 
-def _emit_to_int(op):
-    return "{0}.astype(np.int64)" if op.inputs[0].type.rank else "int({0})"
+def _emit_to_int(op):  # int() of a number: checked as compiled code checks it
+    return "{0}.astype(np.int64)" if op.inputs[0].type.rank else "checked_int({0})"
 
 
 def _emit_expand(op):

@@ -765,9 +765,15 @@ def _select_nb(cond, a, b):
 
 # ---- int() of a float scalar -----------------------------------------------------------------
 def checked_int(x):
-    """int(x) of a float scalar, as Python computes it: ValueError for NaN, OverflowError
-    for inf (compiled code spells `int(x)` this way: Numba's int() of NaN is garbage)."""
-    return int(x)
+    """int(x) of a float scalar as an int64, as Python computes it: ValueError for NaN,
+    OverflowError for inf and for a value beyond int64 (which Python's int would hold and
+    compiled code cannot; both tiers refuse it). Compiled code spells `int(x)` this way
+    too: Numba's int() of NaN is garbage."""
+    if x == x and -9.223372036854776e18 <= x < 9.223372036854776e18:
+        return int(x)
+    if x != x:
+        raise ValueError("cannot convert float NaN to integer")
+    raise OverflowError("cannot convert float infinity or a float beyond int64 to integer")
 
 
 @overload(checked_int, jit_options=_JIT)

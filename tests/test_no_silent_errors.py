@@ -603,3 +603,20 @@ def test_arguments_numpy_would_compute_otherwise_are_refused(bad, what):
                 else:
                     f(x, bad)
             assert "'n'" in str(e.value)
+
+
+def int_of_a_float(x, y):
+    return np.sum(x) * int(y)
+
+
+@TIERS
+@pytest.mark.parametrize("y, error", [(1e19, "beyond int64"), (-9.3e18, "beyond int64"),
+                                      (np.inf, "infinity"), (np.nan, "NaN")])
+def test_int_of_a_float_int64_cannot_hold_is_one_located_error_in_both_tiers(jit, y, error):
+    """int(y) of a float past int64: Python's int holds it, compiled code cannot; both
+    tiers raise the same error at the user's line (the NumPy tier computed with the
+    Python int, compiled code raised a bare OverflowError)."""
+    with pytest.raises(RunError, match=error) as e:
+        value_and_grad(int_of_a_float, jit=jit)(np.ones(2), y)
+    assert "test_no_silent_errors.py" in str(e.value)
+    assert value_and_grad(int_of_a_float, jit=jit)(np.ones(2), 9.2e18)[0] == 2.0 * int(9.2e18)
