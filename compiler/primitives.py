@@ -149,6 +149,26 @@ def t_arith(*ts, **_):  # + - * ** maximum minimum: NumPy promotion, bool counts
     return Type("int64" if d == "bool" else d, _rank(*ts))
 
 
+def t_logical(*ts, **_):  # + * maximum minimum: of two bools a bool, as in NumPy
+    if all(t.dtype == "bool" for t in ts):  # (np.True_ + np.True_ is True: logical or)
+        return Type("bool", _rank(*ts))
+    return t_arith(*ts)
+
+
+def _logical(spelling, ufunc, scalar_op):
+    """(emit, numba) of + * maximum minimum: on two bools NumPy's logical or/and
+    (`ufunc`), which both tiers then compute alike (Numba's scalar True + True is 2);
+    on numbers `spelling`."""
+    def emit(op):
+        return f"np.{ufunc}({{0}}, {{1}})" if op.out.type.dtype == "bool" else spelling
+
+    def numba(op):
+        if op.out.type.dtype != "bool":
+            return spelling
+        return f"({{0}} {scalar_op} {{1}})" if op.out.type.rank == 0 else emit(op)
+    return emit, numba
+
+
 def t_float(*ts, **_):  # / and transcendental functions always give float64
     return Type("float64", _rank(*ts))
 
@@ -656,21 +676,25 @@ prim("to_int", 1, lambda x, **_: Type("int64", x.rank), _emit_to_int, doc="to in
 prim("stop_gradient", 1, t_same, "{0}", aliases=(0,), doc="the value, with a zero cotangent", shape="same", zero_derivative=True)
 
 _GROUP[0] = "elementwise arithmetic (NumPy broadcasting)"
-prim("add", 2, t_arith, "{0} + {1}", broadcasts=True,
+_ADD = _logical("{0} + {1}", "logical_or", "or")
+_MUL = _logical("{0} * {1}", "logical_and", "and")
+_MAX = _logical("np.maximum({0}, {1})", "logical_or", "or")
+_MIN = _logical("np.minimum({0}, {1})", "logical_and", "and")
+prim("add", 2, t_logical, _ADD[0], broadcasts=True, numba=_ADD[1],
      vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: g), cheap=True)
 prim("sub", 2, t_arith, "{0} - {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g, lambda g, ans, a, b: -g), cheap=True)
-prim("mul", 2, t_arith, "{0} * {1}", broadcasts=True,
+prim("mul", 2, t_logical, _MUL[0], broadcasts=True, numba=_MUL[1],
      vjp=(lambda g, ans, a, b: g * b, lambda g, ans, a, b: g * a), cheap=True)
 prim("div", 2, t_float, "{0} / {1}", broadcasts=True,
      vjp=(lambda g, ans, a, b: g / b, lambda g, ans, a, b: -(g * ans / b)))
 prim("pow", 2, t_arith, "{0} ** {1}", broadcasts=True, vjp=(_pow_vjp_base, _pow_vjp_exponent),
      doc="d/da a ** 0 = 0 (0 ** 0 included); d/db a ** b = 0 at a = 0")
 prim("neg", 1, t_same, "-{0}", vjp=(lambda g, ans, a: -g,), elementwise=True, cheap=True)
-prim("maximum", 2, t_arith, "np.maximum({0}, {1})", broadcasts=True,
+prim("maximum", 2, t_logical, _MAX[0], broadcasts=True, numba=_MAX[1],
      vjp=(lambda g, ans, a, b: g * emit_op("tie_weight", a, b),
           lambda g, ans, a, b: g * emit_op("tie_weight", b, a)))
-prim("minimum", 2, t_arith, "np.minimum({0}, {1})", broadcasts=True,
+prim("minimum", 2, t_logical, _MIN[0], broadcasts=True, numba=_MIN[1],
      vjp=(lambda g, ans, a, b: g * emit_op("tie_weight", b, a),
           lambda g, ans, a, b: g * emit_op("tie_weight", a, b)))
 prim("logaddexp", 2, t_float, "np.logaddexp({0}, {1})", broadcasts=True,

@@ -136,11 +136,35 @@ def masks_subtracted(x):
     return np.sum(x * ((x > 0.0) - (x > 1.0)))
 
 
+def negated_sum_of_masks(x):
+    return np.sum(x * -((x > 0.0) + (x > 1.0))) + np.sum(x * (True - (x > 0.0)))
+
+
+def masks_combined(x):
+    a = np.sum(x)
+    return (np.sum(x * ((x > 0.0) + (x > 1.0))) + a * ((a > 0.0) + (a > 1.0))
+            + np.sum(x[(x > 0.0) * (x < 1.0)]) + a * np.maximum(a > 0.0, a > 9.0)
+            + np.sum(np.minimum(x > 0.0, x > 1.0) * x))
+
+
+@TIERS
+def test_booleans_combined_by_plus_and_times_stay_numpy_booleans(jit):
+    """NumPy's bool + bool is a logical or and bool * bool a logical and (np.True_ +
+    np.True_ is True; Numba's scalar True + True was 2, so compiled code gave 3.0 where
+    NumPy gives 1.5), and the result indexes as a mask."""
+    x = np.array([0.5, 2.0, -1.0])
+    with np.errstate(all="ignore"):
+        want = masks_combined(x)
+        v, g = value_and_grad(masks_combined, jit=jit)(x)
+    assert want == 2.5 + 1.5 + 0.5 + 1.5 + 2.0 and v == want
+
+
 @pytest.mark.parametrize("fn, args, what", [
     (int_to_int_array_power, (np.array([1, -1, 40]),), "integer array power"),
     (np_power_of_ints, (-1,), "np.power of integers"),
     (negated_mask, (), "NumPy refuses `-` of booleans"),
     (masks_subtracted, (), "NumPy refuses `-` of booleans"),
+    (negated_sum_of_masks, (), "NumPy refuses `-` of booleans"),
 ])
 def test_integer_and_boolean_operations_numpy_computes_otherwise_are_refused(fn, args, what):
     """NumPy's integer power (3 ** np.array([40]) wraps to a negative int64, a negative
@@ -573,6 +597,28 @@ def test_a_source_file_edited_after_import_is_refused(tmp_path, monkeypatch):
     assert "edited_loss.py:4" in str(e.value)
     module = importlib.reload(module)
     assert value_and_grad(module.loss, jit=False)(x)[0] == 9.0
+
+
+@pytest.mark.parametrize("per_statement, future", [(True, False), (True, True),
+                                                    (False, True), (False, False)])
+def test_code_from_notebook_cells_and_exec_is_accepted(per_statement, future):
+    """Text registered in linecache under a name that is no file, as IPython registers a
+    cell, compiled one statement at a time (IPython) or whole, with or without
+    `from __future__ import annotations` in force: the same function, accepted (an
+    import in the same compile unit changes CPython's bytecode for `np.sum(...)`)."""
+    import __future__
+    import ast
+    import linecache
+    cell = "import numpy as np\n\n\ndef cell_loss(x):\n    return np.sum(x * x)\n"
+    name = f"<ipython-input-{int(per_statement)}{int(future)}-adjoint-test>"
+    linecache.cache[name] = (len(cell), None, cell.splitlines(True), name)
+    flags = __future__.annotations.compiler_flag if future else 0
+    scope = {}
+    units = [ast.Module([s], []) for s in ast.parse(cell).body] if per_statement else [cell]
+    for unit in units:
+        exec(compile(unit, name, "exec", flags=flags, dont_inherit=True), scope)  # noqa: S102
+    v, g = value_and_grad(scope["cell_loss"], jit=False)(np.array([1.0, 2.0]))
+    assert v == 5.0 and np.array_equal(g, [2.0, 4.0])
 
 
 def int_times_sum(x, n):

@@ -294,11 +294,12 @@ class Lowerer:
         if prim == "pow":
             args = self.power_operands(node, *args)
         if prim in ("neg", "sub") and all(
-                isinstance(a, Value) and a.type.dtype == "bool" and self.const_value(a) is None
-                for a in args):
+                isinstance(a, Value) and a.type.dtype == "bool" for a in args) and any(
+                self.const_value(a) is None for a in args):
             raise UnsupportedError(
-                f"`{ast.unparse(node)}`: NumPy refuses `-` of booleans (TypeError: use the "
-                "`~` operator or the logical_not function instead)", self.fs.loc(node),
+                f"`{ast.unparse(node)}`: adjoint's comparisons are NumPy booleans, and NumPy "
+                "refuses `-` of booleans (TypeError: use the `~` operator or the "
+                "logical_not function instead)", self.fs.loc(node),
                 "for a mask's complement np.logical_not(m), for masks that differ "
                 "np.logical_xor(a, b), for numbers m.astype(float)")
         try:

@@ -7,11 +7,14 @@ statements and expressions in `ALLOWED` (the "fence", after google/tangent).
 """
 from __future__ import annotations
 
+import __future__
 import ast
 import dataclasses
+import dis
 import functools
 import inspect
 import linecache
+import os
 import textwrap
 import types
 from dataclasses import dataclass
@@ -102,6 +105,14 @@ def parse_function(fn) -> FunctionSource:
             f"cannot read the source of {name}: {e}",
             hint="adjoint reads a function's source with inspect; define it in a .py file "
                  "(functions typed at the interactive prompt or built with exec have none)") from None
+    if not _source_is_the_code(fn, file):  # (before parsing what inspect found there)
+        raise UnsupportedError(
+            f"the source of {name} in {file} is not the code Python runs for it: the file "
+            f"changed after it was imported, or {name}.__code__ was replaced, and adjoint "
+            "would differentiate the text rather than the function",
+            Loc(file, fn.__code__.co_firstlineno, 0,
+                linecache.getline(file, fn.__code__.co_firstlineno).strip()),
+            "reload its module (importlib.reload) or restart Python")
     src = "".join(lines)
     dedented = textwrap.dedent(src)
     indent = len(lines[0]) - len(lines[0].lstrip()) if lines else 0
@@ -112,12 +123,6 @@ def parse_function(fn) -> FunctionSource:
                                hint="adjoint differentiates functions defined with `def`")
     # decorators sit above `def`; inspect's first line is the first decorator
     fs = FunctionSource(fn, node, file, first, indent)
-    if not _source_is_the_code(fn, file):
-        raise UnsupportedError(
-            f"the source of {name} in {file} is not the code Python runs for it: the file "
-            f"changed after it was imported, or {name}.__code__ was replaced, and adjoint "
-            "would differentiate the text rather than the function", fs.loc(node),
-            "reload its module (importlib.reload) or restart Python")
     if bound is not None:
         if not node.args.args:
             raise UnsupportedError(f"the method {name} takes no `self` parameter", fs.loc(node))
@@ -126,34 +131,73 @@ def parse_function(fn) -> FunctionSource:
     return fs
 
 
+_FUTURE = 0  # the compiler flags of `from __future__ import ...`
+for _name in __future__.all_feature_names:
+    _FUTURE |= getattr(__future__, _name).compiler_flag
+
+
 def _source_is_the_code(fn, file: str) -> bool:
     """Is fn's code what its file's text compiles to now? inspect reads the file as it
-    is now (linecache); Python runs what it compiled at import. The whole text is
-    compiled (how a name is bound anywhere in the module changes the bytecode) and the
-    code object of fn's qualified name compared with fn's. True when it cannot tell: no
-    text or no such code object (a cell IPython rewrote), a module pytest rewrote (its
-    asserts are not the text's)."""
+    is now (linecache); Python runs what it compiled at import. The text is compiled
+    with fn's `__future__` flags and the code objects of fn's name compared with fn's
+    code by `_shape`, which is the same however the text was cut into compile units (a
+    module, a notebook cell, one statement of it, a doctest example). False (refused)
+    when none matches, and, for a file on disk, when the text no longer compiles or no
+    longer defines the name. True when it cannot tell: text that is not a file (a cell,
+    exec'd text) and does not compile, a module pytest rewrote (its asserts are not the
+    text's)."""
     code = getattr(fn, "__code__", None)
     if code is None or "@py_builtins" in getattr(fn, "__globals__", {}):
         return True
-    found = _compiled_functions(file, "".join(linecache.getlines(file))).get(code.co_qualname)
-    return found is None or code in found
+    found = _compiled_functions(file, "".join(linecache.getlines(file)), code.co_flags & _FUTURE)
+    if found is None:
+        return not os.path.isfile(file)
+    candidates = found.get(getattr(code, "co_qualname", code.co_name))
+    if not candidates:
+        return not os.path.isfile(file)
+    return _shape(code) in candidates
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_functions(file: str, text: str) -> dict:
-    """{qualified name: [code objects]} of every function `text` defines."""
+def _compiled_functions(file: str, text: str, flags: int) -> dict | None:
+    """{qualified name (the name before Python 3.11): [_shape of each code object]} of
+    the functions `text` defines; None if it does not compile."""
     try:
-        module = compile(text, file, "exec", dont_inherit=True)
+        module = compile(text, file, "exec", flags=flags | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                         dont_inherit=True)
     except (SyntaxError, ValueError):
-        return {}
+        return None
     out, todo = {}, [module]
     while todo:
         for c in todo.pop().co_consts:
             if isinstance(c, types.CodeType):
-                out.setdefault(c.co_qualname, []).append(c)
+                out.setdefault(getattr(c, "co_qualname", c.co_name), []).append(_shape(c))
                 todo.append(c)
     return out
+
+
+def _shape(code) -> tuple:
+    """What a code object computes, without what depends on the compile unit: its
+    instructions (names, constants by repr, jump targets as instruction indices, nested
+    code objects by their shape) and lines. A name bound by an `import` in the same
+    unit makes CPython call its attributes with LOAD_ATTR instead of LOAD_METHOD (and
+    other cache sizes, so other offsets): both read as LOAD_ATTR here."""
+    ins = list(dis.get_instructions(code))
+    index = {i.offset: k for k, i in enumerate(ins)}
+    jumps = set(dis.hasjrel) | set(dis.hasjabs)
+    ops = []
+    for i in ins:
+        if isinstance(i.argval, types.CodeType):
+            arg = _shape(i.argval)
+        elif i.opcode in jumps:
+            arg = index.get(i.argval, i.argval)
+        elif isinstance(i.argval, (float, complex, tuple, frozenset)):
+            arg = repr(i.argval)
+        else:
+            arg = i.argval
+        ops.append(("LOAD_ATTR" if i.opname == "LOAD_METHOD" else i.opname, arg))
+    return (code.co_argcount, code.co_kwonlyargcount, code.co_varnames, tuple(ops),
+            tuple(sorted({line for _, _, line in code.co_lines() if line is not None})))
 
 
 def _fence(fs: FunctionSource):
