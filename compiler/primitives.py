@@ -144,7 +144,7 @@ def _rank(*ts):
     return max(t.rank for t in ts)
 
 
-def t_arith(*ts, **_):  # + - * ** maximum minimum: NumPy promotion, bool counts as int
+def t_arith(*ts, **_):  # - ** // % (+ * maximum minimum: t_logical): NumPy promotion, bool counts as int
     d = promote(*ts)
     return Type("int64" if d == "bool" else d, _rank(*ts))
 

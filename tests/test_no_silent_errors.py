@@ -147,6 +147,10 @@ def masks_combined(x):
             + np.sum(np.minimum(x > 0.0, x > 1.0) * x))
 
 
+def literal_bools(x):
+    return np.sum(x) * (True + True) - np.sum(x) * -True
+
+
 @TIERS
 def test_booleans_combined_by_plus_and_times_stay_numpy_booleans(jit):
     """NumPy's bool + bool is a logical or and bool * bool a logical and (np.True_ +
@@ -157,6 +161,8 @@ def test_booleans_combined_by_plus_and_times_stay_numpy_booleans(jit):
         want = masks_combined(x)
         v, g = value_and_grad(masks_combined, jit=jit)(x)
     assert want == 2.5 + 1.5 + 0.5 + 1.5 + 2.0 and v == want
+    # bool literals are Python's: True + True is 2, -True is -1
+    assert value_and_grad(literal_bools, jit=jit)(x)[0] == literal_bools(x) == 4.5
 
 
 @pytest.mark.parametrize("fn, args, what", [

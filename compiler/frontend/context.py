@@ -42,6 +42,8 @@ from .captures import (MISSING, Capture, Static, cell_reader, current_captures, 
 from .dropped import explain
 from .source import FunctionSource, parse_function
 
+# arithmetic, where bool literals are Python's ints
+_ARITH = {"add", "sub", "mul", "neg", "maximum", "minimum", "pow", "floordiv", "mod"}
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
            ast.MatMult: "matmul", ast.Mod: "mod", ast.FloorDiv: "floordiv"}
 _CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq",
@@ -293,9 +295,12 @@ class Lowerer:
                          a.type.dtype != "float64" else a for a in args)
         if prim == "pow":
             args = self.power_operands(node, *args)
-        if prim in ("neg", "sub") and all(
-                isinstance(a, Value) and a.type.dtype == "bool" for a in args) and any(
-                self.const_value(a) is None for a in args):
+        bools = prim in _ARITH and all(isinstance(a, Value) and a.type.dtype == "bool"
+                                       for a in args)
+        if bools and all(self.const_value(a) is not None for a in args):
+            # Python's bools (`True + True` is 2), not NumPy's: the operands as ints
+            args = tuple(self.b.const(int(self.const_value(a))) for a in args)
+        elif prim in ("neg", "sub") and bools:
             raise UnsupportedError(
                 f"`{ast.unparse(node)}`: adjoint's comparisons are NumPy booleans, and NumPy "
                 "refuses `-` of booleans (TypeError: use the `~` operator or the "
