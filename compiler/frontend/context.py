@@ -44,20 +44,6 @@ from .source import FunctionSource, parse_function
 
 # arithmetic, where bool literals are Python's ints
 _ARITH = {"add", "sub", "mul", "neg", "maximum", "minimum", "pow", "floordiv", "mod"}
-
-
-def _int_result(prim, a, b=None):
-    """Python's value of an int op on constants, for int_const's range check: 0 where it
-    raises or is no int (a negative power); 2**64 for a power surely beyond int64 (not
-    computed: 10 ** 10 ** 9 would take minutes)."""
-    if prim == "pow":
-        return 0 if b < 0 else 2 ** 64 if abs(a) > 1 and b > 64 else a ** b
-    try:
-        return {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
-                "neg": lambda: -a, "maximum": lambda: max(a, b), "minimum": lambda: min(a, b),
-                "floordiv": lambda: a // b, "mod": lambda: a % b}[prim]()
-    except ZeroDivisionError:
-        return 0
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
            ast.MatMult: "matmul", ast.Mod: "mod", ast.FloorDiv: "floordiv"}
 _CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq",
@@ -314,9 +300,6 @@ class Lowerer:
         if bools and all(self.const_value(a) is not None for a in args):
             # Python's bools (`True + True` is 2), not NumPy's: the operands as ints
             args = tuple(self.b.const(int(self.const_value(a))) for a in args)
-        elif prim in _ARITH and len(args) <= 2 and all(
-                type(self.const_value(a)) is int for a in args):
-            self.int_const(node, _int_result(prim, *(self.const_value(a) for a in args)))
         elif prim in ("neg", "sub") and bools:
             raise UnsupportedError(
                 f"`{ast.unparse(node)}`: adjoint's comparisons are NumPy booleans, and NumPy "
@@ -378,7 +361,7 @@ class Lowerer:
     def expr(self, node):
         if isinstance(node, ast.Constant):
             if isinstance(node.value, (bool, int, float)):
-                return self.int_const(node, node.value)
+                return self.b.const(node.value)
             if isinstance(node.value, str):  # an einsum subscript, a mode, a side: a literal
                 return Static(node.value)
             raise UnsupportedError(f"constant {node.value!r} is not a number", self.fs.loc(node))
@@ -401,9 +384,6 @@ class Lowerer:
         if isinstance(node, ast.BoolOp):
             return self.bool_op(node)
         if isinstance(node, ast.UnaryOp):
-            if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) and \
-                    type(node.operand.value) in (int, float):  # -9223372036854775808
-                return self.int_const(node, -node.operand.value)
             x = self.expr(node.operand)
             if isinstance(node.op, ast.Not):
                 return self.emit(node, "not", control.truth(self, node.operand, x))
@@ -524,20 +504,10 @@ class Lowerer:
             self.capture(("kwdefault", id(fn), k),
                          lambda k=k: (fn.__kwdefaults__ or {}).get(k, MISSING), d)
 
-    def int_const(self, node, value) -> Value:
-        """A number as a constant; an int beyond int64 is refused at its use (compiled
-        code would wrap it; NumPy refuses it beside an np.int64)."""
-        if type(value) is int and not -2 ** 63 <= value < 2 ** 63:
-            raise UnsupportedError(
-                f"`{ast.unparse(node)}` is the int {value}, beyond int64, the integers the "
-                "generated code computes with", self.fs.loc(node),
-                f"write it as a float ({float(value):.17g}) if that is what you mean")
-        return self.b.const(value)
-
     def static(self, obj, node, key=None):
         """A Python object found by name: numbers and arrays become constants."""
         if isinstance(obj, (bool, int, float, np.number, np.bool_)) and not isinstance(obj, complex):
-            return self.int_const(node, obj.item() if isinstance(obj, np.generic) else obj)
+            return self.b.const(obj.item() if isinstance(obj, np.generic) else obj)
         if isinstance(obj, np.ndarray):
             if type(obj) is not np.ndarray:
                 from ..arguments import plain_array
