@@ -78,13 +78,18 @@ def arg_type(a, as_float: bool):
         raise TypeError(f"arrays of dtype {a.dtype} are not supported")
     # Scalars become NumPy scalars, so the generated code computes with them as NumPy
     # does in both tiers (x / 0.0 is inf with a RuntimeWarning, not ZeroDivisionError)
+    if isinstance(a, (np.timedelta64, np.datetime64)):  # (a timedelta64 is an np.integer)
+        raise TypeError(f"{type(a).__name__} values are not numbers adjoint computes with")
     if isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) and not as_float:
         if not -_I64_MAX - 1 <= a <= _I64_MAX:
             raise TypeError(f"the int {a} does not fit int64, the integers adjoint computes "
                             "with (NumPy's np.int64 refuses it too): pass it as a float")
         return np.int64(a), Type("int64", 0)  # a label, an index, a count: stays an integer
     if isinstance(a, (bool, int, float, np.bool_, np.integer, np.floating)):
-        return np.float64(a), Type("float64", 0)  # floats, bools, differentiated ints
+        try:
+            return np.float64(a), Type("float64", 0)  # floats, bools, differentiated ints
+        except OverflowError:  # an int beyond float64's range
+            raise TypeError(f"the int {a} is beyond float64's range") from None
     if isinstance(a, (list, tuple)):
         return arg_type(np.asarray(a), as_float)
     raise TypeError(f"{type(a).__name__} is not an array or number")

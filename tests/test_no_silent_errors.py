@@ -636,6 +636,7 @@ def int_times_sum(x, n):
     (np.array([1, 2 ** 64 - 1], dtype=np.uint64), "does not fit int64"),
     (np.array([1 + 1j, 2.0]), "complex128"), (np.array(["1", "2"]), "<U1"),
     (np.array(["2020-01-01"], dtype="datetime64[s]"), "datetime64"),
+    (np.timedelta64(1, "s"), "timedelta64 values"), (np.array(np.timedelta64(1, "s")), "timedelta64"),
 ])
 def test_arguments_numpy_would_compute_otherwise_are_refused(bad, what):
     """An int beyond int64 (NumPy's np.int64 refuses it; a uint64 would wrap to -1), a
@@ -647,7 +648,7 @@ def test_arguments_numpy_would_compute_otherwise_are_refused(bad, what):
         f = value_and_grad(int_times_sum, jit=jit)
         for _ in range(3):
             f(x, 3)
-        for wrt_bad in (False, True) if "int64" not in what else (False,):  # (a
+        for wrt_bad in (False, True) if "fit int64" not in what else (False,):  # (a
             # differentiated int is a float: 2**63 is then 9.2e18, as in NumPy)
             with pytest.raises(ArgumentError, match=what) as e:
                 if wrt_bad:
@@ -672,3 +673,9 @@ def test_int_of_a_float_int64_cannot_hold_is_one_located_error_in_both_tiers(jit
         value_and_grad(int_of_a_float, jit=jit)(np.ones(2), y)
     assert "test_no_silent_errors.py" in str(e.value)
     assert value_and_grad(int_of_a_float, jit=jit)(np.ones(2), 9.2e18)[0] == 2.0 * int(9.2e18)
+
+
+def test_a_differentiated_int_beyond_float64_is_an_argument_error():
+    with pytest.raises(ArgumentError, match="beyond float64's range") as e:
+        value_and_grad(int_times_sum, wrt="n", jit=False)(np.ones(2), 10 ** 400)
+    assert "'n'" in str(e.value)
