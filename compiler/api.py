@@ -176,16 +176,15 @@ class GradFunction(GeneratedFunction):
         """The general path: bind, dispatch (the direct path first), pack the result."""
         if kwargs or len(args) != self._nargs:
             args = self.arguments.bind(args, kwargs)
-        try:
-            out = self._dispatcher.run(args)
-        except RUN_ERRORS as e:
-            self._dispatcher.reraise(args, e)
-        return self._pack(out)
+        return self._run(self._dispatcher.run, args)
 
     def _after_miss(self, args):
         """An entry's miss (its arguments already bound): the normal path."""
+        return self._run(self._dispatcher.call, args)
+
+    def _run(self, via, args):
         try:
-            out = self._dispatcher.call(args)
+            out = via(args)
         except RUN_ERRORS as e:
             self._dispatcher.reraise(args, e)
         return self._pack(out)

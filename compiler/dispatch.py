@@ -124,8 +124,7 @@ class Specialization:
         returns `slow(args, kwargs)`; one the guard or the clone refuses,
         `after_miss(args)` (the normal path, without trying this one again). What the
         guard or the code raises goes to `reraise(args, exc)`, as on the normal path."""
-        self.direct_fn(stale)  # the clone
-        guard, scope = self._guard(stale)
+        guard, scope = self._guard(stale)  # (and the clone, made once per specialisation)
         scope.update(slow=slow, after_miss=after_miss, reraise=reraise, RUN_ERRORS=RUN_ERRORS)
         names = [f"a{i}" for i in range(len(self.key))]
         args = ", ".join(names)
