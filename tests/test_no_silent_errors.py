@@ -214,6 +214,81 @@ def test_quotients_of_literal_and_global_ints(jit):
             assert v == want
 
 
+WIDE = 2 ** 64
+
+
+def wide_ints_beside_floats(x):
+    return (np.sum(x * 2**70) + np.sum(x / WIDE) + np.sum(x * (2**64 - 2**63))
+            + np.sum(x * (WIDE // 2**62)) + float(2**70) * x[0] + np.float64(-2**66) * x[1]
+            + np.sum(np.maximum(x, 2**64) - 2**64) + np.sum(np.where(x > 2**63, x, 2.0 * x))
+            + np.sum(x) * (-2**63) + np.sum(x ** 2) * (10**20 % 7 + 10**20 // 3))
+
+
+@TIERS
+def test_ints_beyond_int64_beside_floats_are_numpys_floats(jit):
+    """An integer constant beyond int64 (a literal, a global, a folded `2**64 - 2**63`)
+    beside a float is the float NumPy takes it as (NEP 50), and arithmetic on constants
+    alone is Python's exact arithmetic (`WIDE // 2**62` is 4); compiled code once wrapped
+    them around (`x * 2**70` was 0)."""
+    x = np.array([1.5, -2.0, 3.0])
+    v, g = value_and_grad(wide_ints_beside_floats, jit=jit)(x)
+    assert v == wide_ints_beside_floats(x)
+    np.testing.assert_allclose(g, autograd_grads(wide_ints_beside_floats, (x,), (0,))[0],
+                               rtol=1e-15)
+
+
+def wide_int_beside_int_argument(x, k):
+    return np.sum(x * (k + 2**63))
+
+
+def wide_global_beside_int_argument(x, k):
+    return np.sum(x) * (k * WIDE)
+
+
+def wide_int_beside_shape(x, k):
+    return x[0] * (x.shape[0] + 2**63)
+
+
+def wide_int_beside_int_array(x, k):
+    return np.sum(x * (np.arange(3) - 2**64))
+
+
+def wide_int_folded_from_fitting_ones(x, k):
+    return np.sum(x) * (k - 2**62 * 4)
+
+
+def wide_int_in_a_call(x, k):
+    return np.sum(x * np.full(3, 2**63))
+
+
+def int_power_too_large(x, k):
+    return np.sum(x * 2 ** 10 ** 6)
+
+
+def int_too_large_for_float(x, k):
+    return np.sum(x * 10 ** 400)
+
+
+@TIERS
+@pytest.mark.parametrize("fn, says", [
+    (wide_int_beside_int_argument, "does not fit int64"),
+    (wide_global_beside_int_argument, "does not fit int64"),
+    (wide_int_beside_shape, "does not fit int64"),
+    (wide_int_beside_int_array, "does not fit int64"),
+    (wide_int_folded_from_fitting_ones, "does not fit int64"),
+    (wide_int_in_a_call, "does not fit int64"),
+    (int_power_too_large, "too large for int64 and float64"),
+    (int_too_large_for_float, "too large for a float64"),
+], ids=lambda c: getattr(c, "__name__", ""))
+def test_ints_beyond_int64_elsewhere_are_refused_at_their_line(jit, fn, says):
+    """Beside int64 values NumPy raises OverflowError for such a constant (and Python
+    computes with unbounded ints), where compiled code would wrap it around: refused at
+    the user's line in both tiers."""
+    with pytest.raises(UnsupportedError, match=says) as e:
+        value_and_grad(fn, wrt=0, jit=jit)(np.ones(3), 3)
+    assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 1}" in str(e.value)
+
+
 def int_quotients(x, n, d, a, b):
     return (np.sum(x) * (n // d) + np.sum(x) * (n % d) + np.sum(x * (a // d))
             + np.sum(x * (a // b)) + np.sum(x * (a % b)) + np.sum(x * (n // b)))

@@ -28,6 +28,7 @@ import ast
 import builtins
 import dataclasses
 import functools
+import operator
 import types
 
 import numpy as np
@@ -49,6 +50,27 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.
 _CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq",
            ast.NotEq: "ne"}
 _MAX_CONST_ELEMENTS = 10_000
+# integer constants beyond int64: Python's arithmetic on constants, NumPy's float beside
+# a float operand (Context.wide_ints)
+_FOLD_INT = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+             "div": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
+             "neg": operator.neg, "pow": lambda a, b: _int_power(a, b)}
+_FLOAT_PEERS = {"add", "sub", "mul", "div", "pow", "floordiv", "mod", "maximum", "minimum",
+                "gt", "ge", "lt", "le", "eq", "ne"}
+
+
+def _int_power(a, b):
+    """a ** b of Python ints for b >= 0 (a negative power is a float: power_operands); an
+    OverflowError rather than computing a power of more than 2**16 bits."""
+    if b < 0:
+        return None
+    if abs(a) > 1 and (abs(a).bit_length() - 1) * b > 2**16:
+        raise OverflowError
+    return a ** b
+
+
+def _fits_int64(c) -> bool:
+    return not isinstance(c, int) or -2**63 <= c < 2**63
 
 
 class Lowerer:
@@ -295,6 +317,9 @@ class Lowerer:
                          a.type.dtype != "float64" else a for a in args)
         if prim == "pow":
             args = self.power_operands(node, *args)
+        args, folded = self.wide_ints(node, prim, args)
+        if folded is not None:
+            return folded
         bools = prim in _ARITH and all(isinstance(a, Value) and a.type.dtype == "bool"
                                        for a in args)
         if bools and all(self.const_value(a) is not None for a in args):
@@ -311,6 +336,48 @@ class Lowerer:
             return self.b.emit(prim, *args, **attrs)
         except TypeError as e:
             raise ShapeError(f"`{ast.unparse(node)}`: {e}", self.fs.loc(node)) from None
+
+    def wide_ints(self, node, prim, args):
+        """Integer constants beyond int64 (`2**70`, `k + 2**63`, a captured `BIG = 2**64`),
+        which compiled code would wrap around: (args, None), or (_, the folded Value).
+        Arithmetic on integer constants only is folded as Python computes it (exactly; the
+        NumPy tier runs such constants as Python ints), so `2 ** 64 // 2 ** 62` is 4. Beside a float operand
+        (an arithmetic op, a comparison, np.maximum) such an int is the float NumPy takes
+        it as (NEP 50: `x * 2**70` is `x * 1.1805916207174113e+21`); `float(c)` folds.
+        Anywhere else it stays, and `refuse_wide_ints` refuses it at the user's line
+        (NumPy raises OverflowError beside int64 values)."""
+        consts = [self.const_value(a) if isinstance(a, Value) else a for a in args]
+        ints = [isinstance(c, int) and not isinstance(c, bool) for c in consts]
+        if prim in _FOLD_INT and args and all(ints):
+            try:
+                r = _FOLD_INT[prim](*consts)
+            except ZeroDivisionError:  # raises at run time, as in Python
+                r = None
+            except OverflowError:  # a power too large for float64 too
+                raise UnsupportedError(
+                    f"`{ast.unparse(node)}`: an integer too large for int64 and float64",
+                    self.fs.loc(node)) from None
+            if r is not None:
+                return args, self.b.const(r)
+        wide = [i for i, (c, k) in enumerate(zip(consts, ints)) if k and not _fits_int64(c)]
+        if not wide:
+            return args, None
+        floats = any(isinstance(a, Value) and a.type.dtype == "float64" or
+                     isinstance(a, float) for i, a in enumerate(args) if i not in wide)
+        if prim == "cast" or (floats and prim in _FLOAT_PEERS):
+            out = list(args)
+            for i in wide:
+                try:
+                    out[i] = self.b.const(float(consts[i]))
+                except OverflowError:
+                    raise UnsupportedError(
+                        f"`{ast.unparse(node)}`: the integer {consts[i]} is too large for a "
+                        "float64 (NumPy raises OverflowError: int too large to convert to "
+                        "float)", self.fs.loc(node)) from None
+            if prim == "cast":
+                return args, out[0]
+            return tuple(out), None
+        return args, None
 
     def power_operands(self, node, base, exp):
         """Operands of `base ** exp`. An integer to a negative integer power is a float in

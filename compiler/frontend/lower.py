@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..errors import UnsupportedError
 from ..ir.builder import Builder
 from ..ir.core import Graph, Value
+from ..ir.walk import walk
 from .captures import Capture, recording
 from .context import Lowerer
 from .source import FunctionSource
@@ -56,7 +57,29 @@ def lower_with_aux(fs: FunctionSource, arg_types, has_aux: bool):
     if not isinstance(result, Value):
         raise UnsupportedError(f"{fs.node.name} does not return an array or number", where)
     names = ("loss",) + tuple("aux" if i == 0 else f"aux_{i}" for i in range(len(aux)))
-    return Graph(fs.node.name, params, tuple(b.ops), (result, *aux), names), tree
+    graph = Graph(fs.node.name, params, tuple(b.ops), (result, *aux), names)
+    refuse_wide_ints(graph)
+    return graph, tree
+
+
+def refuse_wide_ints(graph: Graph) -> None:
+    """Raise UnsupportedError at the user's line for an integer constant beyond int64 that
+    some op uses (Context.wide_ints turned those beside floats into floats): compiled
+    code would wrap it around, where NumPy raises OverflowError beside int64 values and
+    Python computes with unbounded ints."""
+    used = set(graph.results)
+    for op in walk(graph.ops):
+        used.update(op.inputs)
+        for r in op.regions:
+            used.update(r.results)
+    for op in walk(graph.ops):
+        c = op.attr("value") if op.prim == "const" else None
+        if (isinstance(c, int) and not isinstance(c, bool) and not -2**63 <= c < 2**63
+                and op.out in used):
+            raise UnsupportedError(
+                f"the integer {c} does not fit int64: compiled code would wrap it around, "
+                "and NumPy raises OverflowError for it beside int64 values", op.loc,
+                "beside floats write it as a float (`2.0 ** 63`, `float(2 ** 63)`)")
 
 
 def lower_into(fs: FunctionSource, builder: Builder, env: dict):
