@@ -754,3 +754,106 @@ def test_a_differentiated_int_beyond_float64_is_an_argument_error():
     with pytest.raises(ArgumentError, match="beyond float64's range") as e:
         value_and_grad(int_times_sum, wrt="n", jit=False)(np.ones(2), 10 ** 400)
     assert "'n'" in str(e.value)
+
+
+# ---- booleans and integers in NumPy's functions: NumPy's dtype rules, or refused -------
+def bool_products(x, X, k):
+    m, m2, M = x > 0.5, x > 0.2, X > 0.5
+    return (np.sum(x) * (m @ m2) + np.sum(x) * np.dot(m, m2) + np.sum(x * (M @ m))
+            + np.sum(x) * np.inner(m, m2) + np.sum(x) * np.vdot(M, M)
+            + np.sum(x) * np.einsum('i,i', m, m2) + np.sum(x) * np.einsum('i->', m)
+            + np.sum(x * np.einsum('ij->j', M)) + np.sum(x) * np.tensordot(m, m2, 1)
+            + np.sum(x * np.inner(M, m)) + np.sum(x * np.einsum('i,i->i', m, m2)))
+
+
+def bool_beside_int_products(x, X, k):
+    m, M = x > 0.5, X > 0.5
+    return (np.sum(x) * ((m @ k) // 2) + np.sum(x * ((M @ k) % 3))
+            + np.sum(x) * (np.einsum('i,i', m, k) // 2) + np.sum(x) * (np.dot(k, m) // 2))
+
+
+def finiteness_of_ints(x, X, k):
+    m = x > 0.5
+    return (np.sum(x * np.isfinite(k)) + np.sum(x * np.isinf(k)) + np.sum(x * np.isnan(k))
+            + np.sum(x * np.isfinite(m)) + np.sum(x * np.isinf(m)) + np.sum(x * np.isnan(m)))
+
+
+def positional_none(x, X, k):
+    return (np.sum(np.clip(x, None, 0.5)) + np.sum(np.clip(x, 0.2, None)) + np.sum(x.clip(None, 0.65))
+            + np.sum(np.clip(x, a_min=None, a_max=0.4)) + np.sum(np.clip(x, 0.35, None))
+            + np.sum(x * np.sum(X, None)))
+
+
+@TIERS
+@pytest.mark.parametrize("fn", [bool_products, bool_beside_int_products, finiteness_of_ints,
+                                positional_none], ids=lambda f: f.__name__)
+def test_booleans_and_ints_follow_numpys_dtype_rules(jit, fn):
+    """A product of booleans only is NumPy's boolean product, an or of ands (`m @ m` is
+    m.any(), it was a count), a boolean beside ints is an int (`//` then stays integer
+    division), and integers and booleans are finite (np.isnan of ints was all True)."""
+    x = np.array([0.1, 0.7, 0.3, 0.9, 0.6])
+    X = np.array([[0.1, 0.7, 0.3, 0.9, 0.6], [0.6, 0.2, 0.8, 0.4, 0.1],
+                  [0.9, 0.9, 0.1, 0.3, 0.2], [0.5, 0.6, 0.7, 0.05, 0.9],
+                  [0.2, 0.1, 0.6, 0.7, 0.8]])
+    k = np.array([1, 2, 0, 3, 5])
+    v, g = value_and_grad(fn, wrt=(0, 1), jit=jit)(x, X, k)
+    np.testing.assert_allclose(v, fn(x, X, k), rtol=1e-15)  # compiled np.sum: not pairwise
+    want = autograd_grads(fn, (x, X, k), (0, 1))
+    np.testing.assert_allclose(g[0], want[0], rtol=1e-15)
+    np.testing.assert_allclose(g[1], want[1], rtol=1e-15)
+
+
+def sign_of_bools(x):
+    return np.sum(np.sign(x > 0.5) * x)
+
+
+def ptp_of_bools(x):
+    return np.ptp(x > 0.5) * np.sum(x)
+
+
+def quantile_of_bools(x):
+    return np.quantile(x > 0.5, 0.5) * np.sum(x)
+
+
+def percentile_of_bools(x):
+    return np.percentile(x > 0.5, 50.0) * np.sum(x)
+
+
+def reciprocal_of_ints(x):
+    return np.sum(x * np.reciprocal(np.arange(1, 4)))
+
+
+def clip_without_a_max(x):
+    return np.sum(np.clip(x, 0.5))
+
+
+def cross_of_4_vectors(x):
+    return np.sum(np.cross(x, x[::-1]))
+
+
+def nan_to_num_with_an_array_copy(x):
+    return np.sum(np.nan_to_num(x, x))
+
+
+@TIERS
+@pytest.mark.parametrize("fn, error", [
+    (sign_of_bools, UnsupportedError), (ptp_of_bools, UnsupportedError),
+    (quantile_of_bools, UnsupportedError), (percentile_of_bools, UnsupportedError),
+    (reciprocal_of_ints, UnsupportedError), (clip_without_a_max, UnsupportedError),
+    (nan_to_num_with_an_array_copy, UnsupportedError), (cross_of_4_vectors, RunError),
+], ids=lambda c: getattr(c, "__name__", ""))
+def test_what_numpy_refuses_for_booleans_and_ints_is_refused_at_its_line(jit, fn, error):
+    """NumPy raises for these (a boolean sign, ptp or percentile, clip without a_max, the
+    cross product of 4-vectors) or computes an integer reciprocal (1 // 3 is 0); compiled
+    code computed numbers for them."""
+    x = np.array([0.1, 0.7, 0.3])
+    if fn is cross_of_4_vectors:
+        x = np.array([0.1, 0.7, 0.3, 0.9])
+    if fn is reciprocal_of_ints:  # NumPy's integer reciprocal, not 1 / k
+        assert fn(x) == x[0]
+    else:
+        with pytest.raises((TypeError, ValueError)):
+            fn(x)
+    with pytest.raises(error) as e:
+        value_and_grad(fn, jit=jit)(x)
+    assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 1}" in str(e.value)

@@ -311,10 +311,10 @@ class Lowerer:
             if isinstance(a, (tuple, Static)):
                 raise UnsupportedError(f"`{ast.unparse(node)}`: an operand is not an array or number",
                                        self.fs.loc(node))
-        if prim == "matmul" and not all(isinstance(a, Value) and a.type.dtype == "int64"
-                                        for a in args):  # int @ int stays int, as in NumPy
-            args = tuple(self.b.emit("cast", a) if isinstance(a, Value) and a.type.rank and
-                         a.type.dtype != "float64" else a for a in args)
+        if prim == "matmul":
+            args = self.matmul_operands(node, args)
+            if not isinstance(args, tuple):  # booleans: NumPy's or of ands
+                return args
         if prim == "pow":
             args = self.power_operands(node, *args)
         args, folded = self.wide_ints(node, prim, args)
@@ -336,6 +336,19 @@ class Lowerer:
             return self.b.emit(prim, *args, **attrs)
         except TypeError as e:
             raise ShapeError(f"`{ast.unparse(node)}`: {e}", self.fs.loc(node)) from None
+
+    def matmul_operands(self, node, args):
+        """Operands of `a @ b` in NumPy's result dtype: a float operand makes both floats;
+        else integers (booleans among ints are ints); booleans only are NumPy's boolean
+        product (any(a[i, :] & b[:, j])), returned as the Value of the whole product."""
+        dts = {a.type.dtype if isinstance(a, Value) else type(a).__name__ for a in args}
+        if dts == {"bool"}:
+            ints = [self.b.emit("to_int", a) for a in args]
+            return self.b.emit("ne", self.b.emit("matmul", *ints), 0)
+        want = "int64" if dts <= {"int64", "bool"} else "float64"
+        return tuple(self.b.emit("cast" if want == "float64" else "to_int", a)
+                     if isinstance(a, Value) and a.type.rank and a.type.dtype != want else a
+                     for a in args)
 
     def wide_ints(self, node, prim, args):
         """Integer constants beyond int64 (`2**70`, `k + 2**63`, a captured `BIG = 2**64`),
@@ -610,7 +623,9 @@ class Lowerer:
         if not isinstance(target, Static):
             raise UnsupportedError(f"`{ast.unparse(func)}` is not callable", self.fs.loc(node))
         obj = target.obj
-        args = [self.expr(a) for a in node.args]
+        handler = numpy_api.FUNCTIONS.get(obj) if _hashable(obj) else None
+        # a NumPy function's positional `None` is None, as a keyword's is (np.clip(x, None, 1))
+        args = [self.argument(a) if handler is not None else self.expr(a) for a in node.args]
         built = structures.build(self, node, obj, args, kwargs)
         if built is not None:  # dict(a=a, b=b), tuple(x)
             return built
@@ -620,7 +635,6 @@ class Lowerer:
         if isinstance(obj, types.MethodType) and isinstance(obj.__func__, types.FunctionType) \
                 and not trusted_function(obj.__func__):  # self.predict(x): inlined
             return self.inline_method(node, target, args, kwargs)
-        handler = numpy_api.FUNCTIONS.get(obj) if _hashable(obj) else None
         if handler is not None:  # NumPy, math, builtins, runtime.functions, custom_vjp
             return handler(self, node, args, kwargs)
         if isinstance(obj, types.FunctionType):
@@ -634,7 +648,7 @@ class Lowerer:
             "function whose source adjoint can read")
 
     def method(self, node, x: Value, name):
-        args = [self.expr(a) for a in node.args]
+        args = [self.argument(a) for a in node.args]  # x.clip(None, 1.0)
         kwargs = {k.arg: k.value for k in node.keywords}
         methods = numpy_api.METHODS
         handler = methods.get(name)

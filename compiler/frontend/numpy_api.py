@@ -45,6 +45,9 @@ def bind(cx, node, args, kwargs, *params):
     return cx.bind(node, Signature.of(*params), args, kwargs)
 
 
+_ABSENT = Static("an argument not given")  # a default that `None` cannot be
+
+
 def literal(cx, node, v, what):
     """A constant argument's Python value: numbers, None, tuples of them, Python objects
     such as `float` (dtype). Raises UnsupportedError for a run-time value."""
@@ -138,8 +141,18 @@ def convert(cx, node, x, dtype):
 def _unary(prim):
     def h(cx, node, args, kwargs):
         cx.no_kwargs(node, kwargs)
-        return cx.emit(node, prim, *cx.arity(node, args, 1))
+        (x,) = cx.arity(node, args, 1)
+        if prim == "sign" and isinstance(x, Value) and x.type.dtype == "bool":
+            _no_booleans(cx, node, "sign")
+        return cx.emit(node, prim, x)
     return h
+
+
+def _no_booleans(cx, node, what):
+    """NumPy has no boolean loop for `what` (UFuncTypeError, or TypeError for a subtract)."""
+    raise UnsupportedError(f"`{ast.unparse(node)}`: NumPy's {what} has no boolean form "
+                           "(it raises TypeError)", cx.fs.loc(node),
+                           "for numbers cast first: `m.astype(float)` or `m.astype(int)`")
 
 
 def _math(prim, n=1):  # math.* functions: scalars only, as in Python
@@ -210,13 +223,23 @@ def _square(cx, node, args, kwargs):
 def _reciprocal(cx, node, args, kwargs):
     cx.no_kwargs(node, kwargs)
     (x,) = cx.arity(node, args, 1)
+    if isinstance(x, Value) and x.type.dtype != "float64":
+        raise UnsupportedError(
+            f"`{ast.unparse(node)}` of {x.type.dtype} values is NumPy's integer reciprocal "
+            "(1 // k: 0 for |k| > 1)", cx.fs.loc(node), "for the float reciprocal write `1.0 / k`")
     return cx.emit(node, "div", 1.0, x)
 
 
 def _clip(cx, node, args, kwargs):
     names = ("min", "max") if "min" in kwargs or "max" in kwargs else ("a_min", "a_max")
-    a = bind(cx, node, args, kwargs, "a", (names[0], None), (names[1], None))
-    a["a_min"], a["a_max"] = a[names[0]], a[names[1]]
+    a = bind(cx, node, args, kwargs, "a", (names[0], _ABSENT), (names[1], _ABSENT))
+    if names[0] == "a_min" and (a["a_min"] is _ABSENT) != (a["a_max"] is _ABSENT):
+        missing = "a_max" if a["a_max"] is _ABSENT else "a_min"
+        raise UnsupportedError(  # NumPy: TypeError, clip() missing ... argument
+            f"`{ast.unparse(node)}`: NumPy's clip takes both a_min and a_max (`None` for "
+            f"no bound); {missing} is missing", cx.fs.loc(node),
+            "np.clip(x, lo, None), np.clip(x, None, hi) or np.clip(x, min=lo)")
+    a["a_min"], a["a_max"] = (None if a[n] is _ABSENT else a[n] for n in names)
     x = array(cx, node, a["a"])
     if a["a_min"] is None and a["a_max"] is None:
         raise UnsupportedError("np.clip needs a lower or an upper bound", cx.fs.loc(node))
@@ -946,6 +969,9 @@ def _need_rank(cx, node, x, lo, what=None):
 def _nan_to_num(cx, node, args, kwargs):
     a = bind(cx, node, args, kwargs, "x", ("copy", True), ("nan", 0.0), ("posinf", None),
              ("neginf", None))
+    if not isinstance(literal(cx, node, a["copy"], "copy"), bool):  # never in place here
+        raise UnsupportedError("`copy` of np.nan_to_num is True or False", cx.fs.loc(node),
+                               "the replacement for NaN is the third argument, `nan=`")
     x = array(cx, node, a["x"])
     if x.type.dtype != "float64":
         return x
@@ -1466,6 +1492,8 @@ def _quantile(scale):
         if literal(cx, node, a["method"], "method") != "linear":
             raise UnsupportedError("only method='linear' (the default)", cx.fs.loc(node))
         x0 = array(cx, node, a["a"])
+        if x0.type.dtype == "bool":  # its linear interpolation subtracts booleans
+            _no_booleans(cx, node, "percentile/quantile")
         x, s, axis = _sorted_along(cx, node, x0, a["axis"])
         q = float(np.true_divide(q, scale))
         n = cx.emit(node, "cast", cx.emit(node, "dim", x, axis=axis))
@@ -1658,7 +1686,7 @@ def _kron(cx, node, args, kwargs):
                    *[cx.emit(node, "mul", p, q) for p, q in zip(da, db)])
 
 
-def _einsum(cx, node, args, kwargs):
+def _einsum_call(cx, node, args, kwargs):
     cx.no_kwargs(node, kwargs)
     if not args or not isinstance(args[0], Static) or not isinstance(args[0].obj, str):
         raise UnsupportedError("np.einsum takes a constant subscript string first",
@@ -1668,6 +1696,15 @@ def _einsum(cx, node, args, kwargs):
 
 
 def einsum(cx, node, subscripts, ops):
+    """np.einsum; of booleans only, NumPy's boolean arithmetic (sums are or, products and:
+    `np.einsum('i->', m)` is m.any()), computed on ints and compared with 0."""
+    if ops and all(x.type.dtype == "bool" for x in ops):
+        ints = [cx.emit(node, "to_int", x) for x in ops]
+        return cx.emit(node, "ne", _einsum(cx, node, subscripts, ints), 0)
+    return _einsum(cx, node, subscripts, ops)
+
+
+def _einsum(cx, node, subscripts, ops):
     """Lower np.einsum: repeated indices of one operand become a diagonal, indices only one
     operand has and the output lacks are summed, operands are contracted left to right
     (a matrix product where no index is shared with the output, else a broadcast product
@@ -1897,7 +1934,7 @@ _MORE = {
     np.median: _median, np.percentile: _quantile(100.0), np.quantile: _quantile(1.0),
     np.average: _average, np.nansum: _nan_reduction("sum"), np.nanmean: _nan_reduction("mean"),
     np.linalg.norm: _norm,
-    np.einsum: _einsum, np.tensordot: _tensordot, np.kron: _kron,
+    np.einsum: _einsum_call, np.tensordot: _tensordot, np.kron: _kron,
     np.linalg.det: _linalg1("det"), np.linalg.slogdet: _slogdet, np.linalg.inv: _linalg1("inv"),
     np.linalg.solve: _solve, np.linalg.cholesky: _linalg1("cholesky", "symmetric positive definite"),
     np.linalg.eigh: _eigh(False), np.linalg.eigvalsh: _eigh(True), np.linalg.qr: _qr,
@@ -1912,8 +1949,8 @@ def _is_value(kind):
     def h(cx, node, args, kwargs):
         cx.no_kwargs(node, kwargs)
         x = array(cx, node, cx.arity(node, args, 1)[0])
-        if x.type.dtype != "float64":
-            return cx.emit(node, "ne" if kind == "isfinite" else "eq", cx.emit(node, "mul", x, 0), 0)
+        if x.type.dtype != "float64":  # integers and booleans: all finite, none NaN or inf
+            return cx.emit(node, "eq" if kind == "isfinite" else "ne", cx.emit(node, "mul", x, 0), 0)
         nan = cx.emit(node, "ne", x, x)
         inf = cx.emit(node, "eq", cx.emit(node, "abs", x), math.inf)
         if kind == "isnan":
@@ -1934,6 +1971,8 @@ def _count_nonzero(cx, node, args, kwargs):
 def _ptp(cx, node, args, kwargs):
     a = bind(cx, node, args, kwargs, "a", ("axis", None), ("keepdims", False))
     x = array(cx, node, a["a"])
+    if x.type.dtype == "bool":
+        _no_booleans(cx, node, "ptp (max - min)")
     axes, keep = axes_arg(cx, node, x, a["axis"]), _flag(cx, node, a["keepdims"], "keepdims")
     return cx.emit(node, "sub", reduce(cx, node, "max", x, axes, keep), reduce(cx, node, "min", x, axes, keep))
 
@@ -1950,6 +1989,9 @@ def _cross(cx, node, args, kwargs):
     a, b = (_as_float(cx, node, v) for v in cx.arity(node, args, 2))
     if a.type.rank == 0 or b.type.rank == 0:
         raise ShapeError("np.cross of a scalar", cx.fs.loc(node))
+    # 3-vectors only: another last axis fails to reshape at run time (NumPy raises for
+    # lengths other than 2 and 3; the 2-D cross product is not supported)
+    a, b = (cx.emit(node, "reshape", v, *_dims(cx, node, v)[:-1], cx.b.const(3)) for v in (a, b))
     ra, rb = a.type.rank - 1, b.type.rank - 1
     c = [(_at(cx, node, a, ra, i), _at(cx, node, b, rb, i)) for i in range(3)]
 
