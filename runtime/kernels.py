@@ -34,7 +34,8 @@ _JIT = {"cache": True}
 # kernels that index with the user's index arrays are bounds-checked like the generated
 # code that calls them (compiler/jit.py), unless ADJOINT_BOUNDSCHECK=0: an index out of
 # range is an IndexError, not a write to stray memory
-_JIT_INDEXED = {"cache": True, "boundscheck": os.environ.get("ADJOINT_BOUNDSCHECK", "1") != "0"}
+_BOUNDSCHECK = os.environ.get("ADJOINT_BOUNDSCHECK", "1") != "0"
+_JIT_INDEXED = {"cache": True, "boundscheck": _BOUNDSCHECK}
 
 
 # ---- elementwise -----------------------------------------------------------------------
@@ -325,7 +326,7 @@ def _reshape_nb(x, shape):
     return impl
 
 
-@register_jitable
+@register_jitable(boundscheck=_BOUNDSCHECK)
 def set_index(x, idx, v):
     """A copy of x with x[idx] = v: the functional form of an indexed assignment.
     idx: an int, slice, None, 1-D int array, or a tuple of them (one array at most). A
@@ -393,7 +394,7 @@ def _last_occurrence_nb(a, n):
     return impl
 
 
-@register_jitable
+@register_jitable(boundscheck=_BOUNDSCHECK)
 def zeros_with(x, idx, g):
     """float64 zeros of x's shape with [idx] = g: the adjoint of reading x[idx] (basic
     indexing: ints, slices, None; no element is read twice, so assignment suffices)."""
@@ -482,7 +483,7 @@ def take_pairs_add(g, x, a, b, axis):
     return out
 
 
-@register_jitable
+@register_jitable(boundscheck=_BOUNDSCHECK)
 def _pairs_view(x, a, b, axis):
     """(pre, n1, n2, post, m, step of a, step of b): the index arrays broadcast as
     NumPy's do (equal lengths, or one of length 1) to m pairs."""
@@ -924,7 +925,7 @@ def _argsort_along_nb(x, axis):
     return impl
 
 
-@register_jitable
+@register_jitable(boundscheck=_BOUNDSCHECK)
 def _along_view(x, idx, axis):
     """(pre, n, m, post) of x and an index array idx of x's rank that agree on every axis
     but `axis` (where x has n entries and idx m)."""

@@ -11,6 +11,8 @@ import numpy as np
 
 from .numba_forms import overload, register_jitable
 
+_BOUNDSCHECK = os.environ.get("ADJOINT_BOUNDSCHECK", "1") != "0"  # as kernels.py
+
 __all__ = ["trip_count", "tape_entries", "push", "store", "row_scatter", "row_add", "index_add", "outer_add", "add_into"]
 
 
@@ -79,7 +81,7 @@ def push(stack, k, value, capacity):
     return stack
 
 
-@register_jitable
+@register_jitable(boundscheck=_BOUNDSCHECK)  # a user's index
 def row_scatter(g, x, i):
     """Cotangent of x[i] as an array shaped like x: zeros with row i = g."""
     out = np.zeros(x.shape)
@@ -87,14 +89,14 @@ def row_scatter(g, x, i):
     return out
 
 
-@register_jitable
+@register_jitable(boundscheck=_BOUNDSCHECK)  # a user's index
 def row_add(acc, i, g):
     """acc[i] += g in place; returns acc."""
     acc[i] += g
     return acc
 
 
-@register_jitable
+@register_jitable(boundscheck=_BOUNDSCHECK)  # a user's index
 def index_add(acc, idx, g):
     """acc[idx] += g in place (basic indexing: ints, slices, None); returns acc. The
     in-place form of adding zeros_with(acc, idx, g), for an exclusively owned cotangent."""

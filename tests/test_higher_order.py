@@ -8,6 +8,7 @@ from autograd import hessian as ag_hessian
 from autograd import jacobian as ag_jacobian
 
 from compiler import grad, hessian, hvp, jacfwd, jacobian, jacrev
+from compiler.errors import RunError
 from models import four_layer, rnn, two_layer
 from oracles import autograd_twin
 from runtime.functions import cross_entropy, logsumexp, softmax
@@ -393,3 +394,61 @@ def test_gradients_of_gradients_through_helpers_without_rules_are_refused_not_ze
     # forward over reverse has the rules: the Hessian exists (against autograd)
     np.testing.assert_allclose(hessian(_sorted_cubes, jit=False)(0.7),
                                ag_hessian(autograd_twin(_sorted_cubes))(0.7), rtol=1e-10)
+
+
+# ---- Hessians whose tangents of the gradient do not depend on the seed ------------------
+def loop_target_bound_before(x):
+    j = 0
+    for j in range(3):
+        x = x * 1.1
+    return np.sum(x) * 2.0 + j * x[0]
+
+
+def while_true_with_breaks(x):
+    s = 0.0
+    i = 0
+    while True:
+        s = s + x[i % 3] * (i + 1)
+        i += 1
+        if i > 8:
+            break
+        if s > 3.0:
+            break
+    return s * i
+
+
+def linear_loop_then_square(x):
+    j = 0
+    for j in range(2):
+        x = x * 1.5
+    return np.sum(x) + x[1] * x[2]
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("fn", [loop_target_bound_before, while_true_with_breaks,
+                                linear_loop_then_square], ids=lambda f: f.__name__)
+def test_hessians_of_loops_whose_tangent_sweep_is_seed_free(fn, jit):
+    """A loop of the gradient that carries a tangent not depending on the seed (a linear
+    function's) is copied out of the basis loops with all its outputs (the Hessian
+    crashed with a KeyError in code generation)."""
+    x = np.array([0.3, -1.2, 2.1])
+    np.testing.assert_allclose(hessian(fn, jit=jit)(x), ag_hessian(autograd_twin(fn))(x),
+                               rtol=1e-12, atol=1e-12)
+
+
+def index_past_the_end_in_a_loop(x):
+    s = x[0]
+    k = 0
+    while s < 5.0:
+        s = s * 1.5 + x[1] ** 2
+        k += 1
+    return s + k * x[2]
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_an_index_past_the_end_raises_in_the_hessian_too(jit):
+    """The Hessian needs only the gradient's scatter into x[2], not the read: that
+    runtime kernel is bounds-checked in compiled code as the generated code is (it
+    wrote past the end of its array)."""
+    with pytest.raises(RunError, match="out of bounds"):
+        hessian(index_past_the_end_in_a_loop, jit=jit)(np.array([0.3, -1.2]))

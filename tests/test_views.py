@@ -60,6 +60,9 @@ VIEWS = [  # (loss, argument): every way NumPy makes a view, written through
     (vc.view_from_callee, X4), (vc.row_of_T, X42), (vc.chain_T_reshape, np.arange(1.0, 7.0)),
     (vc.writes_twice_alias, np.arange(1.0, 7.0)), (vc.reshape_after_loop_writes, X42),
     (vc.view_taken_again_in_a_branch, X42), (vc.view_taken_again_in_a_branch, -X42),
+    (vc.unpacked_views, X4), (vc.swap_idiom_on_rows, X42), (vc.unpacked_views_from_callee, X4),
+    (vc.loop_over_tuple_of_views, X4), (vc.loop_over_tuple_of_views, X4[::-1].copy()),
+    (vc.split_views_written, X42),
 ]
 
 
@@ -132,6 +135,9 @@ def _line(fn):
     (vc.writes_array_in_a_list, X42, "an array the tuple `rows` also holds"),
     (vc.writes_stop_gradient_alias, X4, "the result of stop_gradient"),
     (vc.reshape_after_loop_transposes, np.ones((2, 2)), "reshape (or ravel) that NumPy makes"),
+    (vc.view_from_conditional_expression, X4, "a conditional expression"),
+    (vc.base_written_under_broadcast_view, X4, "np.broadcast_to's read-only view"),
+    (vc.zero_d_view, X4, "is a 0-d view of `y`"),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_refused_writes_name_the_line_and_why(fn, x, what):
     with pytest.raises(UnsupportedError) as e:

@@ -444,3 +444,66 @@ def view_taken_again_in_a_branch(X):
         V = M[1:]  # the same view, its bounds new constants of the branch
     V[0, 0] = X[0, 1] * 2.0
     return np.sum(M * X)
+
+
+# ---- views held by a temporary tuple (unpacked, looped over), np.split's views ----------
+def unpacked_views(x):
+    y = x * 2.0
+    a, b = y[:2], y[2:]
+    y[0] = x[1] * x[3]
+    return np.sum(a * x[:2]) + np.sum(b * b)
+
+
+def swap_idiom_on_rows(X):
+    M = X * 1.0
+    M[0], M[2] = M[2], M[0]  # NumPy: M[0] takes row 2, then M[2] takes the new M[0]
+    return np.sum(M * X)
+
+
+def _halves(y):
+    return y[:2], y[2:]
+
+
+def unpacked_views_from_callee(x):
+    y = x * 1.0
+    a, b = _halves(y)
+    a += b * x[0]
+    return np.sum(y * x) + np.sum(a)
+
+
+def loop_over_tuple_of_views(x):
+    y = x * 1.0
+    for i, v in enumerate((y[:2], y[1:3], y[2:])):  # overlapping: later trips see writes
+        v[0] = v[1] * x[i] + 1.0
+        if x[i] > 1.5:
+            y[3] = y[3] * x[0]
+    return np.sum(y * x)
+
+
+def split_views_written(X):
+    M = X * 1.0
+    top, rest = np.split(M, [1])
+    top[0, 1] = X[2, 0] * 3.0
+    rest += top
+    return np.sum(M * X)
+
+
+def view_from_conditional_expression(x):
+    y = x * 1.0
+    v = y[:2] if x[0] > 0 else y[2:]
+    v += 1.0  # refused
+    return np.sum(y)
+
+
+def base_written_under_broadcast_view(x):
+    y = x * 1.0
+    b = np.broadcast_to(y, (2, 4))
+    y[0] = 5.0  # refused
+    return np.sum(b)
+
+
+def zero_d_view(x):
+    y = x * 1.0
+    a = y[0, ...]  # refused
+    y[0] = 10.0
+    return a * 1.0

@@ -149,23 +149,34 @@ def basis_graph(base: Graph, seeded: list, like: list, templates: list, columns:
             live = [v for v in list(outputs) + keep if v not in graph.params]
             graph = dce(graph.replace(results=tuple(live)))
             inv, var = split_invariant(graph.ops, {seed})
+            moved = {}  # outputs of base's ops that the seeded graph's copies add
             for op in inv:
-                if not any(v in defined for v in op.outputs):
-                    b.ops.append(op)
-                    defined.update(op.outputs)
+                if all(v in defined for v in op.outputs):
+                    continue
+                if any(v in defined for v in op.outputs):
+                    # base's loop carrying a tangent that does not depend on the seed (a
+                    # linear function's): a copy of the loop computes it, fresh throughout
+                    (copy,) = clone_ops([op], dict(moved))
+                    moved.update((v, w) for v, w in zip(op.outputs, copy.outputs)
+                                 if v not in defined)
+                    op = copy
+                else:
+                    (op,) = clone_ops([op], dict(moved)) if moved else (op,)
+                b.ops.append(op)
+                defined.update(op.outputs)
             if lv.type.rank == 0:  # one basis vector: no loop
-                subst = {seed: b.const(1.0)}
+                subst = {**moved, seed: b.const(1.0)}
                 b.ops.extend(clone_ops(var, subst))
                 for o, out in enumerate(outputs):
                     blocks[o, i] = subst.get(out, out)
                 continue
-            blocks.update(_basis_loop(b, i, seed, lv, var, outputs, templates, columns))
+            blocks.update(_basis_loop(b, i, seed, lv, var, outputs, templates, columns, moved))
     n_out = len(seeded[0][1])
     results = tuple(blocks[o, i] for o in range(n_out) for i in range(len(seeded)))
     return Graph(base.name, base.params, tuple(b.ops), results, names)
 
 
-def _basis_loop(b, i, seed, lv, var, outputs, templates, columns):
+def _basis_loop(b, i, seed, lv, var, outputs, templates, columns, moved):
     size = b.emit("size", lv)
     zeros = b.emit("zeros", size)  # basis vector j: a copy with entry j set (O(size) a trip)
     stacks0 = [b.emit("stack_alloc", size, tpl) for tpl in templates]
@@ -174,7 +185,7 @@ def _basis_loop(b, i, seed, lv, var, outputs, templates, columns):
     body = b.child()
     with body:
         e_j = body.emit("set_index", zeros, 1.0, j, spec=("i",))
-        subst = {seed: body.emit("reshape_like", e_j, lv)}
+        subst = {**moved, seed: body.emit("reshape_like", e_j, lv)}
         body.ops.extend(clone_ops(var, subst))
         pushed = []
         for st, out, tpl in zip(st_params, outputs, templates):

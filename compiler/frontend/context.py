@@ -176,15 +176,19 @@ class Lowerer:
                 raise UnsupportedError(f"`{target.id}` would hold a Python object, not an array",
                                        self.fs.loc(target))
             if isinstance(value, Value) and not value.hint:
-                value = self.b.name(value, target.id)
+                old, value = value, self.b.name(value, target.id)
+                for k in [k for k, w in self.env.items() if w is old and k.startswith(views.HELD)]:
+                    self.env[k] = value  # a tuple's array being unpacked (views.hold)
             views.bind(self, target.id, value)  # `y = x`, `v = y[1:3]`: shares y's array
         elif isinstance(target, (ast.Tuple, ast.List)):
             if not isinstance(value, tuple) or len(value) != len(target.elts):
                 n = len(value) if isinstance(value, tuple) else 1
                 raise UnsupportedError(f"cannot unpack {n} value(s) into {len(target.elts)} names",
                                        self.fs.loc(target))
-            for t, v in zip(target.elts, value):
-                self.assign(t, v)
+            held = views.hold(self, value)  # NumPy's tuple holds the arrays themselves:
+            for t, v in zip(target.elts, held):  # `X[0], X[1] = X[1], X[0]` is no swap
+                self.assign(t, views.take(self, v))
+            views.release(self, held)
         elif isinstance(target, ast.Subscript):
             self.store(target, value)
         else:

@@ -234,9 +234,11 @@ def lower_ifexp(cx, node: ast.IfExp) -> Value:
     cond = truth(cx, node.test, cx.expr(node.test))
     vals = []
     regions = []
+    refs = []  # what each branch's array shares (views.source), seen from its region
     for e in (node.body, node.orelse):
         with _Region(cx, dict(cx.env)) as r:
             v = cx.expr(e)
+            refs.append(views.source(cx, v))
         if not isinstance(v, Value):
             raise UnsupportedError("a conditional expression must give an array or number",
                                    cx.fs.loc(e))
@@ -246,6 +248,9 @@ def lower_ifexp(cx, node: ast.IfExp) -> Value:
     res = [r.cast_to(v, t) for r, v in zip(regions, vals)]
     (out,) = cx.b.emit_control("if", [cond], [r.region([v]) for r, v in zip(regions, res)],
                                [t], [""])
+    views.mark_maybe_view(cx, out, refs, "it is a conditional expression (`a if c else b`) "
+                          "choosing an array that shares memory with another, which NumPy "
+                          "would then change too")
     return out
 
 
@@ -350,10 +355,12 @@ def _unroll_container(cx, s: ast.For) -> bool:
                                "or dict (unrolled: one copy of the body per entry)",
                                cx.fs.loc(s), "compute the entries to use first, or loop over "
                                "an array's rows")
-    for entry in entries:
+    held = views.hold(cx, tuple(entries))  # trips see earlier trips' writes, as in NumPy
+    for entry in held:
         with cx.b.at(cx.fs.loc(s)):
-            cx.assign(s.target, _materialise(cx, entry))
+            cx.assign(s.target, _materialise(cx, views.take(cx, entry)))
         block(cx, s.body)
+    views.release(cx, held)
     return True
 
 

@@ -79,6 +79,14 @@ def _entries(cx, node, x):
     return out
 
 
+def _elts(node):
+    return node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+
+def _is_dots(e):
+    return isinstance(e, ast.Constant) and e.value is Ellipsis
+
+
 def _expand(cx, node, x, entries):
     """Replace `...` by full slices; check the number of indexed axes."""
     used = sum(1 if k in ("i", "a") or is_slice(k) else v[0].type.rank if k == "m" else 0
@@ -196,7 +204,15 @@ def load(cx, node: ast.Subscript, x):
                                outside_hint(x))
     if x.type.rank == 0:
         raise ShapeError(f"indexing the scalar `{ast.unparse(node.value)}`", cx.fs.loc(node))
-    entries = _expand(cx, node, x, _entries(cx, node, x))
+    raw = _entries(cx, node, x)
+    kinds = [k for k, _ in raw]
+    if "..." in kinds and set(kinds) <= {"i", "..."} and kinds.count("i") == x.type.rank:
+        raise UnsupportedError(
+            f"`{ast.unparse(node)}` is a 0-d view of `{ast.unparse(node.value)}` in NumPy "
+            "(later writes into the array change it), and adjoint's 0-d arrays are numbers",
+            cx.fs.loc(node), f"for the number (a copy) write "
+            f"`{ast.unparse(node.value)}[{', '.join(ast.unparse(e) for e in _elts(node) if not _is_dots(e))}]`")
+    entries = _expand(cx, node, x, raw)
     if _sole_full_mask(x, entries):
         flat = cx.emit(node, "reshape", x, cx.b.const(-1)) if x.type.rank > 1 else x
         m = cx.emit(node, "checked_mask", entries[0][1][0], x)

@@ -55,6 +55,8 @@ from ..ir.core import ConstArray, Value
 from ..primitives import FULL, is_slice
 
 VIEWS = "@views"  # env key of the {name: Ref} table (control.py carries it with the env)
+VALUE_REFS = "value_refs"  # Lowerer attribute {Value: Ref}: refs no op says (mark_maybe_view)
+HELD = "@held#"  # hidden keys of the views a temporary tuple holds (hold)
 _VIEW_PRIMS = frozenset({"getitem", "row", "transpose", "permute", "reshape", "reshape_like",
                          "expand_dims"})
 # primitives whose results NumPy allocates C-contiguous whatever their inputs' layout
@@ -227,6 +229,9 @@ def source(cx, v, depth=0) -> Ref | None:
     array that no name shares (a new array, or a view of one)."""
     if not isinstance(v, Value) or v.type.rank == 0 or depth > 30:
         return None
+    known = cx.__dict__.get(VALUE_REFS, {}).get(v)
+    if known is not None:  # a value whose op does not say (a conditional expression's)
+        return known
     name = _holder(cx, v)
     if name is not None:
         ref = table(cx).get(name)
@@ -244,6 +249,13 @@ def source(cx, v, depth=0) -> Ref | None:
         return Ref(None, maybe=frozenset({base.root} if base.root else ()) | base.maybe,
                    why="it is the result of stop_gradient or of a custom_vjp function, which "
                        "in Python may be the array it was given (or a view of it)")
+    if op is not None and op.prim == "broadcast_to":
+        base = source(cx, op.inputs[0], depth + 1)
+        if base is None:
+            return None
+        return Ref(None, maybe=frozenset({base.root} if base.root else ()) | base.maybe,
+                   why="it is np.broadcast_to's read-only view, which sees every write into "
+                       "the array it was taken from")
     if op is None or op.prim not in _VIEW_PRIMS:
         return None
     base = source(cx, op.inputs[0], depth + 1)
@@ -295,7 +307,7 @@ def _renamed(r: Ref, key, hidden) -> Ref:
 def _collect(cx, t: dict) -> dict:
     """Drop hidden roots no ref uses any more (only where paths join, after the control
     op is emitted: inside a region a loop may still carry one)."""
-    used = {r.root for r in t.values()} | set().union(*(r.maybe for r in t.values()))
+    used = {r.root for r in t.values()} | set().union(*(r.maybe for r in t.values())) | set(t)
     for n in [n for n in cx.env if n.startswith("@") and "#" in n and n not in used]:
         del cx.env[n]
     return t
@@ -526,6 +538,73 @@ def write(cx, node, name: str, build, index=None, shown=None):
     for n, r in t.items():
         if r.root == root and n in cx.env:
             cx.env[n] = derive(cx, cx.env[root], r.chain) if r.chain else cx.env[root]
+
+
+class Held:
+    """An array of a temporary tuple (`a, b = y[:2], y[2:]`, `for v in (y[:2], y[2:])`),
+    bound to a hidden key while the tuple is used (hold)."""
+
+    def __init__(self, key):
+        self.key = key
+
+
+def hold(cx, value):
+    """`value` (a Value, or tuples of them) with each array that shares a named array's
+    memory bound to a hidden key, as a `Held`. NumPy's tuple holds those arrays
+    themselves, so a write made while the tuple is used (the first target of `X[0], X[1] =
+    X[1], X[0]`, an earlier trip of `for v in (y[:2], y[2:])`) changes what later reads
+    of it see: `take` reads the key's current value, re-derived by every write."""
+    if isinstance(value, tuple):
+        return _rebuilt(value, (hold(cx, e) for e in value))
+    ref = source(cx, value) if isinstance(value, Value) else None
+    if ref is None:
+        return value
+    k = 0
+    while f"{HELD}{k}" in cx.env:
+        k += 1
+    _rebind(cx, f"{HELD}{k}", value, ref)
+    return Held(f"{HELD}{k}")
+
+
+def take(cx, value):
+    """`value` with each `Held` replaced by its key's current value (hold)."""
+    if isinstance(value, Held):
+        return cx.env[value.key]
+    if isinstance(value, tuple):
+        return _rebuilt(value, (take(cx, e) for e in value))
+    return value
+
+
+def _rebuilt(t: tuple, items):
+    """A tuple of t's type (a namedtuple, a tuple subclass) holding `items`."""
+    return type(t)(*items) if hasattr(type(t), "_fields") else type(t)(items)
+
+
+def release(cx, value):
+    """Drop the hidden keys `hold` bound for `value`."""
+    keys = set()
+
+    def walk(v):
+        if isinstance(v, Held):
+            keys.add(v.key)
+        elif isinstance(v, tuple):
+            for e in v:
+                walk(e)
+    walk(value)
+    if keys:
+        for k in keys:
+            cx.env.pop(k, None)
+        _set_table(cx, {n: r for n, r in table(cx).items() if n not in keys})
+
+
+def mark_maybe_view(cx, out: Value, refs, why: str):
+    """Record that `out` (a conditional expression's value) may be a view of the arrays
+    its branches' values share (`refs`, their `source`s): writes through it, or into
+    those arrays while it lives, are refused (an unknown ref)."""
+    roots = frozenset(r.root for r in refs if r is not None and r.root) | frozenset().union(
+        *(r.maybe for r in refs if r is not None))
+    if any(r is not None for r in refs):
+        cx.__dict__.setdefault(VALUE_REFS, {})[out] = Ref(None, maybe=roots, why=why)
 
 
 def set_ref(cx, name: str, ref: Ref):

@@ -135,6 +135,8 @@ class Builder:
                 if v in _SCALARS:
                     _SCALARS[new] = _SCALARS[v]
                 self.ops[i] = op.with_(outputs=(new,))
+                if i < self._indexed:  # defining_op indexes only ops appended since
+                    self._defs[new] = (self.ops[i], i)
                 return new
         return v
 
