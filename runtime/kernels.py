@@ -274,6 +274,8 @@ def prod_others(x, axis=None):
     if axis is None:
         return prod_others(x.reshape(-1), 0).reshape(x.shape)
     a = np.moveaxis(x, axis, -1)
+    if a.shape[-1] == 0:  # no elements along the axis: nothing to multiply
+        return np.ones(x.shape)
     ones = np.ones(a.shape[:-1] + (1,))
     left = np.cumprod(np.concatenate([ones, a[..., :-1]], axis=-1), axis=-1)
     right = np.cumprod(np.concatenate([ones, a[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]

@@ -8,6 +8,7 @@ import capture_code as cc
 from compiler import grad, value_and_grad
 from compiler.errors import ArgumentError, RunError, UnsupportedError
 from oracles import assert_owned, autograd_grads
+from runtime.check import numerical_grad
 
 TIERS = pytest.mark.parametrize("jit", [False, True])
 
@@ -857,3 +858,89 @@ def test_what_numpy_refuses_for_booleans_and_ints_is_refused_at_its_line(jit, fn
     with pytest.raises(error) as e:
         value_and_grad(fn, jit=jit)(x)
     assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 1}" in str(e.value)
+
+
+# ---- in-place updates keep the array's dtype, as NumPy's in-place ufuncs do -------------
+def iadd_float_into_ints(x, k):
+    k2 = k.copy()
+    k2 += x[:3]
+    return np.sum(k2 * x[:3])
+
+
+def itruediv_of_ints(x, k):
+    k2 = k * 1
+    k2 /= 2
+    return np.sum(k2 * x[:3])
+
+
+def iadd_floats_at_an_index_array_of_ints(x, k):
+    k2 = k.copy()
+    k2[np.array([0, 2])] += x[:2] * 3.3
+    return np.sum(k2 * x[:3])
+
+
+def iadd_float_into_a_slice_of_ints(x, k):
+    k2 = k.copy()
+    k2[:2] += 0.5
+    return np.sum(k2 * x[:3])
+
+
+def iadd_int_into_bools(x, k):
+    m = x[:3] > 0
+    m += 1
+    return np.sum(m * x[:3])
+
+
+def element_and_same_kind_updates(x, k):
+    k2 = k.copy()
+    k2[0] += 0.5 * x[0]  # an element: Python's tmp + 0.5, truncated when written back
+    k2 *= 2
+    k2 += x[:3] > 0  # booleans into ints: same kind
+    m = x[:3] > 0
+    m += k > 0  # logical or
+    s = 3
+    s += x[0]  # a scalar is rebound, as in Python
+    return np.sum(k2 * x[:3]) + np.sum(m * x[:3]) + s * x[1]
+
+
+@TIERS
+@pytest.mark.parametrize("fn", [iadd_float_into_ints, itruediv_of_ints,
+                                iadd_floats_at_an_index_array_of_ints,
+                                iadd_float_into_a_slice_of_ints, iadd_int_into_bools],
+                         ids=lambda f: f.__name__)
+def test_in_place_updates_that_change_an_arrays_dtype_are_refused(jit, fn):
+    """`k += 0.5` of an int array (a copy, an index array's, a slice's) raises in NumPy
+    (casting 'same_kind'); adjoint made k a float array and computed on."""
+    x, k = np.array([0.3, -1.2, 2.1, 0.75]), np.array([3, -5, 7])
+    with pytest.raises(TypeError):
+        fn(x.copy(), k.copy())
+    with pytest.raises(UnsupportedError, match="same_kind") as e:
+        value_and_grad(fn, jit=jit)(x, k)
+    assert "test_no_silent_errors.py" in str(e.value)
+
+
+@TIERS
+def test_in_place_updates_that_keep_the_dtype_compute_numpys_values(jit):
+    x, k = np.array([0.3, -1.2, 2.1, 0.75]), np.array([3, -5, 7])
+    v, g = value_and_grad(element_and_same_kind_updates, jit=jit)(x, k)
+    assert v == element_and_same_kind_updates(x.copy(), k.copy())
+    # autograd cannot write an ArrayBox into an int array: central differences
+    fd = numerical_grad(lambda x, k: element_and_same_kind_updates(x.copy(), k.copy()), (x, k), 0)
+    np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-7)
+
+
+def products_over_empty_axes(x, n):
+    X = np.reshape(x, (2, 2))
+    return (np.prod(x[n + 2:]) * x[1] + np.sum(np.prod(X[:, n:], axis=1) * x[:2])
+            + np.sum(np.prod(X[n:, :], axis=0) * x[2:]))
+
+
+@TIERS
+def test_products_over_empty_axes_have_a_gradient_in_both_tiers(jit):
+    """np.prod over no elements is 1 with no cotangent to pass back: the NumPy tier's
+    backward sweep raised 'cannot reshape array of size 1 into shape (0,)'."""
+    x = np.array([0.3, -1.2, 2.1, 0.75])
+    v, g = value_and_grad(products_over_empty_axes, jit=jit)(x, 2)
+    assert v == products_over_empty_axes(x, 2)
+    np.testing.assert_allclose(g, autograd_grads(products_over_empty_axes, (x, 2), (0,))[0],
+                               rtol=1e-15)

@@ -150,7 +150,13 @@ class Lowerer:
                 type(s.target)(**{**{f: getattr(s.target, f) for f in s.target._fields},
                                   "ctx": ast.Load()}), s.target)
             old = self.expr(load)
-            self.assign(s.target, self.emit(s, op, old, self.expr(s.value)))
+            new = self.emit(s, op, old, self.expr(s.value))
+            if isinstance(old, Value) and old.type.rank and isinstance(new, Value) \
+                    and new.type.dtype != old.type.dtype:
+                # an array updated in place keeps its dtype: `k += 0.5` of ints raises (a
+                # scalar element, `k[0] += 0.5`, is Python's tmp + 0.5 written back)
+                self._refuse_cast(s, ast.unparse(s.target), old, new)
+            self.assign(s.target, new)
         elif isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant):  # docstring
                 return
@@ -260,13 +266,22 @@ class Lowerer:
                                  "output operand)", self.fs.loc(s))
             if new.type.dtype != old.type.dtype:
                 if old.type.dtype != "float64":
-                    raise UnsupportedError(
-                        f"`{ast.unparse(s)}` updates the {old.type.dtype} array `{name}` in "
-                        f"place with {new.type.dtype} values (NumPy raises UFuncTypeError: "
-                        "cannot cast)", self.fs.loc(s), f"`{name} = {name}.astype(float)` first")
+                    self._refuse_cast(s, name, old, new)
                 new = self.b.emit("cast", new)
             return new
         views.write(self, s.target, name, build)
+
+    def _refuse_cast(self, s: ast.AugAssign, name: str, old: Value, new: Value):
+        """`a op= b` of an array would change its dtype; NumPy's in-place ufunc refuses to
+        cast its result (casting 'same_kind') when the array is int and the result float,
+        or the array bool and the result int."""
+        if old.type.dtype == "float64":
+            return
+        raise UnsupportedError(
+            f"`{ast.unparse(s)}` updates the {old.type.dtype} array `{name}` in place with "
+            f"{new.type.dtype} values (NumPy raises UFuncTypeError: cannot cast ufunc output "
+            "with casting rule 'same_kind')", self.fs.loc(s),
+            f"`{name} = {name}.astype(float)` first")
 
     def _add_at(self, node) -> bool:
         """`np.add.at(a, idx, v)` as a statement: `a` becomes `add_at(a, v, *idx)`, NumPy's
@@ -294,7 +309,8 @@ class Lowerer:
         if base.type.dtype != "float64" and v.type.dtype == "float64" or base.type.dtype == "bool":
             raise UnsupportedError(
                 f"np.add.at into the {base.type.dtype} array `{ast.unparse(a_node)}` of "
-                f"{v.type.dtype} values (NumPy raises UFuncTypeError: cannot cast)",
+                f"{v.type.dtype} values (NumPy casts each sum back to "
+                f"{base.type.dtype}, truncating, which adjoint does not reproduce)",
                 self.fs.loc(node), "add into a float array: `a = a.astype(float)` first")
         if base.type.dtype == "float64" and v.type.dtype != "float64":
             v = self.b.emit("cast", v)
