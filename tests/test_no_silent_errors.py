@@ -218,6 +218,18 @@ def test_quotients_of_literal_and_global_ints(jit):
 WIDE = 2 ** 64
 
 
+def int_constants_in_numpy_functions_within_int64(x):
+    return x[0] * (2**40 * 2**40 // 2**62) + x[1] * abs(-5) + x[2] * np.add(3, 4)
+
+
+@TIERS
+def test_int_constants_within_int64_compute_in_numpy_functions(jit):
+    x = np.array([1.5, -2.0, 3.0])
+    v, g = value_and_grad(int_constants_in_numpy_functions_within_int64, jit=jit)(x)
+    assert v == int_constants_in_numpy_functions_within_int64(x)
+    np.testing.assert_array_equal(g, [2.0 ** 18, 5.0, 7.0])
+
+
 def wide_ints_beside_floats(x):
     return (np.sum(x * 2**70) + np.sum(x / WIDE) + np.sum(x * (2**64 - 2**63))
             + np.sum(x * (WIDE // 2**62)) + float(2**70) * x[0] + np.float64(-2**66) * x[1]
@@ -262,6 +274,18 @@ def wide_int_in_a_call(x, k):
     return np.sum(x * np.full(3, 2**63))
 
 
+def numpy_power_of_int_constants(x, k):
+    return np.sum(x) * np.power(2, 70)  # NumPy: int64, wraps to 0
+
+
+def numpy_add_of_int_constants(x, k):
+    return np.sum(x) * np.add(2**62, 2**62)  # NumPy: -2**63
+
+
+def builtin_abs_of_the_lowest_int64(x, k):
+    return np.sum(x) * abs(-2**63)  # Python: 2**63; int64: -2**63
+
+
 def int_power_too_large(x, k):
     return np.sum(x * 2 ** 10 ** 6)
 
@@ -279,12 +303,16 @@ def int_too_large_for_float(x, k):
     (wide_int_folded_from_fitting_ones, "does not fit int64"),
     (wide_int_in_a_call, "does not fit int64"),
     (int_power_too_large, "too large for int64 and float64"),
+    (numpy_power_of_int_constants, "goes beyond int64"),
+    (numpy_add_of_int_constants, "goes beyond int64"),
+    (builtin_abs_of_the_lowest_int64, "goes beyond int64"),
     (int_too_large_for_float, "too large for a float64"),
 ], ids=lambda c: getattr(c, "__name__", ""))
 def test_ints_beyond_int64_elsewhere_are_refused_at_their_line(jit, fn, says):
-    """Beside int64 values NumPy raises OverflowError for such a constant (and Python
-    computes with unbounded ints), where compiled code would wrap it around: refused at
-    the user's line in both tiers."""
+    """Such a constant beside int64 values (NumPy raises OverflowError; Python computes
+    with unbounded ints), in a call (np.full(3, 2**63) is a uint64 array), or in NumPy's
+    int64 arithmetic on constants (which wraps around): compiled code would hold it as
+    an int64, so it is refused at the user's line in both tiers."""
     with pytest.raises(UnsupportedError, match=says) as e:
         value_and_grad(fn, wrt=0, jit=jit)(np.ones(3), 3)
     assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 1}" in str(e.value)
@@ -804,6 +832,19 @@ def test_booleans_and_ints_follow_numpys_dtype_rules(jit, fn):
     np.testing.assert_allclose(g[1], want[1], rtol=1e-15)
 
 
+def clip_method_with_one_bound(x):
+    return np.sum(x.clip(0.65)) + 2.0 * np.sum(x.clip(max=0.45))
+
+
+@TIERS
+def test_the_clip_method_takes_one_bound(jit):
+    """ndarray.clip(min=None, max=None) takes either bound alone (np.clip does not)."""
+    x = np.array([0.1, 0.7, 0.3, 0.9, 0.6])
+    v, g = value_and_grad(clip_method_with_one_bound, jit=jit)(x)
+    assert v == clip_method_with_one_bound(x)
+    np.testing.assert_array_equal(g, (x > 0.65) + 2.0 * (x < 0.45))
+
+
 def sign_of_bools(x):
     return np.sum(np.sign(x > 0.5) * x)
 
@@ -818,6 +859,18 @@ def quantile_of_bools(x):
 
 def percentile_of_bools(x):
     return np.percentile(x > 0.5, 50.0) * np.sum(x)
+
+
+def matrix_power_of_bools(x):
+    return np.sum(x * np.sum(np.linalg.matrix_power(np.outer(x, x) > 0.2, 2), axis=0))
+
+
+def cross_of_bools(x):
+    return np.sum(np.cross(x > 0.5, x[::-1] > 0.5)) * np.sum(x)
+
+
+def clip_with_a_min_and_max_keyword(x):
+    return np.sum(np.clip(x, 0.2, max=0.6))
 
 
 def reciprocal_of_ints(x):
@@ -841,7 +894,9 @@ def nan_to_num_with_an_array_copy(x):
     (sign_of_bools, UnsupportedError), (ptp_of_bools, UnsupportedError),
     (quantile_of_bools, UnsupportedError), (percentile_of_bools, UnsupportedError),
     (reciprocal_of_ints, UnsupportedError), (clip_without_a_max, UnsupportedError),
+    (matrix_power_of_bools, UnsupportedError),
     (nan_to_num_with_an_array_copy, UnsupportedError), (cross_of_4_vectors, RunError),
+    (cross_of_bools, UnsupportedError), (clip_with_a_min_and_max_keyword, UnsupportedError),
 ], ids=lambda c: getattr(c, "__name__", ""))
 def test_what_numpy_refuses_for_booleans_and_ints_is_refused_at_its_line(jit, fn, error):
     """NumPy raises for these (a boolean sign, ptp or percentile, clip without a_max, the
@@ -852,6 +907,9 @@ def test_what_numpy_refuses_for_booleans_and_ints_is_refused_at_its_line(jit, fn
         x = np.array([0.1, 0.7, 0.3, 0.9])
     if fn is reciprocal_of_ints:  # NumPy's integer reciprocal, not 1 / k
         assert fn(x) == x[0]
+    elif fn is matrix_power_of_bools:  # NumPy's boolean product: an or of ands
+        assert fn(x) != np.sum(x * np.sum(np.linalg.matrix_power(
+            (np.outer(x, x) > 0.2).astype(float), 2), axis=0))
     else:
         with pytest.raises((TypeError, ValueError)):
             fn(x)
@@ -891,6 +949,30 @@ def iadd_int_into_bools(x, k):
     return np.sum(m * x[:3])
 
 
+def iadd_float_into_a_0d_int_array(x, k):
+    a = np.array(2)
+    a += 0.5 * x[0]  # NumPy: UFuncTypeError
+    return a * x[1]
+
+
+def iadd_into_an_aliased_0d_array(x, k):
+    a = b = np.asarray(x[0] * 0.0)
+    a += x[1]  # NumPy: b is a, and sees the update
+    return b * 1.0
+
+
+@TIERS
+@pytest.mark.parametrize("fn", [iadd_float_into_a_0d_int_array, iadd_into_an_aliased_0d_array],
+                         ids=lambda f: f.__name__)
+def test_in_place_updates_of_0d_arrays_are_refused(jit, fn):
+    """np.array(2) is a 0-d array in NumPy, updated in place (its dtype kept, every name
+    for it changed); adjoint's 0-d arrays are numbers, so `+=` rebound a new number."""
+    x, k = np.array([0.3, -1.2, 2.1]), np.array([3])
+    with pytest.raises(UnsupportedError, match="0-d array") as e:
+        value_and_grad(fn, jit=jit)(x, k)
+    assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 2}" in str(e.value)
+
+
 def element_and_same_kind_updates(x, k):
     k2 = k.copy()
     k2[0] += 0.5 * x[0]  # an element: Python's tmp + 0.5, truncated when written back
@@ -916,7 +998,7 @@ def test_in_place_updates_that_change_an_arrays_dtype_are_refused(jit, fn):
         fn(x.copy(), k.copy())
     with pytest.raises(UnsupportedError, match="same_kind") as e:
         value_and_grad(fn, jit=jit)(x, k)
-    assert "test_no_silent_errors.py" in str(e.value)
+    assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 2}" in str(e.value)
 
 
 @TIERS

@@ -34,7 +34,7 @@ import types
 import numpy as np
 
 from ..errors import AdjointError, NameResolutionError, ShapeError, UnsupportedError
-from ..ir.builder import Builder
+from ..ir.builder import ZERO_D, Builder
 from ..ir.core import ConstArray, Value
 from . import control, indexing, numpy_api, structures, views
 from .binding import Signature, bind
@@ -54,7 +54,9 @@ _MAX_CONST_ELEMENTS = 10_000
 # a float operand (Context.wide_ints)
 _FOLD_INT = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
              "div": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
-             "neg": operator.neg, "pow": lambda a, b: _int_power(a, b)}
+             "neg": operator.neg, "pow": lambda a, b: _int_power(a, b), "abs": abs}
+# the syntax whose integers are Python's (a call, np.add(a, b) or abs(k), is int64's)
+_PYTHON_OPERATORS = (ast.BinOp, ast.UnaryOp, ast.AugAssign)
 _FLOAT_PEERS = {"add", "sub", "mul", "div", "pow", "floordiv", "mod", "maximum", "minimum",
                 "gt", "ge", "lt", "le", "eq", "ne"}
 
@@ -144,6 +146,12 @@ class Lowerer:
             if not isinstance(s.target, (ast.Name, ast.Subscript)):
                 raise UnsupportedError("augmented assignment to anything but a name or an "
                                        "element", self.fs.loc(s.target))
+            if isinstance(s.target, ast.Name) and self.env.get(s.target.id) in ZERO_D:
+                raise UnsupportedError(
+                    f"`{ast.unparse(s)}` updates the 0-d array `{s.target.id}` in place (NumPy "
+                    "keeps its dtype, and every name for it sees the change), and adjoint's 0-d "
+                    "arrays are numbers", self.fs.loc(s),
+                    f"make it a number: `{s.target.id} = float(...)`, then `{ast.unparse(s)}`")
             if isinstance(s.target, ast.Name) and self._updates_in_place(s.target):
                 return self._augment_in_place(s, op)
             load = ast.copy_location(
@@ -390,8 +398,13 @@ class Lowerer:
                 raise UnsupportedError(
                     f"`{ast.unparse(node)}`: an integer too large for int64 and float64",
                     self.fs.loc(node)) from None
-            if r is not None:
+            if isinstance(node, _PYTHON_OPERATORS) and r is not None:
                 return args, self.b.const(r)
+            if not all(map(_fits_int64, (*consts, r))):  # np.add(2**62, 2**62), abs(-2**63)
+                raise UnsupportedError(
+                    f"`{ast.unparse(node)}` of integer constants goes beyond int64: NumPy's "
+                    "int64 arithmetic wraps around where Python's ints do not",
+                    self.fs.loc(node), "write the constants as floats (`2.0 ** 62`)")
         wide = [i for i, (c, k) in enumerate(zip(consts, ints)) if k and not _fits_int64(c)]
         if not wide:
             return args, None

@@ -77,8 +77,9 @@ def refuse_wide_ints(graph: Graph) -> None:
         if (isinstance(c, int) and not isinstance(c, bool) and not -2**63 <= c < 2**63
                 and op.out in used):
             raise UnsupportedError(
-                f"the integer {c} does not fit int64: compiled code would wrap it around, "
-                "and NumPy raises OverflowError for it beside int64 values", op.loc,
+                f"the integer {c} does not fit int64, the integers compiled code computes "
+                "with (it would wrap around; beside an int64 value NumPy raises "
+                "OverflowError)", op.loc,
                 "beside floats write it as a float (`2.0 ** 63`, `float(2 ** 63)`)")
 
 

@@ -28,6 +28,7 @@ import types
 import numpy as np
 
 from ..errors import NameResolutionError, ShapeError, UnsupportedError
+from ..ir.builder import ZERO_D
 from ..ir.core import ConstArray, Value
 from .binding import Signature
 from .captures import Static
@@ -230,8 +231,20 @@ def _reciprocal(cx, node, args, kwargs):
     return cx.emit(node, "div", 1.0, x)
 
 
-def _clip(cx, node, args, kwargs):
+def _clip_method(cx, node, args, kwargs):
+    """x.clip(min=None, max=None): either bound alone, positional or by keyword."""
+    a = bind(cx, node, args, kwargs, "a", ("min", None), ("max", None))
+    return _clip(cx, node, [a["a"]], {}, bounds=(a["min"], a["max"]))
+
+
+def _clip(cx, node, args, kwargs, bounds=None):
+    if bounds is not None:
+        return _clipped(cx, node, array(cx, node, args[0]), *bounds)
     names = ("min", "max") if "min" in kwargs or "max" in kwargs else ("a_min", "a_max")
+    if names[0] == "min" and (len(args) > 1 or "a_min" in kwargs or "a_max" in kwargs):
+        raise UnsupportedError(  # NumPy: TypeError (a_max missing) or ValueError
+            f"`{ast.unparse(node)}`: NumPy's clip takes its bounds as a_min and a_max or as "
+            "min= and max=, not both", cx.fs.loc(node), "np.clip(x, lo, hi) or np.clip(x, min=lo)")
     a = bind(cx, node, args, kwargs, "a", (names[0], _ABSENT), (names[1], _ABSENT))
     if names[0] == "a_min" and (a["a_min"] is _ABSENT) != (a["a_max"] is _ABSENT):
         missing = "a_max" if a["a_max"] is _ABSENT else "a_min"
@@ -239,14 +252,17 @@ def _clip(cx, node, args, kwargs):
             f"`{ast.unparse(node)}`: NumPy's clip takes both a_min and a_max (`None` for "
             f"no bound); {missing} is missing", cx.fs.loc(node),
             "np.clip(x, lo, None), np.clip(x, None, hi) or np.clip(x, min=lo)")
-    a["a_min"], a["a_max"] = (None if a[n] is _ABSENT else a[n] for n in names)
-    x = array(cx, node, a["a"])
-    if a["a_min"] is None and a["a_max"] is None:
+    lo, hi = (None if a[n] is _ABSENT else a[n] for n in names)
+    return _clipped(cx, node, array(cx, node, a["a"]), lo, hi)
+
+
+def _clipped(cx, node, x, lo, hi):
+    if lo is None and hi is None:
         raise UnsupportedError("np.clip needs a lower or an upper bound", cx.fs.loc(node))
-    if a["a_min"] is not None:
-        x = cx.emit(node, "maximum", x, a["a_min"])
-    if a["a_max"] is not None:
-        x = cx.emit(node, "minimum", x, a["a_max"])
+    if lo is not None:
+        x = cx.emit(node, "maximum", x, lo)
+    if hi is not None:
+        x = cx.emit(node, "minimum", x, hi)
     return x
 
 
@@ -620,6 +636,19 @@ def _array_copy(cx, node, args, kwargs):  # np.array(x) copies; np.asarray(x) is
     return _copied(cx, args[0] if args else None, out)
 
 
+def _zero_d(h):
+    """A handler whose rank-0 results are NumPy 0-d arrays (np.array(2.0)): a fresh value
+    marked so (ZERO_D), which in-place updates refuse."""
+    def z(cx, node, args, kwargs):
+        out = h(cx, node, args, kwargs)
+        if isinstance(out, Value) and out.type.rank == 0:
+            if out.type.dtype != "bool" and any(v is out for v in cx.env.values()):
+                out = cx.emit(node, "mul", out, 1)  # a value of its own (folded away later)
+            ZERO_D.add(out)
+        return out
+    return z
+
+
 def _nested(cx, node, items):
     consts = [cx.const_value(e) for e in items]
     if items and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in consts):
@@ -715,7 +744,7 @@ _BASE = {
     np.zeros: _filled("zeros"), np.ones: _filled("ones"), np.full: _full,
     np.zeros_like: _full_like_of(0), np.ones_like: _full_like_of(1),
     np.full_like: _full_like_of(None), np.eye: _eye, np.identity: _eye, np.arange: _arange,
-    np.array: _array_copy, np.asarray: _array, np.float64: _np_float,
+    np.array: _zero_d(_array_copy), np.asarray: _zero_d(_array), np.float64: _np_float,
     math.exp: _math("exp"), math.log: _math("log"), math.tanh: _math("tanh"),
     math.sqrt: _math("sqrt"), math.fabs: _math("abs"), math.sin: _math("sin"),
     math.cos: _math("cos"), math.tan: _math("tan"), math.sinh: _math("sinh"),
@@ -856,7 +885,7 @@ METHODS = {
     "sum": _reduction("sum"), "mean": _reduction("mean"), "max": _reduction("max"),
     "min": _reduction("min"), "prod": _reduction("prod"), "var": _variance(False),
     "std": _variance(True), "dot": _dot, "transpose": _m_transpose, "reshape": _m_reshape,
-    "ravel": _ravel, "flatten": _flatten, "squeeze": _squeeze, "clip": _clip,
+    "ravel": _ravel, "flatten": _flatten, "squeeze": _squeeze, "clip": _clip_method,
     "astype": _m_astype,
     "copy": lambda cx, node, args, kwargs: _copy(cx, node, args, kwargs),  # a new value: writes
     # to the copy must not count as writes through another name (see lower.check_unaliased)
@@ -1986,6 +2015,8 @@ def _vdot(cx, node, args, kwargs):
 def _cross(cx, node, args, kwargs):
     """np.cross of 3-vectors along the last axis (broadcasting over the others)."""
     cx.no_kwargs(node, kwargs)
+    if any(isinstance(v, Value) and v.type.dtype == "bool" for v in args):
+        _no_booleans(cx, node, "cross (it subtracts products)")
     a, b = (_as_float(cx, node, v) for v in cx.arity(node, args, 2))
     if a.type.rank == 0 or b.type.rank == 0:
         raise ShapeError("np.cross of a scalar", cx.fs.loc(node))
@@ -2008,6 +2039,10 @@ def _cross(cx, node, args, kwargs):
 def _matrix_power(cx, node, args, kwargs):
     cx.no_kwargs(node, kwargs)
     x, n = cx.arity(node, args, 2)
+    if isinstance(x, Value) and x.type.dtype == "bool":
+        raise UnsupportedError("np.linalg.matrix_power of a boolean matrix is NumPy's boolean "
+                               "product (an or of ands)", cx.fs.loc(node),
+                               "`M @ M` of booleans computes it")
     x = _matrix(cx, node, x, "square")
     n = _const_int(cx, node, n, "n")
     if n < 0:

@@ -17,6 +17,9 @@ _current: contextvars.ContextVar = contextvars.ContextVar("adjoint_builder")
 # the number each scalar `const` op gives its output, whichever builder emitted it: adjoint
 # rules run in another builder than the forward ops and read it (d/da a ** 0 = 0)
 _SCALARS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# values that are NumPy 0-d arrays (np.array(2.0)), not numbers: the frontend refuses to
+# update them in place (frontend/context.py); a renamed value stays one (Builder.name)
+ZERO_D: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def scalar_constant(v: Value):
@@ -134,6 +137,8 @@ class Builder:
                 new = Value(v.type, hint)
                 if v in _SCALARS:
                     _SCALARS[new] = _SCALARS[v]
+                if v in ZERO_D:
+                    ZERO_D.add(new)
                 self.ops[i] = op.with_(outputs=(new,))
                 if i < self._indexed:  # defining_op indexes only ops appended since
                     self._defs[new] = (self.ops[i], i)
