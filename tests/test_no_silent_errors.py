@@ -1026,3 +1026,27 @@ def test_products_over_empty_axes_have_a_gradient_in_both_tiers(jit):
     assert v == products_over_empty_axes(x, 2)
     np.testing.assert_allclose(g, autograd_grads(products_over_empty_axes, (x, 2), (0,))[0],
                                rtol=1e-15)
+
+
+def exp_of_bools(x):
+    return np.sum(np.exp(x > 0.5)) * x[0]
+
+
+def cos_of_bools_times_x(x):
+    return np.sum(x * np.cos(x > 0.5))
+
+
+def log1p_of_a_bool_scalar(x):
+    return np.log1p(x[0] > 0.5) * x[1]
+
+
+@TIERS
+@pytest.mark.parametrize("fn", [exp_of_bools, cos_of_bools_times_x, log1p_of_a_bool_scalar],
+                         ids=lambda f: f.__name__)
+def test_float_functions_of_booleans_are_refused(jit, fn):
+    """NumPy's float ufuncs compute booleans in float16 (np.exp(True) is 2.719): compiled
+    code computed them in float64, so the tiers differed from each other and NumPy."""
+    x = np.array([0.3, 0.7, 2.1, 0.75])
+    with pytest.raises(UnsupportedError, match="float16") as e:
+        value_and_grad(fn, jit=jit)(x)
+    assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 1}" in str(e.value)

@@ -55,6 +55,11 @@ _MAX_CONST_ELEMENTS = 10_000
 _FOLD_INT = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
              "div": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
              "neg": operator.neg, "pow": lambda a, b: _int_power(a, b), "abs": abs}
+# NumPy's float ufuncs whose loop for booleans is float16 (np.sqrt(m).dtype)
+_FLOAT16_OF_BOOLS = frozenset({
+    "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cbrt", "cos",
+    "cosh", "deg2rad", "exp", "exp2", "expm1", "heaviside", "hypot", "log", "log1p",
+    "logaddexp", "rad2deg", "rint", "sin", "sinh", "sqrt", "tan", "tanh"})
 # the syntax whose integers are Python's (a call, np.add(a, b) or abs(k), is int64's)
 _PYTHON_OPERATORS = (ast.BinOp, ast.UnaryOp, ast.AugAssign)
 _FLOAT_PEERS = {"add", "sub", "mul", "div", "pow", "floordiv", "mod", "maximum", "minimum",
@@ -348,6 +353,12 @@ class Lowerer:
         args, folded = self.wide_ints(node, prim, args)
         if folded is not None:
             return folded
+        values = [a for a in args if isinstance(a, Value)]
+        if prim in _FLOAT16_OF_BOOLS and values and all(a.type.dtype == "bool" for a in values):
+            raise UnsupportedError(
+                f"`{ast.unparse(node)}` of booleans: NumPy computes it in float16 (np.exp(True) "
+                "is 2.719), adjoint in float64", self.fs.loc(node),
+                "convert first: `m.astype(float)`")
         bools = prim in _ARITH and all(isinstance(a, Value) and a.type.dtype == "bool"
                                        for a in args)
         if bools and all(self.const_value(a) is not None for a in args):
