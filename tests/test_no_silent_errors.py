@@ -1050,3 +1050,54 @@ def test_float_functions_of_booleans_are_refused(jit, fn):
     with pytest.raises(UnsupportedError, match="float16") as e:
         value_and_grad(fn, jit=jit)(x)
     assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 1}" in str(e.value)
+
+
+def likes_of_booleans(x):
+    m = x > 0
+    z = np.zeros_like(m)
+    z += m  # logical or: stays True
+    z += m
+    return np.sum(x[np.ones_like(m)]) + np.sum(np.full_like(m, 0.5) * x) + np.sum(z * x)
+
+
+@TIERS
+def test_zeros_ones_and_full_like_of_booleans_are_booleans(jit):
+    """np.ones_like(m) of a mask is a mask (it was int64: x[ones] read x[1] six times)."""
+    x = np.array([0.3, -1.2, 0.7, 1.9, 0.45, -0.8])
+    v, g = value_and_grad(likes_of_booleans, jit=jit)(x)
+    assert v == likes_of_booleans(x)
+    np.testing.assert_array_equal(g, 1.0 + (x > 0) + (x > 0))
+
+
+def astype_uint8(x):
+    return np.sum((np.arange(4) - 3).astype(np.uint8) * x)
+
+
+def zeros_of_dtype_int8(x):
+    return np.sum((np.zeros(4, dtype=np.int8) - 1) * x)
+
+
+def asarray_to_float32(x):
+    return np.sum(np.asarray(x * 1.1, dtype=np.float32))
+
+
+def nan_to_num_in_place(x):
+    y = np.log(x - 1.0)
+    z = np.nan_to_num(y, copy=False)  # NumPy: z is y, its NaNs replaced
+    return np.sum(y)
+
+
+@TIERS
+@pytest.mark.parametrize("fn, says", [
+    (astype_uint8, "wrap around in uint8"), (zeros_of_dtype_int8, "wrap around in int8"),
+    (asarray_to_float32, "round to float32"), (nan_to_num_in_place, "in place"),
+], ids=lambda c: getattr(c, "__name__", ""))
+def test_dtypes_adjoint_does_not_compute_in_are_refused(jit, fn, says):
+    """NumPy wraps uint8/int8 and rounds to float32 where adjoint computes in int64 and
+    float64 (astype(np.uint8) of -3 was -3, NumPy's 253); nan_to_num(copy=False) writes
+    into its argument."""
+    x = np.array([0.3, 1.2, 0.7, 1.9])
+    with pytest.raises(UnsupportedError, match=says) as e:
+        value_and_grad(fn, jit=jit)(x)
+    assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 1}" in str(e.value) or \
+        f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 2}" in str(e.value)

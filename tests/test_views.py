@@ -62,7 +62,9 @@ VIEWS = [  # (loss, argument): every way NumPy makes a view, written through
     (vc.view_taken_again_in_a_branch, X42), (vc.view_taken_again_in_a_branch, -X42),
     (vc.unpacked_views, X4), (vc.swap_idiom_on_rows, X42), (vc.unpacked_views_from_callee, X4),
     (vc.loop_over_tuple_of_views, X4), (vc.loop_over_tuple_of_views, X4[::-1].copy()),
-    (vc.split_views_written, X42),
+    (vc.split_views_written, X42), (vc.np_float64_of_a_float_array_is_it, X4),
+    (vc.one_array_concatenated_is_new, X4), (vc.round_and_nan_to_num_of_ints_are_new, X4),
+    (vc.sum_over_no_axes_is_new, X4),
 ]
 
 
@@ -138,6 +140,7 @@ def _line(fn):
     (vc.view_from_conditional_expression, X4, "a conditional expression"),
     (vc.base_written_under_broadcast_view, X4, "np.broadcast_to's read-only view"),
     (vc.zero_d_view, X4, "is a 0-d view of `y`"),
+    (vc.asarray_with_a_dtype_of_an_argument, X4, "np.asarray with a dtype of an argument"),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_refused_writes_name_the_line_and_why(fn, x, what):
     with pytest.raises(UnsupportedError) as e:

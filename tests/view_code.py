@@ -507,3 +507,45 @@ def zero_d_view(x):
     a = y[0, ...]  # refused
     y[0] = 10.0
     return a * 1.0
+
+
+# ---- which NumPy calls return their argument itself, and which a new array --------------
+_W6 = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+
+
+def np_float64_of_a_float_array_is_it(x):
+    y = x * 1.0
+    z = np.float64(y)  # NumPy: y itself
+    z[0] = x[1] * 3.0
+    return np.sum(y * _W6[:4])
+
+
+def one_array_concatenated_is_new(x):
+    y = x * 2.0
+    z = np.concatenate([y])
+    z[0] = 100.0
+    w = np.hstack([y])
+    w[1] = 50.0
+    return np.sum(y * _W6[:4]) + np.sum(z * w)
+
+
+def round_and_nan_to_num_of_ints_are_new(x):
+    k = np.arange(4) - 2
+    z = np.round(k)
+    z[0] = 100
+    n = np.nan_to_num(k)
+    n[1] = 7
+    return np.sum(k * x) + np.sum(z * x) + np.sum(n * x)
+
+
+def sum_over_no_axes_is_new(x):
+    y = x * 2.0
+    z = np.sum(y, axis=())
+    z[0] = 100.0
+    return np.sum(y * _W6[:4]) + np.sum(z)
+
+
+def asarray_with_a_dtype_of_an_argument(x):
+    z = np.asarray(x, dtype=float)  # x itself for a float64 x, a copy for float32
+    z[0] = 2.0  # refused
+    return np.sum(x)

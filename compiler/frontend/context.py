@@ -76,6 +76,14 @@ def _int_power(a, b):
     return a ** b
 
 
+def _leaves(args):
+    for a in args:
+        if isinstance(a, tuple):
+            yield from _leaves(a)
+        else:
+            yield a
+
+
 def _fits_int64(c) -> bool:
     return not isinstance(c, int) or -2**63 <= c < 2**63
 
@@ -680,7 +688,10 @@ class Lowerer:
                 and not trusted_function(obj.__func__):  # self.predict(x): inlined
             return self.inline_method(node, target, args, kwargs)
         if handler is not None:  # NumPy, math, builtins, runtime.functions, custom_vjp
-            return handler(self, node, args, kwargs)
+            out = handler(self, node, args, kwargs)
+            if obj not in numpy_api.VIEWING_FUNCTIONS:
+                out = self._fresh(out, args)
+            return out
         if isinstance(obj, types.FunctionType):
             return self.inline(node, obj, args, kwargs)
         what = getattr(obj, "__qualname__", None) or type(obj).__name__
@@ -699,7 +710,17 @@ class Lowerer:
         if handler is None:
             raise UnsupportedError(f"array method `.{name}()`", self.fs.loc(node),
                                    f"supported: {', '.join('.' + m + '()' for m in sorted(methods))}")
-        return handler(self, node, [x] + args, kwargs)
+        out = handler(self, node, [x] + args, kwargs)
+        return out if name in numpy_api.VIEWING_METHODS else self._fresh(out, [x] + args)
+
+    def _fresh(self, out, args):
+        """`out`, or a copy where a handler handed back an argument's array unchanged
+        (np.concatenate([y]), np.round of ints, np.sum(y, axis=())): NumPy's result is a
+        new array, so writes into it must not reach the argument (views.py)."""
+        if isinstance(out, Value) and out.type.rank and any(
+                out is a for a in _leaves(args)):
+            return self.b.emit("copy", out)
+        return out
 
     def inline(self, node, fn, args, kwargs):
         """A call to the user function fn, lowered by lowering its body here."""

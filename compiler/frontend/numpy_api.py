@@ -31,6 +31,7 @@ from ..errors import NameResolutionError, ShapeError, UnsupportedError
 from ..ir.builder import ZERO_D
 from ..ir.core import ConstArray, Value
 from .binding import Signature
+from . import views
 from .captures import Static
 
 
@@ -125,7 +126,12 @@ def _dtype(cx, node, v):
     if kind not in ("f", "i", "u", "b"):
         raise UnsupportedError(f"dtype {d!r} is not supported", cx.fs.loc(node),
                                "use float, int or bool")
-    return {"f": "float64", "i": "int64", "u": "int64", "b": "bool"}[kind]
+    if np.dtype(d) not in (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)):
+        raise UnsupportedError(
+            f"dtype {np.dtype(d).name}: adjoint computes in float64, int64 and bool, where "
+            f"NumPy would {'round to' if kind == 'f' else 'wrap around in'} "
+            f"{np.dtype(d).name}", cx.fs.loc(node), "use float, int or bool")
+    return {"f": "float64", "i": "int64", "b": "bool"}[kind]
 
 
 def convert(cx, node, x, dtype):
@@ -285,6 +291,8 @@ def _int(cx, node, args, kwargs):
 def _np_float(cx, node, args, kwargs):
     cx.no_kwargs(node, kwargs)
     (x,) = cx.arity(node, args, 1)
+    if isinstance(x, Value) and x.type.rank and x.type.dtype == "float64":
+        return x  # NumPy: np.float64(a) of a float64 array is `a` itself
     return cx.emit(node, "cast", x)
 
 
@@ -575,7 +583,7 @@ def _full_like_of(value):
         params = ("a",) + (("fill_value",) if value is None else ()) + (("dtype", None),)
         a = bind(cx, node, args, kwargs, *params)
         x = array(cx, node, a["a"])
-        d = _dtype(cx, node, a["dtype"]) or ("int64" if x.type.dtype == "bool" else x.type.dtype)
+        d = _dtype(cx, node, a["dtype"]) or x.type.dtype
         v = (array(cx, node, a["fill_value"]) if value is None else
              cx.b.const({"float64": float, "int64": int, "bool": bool}[d](value)))
         if v.type.rank:
@@ -623,6 +631,21 @@ def _array(cx, node, args, kwargs):
     if isinstance(obj, tuple):
         obj = _nested(cx, node, obj)
     return convert(cx, node, array(cx, node, obj), d)
+
+
+def _asarray(cx, node, args, kwargs):
+    """np.asarray(x, dtype=d): x itself when x has dtype d, else a converted copy. An
+    argument's dtype is its caller's (int32 and float32 arguments are computed as int64
+    and float64), so for an argument (or a view of one) adjoint cannot tell which: the
+    result may be a view of it, and writes through it or into the argument are refused."""
+    out = _array(cx, node, args, kwargs)
+    a = bind(cx, node, args, kwargs, "object", ("dtype", None))
+    ref = views.source(cx, out) if a["dtype"] is not None and out is a["object"] else None
+    if ref is not None and (ref.root is None or cx.env.get(ref.root) in cx.param_values):
+        out = cx.b.emit("copy", out)
+        views.mark_maybe_view(cx, out, [ref], "it is np.asarray with a dtype of an argument, "
+                              "which NumPy returns as it is or converts, by the caller's dtype")
+    return out
 
 
 def _copied(cx, x, out):
@@ -744,7 +767,7 @@ _BASE = {
     np.zeros: _filled("zeros"), np.ones: _filled("ones"), np.full: _full,
     np.zeros_like: _full_like_of(0), np.ones_like: _full_like_of(1),
     np.full_like: _full_like_of(None), np.eye: _eye, np.identity: _eye, np.arange: _arange,
-    np.array: _zero_d(_array_copy), np.asarray: _zero_d(_array), np.float64: _np_float,
+    np.array: _zero_d(_array_copy), np.asarray: _zero_d(_asarray), np.float64: _np_float,
     math.exp: _math("exp"), math.log: _math("log"), math.tanh: _math("tanh"),
     math.sqrt: _math("sqrt"), math.fabs: _math("abs"), math.sin: _math("sin"),
     math.cos: _math("cos"), math.tan: _math("tan"), math.sinh: _math("sinh"),
@@ -900,6 +923,15 @@ def _attr_shape(cx, node, x):
     return tuple(cx.emit(node, "dim", x, axis=k) for k in range(x.type.rank))
 
 
+# NumPy functions and methods whose result may be their argument itself or a view of it;
+# any other handler that hands back an argument's array is given a copy (Context.call)
+VIEWING_FUNCTIONS = frozenset({
+    np.asarray, np.asanyarray, np.float64, np.atleast_1d, np.atleast_2d, np.atleast_3d,
+    np.squeeze, np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.expand_dims,
+    np.broadcast_to, np.flip, np.fliplr, np.flipud, np.diagonal, np.real})
+VIEWING_METHODS = frozenset({"reshape", "ravel", "squeeze", "transpose", "swapaxes",
+                             "diagonal"})
+
 ATTRIBUTES = {
     "T": _attr_T,
     "shape": _attr_shape,
@@ -998,9 +1030,13 @@ def _need_rank(cx, node, x, lo, what=None):
 def _nan_to_num(cx, node, args, kwargs):
     a = bind(cx, node, args, kwargs, "x", ("copy", True), ("nan", 0.0), ("posinf", None),
              ("neginf", None))
-    if not isinstance(literal(cx, node, a["copy"], "copy"), bool):  # never in place here
+    copy = literal(cx, node, a["copy"], "copy")
+    if not isinstance(copy, bool):
         raise UnsupportedError("`copy` of np.nan_to_num is True or False", cx.fs.loc(node),
                                "the replacement for NaN is the third argument, `nan=`")
+    if not copy:
+        raise UnsupportedError("np.nan_to_num(x, copy=False) replaces x's entries in place",
+                               cx.fs.loc(node), "write `x = np.nan_to_num(x)`")
     x = array(cx, node, a["x"])
     if x.type.dtype != "float64":
         return x

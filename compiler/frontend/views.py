@@ -50,12 +50,11 @@ import ast
 import dataclasses
 
 from ..errors import UnsupportedError
-from ..ir.builder import scalar_constant
+from ..ir.builder import VIEW_REFS, scalar_constant
 from ..ir.core import ConstArray, Value
 from ..primitives import FULL, is_slice
 
 VIEWS = "@views"  # env key of the {name: Ref} table (control.py carries it with the env)
-VALUE_REFS = "value_refs"  # Lowerer attribute {Value: Ref}: refs no op says (mark_maybe_view)
 HELD = "@held#"  # hidden keys of the views a temporary tuple holds (hold)
 _VIEW_PRIMS = frozenset({"getitem", "row", "transpose", "permute", "reshape", "reshape_like",
                          "expand_dims"})
@@ -229,7 +228,7 @@ def source(cx, v, depth=0) -> Ref | None:
     array that no name shares (a new array, or a view of one)."""
     if not isinstance(v, Value) or v.type.rank == 0 or depth > 30:
         return None
-    known = cx.__dict__.get(VALUE_REFS, {}).get(v)
+    known = VIEW_REFS.get(v)
     if known is not None:  # a value whose op does not say (a conditional expression's)
         return known
     name = _holder(cx, v)
@@ -604,7 +603,7 @@ def mark_maybe_view(cx, out: Value, refs, why: str):
     roots = frozenset(r.root for r in refs if r is not None and r.root) | frozenset().union(
         *(r.maybe for r in refs if r is not None))
     if any(r is not None for r in refs):
-        cx.__dict__.setdefault(VALUE_REFS, {})[out] = Ref(None, maybe=roots, why=why)
+        VIEW_REFS[out] = Ref(None, maybe=roots, why=why)
 
 
 def set_ref(cx, name: str, ref: Ref):

@@ -20,6 +20,9 @@ _SCALARS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 # values that are NumPy 0-d arrays (np.array(2.0)), not numbers: the frontend refuses to
 # update them in place (frontend/context.py); a renamed value stays one (Builder.name)
 ZERO_D: "weakref.WeakSet" = weakref.WeakSet()
+# values that may share memory with another array in a way no op says (a conditional
+# expression choosing a view), with that sharing: frontend/views.py's refs
+VIEW_REFS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def scalar_constant(v: Value):
@@ -139,6 +142,8 @@ class Builder:
                     _SCALARS[new] = _SCALARS[v]
                 if v in ZERO_D:
                     ZERO_D.add(new)
+                if v in VIEW_REFS:
+                    VIEW_REFS[new] = VIEW_REFS[v]
                 self.ops[i] = op.with_(outputs=(new,))
                 if i < self._indexed:  # defining_op indexes only ops appended since
                     self._defs[new] = (self.ops[i], i)
