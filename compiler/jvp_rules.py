@@ -284,6 +284,7 @@ _RULES = {
     # soon as its body or an argument carries a tangent
     "custom_call": Joint(lambda ts, ans, r, *ins, rule: _custom_call_jvp(rule)),
     "copy": (lambda t, ans, x: t,),
+    "draw_param": (lambda t, ans, v, check: t,),
     "row": (lambda t, ans, x, i: emit_op("row", t, i), None),
     # adjoint helpers: linear in their cotangent input
     "fill_like": (None, lambda t, ans, x, g: emit_op("fill_like", x, t)),

@@ -800,9 +800,10 @@ prim("min", 1, t_reduce, _emit_along("min_along", "min"), vjp=(_extreme_vjp,),
      doc="axis: None or a tuple; ties split evenly", shape="reduce", runtime=("runtime.kernels.min_along",))
 prim("prod", 1, t_reduce, _emit_along("prod_along", "prod"), vjp=(_prod_vjp,),
      doc="axis: None or an int; exact at zeros", shape="reduce", runtime=("runtime.kernels.prod_along",))
-prim("norm", 1, t_scalar, "np.linalg.norm({0})",
+prim("norm", 1, t_scalar, "np.linalg.norm({0})", numba="norm2({0})",
      vjp=(lambda g, ans, x: g * x / emit_op("where", emit_op("gt", ans, 0.0), ans, 1.0),),
-     doc="2-norm of a vector, Frobenius norm of a matrix; norm'(0) = 0")
+     doc="2-norm of a vector, Frobenius norm of a matrix; norm'(0) = 0",
+     runtime=("runtime.kernels.norm2",))
 prim("sqrt_var", 1, t_float, "np.sqrt({0})",  # d/dv sqrt(v) = 1/(2 sqrt v), 0 at v = 0
      vjp=(lambda g, ans, v: g / emit_op("where", emit_op("gt", ans, 0.0), 2.0 * ans, float("inf")),),
      elementwise=True, doc="sqrt of a variance (np.std): 0 cotangent at 0, so std'(0) = 0")
@@ -1139,6 +1140,12 @@ prim("rng_draw", None, lambda seed, plan, *dims, kind: (_need_int(seed, *dims), 
      lambda op: "rng_draw({0}, {1}, {kind}, " + _shape_text(len(op.inputs) - 2, 2) + ")",
      runtime=("runtime.kernels.rng_draw",),
      doc="the next draw of np.random.default_rng({0}) after the draws in {1}: kind 0 random, 1 standard_normal", zero_derivative=True)
+
+prim("draw_param", 1, t_same, "draw_param({0}, {check})", vjp=(lambda g, ans, v, check: g,),
+     runtime=("runtime.kernels.draw_param",),
+     doc="{0}, checked as NumPy checks a draw's parameter: check 1 a normal's scale "
+         "(ValueError below 0), 2 a uniform's high - low (OverflowError if not finite, "
+         "ValueError below 0)")
 
 _GROUP[0] = "tangent helpers (in generated forward sweeps)"
 _NO_REVERSE = _no_second("a forward-mode tangent in reverse mode")

@@ -221,6 +221,11 @@ def prod_along(x, axis):
 
 def _reduce_nb(kind):
     def ov(x, axis):
+        if kind in ("sum", "prod") and isinstance(x.dtype, types.Boolean):
+            # NumPy adds and multiplies booleans as int64 (an accumulator of x's dtype
+            # would stop counting at True)
+            again = sum_along if kind == "sum" else prod_along
+            return lambda x, axis: again(x.astype(np.int64), axis)
         if x.ndim == 1:
             if kind == "sum":
                 return lambda x, axis: np.sum(x)
@@ -706,6 +711,22 @@ def outer(a, b):
 @overload(outer, jit_options=_JIT)
 def _outer_nb(a, b):
     return lambda a, b: np.outer(a, b)
+
+
+# ---- np.linalg.norm -----------------------------------------------------------------------
+def norm2(x):
+    """np.linalg.norm(x) of a float64 vector or matrix: the 2-norm or Frobenius norm,
+    sqrt(x.ravel() @ x.ravel()) as NumPy computes it (it overflows to inf for entries
+    near 1e155, where BLAS's scaled nrm2, Numba's np.linalg.norm, does not)."""
+    return np.linalg.norm(x)
+
+
+@overload(norm2, jit_options=_JIT)
+def _norm2_nb(x):
+    def impl(x):
+        f = np.ravel(x)
+        return np.sqrt(np.dot(f, f))
+    return impl
 
 
 # ---- np.where ----------------------------------------------------------------------------
@@ -1378,6 +1399,32 @@ def _draw_py(seed, plan, kind, shape):
         getattr(rng, _DRAW_KINDS[plan[i]])(int(plan[i + 1]))
     out = getattr(rng, _DRAW_KINDS[kind])(shape if len(shape) else None)
     return np.ascontiguousarray(out, dtype=np.float64) if len(shape) else float(out)
+
+
+def draw_param(v, check):
+    """v, a draw's scalar parameter, checked as NumPy's Generator checks it: check 1, a
+    normal's scale (ValueError "scale < 0"); check 2, a uniform's high - low
+    (OverflowError when not finite, ValueError below 0)."""
+    if check == 1 and v < 0.0:
+        raise ValueError("scale < 0")
+    if check == 2 and not -np.inf < v < np.inf:
+        raise OverflowError("high - low range exceeds valid bounds")
+    if check == 2 and v < 0.0:
+        raise ValueError("high - low < 0")
+    return v
+
+
+@overload(draw_param, jit_options=_JIT)
+def _draw_param_nb(v, check):
+    def impl(v, check):
+        if check == 1 and v < 0.0:
+            raise ValueError("scale < 0")
+        if check == 2 and not -np.inf < v < np.inf:
+            raise OverflowError("high - low range exceeds valid bounds")
+        if check == 2 and v < 0.0:
+            raise ValueError("high - low < 0")
+        return v
+    return impl
 
 
 def rng_draw(seed, plan, kind, shape):

@@ -1101,3 +1101,96 @@ def test_dtypes_adjoint_does_not_compute_in_are_refused(jit, fn, says):
         value_and_grad(fn, jit=jit)(x)
     assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 1}" in str(e.value) or \
         f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 2}" in str(e.value)
+
+
+# ---- third new-user round: counts of booleans, norms, order statistics at infinities ----
+def boolean_counts_along_axes(A):
+    m = A > 0
+    return (np.sum(np.sum(m, axis=0) * A) + np.sum(np.mean(m, axis=0) * A)
+            + np.sum(np.prod(m, axis=1) * A[:, 0]) + np.sum(np.sum(m, axis=1, keepdims=True) * A)
+            + np.sum(np.linalg.norm(A, 0, axis=0) * A))
+
+
+@TIERS
+def test_booleans_summed_along_an_axis_count_past_one(jit):
+    """Compiled code summed booleans along an axis in a boolean accumulator: every count
+    was at most 1 (NumPy's is int64)."""
+    A = np.array([[1.0, -2.0, 3.0], [4.0, 5.0, -0.5], [2.0, 1.0, 1.0]])
+    v, g = value_and_grad(boolean_counts_along_axes, jit=jit)(A)
+    assert v == boolean_counts_along_axes(A)
+    np.testing.assert_allclose(g, numerical_grad(boolean_counts_along_axes, (A,), 0), atol=1e-6)
+
+
+def matrix_norms_over_reversed_axes(A):
+    return (np.linalg.norm(A, 1, axis=(1, 0)) + 2.0 * np.linalg.norm(A, np.inf, axis=(1, 0))
+            + 3.0 * np.linalg.norm(A, -1, axis=(-1, -2)))
+
+
+@TIERS
+def test_matrix_norms_take_their_axes_in_order(jit):
+    """norm(A, 1, axis=(1, 0)) is the 1-norm of A.T (its largest row sum): the axes were
+    sorted, giving the norm of A."""
+    A = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, -0.5]])
+    v, g = value_and_grad(matrix_norms_over_reversed_axes, jit=jit)(A)
+    assert v == matrix_norms_over_reversed_axes(A)
+    np.testing.assert_allclose(g, numerical_grad(matrix_norms_over_reversed_axes, (A,), 0),
+                               atol=1e-6)
+
+
+def order_statistics(x):
+    return np.median(x) + np.percentile(x, 30.0) + np.quantile(x, 0.75)
+
+
+@TIERS
+@pytest.mark.parametrize("x", [[1.0, np.inf, 3.0, 2.0], [-np.inf, -np.inf, 1.0, 2.0],
+                               [1.0, np.inf, 3.0, -np.inf], [np.inf, 0.5, np.inf, -2.0],
+                               [1.0, 4.0, 3.0, 2.0]])
+def test_order_statistics_at_infinities_are_numpys(jit, x):
+    """A median or percentile that is infinite is that infinity, as in NumPy (it was
+    inf - inf: NaN); finite ones keep their gradient."""
+    x = np.array(x)
+    with np.errstate(invalid="ignore"):
+        v, g = value_and_grad(order_statistics, jit=jit)(x)
+        want = order_statistics(x)
+    assert v == want or (np.isnan(v) and np.isnan(want))
+    if np.isfinite(want):
+        np.testing.assert_allclose(g, numerical_grad(order_statistics, (x,), 0), atol=1e-6)
+
+
+def two_norm(x):
+    return np.linalg.norm(x) * 2.0
+
+
+@TIERS
+@pytest.mark.parametrize("x", [[1e200, 1e200], [1e-200, 1e-200], [3.0, 4.0]])
+def test_the_two_norm_overflows_and_underflows_as_numpys(jit, x):
+    """NumPy's norm is sqrt(x @ x): inf for 1e200 entries, 0 for 1e-200; compiled code
+    called BLAS's scaled nrm2 (1.4e200), so the tiers differed."""
+    x = np.array(x)
+    with np.errstate(over="ignore", under="ignore"):
+        assert value_and_grad(two_norm, jit=jit)(x)[0] == two_norm(x)
+
+
+def draws_with_parameters(x, seed):
+    rng = np.random.default_rng(seed)
+    return np.sum(rng.normal(0.0, x[0], 3)) + np.sum(rng.uniform(x[1], x[2], 2))
+
+
+@TIERS
+@pytest.mark.parametrize("x, error, says", [
+    ([-0.3, 1.0, 2.0], ValueError, "scale < 0"), ([0.3, 1.0, -1.0], ValueError, "high - low < 0"),
+    ([0.3, -np.inf, 1.0], OverflowError, "exceeds valid bounds")])
+def test_draw_parameters_are_checked_as_numpy_checks_them(jit, x, error, says):
+    """A negative scale or high < low: NumPy raises; adjoint drew loc + scale * z anyway."""
+    x = np.array(x)
+    with pytest.raises(error, match=says):
+        draws_with_parameters(x, 3)
+    with pytest.raises(RunError, match=says) as e:
+        value_and_grad(draws_with_parameters, jit=jit)(x, 3)
+    assert f"test_no_silent_errors.py:{draws_with_parameters.__code__.co_firstlineno + 2}" \
+        in str(e.value)
+    x = np.array([0.3, 1.0, 2.0])  # within the rules: NumPy's numbers, differentiable
+    v, g = value_and_grad(draws_with_parameters, jit=jit)(x, 3)
+    assert v == draws_with_parameters(x, 3)
+    np.testing.assert_allclose(g, numerical_grad(lambda x: draws_with_parameters(x, 3), (x,), 0),
+                               atol=1e-6)

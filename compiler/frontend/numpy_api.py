@@ -1512,7 +1512,11 @@ def _order_statistic(cx, node, x, s, axis, k):
     # where, not x * hit: an infinite entry that is not the statistic would give inf * 0
     t = cx.emit(node, "div", reduce(cx, node, "sum", cx.emit(node, "where", eq, x, 0.0), (axis,)),
                 reduce(cx, node, "sum", cx.emit(node, "cast", eq), (axis,)))
-    return cx.emit(node, "add", v, cx.emit(node, "sub", t, cx.b.emit("stop_gradient", t)))
+    # t - stop_gradient(t) is 0 with t's derivative; at an infinite statistic it would be
+    # inf - inf: NaN where NumPy's value is the infinity (no gradient there)
+    finite = cx.emit(node, "lt", cx.emit(node, "abs", v), math.inf)
+    return cx.emit(node, "add", v, cx.emit(node, "where", finite, cx.emit(
+        node, "sub", t, cx.b.emit("stop_gradient", t)), 0.0))
 
 
 def _sorted_along(cx, node, x, axis_v):
@@ -1643,7 +1647,11 @@ def _norm(cx, node, args, kwargs):
     if len(axes) == 1:
         out = _vector_norm(cx, node, x, ord_, axes)
     elif len(axes) == 2:
+        given = literal(cx, node, a["axis"], "axis")  # (row axis, column axis), in order:
+        if isinstance(given, tuple):  # axis=(1, 0) is the norm of the transpose
+            axes = tuple(k % x.type.rank for k in given)
         out = _matrix_norm(cx, node, x, ord_, axes)
+        axes = tuple(sorted(axes))
     else:
         raise ShapeError("np.linalg.norm over more than two axes", cx.fs.loc(node))
     if keep:
@@ -2185,6 +2193,9 @@ class _Draw:
             scale = cx.emit(node, "sub", scale, shift)  # NumPy's low + (high - low) * u
         if cx.const_value(shift) == 0 and cx.const_value(scale) == 1:
             return out
+        if cx.const_value(scale) is None or cx.const_value(scale) < 0:  # NumPy's checks
+            scale = cx.emit(node, "draw_param", convert(cx, node, scale, "float64"),
+                            check=2 if self.kind == "uniform" else 1)
         return cx.emit(node, "add", shift, cx.emit(node, "mul", scale, out))
 
 
