@@ -1194,3 +1194,56 @@ def test_draw_parameters_are_checked_as_numpy_checks_them(jit, x, error, says):
     assert v == draws_with_parameters(x, 3)
     np.testing.assert_allclose(g, numerical_grad(lambda x: draws_with_parameters(x, 3), (x,), 0),
                                atol=1e-6)
+
+
+# ---- fourth new-user round: a name that is a boolean on one path, a number on another ---
+def bool_or_int_by_branch(x, n):
+    m = x[0] > 0
+    if n > 5:
+        m = 2
+    return (m + (x[2] > 0)) * x[1]
+
+
+def bool_or_float_by_branch(x, n):
+    m = x[0] > 0
+    if x[1] > 0:
+        m = m * 1.5
+    return (m + (x[2] > 0)) * x[1]
+
+
+def bool_or_float_by_conditional_expression(x, n):
+    m = (x[0] > 0) if x[1] < 0 else 1.5
+    return (m + (x[2] > 0)) * x[1]
+
+
+def bool_or_int_by_loop(x, n):
+    m = x > 0
+    for i in range(n):
+        m = m * 2
+    return np.sum((m + (x > 1.0)) * x)
+
+
+@TIERS
+@pytest.mark.parametrize("fn", [bool_or_int_by_branch, bool_or_float_by_branch,
+                                bool_or_float_by_conditional_expression, bool_or_int_by_loop],
+                         ids=lambda f: f.__name__)
+def test_a_name_boolean_on_one_path_and_a_number_on_another_is_refused(jit, fn):
+    """One type for both paths made `m + b` arithmetic on the boolean path too (NumPy: a
+    logical or): -2.0 where Python gives -1.0, and with an int the tiers disagreed."""
+    with pytest.raises(UnsupportedError, match="a boolean on one path and a number") as e:
+        value_and_grad(fn, jit=jit)(np.array([0.5, -1.0, 2.0]), 1)
+    assert "test_no_silent_errors.py" in str(e.value)
+
+
+act_lambda = lambda t: np.tanh(t) * 2.0  # noqa: E731
+
+
+def calls_a_module_lambda(x):
+    return np.sum(act_lambda(x))
+
+
+def test_calling_a_module_level_lambda_is_refused_at_the_call():
+    with pytest.raises(UnsupportedError, match="not a plain `def` function") as e:
+        value_and_grad(calls_a_module_lambda, jit=False)(np.array([0.5, 1.0]))
+    assert f"test_no_silent_errors.py:{calls_a_module_lambda.__code__.co_firstlineno + 1}" \
+        in str(e.value)

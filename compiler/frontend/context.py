@@ -725,7 +725,14 @@ class Lowerer:
     def inline(self, node, fn, args, kwargs):
         """A call to the user function fn, lowered by lowering its body here."""
         bound = self.bind_function(node, fn, args, kwargs)
-        return self.lower_body(parse_function(fn), bound, call=node)
+        try:
+            fs = parse_function(fn)
+        except AdjointError as e:  # fn's own source says nothing (a lambda, no source)
+            if e.loc is not None:
+                raise
+            raise type(e)(f"`{ast.unparse(node.func)}`: {e.message}", self.fs.loc(node),
+                          e.hint) from None
+        return self.lower_body(fs, bound, call=node)
 
     def inline_local(self, node, fn: structures.LocalFunction, args, kwargs):
         """A call to a `def` or `lambda` of the function being lowered: its body lowered

@@ -202,8 +202,15 @@ def _unify(cx, node, name, types):
         raise ShapeError(f"`{hint(name)}` is {shown} on different paths", cx.fs.loc(node),
                          "give it the same rank on every path (initialise it with the right "
                          "shape, e.g. np.zeros_like(x))")
-    d = promote(*types)
-    return Type("int64" if d == "bool" and len({t.dtype for t in types}) > 1 else d, ranks.pop())
+    dtypes = {t.dtype for t in types}
+    if "bool" in dtypes and len(dtypes) > 1:
+        # NumPy's + and * of booleans are or and and: one type for both paths would
+        # compute the other path's arithmetic on this one
+        raise UnsupportedError(
+            f"`{hint(name)}` is a boolean on one path and a number on another (NumPy adds "
+            "booleans as a logical or, numbers as numbers)", cx.fs.loc(node),
+            "make it a number where it is a boolean: `(x[0] > 0) * 1.0` or `.astype(float)`")
+    return Type(promote(*types), ranks.pop())
 
 
 def lower_if(cx, node, cond: Value, then_stmts, else_stmts):
