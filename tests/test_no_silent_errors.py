@@ -1247,3 +1247,19 @@ def test_calling_a_module_level_lambda_is_refused_at_the_call():
         value_and_grad(calls_a_module_lambda, jit=False)(np.array([0.5, 1.0]))
     assert f"test_no_silent_errors.py:{calls_a_module_lambda.__code__.co_firstlineno + 1}" \
         in str(e.value)
+
+
+def a_median(x):
+    return np.median(x)
+
+
+@TIERS
+@pytest.mark.parametrize("x, want", [([1.0, np.inf], [0.5, 0.5]),
+                                     ([np.inf, 1.0, np.inf, np.inf], [1 / 3, 0.0, 1 / 3, 1 / 3]),
+                                     ([-np.inf, -np.inf, 1.0], [0.5, 0.5, 0.0])])
+def test_an_infinite_median_splits_its_cotangent_among_the_tied_entries(jit, x, want):
+    """The tie policy of max and min (the README's), infinities included: the entries the
+    infinite statistic is made of share its cotangent (they got none)."""
+    v, g = value_and_grad(a_median, jit=jit)(np.array(x))
+    assert v == np.median(x)
+    np.testing.assert_allclose(g, want, rtol=1e-15)

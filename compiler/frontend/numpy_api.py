@@ -1512,11 +1512,15 @@ def _order_statistic(cx, node, x, s, axis, k):
     # where, not x * hit: an infinite entry that is not the statistic would give inf * 0
     t = cx.emit(node, "div", reduce(cx, node, "sum", cx.emit(node, "where", eq, x, 0.0), (axis,)),
                 reduce(cx, node, "sum", cx.emit(node, "cast", eq), (axis,)))
-    # t - stop_gradient(t) is 0 with t's derivative; at an infinite statistic it would be
-    # inf - inf: NaN where NumPy's value is the infinity (no gradient there)
-    finite = cx.emit(node, "lt", cx.emit(node, "abs", v), math.inf)
-    return cx.emit(node, "add", v, cx.emit(node, "where", finite, cx.emit(
-        node, "sub", t, cx.b.emit("stop_gradient", t)), 0.0))
+    inner = cx.emit(node, "add", v, cx.emit(node, "sub", t, cx.b.emit("stop_gradient", t)))
+    # at an infinite statistic t - stop_gradient(t) is inf - inf, NaN where NumPy's value is
+    # the infinity: there the max (min) of the entries equal to it, with 0 elsewhere, is
+    # the infinity with max's tie split of the cotangent among those entries
+    tied = cx.emit(node, "where", eq, x, 0.0)
+    top, bottom = (reduce(cx, node, k, tied, (axis,)) for k in ("max", "min"))
+    infinite = cx.emit(node, "eq", cx.emit(node, "abs", v), math.inf)
+    return cx.emit(node, "where", infinite,
+                   cx.emit(node, "where", cx.emit(node, "gt", v, 0.0), top, bottom), inner)
 
 
 def _sorted_along(cx, node, x, axis_v):
