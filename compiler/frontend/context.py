@@ -50,8 +50,8 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.
 _CMPOPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq",
            ast.NotEq: "ne"}
 _MAX_CONST_ELEMENTS = 10_000
-# integer constants beyond int64: Python's arithmetic on constants, NumPy's float beside
-# a float operand (Context.wide_ints)
+# integer constants (Context.wide_ints): Python's operators folded exactly, NumPy's float
+# beside a float operand, int64's range for NumPy functions
 _FOLD_INT = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
              "div": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
              "neg": operator.neg, "pow": lambda a, b: _int_power(a, b), "abs": abs}
@@ -400,12 +400,12 @@ class Lowerer:
     def wide_ints(self, node, prim, args):
         """Integer constants beyond int64 (`2**70`, `k + 2**63`, a captured `BIG = 2**64`),
         which compiled code would wrap around: (args, None), or (_, the folded Value).
-        Arithmetic on integer constants only is folded as Python computes it (exactly; the
-        NumPy tier runs such constants as Python ints), so `2 ** 64 // 2 ** 62` is 4. Beside a float operand
-        (an arithmetic op, a comparison, np.maximum) such an int is the float NumPy takes
-        it as (NEP 50: `x * 2**70` is `x * 1.1805916207174113e+21`); `float(c)` folds.
-        Anywhere else it stays, and `refuse_wide_ints` refuses it at the user's line
-        (NumPy raises OverflowError beside int64 values)."""
+        Python's operators on integer constants only are folded as Python computes them
+        (exactly: `2 ** 64 // 2 ** 62` is 4); a NumPy function or `abs` of integer
+        constants whose result leaves int64 is refused (NumPy's int64 wraps around). Beside
+        a float operand (an arithmetic op, a comparison, np.maximum) such an int is the
+        float NumPy takes it as (NEP 50: `x * 2**70` is `x * 1.1805916207174113e+21`);
+        `float(c)` folds. Anywhere else it stays, and `refuse_wide_ints` refuses it."""
         consts = [self.const_value(a) if isinstance(a, Value) else a for a in args]
         ints = [isinstance(c, int) and not isinstance(c, bool) for c in consts]
         if prim in _FOLD_INT and args and all(ints):
