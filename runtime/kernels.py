@@ -1401,10 +1401,11 @@ def _draw_py(seed, plan, kind, shape):
     return np.ascontiguousarray(out, dtype=np.float64) if len(shape) else float(out)
 
 
+@register_jitable(cache=True)
 def draw_param(v, check):
     """v, a draw's scalar parameter, checked as NumPy's Generator checks it: check 1, a
     normal's scale (ValueError "scale < 0"); check 2, a uniform's high - low
-    (OverflowError when not finite, ValueError below 0)."""
+    (OverflowError when not finite, ValueError below 0). One body for both tiers."""
     if check == 1 and v < 0.0:
         raise ValueError("scale < 0")
     if check == 2 and not -np.inf < v < np.inf:
@@ -1412,19 +1413,6 @@ def draw_param(v, check):
     if check == 2 and v < 0.0:
         raise ValueError("high - low < 0")
     return v
-
-
-@overload(draw_param, jit_options=_JIT)
-def _draw_param_nb(v, check):
-    def impl(v, check):
-        if check == 1 and v < 0.0:
-            raise ValueError("scale < 0")
-        if check == 2 and not -np.inf < v < np.inf:
-            raise OverflowError("high - low range exceeds valid bounds")
-        if check == 2 and v < 0.0:
-            raise ValueError("high - low < 0")
-        return v
-    return impl
 
 
 def rng_draw(seed, plan, kind, shape):
