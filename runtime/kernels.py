@@ -1406,11 +1406,12 @@ def draw_param(v, check):
     """v, a draw's scalar parameter, checked as NumPy's Generator checks it: check 1, a
     normal's scale (ValueError "scale < 0"); check 2, a uniform's high - low
     (OverflowError when not finite, ValueError below 0). One body for both tiers."""
-    if check == 1 and v < 0.0:
+    negative = math.copysign(1.0, v) < 0.0  # NumPy's test: -0.0 is refused too
+    if check == 1 and negative:
         raise ValueError("scale < 0")
     if check == 2 and not -np.inf < v < np.inf:
         raise OverflowError("high - low range exceeds valid bounds")
-    if check == 2 and v < 0.0:
+    if check == 2 and negative:
         raise ValueError("high - low < 0")
     return v
 

@@ -549,3 +549,15 @@ def asarray_with_a_dtype_of_an_argument(x):
     z = np.asarray(x, dtype=float)  # x itself for a float64 x, a copy for float32
     z[0] = 2.0  # refused
     return np.sum(x)
+
+
+def identity_results_are_views(x):
+    S = np.outer(x, x)
+    P = np.linalg.matrix_power(S, 1)  # S itself in NumPy
+    P[0, 0] = 100.0 * x[1]
+    y = x * 2.0
+    d = np.diff(y, n=0)  # y itself
+    d[0] = 3.0
+    E = np.einsum('ij->ij', S)  # a view of S
+    E[1, 1] = x[2]
+    return np.sum(S) * x[0] + np.sum(y * x)

@@ -99,6 +99,8 @@ class Lowerer:
         self.fs, self.b, self.env, self.stack = fs, b, env, stack + (fs.fn,)
         self.outer = outer  # for a local `def`/`lambda`: the function it is defined in
         self.maybe_undefined: set = set()
+        self.mixed_names: dict = {}  # name -> Loc of a branch after which it is a boolean
+        # on one path and a number on the other (control.lower_if): refused if read
         self.local_names = _local_names(fs.node)
         if fs.bound is not None and fs.bound[0] not in env:  # a bound method's `self`
             name, obj = fs.bound
@@ -593,6 +595,12 @@ class Lowerer:
             return self.env[node.id]
         # a name the function assigns anywhere is local (Python decides at compile time):
         # unbound here, it is an error, never the global of the same name
+        if node.id in self.mixed_names:
+            raise UnsupportedError(
+                f"`{node.id}` is a boolean on one path of the branch at line "
+                f"{self.mixed_names[node.id].line} and a number on the other (NumPy adds "
+                "booleans as a logical or, numbers as numbers)", self.fs.loc(node),
+                "make it a number where it is a boolean: `(x[0] > 0) * 1.0` or `.astype(float)`")
         if node.id in self.maybe_undefined:
             raise NameResolutionError(
                 f"`{node.id}` is assigned only on some paths (in a branch, or a loop body "

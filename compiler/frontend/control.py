@@ -195,6 +195,10 @@ class _Region:
         return Region(self.params, tuple(self.b.ops), tuple(results))
 
 
+def _bool_and_number(a: Type, b: Type) -> bool:
+    return a.rank == b.rank and a.dtype != b.dtype and "bool" in (a.dtype, b.dtype)
+
+
 def _unify(cx, node, name, types):
     ranks = {t.rank for t in types}
     if len(ranks) > 1:
@@ -226,6 +230,10 @@ def lower_if(cx, node, cond: Value, then_stmts, else_stmts):
     for n in names - set(outs):
         cx.env.pop(n, None)
         cx.maybe_undefined.add(n)
+    for n in [n for n in outs if _bool_and_number(then_r.env[n].type, else_r.env[n].type)]:
+        outs.remove(n)  # refused where it is read after the branch (_unify's message)
+        cx.env.pop(n, None)
+        cx.mixed_names[n] = cx.fs.loc(node)
     if outs:
         types = [_unify(cx, node, n, [then_r.env[n].type, else_r.env[n].type]) for n in outs]
         then_res = [then_r.cast_to(then_r.env[n], t) for n, t in zip(outs, types)]

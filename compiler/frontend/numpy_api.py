@@ -292,7 +292,9 @@ def _np_float(cx, node, args, kwargs):
     cx.no_kwargs(node, kwargs)
     (x,) = cx.arity(node, args, 1)
     if isinstance(x, Value) and x.type.rank and x.type.dtype == "float64":
-        return x  # NumPy: np.float64(a) of a float64 array is `a` itself
+        # NumPy: np.float64(a) of a float64 array is `a` itself, of a float32 one a copy:
+        # for an argument (its caller's dtype) a maybe-view, as np.asarray(a, dtype=float)
+        return _maybe_argument_view(cx, x, "np.float64 of an argument")
     return cx.emit(node, "cast", x)
 
 
@@ -640,11 +642,22 @@ def _asarray(cx, node, args, kwargs):
     result may be a view of it, and writes through it or into the argument are refused."""
     out = _array(cx, node, args, kwargs)
     a = bind(cx, node, args, kwargs, "object", ("dtype", None))
-    ref = views.source(cx, out) if a["dtype"] is not None and out is a["object"] else None
-    if ref is not None and (ref.root is None or cx.env.get(ref.root) in cx.param_values):
-        out = cx.b.emit("copy", out)
-        views.mark_maybe_view(cx, out, [ref], "it is np.asarray with a dtype of an argument, "
-                              "which NumPy returns as it is or converts, by the caller's dtype")
+    if a["dtype"] is not None and out is a["object"]:
+        return _maybe_argument_view(cx, out, "np.asarray with a dtype of an argument")
+    return out
+
+
+def _maybe_argument_view(cx, x, what):
+    """x, or for an argument (or a view of one) a value that may be a view of it: NumPy
+    returns the argument itself or a converted copy by the caller's dtype (float32 and
+    int32 arguments are computed as float64 and int64), so writes through it, or into
+    the argument while it is bound, are refused."""
+    ref = views.source(cx, x)
+    if ref is None or not (ref.root is None or cx.env.get(ref.root) in cx.param_values):
+        return x
+    out = cx.b.emit("copy", x)
+    views.mark_maybe_view(cx, out, [ref], f"it is {what}, which NumPy returns as it is or "
+                          "converts, by the caller's dtype")
     return out
 
 
@@ -928,7 +941,8 @@ def _attr_shape(cx, node, x):
 VIEWING_FUNCTIONS = frozenset({
     np.asarray, np.asanyarray, np.float64, np.atleast_1d, np.atleast_2d, np.atleast_3d,
     np.squeeze, np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.expand_dims,
-    np.broadcast_to, np.flip, np.fliplr, np.flipud, np.diagonal, np.real})
+    np.broadcast_to, np.flip, np.fliplr, np.flipud, np.diagonal, np.real,
+    np.linalg.matrix_power, np.diff, np.einsum})  # matrix_power(a, 1), diff(a, n=0): a
 VIEWING_METHODS = frozenset({"reshape", "ravel", "squeeze", "transpose", "swapaxes",
                              "diagonal"})
 
@@ -2197,7 +2211,8 @@ class _Draw:
             scale = cx.emit(node, "sub", scale, shift)  # NumPy's low + (high - low) * u
         if cx.const_value(shift) == 0 and cx.const_value(scale) == 1:
             return out
-        if cx.const_value(scale) is None or cx.const_value(scale) < 0:  # NumPy's checks
+        c = cx.const_value(scale)
+        if c is None or math.copysign(1.0, c) < 0:  # NumPy's checks (-0.0 included)
             scale = cx.emit(node, "draw_param", convert(cx, node, scale, "float64"),
                             check=2 if self.kind == "uniform" else 1)
         return cx.emit(node, "add", shift, cx.emit(node, "mul", scale, out))
