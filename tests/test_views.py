@@ -65,6 +65,7 @@ VIEWS = [  # (loss, argument): every way NumPy makes a view, written through
     (vc.split_views_written, X42), (vc.np_float64_of_a_float_array_is_it, X4),
     (vc.one_array_concatenated_is_new, X4), (vc.round_and_nan_to_num_of_ints_are_new, X4),
     (vc.sum_over_no_axes_is_new, X4), (vc.identity_results_are_views, X4),
+    (vc.one_array_column_stacked_is_new, X4),
 ]
 
 

@@ -561,3 +561,10 @@ def identity_results_are_views(x):
     E = np.einsum('ij->ij', S)  # a view of S
     E[1, 1] = x[2]
     return np.sum(S) * x[0] + np.sum(y * x)
+
+
+def one_array_column_stacked_is_new(x):
+    y = x * 2.0
+    s = np.column_stack([y])  # a new (n, 1) array, not a view of y
+    s[0, 0] = 100.0
+    return np.sum(y * x) + np.sum(s)

@@ -511,7 +511,8 @@ def concatenate(cx, node, xs, axis):
     if len({x.type.rank for x in xs}) != 1 or xs[0].type.rank == 0:
         raise ShapeError("concatenate needs arrays of one rank >= 1", cx.fs.loc(node))
     ax = axes_arg(cx, node, xs[0], cx.b.const(axis))[0]
-    return xs[0] if len(xs) == 1 else cx.emit(node, "concatenate", *xs, axis=ax)
+    # one array: NumPy's result is a new array (np.column_stack([y]) is no view of y)
+    return cx.b.emit("copy", xs[0]) if len(xs) == 1 else cx.emit(node, "concatenate", *xs, axis=ax)
 
 
 def stack(cx, node, xs, axis):
