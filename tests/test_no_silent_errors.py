@@ -1311,3 +1311,25 @@ def test_an_infinite_median_splits_its_cotangent_among_the_tied_entries(jit, x, 
     v, g = value_and_grad(a_median, jit=jit)(np.array(x))
     assert v == np.median(x)
     np.testing.assert_allclose(g, want, rtol=1e-15)
+
+
+def fabs_of_bools(x):
+    m = x > 0
+    return np.sum((np.fabs(m) + np.fabs(m)) * x)  # NumPy: float16 ones, 2 where m
+
+
+def square_of_bools(x):
+    m = x > 0
+    return np.sum((np.square(m) + np.square(m)) * x)  # NumPy: int8, 2 where m
+
+
+@TIERS
+@pytest.mark.parametrize("fn", [fabs_of_bools, square_of_bools], ids=lambda f: f.__name__)
+def test_fabs_and_square_of_booleans_are_refused(jit, fn):
+    """NumPy's fabs and square of booleans are float16 and int8, which add as numbers;
+    adjoint kept them booleans (a logical or: 1 where NumPy gives 2)."""
+    x = np.array([0.5, -1.0, 2.0])
+    assert fn(x) == 5.0
+    with pytest.raises(UnsupportedError, match="of booleans") as e:
+        value_and_grad(fn, jit=jit)(x)
+    assert f"test_no_silent_errors.py:{fn.__code__.co_firstlineno + 2}" in str(e.value)

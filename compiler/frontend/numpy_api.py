@@ -155,6 +155,16 @@ def _unary(prim):
     return h
 
 
+def _fabs(cx, node, args, kwargs):
+    cx.no_kwargs(node, kwargs)
+    (x,) = cx.arity(node, args, 1)
+    if isinstance(x, Value) and x.type.dtype == "bool":  # its loop for booleans: float16
+        raise UnsupportedError(f"`{ast.unparse(node)}` of booleans: NumPy computes it in "
+                               "float16, adjoint in float64", cx.fs.loc(node),
+                               "convert first: `m.astype(float)`")
+    return cx.emit(node, "abs", x)
+
+
 def _no_booleans(cx, node, what):
     """NumPy has no boolean loop for `what` (UFuncTypeError, or TypeError for a subtract)."""
     raise UnsupportedError(f"`{ast.unparse(node)}`: NumPy's {what} has no boolean form "
@@ -224,6 +234,10 @@ def _where(cx, node, args, kwargs):
 def _square(cx, node, args, kwargs):
     cx.no_kwargs(node, kwargs)
     (x,) = cx.arity(node, args, 1)
+    if isinstance(x, Value) and x.type.dtype == "bool":  # x * x would be a logical and
+        raise UnsupportedError(f"`{ast.unparse(node)}` of booleans is NumPy's int8 (its sums "
+                               "count, and wrap past 127)", cx.fs.loc(node),
+                               "convert first: `m.astype(float)` or `m.astype(int)`")
     return cx.emit(node, "mul", x, x)
 
 
@@ -760,7 +774,7 @@ _BASE = {
     np.rad2deg: _unary("rad2deg"), np.degrees: _unary("rad2deg"),
     np.arctan2: _binary("arctan2"), np.hypot: _binary("hypot"), np.fmax: _binary("fmax"),
     np.fmin: _binary("fmin"), np.heaviside: _binary("heaviside"),
-    np.fabs: _unary("abs"), np.sign: _unary("sign"), np.negative: _unary("neg"),
+    np.fabs: _fabs, np.sign: _unary("sign"), np.negative: _unary("neg"),
     np.square: _square, np.reciprocal: _reciprocal,
     np.add: _binary("add"), np.subtract: _binary("sub"), np.multiply: _binary("mul"),
     np.divide: _binary("div"), np.power: _np_power, np.float_power: _float_power,
